@@ -1,0 +1,115 @@
+"""The one exception tree of CodeConductor.
+
+Everything the ``ensemble`` package raises on purpose derives from :class:`CodeConductorError`::
+
+    CodeConductorError
+    ├── SettingsError               invalid settings; ``.errors`` names each bad field
+    ├── ProviderError               anything that went wrong talking to one model server
+    │   ├── ProviderUnavailable     cannot connect (refused, DNS, reset before a response)
+    │   ├── ProviderTimeout         connect/read/pool timeout or the per-model deadline
+    │   ├── ProviderHTTPError       the server answered with an HTTP error status (``.status_code``)
+    │   ├── ProviderProtocolError   the server answered, but not in the wire format expected (garbage)
+    │   ├── ModelError              the server reported an in-band error for this model (e.g. Ollama ``error``)
+    │   └── ProviderClosed          the stream broke off mid-answer
+    ├── SandboxError                the sandbox could not run a candidate at all (not: the candidate failed)
+    └── RequestError                a request that cannot be served (no models, bad range, unknown task)
+
+Transport errors are translated into this tree at one choke point,
+:func:`ensemble.providers.base.translate_transport_errors`; the original exception is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CodeConductorError",
+    "ModelError",
+    "ProviderClosed",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderProtocolError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RequestError",
+    "SandboxError",
+    "SettingsError",
+]
+
+
+class CodeConductorError(Exception):
+    """Base of every error CodeConductor raises on purpose."""
+
+
+class SettingsError(CodeConductorError):
+    """Settings failed validation. ``errors`` is a list of ``(field path, message)``."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[tuple[str, str]] = errors or []
+
+
+class ProviderError(CodeConductorError):
+    """A failure talking to one model server. ``endpoint`` is its base URL (never with credentials)."""
+
+    def __init__(self, message: str, *, endpoint: str = "", model: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.model = model
+
+    @property
+    def reason(self) -> str:
+        """A short machine-friendly reason, used in results and history (``timeout``, ``http_500``, ...)."""
+        return "error"
+
+
+class ProviderUnavailable(ProviderError):
+    @property
+    def reason(self) -> str:
+        return "unavailable"
+
+
+class ProviderTimeout(ProviderError):
+    @property
+    def reason(self) -> str:
+        return "timeout"
+
+
+class ProviderHTTPError(ProviderError):
+    def __init__(self, message: str, *, status_code: int, endpoint: str = "", model: str | None = None) -> None:
+        super().__init__(message, endpoint=endpoint, model=model)
+        self.status_code = status_code
+
+    @property
+    def reason(self) -> str:
+        return f"http_{self.status_code}"
+
+
+class ProviderProtocolError(ProviderError):
+    @property
+    def reason(self) -> str:
+        return "protocol"
+
+
+class ModelError(ProviderError):
+    @property
+    def reason(self) -> str:
+        return "model_error"
+
+
+class ProviderClosed(ProviderError):
+    @property
+    def reason(self) -> str:
+        return "stream_closed"
+
+
+class SandboxError(CodeConductorError):
+    """The sandbox itself failed (could not start a worker), as opposed to a candidate failing inside it."""
+
+
+class RequestError(CodeConductorError):
+    """A request that cannot be served as asked. ``data`` may carry details for LSP error responses."""
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.data = data

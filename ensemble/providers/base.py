@@ -1,0 +1,86 @@
+"""What every provider implements, and the one place transport errors are translated.
+
+A provider speaks one server's API (Ollama, OpenAI-compatible) or runs models in-process (embedded). Providers
+know nothing of prompts or consensus: they list models and generate text, streaming tokens to an optional
+callback. All of them share one ``httpx.AsyncClient`` owned by the caller.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+
+from ..errors import (
+    ProviderClosed,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderProtocolError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+
+__all__ = ["OnToken", "Provider", "translate_transport_errors"]
+
+OnToken = Callable[[str], None]
+
+
+class Provider(abc.ABC):
+    """One endpoint (or the in-process runtime) and the models it serves."""
+
+    kind: ProviderKind
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    @abc.abstractmethod
+    async def probe(self) -> bool:
+        """True when the endpoint is up and speaks this provider's API (cheap; short timeouts)."""
+
+    @abc.abstractmethod
+    async def list_models(self) -> list[ModelInfo]:
+        """Models that can generate text (embedding-only models left out), with whatever metadata is known."""
+
+    @abc.abstractmethod
+    async def generate(
+        self,
+        model: ModelInfo,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_token: OnToken | None = None,
+    ) -> GenerationResult:
+        """Generate one answer. Chat models get ``messages``; completion-only models (``model.chat`` False) get
+        them rendered into one prompt by the provider. Streams when ``on_token`` is given. Cancellation of the
+        awaiting task closes the underlying stream at once. Raises :class:`~ensemble.errors.ProviderError`."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources the provider owns (not the shared HTTP client)."""
+
+
+@asynccontextmanager
+async def translate_transport_errors(endpoint: str, model: str | None = None) -> AsyncIterator[None]:
+    """The choke point: every httpx (and stream-decoding) error becomes a :class:`ProviderError`, cause kept."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise ProviderTimeout(f"{endpoint}: timed out ({type(exc).__name__})", endpoint=endpoint, model=model) from exc
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        raise ProviderHTTPError(
+            f"{endpoint}: HTTP {status}", status_code=status, endpoint=endpoint, model=model
+        ) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        raise ProviderClosed(f"{endpoint}: connection closed mid-answer", endpoint=endpoint, model=model) from exc
+    except (httpx.ConnectError, httpx.NetworkError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise ProviderUnavailable(f"{endpoint}: cannot connect", endpoint=endpoint, model=model) from exc
+    except (httpx.DecodingError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ProviderProtocolError(
+            f"{endpoint}: unexpected response ({type(exc).__name__}: {str(exc)[:200]})", endpoint=endpoint, model=model
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint, model=model) from exc
