@@ -22,6 +22,7 @@ __all__ = [
     "GenerationResult",
     "ModelAnswer",
     "ModelInfo",
+    "ProgressEvent",
     "ProviderKind",
     "Request",
     "Result",
@@ -143,6 +144,17 @@ class ModelAnswer(_Model):
     @property
     def model_id(self) -> str:
         return self.model.id
+
+
+class ProgressEvent(_Model):
+    """One step of a run, reported to progress callbacks (CLI progress lines, LSP ``$/progress``)."""
+
+    model_id: str
+    sample: int = 0
+    status: Literal["queued", "loading", "started", "answered", "timeout", "failed", "cancelled", "skipped"]
+    done: int  # answers finished (any final status) so far
+    total: int  # answers expected
+    detail: str | None = None  # e.g. the error reason, or tokens so far
 
 
 class Finding(_Model):

@@ -37,11 +37,11 @@ class Provider(abc.ABC):
         self.base_url = base_url.rstrip("/")
 
     @abc.abstractmethod
-    async def probe(self) -> bool:
-        """True when the endpoint is up and speaks this provider's API (cheap; short timeouts)."""
+    async def probe(self, timeout: float = 0.5) -> bool:
+        """True when the endpoint is up and speaks this provider's API. Never raises; at most ``timeout`` s."""
 
     @abc.abstractmethod
-    async def list_models(self) -> list[ModelInfo]:
+    async def list_models(self, timeout: float = 2.0) -> list[ModelInfo]:
         """Models that can generate text (embedding-only models left out), with whatever metadata is known."""
 
     @abc.abstractmethod
