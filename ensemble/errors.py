@@ -12,6 +12,7 @@ Everything the ``ensemble`` package raises on purpose derives from :class:`CodeC
     │   ├── ModelError              the server reported an in-band error for this model (e.g. Ollama ``error``)
     │   └── ProviderClosed          the stream broke off mid-answer
     ├── SandboxError                the sandbox could not run a candidate at all (not: the candidate failed)
+    ├── HistoryError                the history database cannot be used (newer schema, unreadable)
     └── RequestError                a request that cannot be served (no models, bad range, unknown task)
 
 Transport errors are translated into this tree at one choke point,
@@ -24,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "CodeConductorError",
+    "HistoryError",
     "ModelError",
     "ProviderClosed",
     "ProviderError",
@@ -105,6 +107,10 @@ class ProviderClosed(ProviderError):
 
 class SandboxError(CodeConductorError):
     """The sandbox itself failed (could not start a worker), as opposed to a candidate failing inside it."""
+
+
+class HistoryError(CodeConductorError):
+    """The history database cannot be used (newer schema, unreadable file); runs go on without recording."""
 
 
 class RequestError(CodeConductorError):

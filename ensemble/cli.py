@@ -1,0 +1,360 @@
+"""The ``codeconductor`` command: ask the ensemble from a terminal, list the models it would use, start the server.
+
+Commands::
+
+    codeconductor models [--refresh] [--json]          models found, and what happened at each endpoint
+    codeconductor ask [--file F] [--lines A-B] [--task T] [--samples N] [--timeout S] [--quorum K] [--json] TEXT
+                                                        ask every model (code from the file/lines, else stdin)
+    codeconductor serve [--tcp HOST:PORT]               the language server (same as ``python -m server``)
+    codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server)
+
+Settings come from ``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or
+the nearest parent. Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
+
+Exit codes: 0 success; 1 error (no models, server missing, other failure); 2 usage error or invalid settings
+(the message names the field); 3 the run finished but no model answered; 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import json
+import logging
+import runpy
+import sys
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+
+from .context import build_context, language_from_path
+from .errors import CodeConductorError, SettingsError
+from .pipeline import Pipeline
+from .settings import Settings, load_settings, parse_settings
+from .types import AnswerStatus, ProgressEvent, Request, Result, TaskKind
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_ANSWER = 3
+EXIT_INTERRUPTED = 130
+
+_TASKS = ("fix", "improve", "implement", "docstring", "review", "ask", "tests")
+_STATUS_STYLE = {
+    "answered": "green",
+    "timeout": "yellow",
+    "failed": "red",
+    "cancelled": "dim",
+    "skipped": "dim",
+    "queued": "dim",
+    "loading": "cyan",
+    "started": "cyan",
+}
+
+
+class _Usage(Exception):
+    """A usage error with a message for the user (exit code 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codeconductor", description="An ensemble of local LLMs: consensus, confidence and disagreement."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="list the models found and each endpoint's status")
+    models.add_argument("--refresh", action="store_true", help="probe again (ignore the cache)")
+    models.add_argument("--json", action="store_true", help="print JSON")
+
+    ask = sub.add_parser("ask", help="ask the ensemble about code")
+    ask.add_argument("instruction", nargs="?", default="", help="what to do or ask")
+    ask.add_argument("--file", "-f", type=Path, help="source file (default: read code from stdin)")
+    ask.add_argument("--lines", "-l", help="1-based inclusive line range A-B of --file (default: whole file)")
+    ask.add_argument("--task", "-t", choices=_TASKS, default="improve", help="kind of request (default: improve)")
+    _run_options(ask)
+
+    serve = sub.add_parser("serve", help="start the language server (stdio, or TCP)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+
+    demo = sub.add_parser("demo", help="improve a bundled example function")
+    _run_options(demo)
+    return parser
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", "-n", type=int, help="samples per model")
+    parser.add_argument("--timeout", type=float, help="per-model timeout in seconds")
+    parser.add_argument("--quorum", "-k", type=int, help="stop once this many answers agree")
+    parser.add_argument("--json", action="store_true", help="print the Result as JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    err = Console(stderr=True)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "serve":
+            return _serve(args.tcp, err)
+        settings = _settings(args)
+        if args.command == "models":
+            return asyncio.run(_models(settings, refresh=args.refresh, as_json=args.json))
+        request = _demo_request(args) if args.command == "demo" else _ask_request(args)
+        return asyncio.run(_ask(settings, request, args, err))
+    except SettingsError as exc:
+        err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
+        for field, message in exc.errors:
+            err.print(f"  [bold]{escape(field)}[/]: {escape(message)}")
+        return EXIT_USAGE
+    except _Usage as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    except CodeConductorError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        # asyncio.run has already cancelled the run, which closed every model connection.
+        err.print("[yellow]cancelled[/]")
+        return EXIT_INTERRUPTED
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    overrides: dict[str, Any] = {}
+    if getattr(args, "samples", None) is not None:
+        overrides["samples_per_model"] = args.samples
+    if getattr(args, "timeout", None) is not None:
+        overrides["timeout_s"] = args.timeout
+    if getattr(args, "quorum", None) is not None:
+        overrides["quorum"] = args.quorum
+    if not overrides:
+        return settings
+    # Validated like the file, so a bad flag is reported by its field name too.
+    return parse_settings({**settings.model_dump(), **overrides}, source="command line")
+
+
+# -- models ----------------------------------------------------------------------------------------------------
+
+
+async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
+    async with Pipeline(settings) as pipeline:
+        models = await pipeline.models(refresh=refresh)
+        endpoints = await pipeline.endpoints()
+        notes = pipeline.discovery.notes
+    out = Console(soft_wrap=True)
+    if as_json:
+        document = {
+            "models": [m.model_dump(mode="json") | {"id": m.id} for m in models],
+            "endpoints": [e.model_dump(mode="json") for e in endpoints],
+            "notes": notes,
+        }
+        print(json.dumps(document, indent=2))
+        return EXIT_OK
+    table = Table(title=f"{len(models)} model(s)")
+    for column in ("model", "provider", "endpoint", "size", "family", "quantization", "loaded"):
+        table.add_column(column)
+    for m in models:
+        size = m.parameter_size or (_human_bytes(m.size_bytes) if m.size_bytes else "")
+        loaded = "" if m.loaded is None else ("yes" if m.loaded else "no")
+        table.add_row(m.name, m.provider.value, m.endpoint, size, m.family or "", m.quantization or "", loaded)
+    out.print(table)
+    for e in endpoints:
+        style = {"up": "green", "down": "dim", "error": "red"}.get(e.state, "yellow")
+        api = f" ({e.api.value})" if e.api else ""
+        detail = f" - {e.detail}" if e.detail else ""
+        out.print(
+            f"[{style}]{e.state:>14}[/] {escape(e.name)} {escape(e.url)}{api}: {e.models} model(s){escape(detail)}"
+        )
+    for note in notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+    return EXIT_OK
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+# -- ask -------------------------------------------------------------------------------------------------------
+
+
+def _parse_lines(spec: str, total: int) -> tuple[int, int]:
+    """``A-B`` (1-based, inclusive; ``A`` alone is one line) -> 0-based ``[start, end)``."""
+    try:
+        first, _, last = spec.partition("-")
+        start, end = int(first), int(last or first)
+    except ValueError:
+        raise _Usage(f"--lines must look like 10-20, got {spec!r}") from None
+    if not 1 <= start <= end or start > max(total, 1):
+        raise _Usage(f"--lines {spec} is outside the file (it has {total} lines)")
+    return start - 1, min(end, total)
+
+
+def _ask_request(args: argparse.Namespace) -> Request:
+    if args.file is not None:
+        try:
+            text = args.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _Usage(f"cannot read {args.file}: {exc}") from exc
+        total = len(text.splitlines())
+        start, end = _parse_lines(args.lines, total) if args.lines else (0, total)
+        path = str(args.file)
+    else:
+        if args.lines:
+            raise _Usage("--lines needs --file")
+        text = "" if sys.stdin.isatty() else sys.stdin.read()
+        start, end, path = 0, len(text.splitlines()), None
+    if not text.strip() and not args.instruction:
+        raise _Usage("nothing to ask: give code (--file or stdin) and/or an instruction")
+    context = build_context(text, start, end, language=language_from_path(path), path=path)
+    return Request(task=TaskKind(args.task), context=context, instruction=args.instruction)
+
+
+def example_path() -> Path:
+    """The bundled example used by ``codeconductor demo``."""
+    return Path(str(files("ensemble") / "examples" / "slow_primes.py"))
+
+
+def _demo_request(args: argparse.Namespace) -> Request:
+    path = example_path()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("def "))
+    context = build_context(text, start, len(lines), path=str(path))
+    return Request(
+        task=TaskKind.IMPROVE,
+        context=context,
+        instruction="Make it faster while keeping the same results.",
+    )
+
+
+class _ProgressView:
+    """One live line per model (and sample) on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.rows: dict[tuple[str, int], TaskID] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        key = (event.model_id, event.sample)
+        label = event.model_id if event.sample == 0 else f"{event.model_id} #{event.sample}"
+        style = _STATUS_STYLE.get(event.status, "")
+        status = f"[{style}]{event.status}[/]" + (f" ({escape(event.detail)})" if event.detail else "")
+        final = event.status in ("answered", "timeout", "failed", "cancelled", "skipped")
+        if key not in self.rows:
+            self.rows[key] = self.progress.add_task(escape(label), total=1, status=status)
+        self.progress.update(self.rows[key], status=status, completed=1 if final else 0)
+        if final:
+            self.progress.stop_task(self.rows[key])
+
+
+async def _ask(settings: Settings, request: Request, args: argparse.Namespace, err: Console) -> int:
+    view = None if args.quiet else _ProgressView(err)
+    async with Pipeline(settings) as pipeline:
+        if view is None:
+            result = await pipeline.run(request)
+        else:
+            with view.progress:
+                result = await pipeline.run(request, on_progress=view)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result(result)
+    answered = any(a.status is AnswerStatus.ANSWERED for a in result.answers)
+    return EXIT_OK if answered else EXIT_NO_ANSWER
+
+
+def _print_result(result: Result) -> None:
+    out = Console(soft_wrap=True)
+    language = result.request.context.language
+    for answer in result.answers:
+        label = answer.model_id + (f" #{answer.sample}" if answer.sample else "")
+        style = _STATUS_STYLE.get(answer.status.value, "")
+        timing = f"{answer.latency_s:.2f} s" if answer.latency_s is not None else "-"
+        if answer.load_s:
+            timing += f" (+{answer.load_s:.2f} s load)"
+        tokens = f", {answer.tokens_out} tokens" if answer.tokens_out else ""
+        out.rule(f"{escape(label)}  [{style}]{answer.status.value}[/]  {timing}{tokens}", align="left")
+        if answer.status is AnswerStatus.ANSWERED:
+            out.print(escape(answer.text.strip()))
+        else:
+            out.print(f"[{style}]{escape(answer.error or answer.reason or '')}[/]")
+    c = result.consensus
+    out.rule("[bold]consensus[/]", align="left")
+    if not c.pick:
+        out.print("[red]no usable answer[/]")
+    else:
+        out.print(Syntax(c.pick, language if c.kind == "code" else "text", word_wrap=True))
+        out.print(
+            f"[bold]confidence {c.confidence:.2f}[/], {c.agree}/{c.asked} agree ({c.answered} answered)"
+            f" - picked from {escape(', '.join(c.pick_models))}"
+        )
+    for cluster in c.clusters[1:]:
+        out.print(f"[yellow]disagree:[/] {escape(', '.join(cluster.members))} (support {cluster.support:g})")
+        diff = cluster.diff or "\n".join(
+            difflib.unified_diff(
+                c.pick.splitlines(), cluster.representative.splitlines(), "pick", "theirs", lineterm=""
+            )
+        )
+        if diff:
+            out.print(Syntax(diff, "diff", word_wrap=True))
+    for note in [*result.notes, *c.notes]:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+    out.print(f"[dim]{result.wall_s:.2f} s, run {result.id}[/]")
+
+
+# -- serve -----------------------------------------------------------------------------------------------------
+
+
+def _serve(tcp: str | None, err: Console) -> int:
+    """Run the language server exactly as ``python -m server`` would (``--tcp HOST:PORT`` passed through).
+
+    The server lives in the separate ``server`` package; it is imported only here so the engine never depends on
+    it and ``codeconductor ask`` starts fast.
+    """
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("server.__main__") is not None
+    except ImportError:
+        found = False
+    if not found:
+        err.print("[red]error:[/] the language server is not installed (no `server` package with a __main__)")
+        return EXIT_ERROR
+    saved = sys.argv
+    sys.argv = ["codeconductor serve", *(["--tcp", tcp] if tcp else [])]
+    try:
+        runpy.run_module("server", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_ERROR)
+    finally:
+        sys.argv = saved
+    return EXIT_OK

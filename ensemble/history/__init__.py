@@ -1,0 +1,42 @@
+"""Per-model performance history: every run recorded locally, learned reliability weights read back.
+
+What the user gets: the ensemble learns which of *their* models to trust for which kind of task (and which are
+too slow for a tight deadline) from their own runs and feedback, kept in a local SQLite file
+(``settings.history_path``, default ``<user data dir>/codeconductor/history.sqlite3``). Code is stored only with
+``settings.store_code``. ``codeconductor stats`` (:mod:`ensemble.stats`) shows, exports and resets it.
+
+* :class:`History` — the store: :meth:`~History.record`, :meth:`~History.record_feedback`,
+  :meth:`~History.weights`, :meth:`~History.should_skip` / :meth:`~History.expected_latency`, stats and export.
+* :func:`open_history` — the history the settings ask for (a :class:`NullHistory` when off or unusable).
+* :mod:`ensemble.history._evidence` documents how evidence becomes a weight (Beta posterior).
+"""
+
+from __future__ import annotations
+
+from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, prior_for
+from ._schema import SCHEMA_VERSION
+from ._store import (
+    FeedbackAction,
+    History,
+    HistoryLike,
+    ModelStats,
+    NullHistory,
+    default_history_path,
+    open_history,
+)
+
+__all__ = [
+    "DEFAULT_EVIDENCE",
+    "SCHEMA_VERSION",
+    "Evidence",
+    "EvidenceWeights",
+    "FeedbackAction",
+    "History",
+    "HistoryLike",
+    "ModelStats",
+    "NullHistory",
+    "Posterior",
+    "default_history_path",
+    "open_history",
+    "prior_for",
+]

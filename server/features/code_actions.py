@@ -1,0 +1,138 @@
+"""Code actions: "Fix with ensemble", "Improve with ensemble", "Implement this function" (on stubs), "Add
+docstring", "Review with ensemble" on the selection or the enclosing function; and, while a result is fresh,
+"Apply consensus" / "Apply <model>'s alternative" and the review findings' quick fixes.
+
+Listing never calls a model: each action carries a ``codeconductor.*`` command that runs the ensemble only when
+the user picks it (see ``commands.py`` for why commands rather than ``codeAction/resolve``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from ensemble.context import is_stub
+from ensemble.types import TaskKind
+
+from ..edits import language_of, target_span
+from ..server import CodeConductorServer
+from .commands import alternative_title, consensus_label
+
+__all__ = ["KINDS", "register"]
+
+KINDS = {
+    TaskKind.FIX: "quickfix.codeconductor.fix",
+    TaskKind.IMPROVE: "refactor.rewrite.codeconductor.improve",
+    TaskKind.IMPLEMENT: "refactor.rewrite.codeconductor.implement",
+    TaskKind.DOCSTRING: "refactor.rewrite.codeconductor.docstring",
+    TaskKind.REVIEW: "refactor.codeconductor.review",
+}
+APPLY_KIND = "quickfix.codeconductor.apply"
+
+_TITLES = {
+    TaskKind.FIX: "Fix with ensemble",
+    TaskKind.IMPROVE: "Improve with ensemble",
+    TaskKind.IMPLEMENT: "Implement this function",
+    TaskKind.DOCSTRING: "Add docstring",
+    TaskKind.REVIEW: "Review with ensemble",
+}
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    return not only or any(kind == o or kind.startswith(o + ".") for o in only)
+
+
+def _action(title: str, kind: str, command: str, argument: dict[str, Any], **extra: Any) -> lsp.CodeAction:
+    return lsp.CodeAction(
+        title=title, kind=kind, command=lsp.Command(title=title, command=command, arguments=[argument]), **extra
+    )
+
+
+def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    doc = ls.document(params.text_document.uri)
+    start, end = target_span(ls, doc, params.range)
+    only = [str(k) for k in params.context.only] if params.context.only else None
+    target = {
+        "uri": doc.uri,
+        "range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}},
+        "version": doc.version,
+    }
+    actions: list[lsp.CodeAction] = []
+    for task in (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.IMPLEMENT, TaskKind.DOCSTRING):
+        if not _wanted(KINDS[task], only):
+            continue
+        if task is TaskKind.IMPLEMENT and not is_stub("".join(doc.lines[start:end]), language_of(doc)):
+            continue
+        actions.append(_action(_TITLES[task], KINDS[task], "codeconductor.run", {**target, "task": task.value}))
+    if _wanted(KINDS[TaskKind.REVIEW], only):
+        actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
+    if _wanted(APPLY_KIND, only):
+        actions.extend(_fresh_results(ls, doc.uri, params, start, end))
+    return actions
+
+
+def _fresh_results(
+    ls: CodeConductorServer, uri: str, params: lsp.CodeActionParams, start: int, end: int
+) -> list[lsp.CodeAction]:
+    """The consensus (when not applied) and the dissenting clusters of results on these lines, and quick fixes
+    for the review findings the client sent as context."""
+    actions: list[lsp.CodeAction] = []
+    line = params.range.start.line
+    for record in ls.store.overlapping(uri, min(start, line), max(end, line + 1)):
+        c = record.result.consensus
+        if record.task is TaskKind.REVIEW or not c.clusters:
+            continue
+        if not record.applied and record.pending is None:
+            actions.append(
+                _action(
+                    consensus_label(record.result),
+                    APPLY_KIND,
+                    "codeconductor.applySuggestion",
+                    {"runId": record.id, "cluster": 0},
+                    is_preferred=True,
+                )
+            )
+        for index in range(1, len(c.clusters)):
+            actions.append(
+                _action(
+                    alternative_title(record.result, index),
+                    APPLY_KIND,
+                    "codeconductor.applySuggestion",
+                    {"runId": record.id, "cluster": index},
+                )
+            )
+    for diag in params.context.diagnostics:
+        data = diag.data if isinstance(diag.data, dict) else None
+        if diag.source != "codeconductor" or data is None or "finding" not in data:
+            continue
+        found = ls.store.get(str(data.get("runId")))
+        number = data.get("finding")
+        if found is None or not isinstance(number, int) or number >= len(found.result.consensus.findings):
+            continue
+        finding = found.result.consensus.findings[number]
+        if finding.fix:
+            actions.append(
+                _action(
+                    f"Apply fix: {finding.message[:60]}",
+                    APPLY_KIND,
+                    "codeconductor.applySuggestion",
+                    {"runId": found.id, "finding": number},
+                    diagnostics=[diag],
+                )
+            )
+    return actions
+
+
+def register(ls: CodeConductorServer) -> None:
+    ls.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(
+            code_action_kinds=[
+                lsp.CodeActionKind.QuickFix,
+                lsp.CodeActionKind.RefactorRewrite,
+                lsp.CodeActionKind.Refactor,
+            ],
+            resolve_provider=False,
+        ),
+    )(code_actions)

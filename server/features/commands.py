@@ -1,0 +1,378 @@
+"""The commands any LSP client can call (``workspace/executeCommand``): run the ensemble on code, review it, ask
+it a question, apply a suggestion, list/refresh models, cancel runs, and read the status.
+
+Why commands and not ``codeAction/resolve``: a command plus a server-initiated ``workspace/applyEdit`` works the
+same in VS Code, Neovim and Emacs, and lets the server report progress, honour cancellation and check the
+document version before editing; resolve support (and whether a client waits on it) varies. Every result is a
+JSON object documented in ``docs/protocol.md``; bad arguments give ``InvalidParams`` errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, TypeVar
+
+from lsprotocol import types as lsp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.workspace import TextDocument
+
+from ensemble.context import build_context, language_from_path
+from ensemble.errors import CodeConductorError
+from ensemble.types import CodeContext, Request, Result, TaskKind
+
+from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
+from ..runs import RunRecord, Span
+from ..server import CodeConductorServer, RunCancelled
+from .diagnostics import publish
+
+__all__ = ["COMMANDS", "consensus_label", "register"]
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = [
+    "codeconductor.run",
+    "codeconductor.review",
+    "codeconductor.ask",
+    "codeconductor.applySuggestion",
+    "codeconductor.listModels",
+    "codeconductor.refreshModels",
+    "codeconductor.cancel",
+    "codeconductor.status",
+]
+
+_A = TypeVar("_A", bound="_Args")
+
+
+class _Args(BaseModel):
+    # strict: a client sending "3" for a line gets InvalidParams instead of a silent guess.
+    model_config = ConfigDict(strict=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class _Position(_Args):
+    line: int = Field(ge=0)
+    character: int = Field(ge=0)
+
+
+class _Range(_Args):
+    start: _Position
+    end: _Position
+
+    def to_lsp(self) -> lsp.Range:
+        return lsp.Range(
+            lsp.Position(self.start.line, self.start.character), lsp.Position(self.end.line, self.end.character)
+        )
+
+
+class RunArgs(_Args):
+    uri: str
+    range: _Range
+    task: Literal["fix", "improve", "implement", "docstring", "tests"]
+    version: int | None = None
+    instruction: str = ""
+    apply: bool = True
+
+
+class ReviewArgs(_Args):
+    uri: str
+    range: _Range | None = None
+    version: int | None = None
+    instruction: str = ""
+
+
+class AskArgs(_Args):
+    question: str = Field(min_length=1)
+    uri: str | None = None
+    range: _Range | None = None
+
+
+class ApplyArgs(_Args):
+    run_id: str
+    cluster: int | None = Field(default=None, ge=0)
+    finding: int | None = Field(default=None, ge=0)
+    version: int | None = None
+
+
+class ModelsArgs(_Args):
+    refresh: bool = False
+
+
+class CancelArgs(_Args):
+    run_id: str | None = None
+
+
+def _parse(args: tuple[Any, ...], model: type[_A]) -> _A:
+    """The one argument object of a command, validated; InvalidParams naming the bad fields otherwise."""
+    if len(args) > 1:
+        raise JsonRpcInvalidParams(f"expected one argument object, got {len(args)} arguments")
+    raw = args[0] if args else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise JsonRpcInvalidParams(f"expected an argument object, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise JsonRpcInvalidParams(f"invalid arguments: {fields}") from exc
+
+
+def _range_json(rng: lsp.Range) -> dict[str, Any]:
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
+
+
+def consensus_label(result: Result) -> str:
+    c = result.consensus
+    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f})"
+
+
+def _response(run_id: str, status: str, result: Result | None, message: str = "", **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"runId": run_id, "status": status, "applied": False, "message": message}
+    if result is not None:
+        c = result.consensus
+        out.update(
+            confidence=c.confidence,
+            agree=c.agree,
+            answered=c.answered,
+            asked=c.asked,
+            alternatives=max(0, len(c.clusters) - 1),
+            result=result.model_dump(mode="json"),
+        )
+    out.update(extra)
+    return out
+
+
+def _stale(
+    ls: CodeConductorServer, doc: TextDocument, version: int | None, run_id: str, result: Result | None
+) -> dict[str, Any]:
+    message = (
+        f"CodeConductor: {doc.uri} changed (version {version} -> {doc.version}) since the request; "
+        "nothing was changed. Run it again on the current text."
+    )
+    ls.show(message, 2)
+    return _response(run_id, "stale", result, message)
+
+
+async def _run(ls: CodeConductorServer, run_id: str, request: Request) -> Result | dict[str, Any]:
+    """Run the ensemble; on cancellation or an engine error, the response to return instead."""
+    try:
+        return await ls.run_ensemble(run_id, request, title=f"CodeConductor: {request.task.value}")
+    except RunCancelled:
+        return _response(run_id, "cancelled", None, "cancelled")
+    except CodeConductorError as exc:
+        logger.warning("run %s failed: %s", run_id, exc)
+        ls.show(f"CodeConductor: {exc}", 1)
+        return _response(run_id, "failed", None, str(exc))
+
+
+def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
+    return build_context(doc.source, start, end, language=language_of(doc), path=doc.path)
+
+
+async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.run``: fix/improve/implement/docstring/tests on a range, applied when still current."""
+    a = _parse(args, RunArgs)
+    doc = ls.document(a.uri)
+    start, end = line_span(doc, a.range.to_lsp())
+    run_id = ls.store.new_id()
+    version = doc.version
+    if a.version is not None and a.version != version:
+        return _stale(ls, doc, a.version, run_id, None)
+    request = Request(task=TaskKind(a.task), context=_context(doc, start, end), instruction=a.instruction)
+    outcome = await _run(ls, run_id, request)
+    if isinstance(outcome, dict):
+        return outcome
+    result = outcome
+    c = result.consensus
+    if c.kind == "none" or not c.pick.strip():
+        message = "CodeConductor: no usable answer from the models. " + "; ".join(c.notes or result.notes)
+        ls.show(message, 2)
+        return _response(run_id, "noConsensus", result, message)
+    if doc.version != version:
+        return _stale(ls, doc, version, run_id, result)
+    record = RunRecord(
+        id=run_id,
+        uri=doc.uri,
+        task=request.task,
+        result=result,
+        span=Span(start, end),
+        version=version,
+        lines=doc_lines(doc)[start:end],
+    )
+    ls.store.add(record)
+    new_lines = replacement_lines(doc, start, end, c.pick)
+    rng = span_range(doc, start, end)
+    label = consensus_label(result)
+    extra = {"label": label, "range": _range_json(rng), "newText": "\n".join(new_lines) + "\n"}
+    if not a.apply:
+        publish(ls, doc.uri)
+        return _response(run_id, "proposed", result, label, **extra)
+    applied = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
+    if applied["applied"]:
+        record.applied = True
+    publish(ls, doc.uri)
+    return _response(run_id, applied["status"], result, applied["message"], **extra) | {"applied": applied["applied"]}
+
+
+async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.review``: findings published as diagnostics, with quick fixes where a model gave one."""
+    a = _parse(args, ReviewArgs)
+    doc = ls.document(a.uri)
+    n = len(doc.lines)
+    if a.range is not None:
+        start, end = line_span(doc, a.range.to_lsp())
+    else:
+        start, end = 0, max(n, 1)
+    run_id = ls.store.new_id()
+    version = doc.version
+    if a.version is not None and a.version != version:
+        return _stale(ls, doc, a.version, run_id, None)
+    request = Request(task=TaskKind.REVIEW, context=_context(doc, start, end), instruction=a.instruction)
+    outcome = await _run(ls, run_id, request)
+    if isinstance(outcome, dict):
+        return outcome
+    result = outcome
+    if doc.version != version:
+        return _stale(ls, doc, version, run_id, result)
+    findings = result.consensus.findings
+    spans: list[Span | None] = []
+    for finding in findings:
+        # Findings are document lines; keep them inside the reviewed range whatever a model claimed.
+        first = min(max(finding.line, start), max(end - 1, start))
+        last = min(max(finding.end_line if finding.end_line is not None else first, first), max(end - 1, start))
+        spans.append(Span(first, last + 1))
+    record = RunRecord(
+        id=run_id,
+        uri=doc.uri,
+        task=TaskKind.REVIEW,
+        result=result,
+        span=Span(start, end, elastic=True),
+        version=version,
+        lines=doc_lines(doc)[start:end],
+        findings=spans,
+    )
+    ls.store.add(record)
+    publish(ls, doc.uri)
+    status = "reviewed" if result.consensus.kind != "none" else "noConsensus"
+    message = f"{len(findings)} finding{'s' if len(findings) != 1 else ''} ({result.summary})"
+    return _response(run_id, status, result, message, findings=[f.model_dump(mode="json") for f in findings])
+
+
+async def ask(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.ask``: a free question about the selection (or the file, or nothing)."""
+    a = _parse(args, AskArgs)
+    if a.uri is not None:
+        doc = ls.document(a.uri)
+        if a.range is not None:
+            start, end = line_span(doc, a.range.to_lsp())
+        else:
+            start, end = 0, len(doc.lines)
+        ctx = _context(doc, start, end)
+    else:
+        if a.range is not None:
+            raise JsonRpcInvalidParams("range given without uri")
+        ctx = CodeContext(language=language_from_path(None), selection="")
+    run_id = ls.store.new_id()
+    outcome = await _run(ls, run_id, Request(task=TaskKind.ASK, context=ctx, instruction=a.question))
+    if isinstance(outcome, dict):
+        return outcome | {"answer": ""}
+    result = outcome
+    answer = result.consensus.pick
+    status = "answered" if answer.strip() else "noConsensus"
+    return _response(run_id, status, result, result.summary, answer=answer)
+
+
+async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.applySuggestion``: the consensus, an alternative cluster, or a finding's fix."""
+    a = _parse(args, ApplyArgs)
+    record = ls.store.get(a.run_id)
+    if record is None:
+        message = f"CodeConductor: result {a.run_id} is gone (its code was edited since, or it never existed)."
+        ls.show(message, 2)
+        return {"applied": False, "status": "gone", "message": message}
+    doc = ls.document(record.uri)
+    c = record.result.consensus
+    version = a.version if a.version is not None else doc.version
+    if a.finding is not None:
+        if a.finding >= len(c.findings):
+            raise JsonRpcInvalidParams(f"finding {a.finding} does not exist (result has {len(c.findings)})")
+        finding = c.findings[a.finding]
+        span = record.findings[a.finding]
+        if span is None or not span.alive:
+            return {"applied": False, "status": "gone", "message": "that finding's lines were edited since"}
+        if not finding.fix:
+            raise JsonRpcInvalidParams(f"finding {a.finding} has no fix")
+        new_lines = replacement_lines(doc, span.start, span.end, finding.fix)
+        label = f"Apply fix: {finding.message[:60]}"
+        out = await apply_lines(ls, doc, record, span, new_lines, label=label, version=version)
+    else:
+        index = a.cluster or 0
+        if c.clusters and index >= len(c.clusters):
+            raise JsonRpcInvalidParams(f"cluster {index} does not exist (result has {len(c.clusters)})")
+        if not c.clusters and index > 0:
+            raise JsonRpcInvalidParams("this result has no alternatives")
+        code = c.clusters[index].representative if c.clusters else c.pick
+        if not code.strip() or record.task is TaskKind.REVIEW:
+            raise JsonRpcInvalidParams("this result has no code to apply")
+        label = consensus_label(record.result) if index == 0 else alternative_title(record.result, index)
+        new_lines = replacement_lines(doc, record.span.start, record.span.end, code)
+        out = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
+        if out["applied"]:
+            record.applied = True
+    publish(ls, doc.uri)
+    return out
+
+
+def alternative_title(result: Result, index: int) -> str:
+    cluster = result.consensus.clusters[index]
+    name = cluster.members[0].split("@", 1)[0] if cluster.members else f"cluster {index}"
+    others = len(cluster.members) - 1
+    more = f" (+{others} model{'s' if others != 1 else ''})" if others > 0 else ""
+    return f"Apply {name}'s alternative{more}"
+
+
+async def list_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    a = _parse(args, ModelsArgs)
+    return await _models(ls, a.refresh)
+
+
+async def refresh_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    _parse(args, ModelsArgs)
+    return await _models(ls, True)
+
+
+async def _models(ls: CodeConductorServer, refresh: bool) -> dict[str, Any]:
+    try:
+        models = await ls.refresh_models(refresh)
+    except CodeConductorError as exc:
+        raise JsonRpcInvalidParams(f"cannot list models: {exc}") from exc
+    return {"models": [m.model_dump(mode="json") for m in models]}
+
+
+def cancel(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    a = _parse(args, CancelArgs)
+    return {"cancelled": ls.cancel_run(a.run_id)}
+
+
+def status(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    _parse(args, _Args)
+    return {"models": ls.model_count, "running": len(ls.running), "runs": ls.running}
+
+
+def register(ls: CodeConductorServer) -> None:
+    handlers = {
+        "codeconductor.run": run_code,
+        "codeconductor.review": review,
+        "codeconductor.ask": ask,
+        "codeconductor.applySuggestion": apply_suggestion,
+        "codeconductor.listModels": list_models,
+        "codeconductor.refreshModels": refresh_models,
+        "codeconductor.cancel": cancel,
+        "codeconductor.status": status,
+    }
+    for name, handler in handlers.items():
+        ls.command(name)(handler)

@@ -1,0 +1,86 @@
+"""Settings from the editor: ``initializationOptions``, ``workspace/configuration`` (section ``codeconductor``)
+and ``workspace/didChangeConfiguration``; all validated by the same model as the CLI's. Invalid settings are
+named in a message and the previous valid ones kept. Also starts model discovery in the background after
+initialisation so the status bar shows how many models are there, and releases everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from ..server import CodeConductorServer
+
+__all__ = ["SECTION", "register"]
+
+logger = logging.getLogger(__name__)
+
+SECTION = "codeconductor"
+
+
+def _section(data: Any) -> Any:
+    """Settings may come nested under ``codeconductor`` (VS Code style) or as the object itself."""
+    if isinstance(data, dict) and isinstance(data.get(SECTION), dict):
+        return data[SECTION]
+    return data
+
+
+async def pull_configuration(ls: CodeConductorServer) -> None:
+    """Ask the client for section ``codeconductor``; a non-empty object overrides ``initializationOptions``."""
+    workspace = ls.client_capabilities.workspace
+    if workspace is None or not workspace.configuration:
+        return
+    try:
+        reply = await ls.ask_client(
+            lambda: ls.workspace_configuration_async(
+                lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section=SECTION)])
+            )
+        )
+    except Exception as exc:  # a client that fails here still has its initializationOptions
+        logger.warning("workspace/configuration failed: %s", exc)
+        return
+    value = reply[0] if isinstance(reply, list) and reply else None
+    if isinstance(value, dict) and value:
+        ls.apply_settings({**ls.init_options, **value}, source="workspace/configuration")
+
+
+async def _discover(ls: CodeConductorServer) -> None:
+    try:
+        await ls.refresh_models(refresh=False)
+    except Exception:  # discovery problems are reported per endpoint; the server stays up
+        logger.exception("model discovery failed")
+
+
+def register(ls: CodeConductorServer) -> None:
+    @ls.feature(lsp.INITIALIZE)
+    def on_initialize(server: CodeConductorServer, params: lsp.InitializeParams) -> None:
+        options = _section(params.initialization_options)
+        if options is None:
+            return
+        if not isinstance(options, dict):
+            server.apply_settings(options, source="initializationOptions")  # names the problem
+            return
+        if server.apply_settings(options, source="initializationOptions"):
+            server.init_options = dict(options)
+
+    @ls.feature(lsp.INITIALIZED)
+    async def on_initialized(server: CodeConductorServer, params: lsp.InitializedParams) -> None:
+        await pull_configuration(server)
+        server.spawn(_discover(server))
+
+    @ls.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def on_change(server: CodeConductorServer, params: lsp.DidChangeConfigurationParams) -> None:
+        data = params.settings
+        if isinstance(data, dict) and isinstance(data.get(SECTION), dict):
+            if server.apply_settings({**server.init_options, **data[SECTION]}, source="didChangeConfiguration"):
+                server.spawn(_discover(server))
+            return
+        await pull_configuration(server)
+        server.spawn(_discover(server))
+
+    @ls.feature(lsp.SHUTDOWN)
+    async def on_shutdown(server: CodeConductorServer, params: None) -> None:
+        await asyncio.wait_for(server.aclose(), 5)

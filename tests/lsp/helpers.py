@@ -1,0 +1,159 @@
+"""Helpers for the language-server tests: an editor-like client state, settings, and small builders."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient, client_capabilities
+
+SERVER = [sys.executable, "-m", "server"]
+
+
+FIXED = "def add(a, b):\n    return a + b\n"
+ALTERNATIVE = "def add(a, b):\n    return sum((a, b))\n"
+BUGGY = "import os\n\n\ndef add(a, b):\n    return a - b\n\n\ndef stub(x):\n    ...\n"
+
+
+def fenced(code: str) -> str:
+    return f"```python\n{code}```\n"
+
+
+def settings_for(url: str, include: list[str], **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "endpoints": [{"url": url, "kind": "openai"}],
+        "probeLocal": False,
+        "embedded": "off",
+        "includeModels": include,
+        "verify": False,
+        "history": False,
+        "timeoutS": 20,
+        "deadlineS": 60,
+        "perEndpointConcurrency": 8,
+        "discoveryTtlS": 600,
+    }
+    data.update(extra)
+    return data
+
+
+@dataclass
+class Editor:
+    """What a real editor keeps: open documents, versions, and the edits it applied on the server's request."""
+
+    client: LanguageClient
+    texts: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    applied: list[lsp.ApplyWorkspaceEditParams] = field(default_factory=list)
+    refuse: bool = False
+    status: list[Any] = field(default_factory=list)
+
+    def open(self, uri: str, text: str, language: str = "python") -> None:
+        self.texts[uri] = text
+        self.versions[uri] = 1
+        self.client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(
+                text_document=lsp.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+            )
+        )
+
+    def change(self, uri: str, rng: lsp.Range, new_text: str) -> None:
+        """Edit like a user: apply locally, bump the version, tell the server incrementally."""
+        self.texts[uri] = _splice(self.texts[uri], rng, new_text)
+        self.versions[uri] += 1
+        self.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+                content_changes=[lsp.TextDocumentContentChangePartial(range=rng, text=new_text)],
+            )
+        )
+
+    def on_apply_edit(self, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        self.applied.append(params)
+        if self.refuse:
+            return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="refused by the test")
+        for change in params.edit.document_changes or []:
+            assert isinstance(change, lsp.TextDocumentEdit)
+            uri = change.text_document.uri
+            if change.text_document.version != self.versions[uri]:
+                return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="version mismatch")
+            for edit in change.edits:
+                assert isinstance(edit, lsp.TextEdit)
+                self.change(uri, edit.range, edit.new_text)
+        return lsp.ApplyWorkspaceEditResult(applied=True)
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.02)
+
+
+def _splice(text: str, rng: lsp.Range, new_text: str) -> str:
+    lines = text.splitlines(keepends=True)
+
+    def offset(pos: lsp.Position) -> int:
+        return sum(len(line) for line in lines[: pos.line]) + pos.character
+
+    return text[: offset(rng.start)] + new_text + text[offset(rng.end) :]
+
+
+def fix_code_action_structuring(client: LanguageClient) -> None:
+    """lsprotocol's client-side hook reads any code action that *has* a command as a bare ``Command`` (it only
+    checks for the key); a ``Command``'s ``command`` is a string, a ``CodeAction``'s an object: use that."""
+    converter = client.protocol._converter
+
+    def hook(obj: Any, _: Any) -> lsp.Command | lsp.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, lsp.Command)
+        return converter.structure(obj, lsp.CodeAction)
+
+    converter.register_structure_hook(Union[lsp.Command, lsp.CodeAction], hook)  # noqa: UP007 - the key lsprotocol uses
+
+
+def params(options: dict[str, Any] | None) -> lsp.InitializeParams:
+    return lsp.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        initialization_options=options,
+        root_uri="file:///tmp/codeconductor-lsp-tests",
+    )
+
+
+def editor_of(client: LanguageClient) -> Editor:
+    editor = client.editor  # type: ignore[attr-defined]
+    assert isinstance(editor, Editor)
+    return editor
+
+
+def whole(text: str) -> lsp.Range:
+    lines = text.splitlines()
+    return lsp.Range(lsp.Position(0, 0), lsp.Position(len(lines), 0))
+
+
+def span(start: int, end: int) -> dict[str, Any]:
+    return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}
+
+
+async def command(client: LanguageClient, name: str, *args: Any) -> Any:
+    return await client.workspace_execute_command_async(lsp.ExecuteCommandParams(command=name, arguments=list(args)))
+
+
+async def started_token(client: LanguageClient, editor: Editor, known: set[Any] | None = None) -> Any:
+    """Wait until a new run's progress has begun; its token."""
+    known = set(known or ())
+
+    def begun() -> bool:
+        return any(
+            t not in known and any(isinstance(v, lsp.WorkDoneProgressBegin) for v in vs)
+            for t, vs in client.progress_reports.items()
+        )
+
+    await editor.wait_for(begun)
+    return next(
+        t
+        for t, vs in client.progress_reports.items()
+        if t not in known and any(isinstance(v, lsp.WorkDoneProgressBegin) for v in vs)
+    )

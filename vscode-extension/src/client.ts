@@ -1,0 +1,86 @@
+/**
+ * Starts and stops the CodeConductor language server (`<python> -m server` over stdio) and keeps its settings
+ * in step with VS Code's: every change of the "codeconductor" section reaches the running server without a
+ * restart; a change of the interpreter restarts it.
+ */
+import * as vscode from "vscode";
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  State,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from "vscode-languageclient/node";
+
+import { serverSettings } from "./config";
+import { ServerCommand, STATUS_NOTIFICATION, type StatusNotification } from "./protocol";
+
+export const SECTION = "codeconductor";
+
+export interface ClientHooks {
+  onStatus(status: StatusNotification): void;
+  onStateChange(running: boolean): void;
+}
+
+export function currentServerSettings(): Record<string, unknown> {
+  return serverSettings(vscode.workspace.getConfiguration(SECTION));
+}
+
+export async function startClient(
+  python: string,
+  output: vscode.LogOutputChannel,
+  hooks: ClientHooks,
+): Promise<LanguageClient> {
+  const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const serverOptions: ServerOptions = {
+    command: python,
+    args: ["-m", "server"],
+    options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: "python" },
+      { scheme: "untitled", language: "python" },
+    ],
+    outputChannel: output,
+    initializationOptions: currentServerSettings(),
+    middleware: {
+      workspace: {
+        // The server asks for section "codeconductor": hand it only the keys its settings model knows.
+        configuration: async (params, token, next) => {
+          const values = await next(params, token);
+          if (!Array.isArray(values)) {
+            return values;
+          }
+          return values.map((value, i) => (params.items[i]?.section === SECTION ? serverSettings(value) : value));
+        },
+      },
+    },
+  };
+  const client = new LanguageClient(SECTION, "CodeConductor", serverOptions, clientOptions);
+  client.onDidChangeState((event) => hooks.onStateChange(event.newState === State.Running));
+  // Registered before start: the server sends its first status right after initialization.
+  client.onNotification(STATUS_NOTIFICATION, (status: StatusNotification) => hooks.onStatus(status));
+  await client.start();
+  try {
+    // And ask once, in case discovery finished before the handler could see it.
+    const status = (await client.sendRequest(ExecuteCommandRequest.type, {
+      command: ServerCommand.status,
+      arguments: [],
+    })) as StatusNotification | null;
+    if (status) {
+      hooks.onStatus(status);
+    }
+  } catch (err) {
+    output.warn(`[extension] codeconductor.status failed: ${String(err)}`);
+  }
+  return client;
+}
+
+/** Push the current settings to the server (didChangeConfiguration, settings nested under "codeconductor"). */
+export async function pushSettings(client: LanguageClient): Promise<void> {
+  await client.sendNotification(DidChangeConfigurationNotification.type, {
+    settings: { [SECTION]: currentServerSettings() },
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * The command palette entries (category "CodeConductor"): Ask the Ensemble…, Review / Fix / Improve Selection,
+ * List / Refresh Models, Show Last Result, Cancel, Show Output, Restart Server. Each calls one server command
+ * (docs/protocol.md) and tells the user what happened — applied, stale, no consensus — never silently.
+ *
+ * The palette ids differ from the server's command ids on purpose: vscode-languageclient registers the server's
+ * ids (codeconductor.run, ...) itself so that code actions work, and one id cannot be registered twice.
+ */
+import * as vscode from "vscode";
+import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
+
+import { enclosingBlock } from "./blocks";
+import type { ModelInfo, RunResponse } from "./protocol";
+import { ServerCommand } from "./protocol";
+import { modelLabel, renderResult } from "./render";
+import type { ResultViewer } from "./results";
+
+export const PaletteCommand = {
+  ask: "codeconductor.askEnsemble",
+  review: "codeconductor.reviewSelection",
+  fix: "codeconductor.fixSelection",
+  improve: "codeconductor.improveSelection",
+  listModels: "codeconductor.showModels",
+  refreshModels: "codeconductor.refreshModelList",
+  showLastResult: "codeconductor.showLastResult",
+  cancel: "codeconductor.cancelRuns",
+  showOutput: "codeconductor.showOutput",
+  restart: "codeconductor.restartServer",
+} as const;
+
+export interface Session {
+  /** The running client, or undefined after telling the user why there is none. */
+  client(): Promise<LanguageClient | undefined>;
+  readonly output: vscode.LogOutputChannel;
+  readonly viewer: ResultViewer;
+  restart(): Promise<void>;
+}
+
+async function execute<T>(session: Session, command: string, arg?: object): Promise<T | undefined> {
+  const client = await session.client();
+  if (!client) {
+    return undefined;
+  }
+  try {
+    return (await client.sendRequest(ExecuteCommandRequest.type, {
+      command,
+      arguments: arg === undefined ? [] : [arg],
+    })) as T;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    session.output.appendLine(`[extension] ${command} failed: ${message}`);
+    void vscode.window.showErrorMessage(`CodeConductor: ${message}`, "Show Output").then((choice) => {
+      if (choice) {
+        session.output.show(true);
+      }
+    });
+    return undefined;
+  }
+}
+
+function pythonEditor(): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.languageId !== "python") {
+    void vscode.window.showWarningMessage("CodeConductor: open a Python file and select some code first.");
+    return undefined;
+  }
+  return editor;
+}
+
+/** The selection, or the enclosing def/class when nothing is selected. */
+function targetRange(editor: vscode.TextEditor): vscode.Range {
+  const sel = editor.selection;
+  if (!sel.isEmpty) {
+    return new vscode.Range(sel.start, sel.end);
+  }
+  const lines = editor.document.getText().split(/\r?\n/);
+  const block = enclosingBlock(lines, sel.active.line);
+  return new vscode.Range(block.start, 0, block.end, 0);
+}
+
+function wire(range: vscode.Range): object {
+  return {
+    start: { line: range.start.line, character: range.start.character },
+    end: { line: range.end.line, character: range.end.character },
+  };
+}
+
+async function offerDetails(
+  session: Session,
+  kind: "info" | "warning",
+  message: string,
+  response: RunResponse,
+  title: string,
+): Promise<void> {
+  const show = kind === "info" ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+  const remember = response.result ? renderResult(response, title) : undefined;
+  if (remember) {
+    session.viewer.remember(remember, title);
+  }
+  const choice = await show(message, ...(remember ? ["Show Details"] : []));
+  if (choice === "Show Details") {
+    await session.viewer.showLast();
+  }
+}
+
+async function runTask(session: Session, task: "fix" | "improve"): Promise<void> {
+  const editor = pythonEditor();
+  if (!editor) {
+    return;
+  }
+  const response = await execute<RunResponse>(session, ServerCommand.run, {
+    uri: editor.document.uri.toString(),
+    range: wire(targetRange(editor)),
+    task,
+    version: editor.document.version,
+    apply: true,
+  });
+  if (!response) {
+    return;
+  }
+  const title = `CodeConductor: ${task}`;
+  switch (response.status) {
+    case "applied":
+      await offerDetails(session, "info", response.label ?? `CodeConductor: ${task} applied`, response, title);
+      break;
+    case "cancelled":
+      void vscode.window.showInformationMessage(`CodeConductor: ${task} cancelled.`);
+      break;
+    default:
+      await offerDetails(
+        session,
+        "warning",
+        `CodeConductor: ${response.message ?? response.status ?? "no result"}`,
+        response,
+        title,
+      );
+  }
+}
+
+async function review(session: Session): Promise<void> {
+  const editor = pythonEditor();
+  if (!editor) {
+    return;
+  }
+  const arg: Record<string, unknown> = { uri: editor.document.uri.toString(), version: editor.document.version };
+  if (!editor.selection.isEmpty) {
+    arg.range = wire(targetRange(editor));
+  }
+  const response = await execute<RunResponse>(session, ServerCommand.review, arg);
+  if (!response) {
+    return;
+  }
+  const n = response.findings?.length ?? response.result?.consensus?.findings?.length ?? 0;
+  const message =
+    response.status === "reviewed"
+      ? `CodeConductor review: ${n} finding${n === 1 ? "" : "s"} (see Problems).`
+      : `CodeConductor review: ${response.message ?? response.status ?? "no result"}`;
+  await offerDetails(session, response.status === "reviewed" ? "info" : "warning", message, response, "CodeConductor: review");
+}
+
+async function ask(session: Session): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const question = await vscode.window.showInputBox({
+    title: "Ask the Ensemble",
+    prompt: editor && !editor.selection.isEmpty ? "A question about the selected code" : "A question (about the open file)",
+    placeHolder: "What does this function return for an empty list?",
+    ignoreFocusOut: true,
+  });
+  if (!question?.trim()) {
+    return;
+  }
+  const arg: Record<string, unknown> = { question };
+  if (editor) {
+    arg.uri = editor.document.uri.toString();
+    if (!editor.selection.isEmpty) {
+      arg.range = wire(targetRange(editor));
+    }
+  }
+  const response = await execute<RunResponse>(session, ServerCommand.ask, arg);
+  if (!response) {
+    return;
+  }
+  if (response.status === "cancelled") {
+    void vscode.window.showInformationMessage("CodeConductor: question cancelled.");
+    return;
+  }
+  await session.viewer.show(renderResult(response, `Ask: ${question}`), "ask");
+}
+
+async function listModels(session: Session, refresh: boolean): Promise<void> {
+  const response = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: refresh ? "CodeConductor: probing models…" : "CodeConductor" },
+    () => execute<{ models?: ModelInfo[] }>(session, refresh ? ServerCommand.refreshModels : ServerCommand.listModels, refresh ? { refresh: true } : undefined),
+  );
+  if (!response) {
+    return;
+  }
+  const models = response.models ?? [];
+  if (refresh) {
+    void vscode.window.showInformationMessage(`CodeConductor: ${models.length} model${models.length === 1 ? "" : "s"} up.`);
+    return;
+  }
+  const refreshItem: vscode.QuickPickItem = { label: "$(refresh) Refresh models", alwaysShow: true };
+  const items: vscode.QuickPickItem[] = [
+    ...models.map(modelLabel),
+    { label: "", kind: vscode.QuickPickItemKind.Separator },
+    refreshItem,
+  ];
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `CodeConductor: ${models.length} model${models.length === 1 ? "" : "s"} up`,
+    placeHolder: models.length === 0 ? "No model is up: start Ollama / LM Studio / llama.cpp, or set codeconductor.endpoints" : "Models in the ensemble",
+    matchOnDetail: true,
+  });
+  if (picked === refreshItem) {
+    await listModels(session, true);
+  }
+}
+
+async function cancel(session: Session): Promise<void> {
+  const response = await execute<{ cancelled?: string[] }>(session, ServerCommand.cancel);
+  if (response) {
+    const n = response.cancelled?.length ?? 0;
+    void vscode.window.showInformationMessage(n === 0 ? "CodeConductor: nothing to cancel." : `CodeConductor: cancelled ${n} run${n === 1 ? "" : "s"}.`);
+  }
+}
+
+export function registerCommands(session: Session): vscode.Disposable[] {
+  const reg = vscode.commands.registerCommand;
+  return [
+    reg(PaletteCommand.ask, () => ask(session)),
+    reg(PaletteCommand.review, () => review(session)),
+    reg(PaletteCommand.fix, () => runTask(session, "fix")),
+    reg(PaletteCommand.improve, () => runTask(session, "improve")),
+    reg(PaletteCommand.listModels, () => listModels(session, false)),
+    reg(PaletteCommand.refreshModels, () => listModels(session, true)),
+    reg(PaletteCommand.showLastResult, async () => {
+      if (!(await session.viewer.showLast())) {
+        void vscode.window.showInformationMessage("CodeConductor: no result yet in this window.");
+      }
+    }),
+    reg(PaletteCommand.cancel, () => cancel(session)),
+    reg(PaletteCommand.showOutput, () => session.output.show(true)),
+    reg(PaletteCommand.restart, () => session.restart()),
+  ];
+}

@@ -1,0 +1,181 @@
+/**
+ * CodeConductor for VS Code and Cursor: starts the ensemble language server with a Python that can run it, or
+ * says clearly why it cannot (with a button to fix it); wires the palette commands, the status bar, the output
+ * channel and live settings. Code actions, hovers, diagnostics and progress come from the server itself.
+ */
+import * as vscode from "vscode";
+import type { LanguageClient } from "vscode-languageclient/node";
+
+import { pushSettings, SECTION, startClient } from "./client";
+import { PaletteCommand, registerCommands, type Session } from "./commands";
+import { onPythonInterpreterChange, vscodeCandidateSources } from "./interpreter";
+import { describeAttempts, explainFailure, installCommand, resolveInterpreter, type Resolution } from "./python";
+import { ResultViewer } from "./results";
+import { StatusBar } from "./statusBar";
+
+class Controller implements Session, vscode.Disposable {
+  readonly output = vscode.window.createOutputChannel("CodeConductor", { log: true });
+  readonly viewer = new ResultViewer();
+  private readonly statusBar = new StatusBar(PaletteCommand.listModels);
+  private running: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private lastFailure: Resolution | undefined;
+
+  async client(): Promise<LanguageClient | undefined> {
+    if (this.running?.isRunning()) {
+      return this.running;
+    }
+    const client = await this.start();
+    if (!client) {
+      void this.reportFailure();
+    }
+    return client;
+  }
+
+  start(): Promise<LanguageClient | undefined> {
+    this.starting ??= this.doStart().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async doStart(): Promise<LanguageClient | undefined> {
+    this.statusBar.setState("starting");
+    const resolution = await resolveInterpreter(vscodeCandidateSources(), undefined, {
+      cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+    });
+    for (const line of describeAttempts(resolution)) {
+      this.output.appendLine(`[extension] interpreter ${line}`);
+    }
+    if (!resolution.chosen) {
+      this.lastFailure = resolution;
+      this.statusBar.setState("failed");
+      return undefined;
+    }
+    this.lastFailure = undefined;
+    this.output.appendLine(`[extension] starting: ${resolution.chosen.command} -m server`);
+    try {
+      this.running = await startClient(resolution.chosen.command, this.output, {
+        onStatus: (status) => this.statusBar.update(status.models, status.running),
+        onStateChange: (up) => this.statusBar.setState(up ? "running" : "stopped"),
+      });
+      this.statusBar.setState("running");
+      return this.running;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.output.appendLine(`[extension] the server failed to start: ${message}`);
+      this.statusBar.setState("failed");
+      this.lastFailure = {
+        tried: [{ candidate: resolution.chosen, check: { ok: false, failure: "broken", detail: message } }],
+      };
+      return undefined;
+    }
+  }
+
+  /** The error notification with the buttons that fix the usual causes. */
+  async reportFailure(): Promise<void> {
+    const failure = this.lastFailure;
+    if (!failure) {
+      return;
+    }
+    const installable = failure.tried.find((t) => t.check.failure === "not-installed");
+    const buttons = [
+      ...(installable ? ["Install in Terminal"] : []),
+      "Set Python Path",
+      ...(vscode.extensions.getExtension("ms-python.python") ? ["Select Interpreter"] : []),
+      "Show Output",
+      "Retry",
+    ];
+    const choice = await vscode.window.showErrorMessage(explainFailure(failure), ...buttons);
+    switch (choice) {
+      case "Install in Terminal": {
+        const terminal = vscode.window.createTerminal("CodeConductor: install");
+        terminal.show();
+        terminal.sendText(installCommand(installable?.candidate.command ?? "python3"));
+        break;
+      }
+      case "Set Python Path":
+        await vscode.commands.executeCommand("workbench.action.openSettings", `${SECTION}.python`);
+        break;
+      case "Select Interpreter":
+        await vscode.commands.executeCommand("python.setInterpreter");
+        break;
+      case "Show Output":
+        this.output.show(true);
+        break;
+      case "Retry":
+        await this.restart();
+        break;
+      default:
+        break;
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    const client = await this.start();
+    if (!client) {
+      await this.reportFailure();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const client = this.running;
+    this.running = undefined;
+    if (client) {
+      try {
+        await client.stop(5000);
+      } catch (err) {
+        this.output.appendLine(`[extension] stopping the server: ${String(err)}`);
+      }
+    }
+  }
+
+  async onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (!event.affectsConfiguration(SECTION)) {
+      return;
+    }
+    if (event.affectsConfiguration(`${SECTION}.python`)) {
+      this.output.appendLine("[extension] codeconductor.python changed: restarting the server");
+      await this.restart();
+      return;
+    }
+    if (this.running?.isRunning()) {
+      await pushSettings(this.running); // live: no restart for server settings
+    }
+  }
+
+  dispose(): void {
+    this.statusBar.dispose();
+    this.viewer.dispose();
+    this.output.dispose();
+  }
+}
+
+let controller: Controller | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const ctl = new Controller();
+  controller = ctl;
+  context.subscriptions.push(
+    ctl,
+    ...registerCommands(ctl),
+    vscode.workspace.onDidChangeConfiguration((e) => ctl.onConfigurationChanged(e)),
+  );
+  const pythonChange = await onPythonInterpreterChange(() => {
+    ctl.output.appendLine("[extension] the Python extension's interpreter changed: restarting the server");
+    void ctl.restart();
+  });
+  if (pythonChange) {
+    context.subscriptions.push(pythonChange);
+  }
+  const client = await ctl.start();
+  if (!client) {
+    void ctl.reportFailure(); // do not block activation on the user's answer
+  }
+}
+
+export async function deactivate(): Promise<void> {
+  await controller?.stop();
+  controller = undefined;
+}

@@ -1,0 +1,106 @@
+/**
+ * The JSON shapes the CodeConductor language server sends back (docs/protocol.md). Pydantic models of
+ * ensemble/types.py keep their snake_case keys; objects the server adds are camelCase. Every field the
+ * extension reads is optional here because an older or newer server may omit it — rendering must not crash.
+ */
+
+export interface ModelInfo {
+  name: string;
+  provider?: string;
+  endpoint?: string;
+  family?: string | null;
+  parameter_size?: string | null;
+  quantization?: string | null;
+  context_length?: number | null;
+  loaded?: boolean | null;
+}
+
+export interface ModelAnswer {
+  model: ModelInfo;
+  sample?: number;
+  status: string; // answered | timeout | failed | cancelled | skipped
+  text?: string;
+  error?: string | null;
+  reason?: string | null;
+  latency_s?: number | null;
+  tokens_out?: number | null;
+}
+
+export interface Cluster {
+  members: string[];
+  representative: string;
+  support: number;
+  passes_examples?: boolean | null;
+  diff?: string;
+}
+
+export interface Finding {
+  line: number;
+  end_line?: number | null;
+  severity?: string;
+  message: string;
+  fix?: string | null;
+  models?: string[];
+  support?: number;
+  confidence?: number;
+}
+
+export interface ConsensusResult {
+  kind: string; // code | findings | text | none
+  pick?: string;
+  pick_models?: string[];
+  confidence?: number;
+  agree?: number;
+  answered?: number;
+  asked?: number;
+  clusters?: Cluster[];
+  findings?: Finding[];
+  method?: string;
+  notes?: string[];
+}
+
+export interface Result {
+  id?: string;
+  request?: { task?: string; instruction?: string; context?: { path?: string | null; language?: string } };
+  answers?: ModelAnswer[];
+  consensus?: ConsensusResult;
+  wall_s?: number;
+  notes?: string[];
+}
+
+/** What codeconductor.run / review / ask return (ask uses `answer`, review `findings`). */
+export interface RunResponse {
+  runId?: string;
+  status?: string;
+  applied?: boolean;
+  label?: string;
+  message?: string;
+  confidence?: number;
+  agree?: number;
+  answered?: number;
+  asked?: number;
+  newText?: string;
+  alternatives?: number;
+  answer?: string;
+  findings?: Finding[];
+  result?: Result | null;
+}
+
+export interface StatusNotification {
+  models?: number;
+  running?: number;
+}
+
+/** Server commands (workspace/executeCommand). The palette commands of the extension use other ids. */
+export const ServerCommand = {
+  run: "codeconductor.run",
+  review: "codeconductor.review",
+  ask: "codeconductor.ask",
+  applySuggestion: "codeconductor.applySuggestion",
+  listModels: "codeconductor.listModels",
+  refreshModels: "codeconductor.refreshModels",
+  cancel: "codeconductor.cancel",
+  status: "codeconductor.status",
+} as const;
+
+export const STATUS_NOTIFICATION = "codeconductor/status";
