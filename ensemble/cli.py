@@ -6,7 +6,8 @@ Commands::
     codeconductor ask [--file F] [--lines A-B] [--task T] [--samples N] [--timeout S] [--quorum K] [--json] TEXT
                                                         ask every model (code from the file/lines, else stdin)
     codeconductor serve [--tcp HOST:PORT]               the language server (same as ``python -m server``)
-    codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server)
+    codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server;
+                                                        per-model timeout at least 120 s unless --timeout is given)
 
 Settings come from ``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or
 the nearest parent. Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
@@ -41,13 +42,15 @@ from .pipeline import Pipeline
 from .settings import Settings, load_settings, parse_settings
 from .types import AnswerStatus, ProgressEvent, Request, Result, TaskKind
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "example_path", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_ANSWER = 3
 EXIT_INTERRUPTED = 130
+
+DEMO_TIMEOUT_S = 120.0
 
 _TASKS = ("fix", "improve", "implement", "docstring", "review", "ask", "tests")
 _STATUS_STYLE = {
@@ -144,6 +147,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["timeout_s"] = args.timeout
     if getattr(args, "quorum", None) is not None:
         overrides["quorum"] = args.quorum
+    if args.command == "demo" and args.timeout is None:
+        # The demo often runs the in-process models on a laptop CPU: give them time rather than fail the first try.
+        overrides["timeout_s"] = max(settings.timeout_s, DEMO_TIMEOUT_S)
+        overrides["deadline_s"] = max(settings.deadline_s, DEMO_TIMEOUT_S + 30)
     if not overrides:
         return settings
     # Validated like the file, so a bad flag is reported by its field name too.

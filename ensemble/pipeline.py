@@ -130,6 +130,8 @@ class Pipeline:
             params=params,
             samples=samples,
             quorum=settings.quorum,
+            # A quorum counts answers the consensus would put in one group; empty answers do not vote.
+            agreement_key=lambda text: consensus.agreement_key(request, text) or None,
             on_progress=on_progress,
         )
         weights = self._weights(request.task, chosen)

@@ -138,12 +138,13 @@ async def decide(
         if not box.network_blocked:
             notes.append("sandbox could not block network access")
     selection = select(candidates)
-    return _result(request, selection, candidates, asked, len(answered_models), notes)
+    return _result(request, selection, candidates=candidates, asked=asked, answered=len(answered_models), notes=notes)
 
 
 def _result(
     request: Request,
     selection: Selection,
+    *,
     candidates: Sequence[Candidate],
     asked: int,
     answered: int,
@@ -194,9 +195,9 @@ async def _decide_non_code(
     handler: Any = None
     try:
         if request.task is TaskKind.REVIEW:
-            from .findings import decide_findings as handler  # type: ignore[import-not-found,no-redef]
+            from .findings import decide_findings as handler
         else:
-            from .text import decide_text as handler  # type: ignore[import-not-found,no-redef]
+            from .text import decide_text as handler
     except ImportError:
         handler = None
     if handler is not None:
@@ -226,7 +227,8 @@ async def _decide_non_code(
         answered=len({a.model_id for a in answered}),
         asked=asked,
         clusters=[
-            Cluster(members=members[k], representative=texts[k].text.strip(), support=round(votes[k], 4)) for k in ranked
+            Cluster(members=members[k], representative=texts[k].text.strip(), support=round(votes[k], 4))
+            for k in ranked
         ],
         method="text-plurality",
     )

@@ -25,14 +25,12 @@ _MODULES = {
     "statistics", "sys", "typing", "fractions", "decimal", "hashlib", "copy", "datetime", "json", "os",
 }  # fmt: skip
 _FROM = {
-    **{n: "typing" for n in ("List", "Dict", "Tuple", "Optional", "Any", "Union", "Set", "Callable", "Iterable",
-                             "Iterator", "Sequence", "Mapping", "FrozenSet", "Deque", "DefaultDict")},
-    **{n: "collections" for n in ("Counter", "defaultdict", "deque", "OrderedDict", "namedtuple")},
-    **{n: "functools" for n in ("reduce", "lru_cache", "cmp_to_key", "cache", "partial")},
-    **{n: "itertools" for n in ("permutations", "combinations", "product", "accumulate", "groupby", "chain",
-                                "combinations_with_replacement", "zip_longest", "islice", "count")},
-    **{n: "math" for n in ("sqrt", "gcd", "factorial", "ceil", "floor", "isqrt", "comb", "prod", "log")},
-    **{n: "heapq" for n in ("heappush", "heappop", "heapify")},
+    **dict.fromkeys(("List", "Dict", "Tuple", "Optional", "Any", "Union", "Set", "Callable", "Iterable", "Iterator", "Sequence", "Mapping", "FrozenSet", "Deque", "DefaultDict"), "typing"),
+    **dict.fromkeys(("Counter", "defaultdict", "deque", "OrderedDict", "namedtuple"), "collections"),
+    **dict.fromkeys(("reduce", "lru_cache", "cmp_to_key", "cache", "partial"), "functools"),
+    **dict.fromkeys(("permutations", "combinations", "product", "accumulate", "groupby", "chain", "combinations_with_replacement", "zip_longest", "islice", "count"), "itertools"),
+    **dict.fromkeys(("sqrt", "gcd", "factorial", "ceil", "floor", "isqrt", "comb", "prod", "log"), "math"),
+    **dict.fromkeys(("heappush", "heappop", "heapify"), "heapq"),
     "Fraction": "fractions",
     "Decimal": "decimal",
     "ascii_lowercase": "string",
@@ -66,9 +64,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
     return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
 
 
-def extract_code(
-    raw: str, *, context: str = "", entry_point: str | None = None, language: str = "python"
-) -> Extracted:
+def extract_code(raw: str, *, context: str = "", entry_point: str | None = None, language: str = "python") -> Extracted:
     """The code in ``raw``. ``context`` is the user's code the answer is for (signature, docstring, helpers);
     ``entry_point`` the function asked for (default: the last function in ``context``)."""
     if language.lower() not in ("python", "py", "python3"):
@@ -131,7 +127,9 @@ def _parses(text: str) -> bool:
     return True
 
 
-_CODE_START = re.compile(r"^(\s*)(def |async def |class |import |from \S+ import |@|#|[A-Za-z_]\w*\s*=|if |for |while |return\b)")
+_CODE_START = re.compile(
+    r"^(\s*)(def |async def |class |import |from \S+ import |@|#|[A-Za-z_]\w*\s*=|if |for |while |return\b)"
+)
 
 
 def _strip_prose(text: str, notes: list[str]) -> str:
@@ -210,11 +208,13 @@ _END_OF_BLOCK = re.compile(r"^(return\b|break\b|continue\b|pass\b|raise\b)")
 
 def _reindent(text: str) -> str:
     """Rebuild indentation lost by a chat UI (every line at 0 or 1 space) from the block structure: a line
-    ending in ``:`` opens a block; ``elif``/``else``/``except`` close one; ``return`` and friends end one."""
+    ending in ``:`` opens a block; ``elif``/``else``/``except`` close one; ``return`` and friends end one; the
+    last ``return`` of a function belongs to the function's own body."""
+    raws = text.split("\n")
     out = []
     level = 0
     opened: list[int] = []  # levels of open block headers
-    for raw in text.split("\n"):
+    for index, raw in enumerate(raws):
         line = raw.strip()
         if not line:
             out.append("")
@@ -223,6 +223,9 @@ def _reindent(text: str) -> str:
             level, opened = 0, []
         if line.startswith(_DEDENT_KEYWORDS) and opened:
             level = opened.pop()
+        following = next((r for r in raws[index + 1 :] if r.strip()), "")
+        if line.startswith("return") and opened and (not following or following.startswith(("def ", "class "))):
+            level, opened = opened[0] + 1, opened[:1]
         out.append("    " * level + line)
         if line.endswith(":") and not line.startswith("#"):
             opened.append(level)
@@ -241,13 +244,11 @@ def _drop_scaffolding(tree: ast.Module, notes: list[str]) -> ast.Module:
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     keep: list[ast.stmt] = []
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            keep.append(node)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and not _calls_any(node, defined | {"print", "input"}):
-            keep.append(node)
-        elif isinstance(node, ast.Try) and all(
-            isinstance(s, (ast.Import, ast.ImportFrom)) for s in node.body
-        ):  # try: import x / except ImportError
+        if (
+            isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            or (isinstance(node, (ast.Assign, ast.AnnAssign)) and not _calls_any(node, defined | {"print", "input"}))
+            or (isinstance(node, ast.Try) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in node.body))
+        ):
             keep.append(node)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node is tree.body[0]:
             continue  # module docstring: harmless but not part of the solution
@@ -258,9 +259,7 @@ def _drop_scaffolding(tree: ast.Module, notes: list[str]) -> ast.Module:
 
 
 def _calls_any(node: ast.AST, names: set[str]) -> bool:
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(node)
-    )
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(node))
 
 
 def _add_context(tree: ast.Module, context: str, entry_point: str | None, notes: list[str]) -> ast.Module:
@@ -272,9 +271,7 @@ def _add_context(tree: ast.Module, context: str, entry_point: str | None, notes:
     imports = {ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
     prelude: list[ast.stmt] = []
     for node in ctx.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in imports:
-            prelude.append(node)
-        elif (
+        if (isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in imports) or (
             isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
             and node.name not in have
             and node.name != entry_point

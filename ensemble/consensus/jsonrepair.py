@@ -2,8 +2,8 @@
 
 Small local models often answer a "reply with JSON" prompt with ```` ```json ```` fences, a sentence before and
 after, trailing commas, single quotes or a list cut off by the token limit. This module tries, in order: strict
-JSON of each fenced block and of the whole answer, strict JSON of the outermost bracketed span, two fast fixes (trailing
-commas, Python-literal syntax via ``ast.literal_eval``) and finally the well-kept ``json-repair`` library. It never raises: on failure it says why, so the caller can tell the user which
+JSON of each fenced block and of the whole answer, strict JSON of the outermost bracketed span, fast fixes (trailing
+commas, Python-literal syntax via ``ast.literal_eval``, closing a list cut off by the token limit) and finally the well-kept ``json-repair`` library. It never raises: on failure it says why, so the caller can tell the user which
 model's answer could not be read. Nothing in the answer is ever executed; it is only parsed as data.
 """
 
@@ -13,6 +13,7 @@ import ast
 import json
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ MAX_JSON_CHARS = 64_000
 # by the token limit).
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 
+_JSON_CONSTANTS: dict[str, Any] = {"null": None, "true": True, "false": False}
+_JSON_NAME = re.compile(r"\b(?:null|true|false)\b")
 _TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 
 
@@ -71,15 +74,58 @@ def _bracketed(text: str) -> str | None:
     return text[start : end + 1] if end > start else None
 
 
+class _JsonNames(ast.NodeTransformer):
+    """JSON's ``null``/``true``/``false`` as Python constants, so single-quoted JSON still reads as a literal."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in _JSON_CONSTANTS:
+            return ast.copy_location(ast.Constant(_JSON_CONSTANTS[node.id]), node)
+        return node
+
+
+def _closed(text: str) -> str | None:
+    """``text`` cut after its last complete ``}``/``]`` with the still-open brackets closed: the usual repair for
+    an answer cut off by the token limit (``[{...}, {...}, {"line": 7, "mess``). Quotes are tracked so brackets
+    inside strings do not count."""
+    stack: list[str] = []
+    quote = ""
+    escaped = False
+    cut, cut_stack = -1, ""
+    for i, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            stack.append("]" if char == "[" else "}")
+        elif char in "]}":
+            if not stack or stack.pop() != char:
+                return None
+            cut, cut_stack = i, "".join(reversed(stack))
+            if not stack:
+                return None  # balanced: nothing was cut off, so closing cannot help
+    return text[: cut + 1] + cut_stack if cut >= 0 else None
+
+
 def _quick_fix(text: str) -> list[Any] | dict[str, Any] | None:
     """The two commonest slips, fixed with C-speed parsers before the slower general repairer: trailing commas,
-    and Python-literal syntax (single quotes, True/None). ``ast.literal_eval`` only builds literals; it cannot
-    call or import anything."""
+    and Python-literal syntax (single quotes, True/None, mixed with JSON's null/true/false).
+    ``ast.literal_eval`` only builds literals from the parsed tree; it cannot call or import anything."""
     value = _strict(_TRAILING_COMMA.sub(r"\1", text))
     if value is not None:
         return value
     try:
-        literal = ast.literal_eval(text)
+        with warnings.catch_warnings():  # "invalid escape sequence" warnings from model text are noise here
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
+        if _JSON_NAME.search(text):  # the tree walk costs more than the parse; skip it when it cannot matter
+            tree = _JsonNames().visit(tree)
+        literal = ast.literal_eval(tree)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
     return literal if isinstance(literal, list | dict) else None
@@ -113,6 +159,10 @@ def extract_json(text: str) -> JsonExtraction:
     for candidate in candidates:
         span = _bracketed(candidate)
         value = _quick_fix(span) if span is not None else None
+        if value is None:
+            starts = [i for i in (candidate.find("["), candidate.find("{")) if i >= 0]
+            closed = _closed(candidate[min(starts) :]) if starts else None
+            value = _quick_fix(closed) if closed is not None else None
         if value is not None:
             return JsonExtraction(value, repaired=True, detail="invalid JSON repaired")
     for candidate in candidates:

@@ -18,9 +18,9 @@ class _Canonical(ast.NodeTransformer):
     """Strip docstrings and annotations; rename parameters and locals to ``v0, v1, ...`` per function."""
 
     def _strip_docstring(self, body: list[ast.stmt]) -> list[ast.stmt]:
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            if isinstance(body[0].value.value, str):
-                body = body[1:] or [ast.Pass()]
+        first = body[0] if body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            body = body[1:] or [ast.Pass()]
         return body
 
     def visit_Module(self, node: ast.Module) -> ast.AST:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -138,41 +138,8 @@ SELECT a.model_name, a.endpoint, r.task, r.started_at, a.status, a.latency_s, a.
 FROM answers a JOIN runs r ON r.id = a.run_id
 """
 
-# The weights are read before every run, so they are aggregated in SQL, not row by row in Python: one pass over the
-# models' answers (index on model_name), and one over the (small) feedback table, where the latest action per
-# answer and kind wins.
-_ANSWER_EVIDENCE_SQL = """
-SELECT a.model_name, r.task,
-       SUM(a.status = 'answered' AND a.joined = 1), SUM(a.status = 'answered' AND a.joined = 0),
-       SUM(a.examples_passed = 1), SUM(a.examples_passed = 0),
-       SUM(a.status = 'timeout'), SUM(a.status = 'failed')
-FROM answers a JOIN runs r ON r.id = a.run_id
-WHERE a.model_name IN (SELECT value FROM json_each(?))
-GROUP BY a.model_name, r.task
-"""
-
-_FEEDBACK_EVIDENCE_SQL = """
-SELECT model_name, task, action, COUNT(*) FROM (
-    SELECT a.model_name, r.task, f.action,
-           ROW_NUMBER() OVER (PARTITION BY a.run_id, a.model_name, a.endpoint, a.sample, f.kind
-                              ORDER BY f.at DESC, f.sample DESC) AS newest
-    FROM feedback f
-    JOIN answers a ON a.run_id = f.run_id AND a.model_name = f.model_name AND a.endpoint = f.endpoint
-                  AND f.sample IN (-1, a.sample)
-    JOIN runs r ON r.id = a.run_id
-    WHERE f.model_name IN (SELECT value FROM json_each(?))
-)
-WHERE newest = 1
-GROUP BY model_name, task, action
-"""
-
-_FEEDBACK_FIELDS = {
-    "applied": "applied",
-    "changed": "changed",
-    "rejected": "rejected",
-    "tests_passed": "tests_passed",
-    "tests_failed": "tests_failed",
-}
+_EVIDENCE_SQL = "SELECT model_name, task, kind, n FROM evidence WHERE model_name IN (SELECT value FROM json_each(?))"
+_EVIDENCE_FIELDS = frozenset(f.name for f in fields(Evidence))
 
 
 def _split_member(member: str) -> tuple[str, int | None]:
@@ -347,12 +314,17 @@ class History:
             for a in result.answers
         ]
         with self._write() as conn:
-            # Recording the same run twice replaces it (e.g. a re-run after the user changed settings).
+            # Recording the same run twice replaces it. Its answers and feedback are deleted and re-added around the
+            # run row (rather than overwritten) so the evidence triggers move their counts with it.
+            feedback = conn.execute("SELECT * FROM feedback WHERE run_id = ?", (result.id,)).fetchall()
+            if feedback:
+                conn.execute("DELETE FROM feedback WHERE run_id = ?", (result.id,))
             conn.execute("DELETE FROM answers WHERE run_id = ?", (result.id,))
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_row)
             conn.executemany(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", answer_rows
+                "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", answer_rows
             )
+            conn.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)", feedback)
 
     def record_feedback(
         self, result_id: str, model_ids: Sequence[str], action: str | FeedbackAction, *, at: float | None = None
@@ -381,13 +353,21 @@ class History:
                         (result_id, result_id),
                     ).fetchall()
                     targets = [(name, endpoint, -1) for name, endpoint in rows]
-                conn.executemany(
-                    "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (result_id, name, endpoint, sample, kind, str(parsed), when)
-                        for name, endpoint, sample in targets
-                    ],
-                )
+                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (result_id,)).fetchone() is None:
+                    # Feedback on a run that was not recorded (history was off): nothing to attach it to.
+                    log.info("history: feedback for unknown run %s ignored", result_id)
+                    return
+                for name, endpoint, sample in targets:
+                    # The latest action replaces earlier ones: for one sample, or (sample -1) for all of them.
+                    conn.execute(
+                        "DELETE FROM feedback WHERE run_id = ? AND model_name = ? AND endpoint = ? AND kind = ? "
+                        "AND (? = -1 OR sample IN (-1, ?))",
+                        (result_id, name, endpoint, kind, sample, sample),
+                    )
+                    conn.execute(
+                        "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (result_id, name, endpoint, sample, kind, str(parsed), when),
+                    )
         except sqlite3.Error as exc:
             raise HistoryError(f"could not record feedback for run {result_id}: {exc}") from exc
 
@@ -398,6 +378,7 @@ class History:
                 conn.execute("DELETE FROM feedback")
                 conn.execute("DELETE FROM answers")
                 conn.execute("DELETE FROM runs")
+                conn.execute("DELETE FROM evidence")
             with self._lock:
                 # Give the space back and drop the deleted pages from the WAL, so "reset" also forgets on disk.
                 self._conn.execute("VACUUM")
@@ -408,25 +389,15 @@ class History:
     # -- learned weights ---------------------------------------------------------------------------------------
 
     def _evidence(self, names: Iterable[str]) -> dict[str, dict[str, Evidence]]:
+        # The evidence table is kept in step with answers and feedback by triggers (see _schema), so this is one
+        # small indexed read however long the history is.
         out: dict[str, dict[str, Evidence]] = {}
-        key = (json.dumps(sorted(set(names))),)
         with self._lock:
-            answer_rows = self._conn.execute(_ANSWER_EVIDENCE_SQL, key).fetchall()
-            feedback_rows = self._conn.execute(_FEEDBACK_EVIDENCE_SQL, key).fetchall()
-        for name, task, joined, outvoted, ex_ok, ex_bad, timeouts, errors in answer_rows:
-            out.setdefault(name, {})[task] = Evidence(
-                joined=float(joined or 0),
-                outvoted=float(outvoted or 0),
-                examples_passed=float(ex_ok or 0),
-                examples_failed=float(ex_bad or 0),
-                timeout=float(timeouts or 0),
-                error=float(errors or 0),
-            )
-        for name, task, action, count in feedback_rows:
-            field_name = _FEEDBACK_FIELDS.get(action)
-            if field_name is not None:
+            rows = self._conn.execute(_EVIDENCE_SQL, (json.dumps(sorted(set(names))),)).fetchall()
+        for name, task, kind, count in rows:
+            if kind in _EVIDENCE_FIELDS:
                 evidence = out.setdefault(name, {}).setdefault(task, Evidence())
-                setattr(evidence, field_name, getattr(evidence, field_name) + float(count))
+                setattr(evidence, kind, float(count))
         return out
 
     def _prior(self, name: str) -> float:

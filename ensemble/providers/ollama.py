@@ -98,7 +98,10 @@ class OllamaProvider(Provider):
     async def _show(self, name: str, timeout: float) -> dict[str, Any]:
         """``/api/show`` for one model; empty when it fails (the model is kept, judged by its name)."""
         try:
-            response = await self._client.post(f"{self.base_url}/api/show", json={"model": name}, timeout=timeout)
+            # "name" for Ollama before 0.3, "model" after: sending both is accepted by all.
+            response = await self._client.post(
+                f"{self.base_url}/api/show", json={"model": name, "name": name}, timeout=timeout
+            )
             if response.status_code != 200:
                 return {}
             data = response.json()

@@ -13,6 +13,7 @@ and forks, and finally SIGKILL of the child's whole process group and removal of
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
@@ -126,9 +127,9 @@ def _canon(value: Any, depth: int = 0) -> Any:
 
 def _equal(got: Any, want: Any) -> bool:
     """Equality with a float tolerance, as a person reading a docstring example would mean it."""
-    if isinstance(got, float) or isinstance(want, float):
-        if isinstance(got, (int, float)) and isinstance(want, (int, float)) and not isinstance(got, bool):
-            return math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+    numbers = isinstance(got, (int, float)) and isinstance(want, (int, float)) and not isinstance(got, bool)
+    if numbers and (isinstance(got, float) or isinstance(want, float)):
+        return math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
     if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)) and type(got) is type(want):
         return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want, strict=True))
     try:
@@ -179,7 +180,9 @@ def _install_audit_hook(scratch):
 exec(_HOOK_SOURCE)
 
 # Run a script in a fresh interpreter with the audit hook installed first: argv is SCRATCH ARGV...
-_BOOT = _HOOK_SOURCE + r"""
+_BOOT = (
+    _HOOK_SOURCE
+    + r"""
 import runpy
 sys.dont_write_bytecode = True
 _install_audit_hook(sys.argv[1])
@@ -192,6 +195,7 @@ else:
     sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
     runpy.run_path(args[0], run_name="__main__")
 """
+)
 
 
 def _limit(memory_mb: int, cpu_s: int, file_mb: int) -> None:
@@ -203,10 +207,8 @@ def _limit(memory_mb: int, cpu_s: int, file_mb: int) -> None:
         (resource.RLIMIT_NOFILE, 64),
     ]
     for which, value in limits:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass
 
 
 def _child_setup(job: dict[str, Any], scratch: str, result_fd: int) -> None:
@@ -230,11 +232,9 @@ def _child_setup(job: dict[str, Any], scratch: str, result_fd: int) -> None:
         os.setgroups([])
         os.setgid(_NOBODY)
         os.setuid(_NOBODY)
-    try:
-        # No new processes at all: the child itself already counts against the limit.
+    # No new processes at all: the child itself already counts against the limit.
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    except (ValueError, OSError):
-        pass
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"})
 
@@ -250,7 +250,7 @@ def _run_calls(job: dict[str, Any], scratch: str, result_fd: int) -> None:
     namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
     call_timeout = float(job.get("call_timeout_s", 1.0))
     signal.signal(signal.SIGALRM, _on_alarm)
-    _install_audit_hook(scratch)  # noqa: F821 - defined by exec(_HOOK_SOURCE)
+    globals()["_install_audit_hook"](scratch)  # defined by exec(_HOOK_SOURCE) above
     sys.setrecursionlimit(3000)
     sys.dont_write_bytecode = True
     try:
@@ -349,10 +349,8 @@ def _handle(job: dict[str, Any], base: str, state: dict[str, bool]) -> dict[str,
             status = None
             break
         time.sleep(0.002)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     if status is None:
         _, status = os.waitpid(pid, 0)
     os.close(read_fd)
@@ -385,8 +383,9 @@ def main() -> None:
     state = {"uid_dropped": _can_drop_to_nobody(), **_isolate(base)}
     # Warm imports: children inherit them, so candidates importing these pay nothing (and find them even
     # when the interpreter's files are unreadable to the dropped uid).
-    import bisect, collections, fractions, functools, hashlib, heapq, itertools, operator  # noqa: E401, F401
-    import random, re, statistics, string, typing  # noqa: E401, F401
+    import bisect  # noqa: F401
+    import random  # noqa: F401
+
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     out = sys.stdout
     out.write(json.dumps({"hello": True, **state, "pid": os.getpid()}) + "\n")

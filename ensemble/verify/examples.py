@@ -171,8 +171,12 @@ def _doctest_examples(doc: str, name: str) -> list[Example]:
             if not follow.strip() or follow.strip().startswith(">>>"):
                 break
             expected_lines.append(follow.strip())
-        expected = _clean_expected(" ".join(expected_lines)) if expected_lines else None
-        if expected is None and not expected_lines:
+        expected = None
+        for count in range(len(expected_lines), 0, -1):  # prose may follow the output without a blank line
+            expected = _clean_expected(" ".join(expected_lines[:count]))
+            if expected is not None:
+                break
+        if expected is None:
             call, expected = _split_comparison(call)
         if expected is not None and name in call and _is_expr(call):
             out.append(Example(call, expected))

@@ -53,8 +53,8 @@ def _mutations(value: Any) -> list[Any]:
     if isinstance(value, float):
         return [value + 0.5, -value, 0.0, value * 3]
     if isinstance(value, str):
-        out = [value[::-1], "", value[:1], value + value[:1], value.swapcase(), value.replace(" ", "  ")]
-        return [v for v in out if v != value]
+        texts = [value[::-1], "", value[:1], value + value[:1], value.swapcase(), value.replace(" ", "  ")]
+        return [v for v in texts if v != value]
     if isinstance(value, list):
         out: list[Any] = [value[::-1], value[1:], [], value + value[:1], sorted(value, key=repr)]
         if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):

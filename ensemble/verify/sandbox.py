@@ -312,14 +312,14 @@ class Sandbox:
         return await asyncio.to_thread(self.run_script, files, argv, timeout_s, memory_mb=memory_mb)
 
 
-_shared: Sandbox | None = None
+_shared: dict[str, Sandbox] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_sandbox() -> Sandbox:
     """The process-wide warm sandbox used by consensus (started lazily, one worker)."""
-    global _shared
     with _shared_lock:
-        if _shared is None or _shared._closed:
-            _shared = Sandbox(workers=1)
-        return _shared
+        box = _shared.get("default")
+        if box is None or box._closed:
+            box = _shared["default"] = Sandbox(workers=1)
+        return box

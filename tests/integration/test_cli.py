@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ensemble.cli import EXIT_ERROR, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, example_path
+from ensemble.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, example_path
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port, start_llama_server
 
@@ -142,3 +144,36 @@ def test_demo_example_is_bundled() -> None:
     text = example_path().read_text()
     assert "def primes_below" in text
     assert ">>> primes_below(10)" in text
+
+
+def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
+    with FaultServer(["hang"], apis=("openai",)) as server:
+        write_config(tmp_path, server.url, extra="timeout_s = 600\ndeadline_s = 600\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ensemble", "ask", "--quiet", "hello"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(600):  # until the model request reached the server
+                if any(r.path.endswith("completions") for r in server.requests):
+                    break
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == EXIT_INTERRUPTED, stderr
+        assert "cancelled" in stderr
+        for _ in range(200):  # the connection was closed, not left hanging
+            if "hang" in server.disconnects:
+                break
+            time.sleep(0.05)
+        assert "hang" in server.disconnects

@@ -201,3 +201,38 @@ async def test_api_key_from_environment_never_logged(
         assert [m.name for m in await with_key.models()] == ["ok-key"]
     assert secret not in caplog.text
     assert secret not in str(status)
+
+
+def embedded_available() -> bool:
+    from ensemble.providers.embedded import EmbeddedProvider
+
+    return EmbeddedProvider.available()
+
+
+@pytest.mark.skipif(not embedded_available(), reason="embedded weights not installed")
+async def test_embedded_modes(tiny_server: LlamaServer, client: httpx.AsyncClient) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    auto_empty = Discovery(settings(dead, embedded="auto"), client)
+    try:
+        models = await auto_empty.models()
+        assert models
+        assert {m.provider for m in models} == {ProviderKind.EMBEDDED}
+        assert "no model servers found; using embedded models" in auto_empty.notes
+        assert (await auto_empty.endpoints())[-1].state == "up"
+    finally:
+        await auto_empty.aclose()
+
+    auto_served = Discovery(settings(tiny_server.url, embedded="auto"), client)
+    assert [m.name for m in await auto_served.models()] == ["tiny"]
+
+    on = Discovery(settings(tiny_server.url, embedded="on", exclude_models=["gemma*"]), client)
+    try:
+        names = [m.name for m in await on.models()]
+        assert names[0] == "tiny"
+        assert len(names) >= 2
+        assert not [n for n in names if n.startswith("gemma")]
+    finally:
+        await on.aclose()
+
+    off = Discovery(settings(dead, embedded="off"), client)
+    assert await off.models() == []

@@ -12,6 +12,7 @@ from ensemble.errors import RequestError
 from ensemble.pipeline import HistoryLike, Pipeline
 from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
+from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port, start_llama_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -134,3 +135,18 @@ async def test_broken_history_does_not_lose_the_answer(servers: list[LlamaServer
     async with Pipeline(settings(servers[0].url), history=Broken()) as pipeline:
         result = await pipeline.run(request())
     assert result.answers[0].status is AnswerStatus.ANSWERED
+
+
+async def test_quorum_through_the_consensus_key() -> None:
+    # Same code, different formatting: the consensus's key counts them as agreeing, so the hanging model is dropped.
+    with FaultServer(["ok-a", "ok-b", "hang"], apis=("openai",)) as server:
+        server.add_model("ok-b", text="def add(a,b):\n\n    return a+b\n")
+        configured = settings(server.url, quorum=2, per_endpoint_concurrency=4, timeout_s=60)
+        async with Pipeline(configured) as pipeline:
+            result = await pipeline.run(request(task="implement"))
+    statuses = {a.model.name: (a.status, a.reason) for a in result.answers}
+    assert statuses == {
+        "ok-a": (AnswerStatus.ANSWERED, None),
+        "ok-b": (AnswerStatus.ANSWERED, None),
+        "hang": (AnswerStatus.CANCELLED, "quorum"),
+    }

@@ -49,7 +49,8 @@ async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> As
         return editor.on_apply_edit(p)
 
     def status(p: Any) -> None:
-        editor.status.append(p)
+        # pygls turns unknown notifications' params into namedtuples.
+        editor.status.append(p._asdict() if hasattr(p, "_asdict") else dict(p))
 
     fix_code_action_structuring(lsp_client)
     lsp_client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)

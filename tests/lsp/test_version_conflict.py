@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
+
+from tests.support.fault_server import FaultServer
 
 from .helpers import BUGGY, FIXED, command, editor_of, settings_for, span, started_token
 
@@ -43,11 +46,6 @@ async def test_document_edited_while_the_models_answer(client: LanguageClient) -
         lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=URI), position=lsp.Position(4, 4))
     )
     assert hover is None
-
-
-import pytest  # noqa: E402
-
-from tests.support.fault_server import FaultServer  # noqa: E402
 
 
 @pytest.fixture

@@ -409,12 +409,12 @@ class FaultServer:
 
         await ctx.start(200, "text/event-stream")
         count = 0
-        async for text in self._stream_pieces(ctx, model, behaviour):
-            if isinstance(text, bytes):
-                await ctx.chunk(text)
+        async for item in self._stream_pieces(ctx, model, behaviour):
+            if isinstance(item, bytes):
+                await ctx.chunk(item)
                 continue
             count += 1
-            await ctx.chunk(_sse(piece(text)))
+            await ctx.chunk(_sse(piece(item)))
         await ctx.chunk(_sse(piece("", "stop")))
         if include_usage:
             await ctx.chunk(
@@ -535,12 +535,12 @@ class FaultServer:
             return
         await ctx.start(200, "application/x-ndjson")
         count = 0
-        async for text in self._stream_pieces(ctx, model, behaviour, ndjson=True):
-            if isinstance(text, bytes):
-                await ctx.chunk(text)
+        async for item in self._stream_pieces(ctx, model, behaviour, ndjson=True):
+            if isinstance(item, bytes):
+                await ctx.chunk(item)
                 continue
             count += 1
-            await ctx.chunk(_ndjson(piece(text)))
+            await ctx.chunk(_ndjson(piece(item)))
         await ctx.chunk(_ndjson(final("", count)), more=False)
 
     # --- shared misbehaviour -------------------------------------------------------------------------------------
@@ -672,6 +672,9 @@ class _Ctx:
             await self.send({"type": "http.response.body", "body": data, "more_body": more})
         except OSError as exc:
             raise self._disconnected() from exc
+        # uvicorn's send() rarely yields; yielding here lets the disconnect watcher run between chunks, so a
+        # client that went away stops a long stream at once.
+        await asyncio.sleep(0)
 
     async def sleep(self, seconds: float, model: str) -> None:
         if seconds > 0:

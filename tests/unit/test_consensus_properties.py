@@ -54,6 +54,49 @@ def test_extract_json_never_raises_on_text(text: str) -> None:
     assert value is None or isinstance(value, list | dict)
 
 
+fragments = st.sampled_from(
+    [
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        '"',
+        "'",
+        "\\",
+        "null",
+        "true",
+        "None",
+        "1e999",
+        "9" * 5000,
+        "j",
+        "b'x'",
+        '"line"',
+        "'message'",
+        "```json\n",
+        "```",
+        " ",
+        "\n",
+        "-",
+        "{1, 2}",
+        "(",
+        ")",
+        "lambda",
+        "__import__",
+    ]
+)
+jsonish = st.lists(fragments, max_size=40).map("".join)
+
+
+@PROPERTY
+@given(jsonish)
+def test_extract_json_never_raises_on_bracket_soup(text: str) -> None:
+    value = extract_json(text).value
+    assert value is None or isinstance(value, list | dict)
+    parse_review(text)
+
+
 @PROPERTY
 @given(answer_texts)
 def test_parse_review_never_raises_and_keeps_only_messages(text: str) -> None:

@@ -288,3 +288,15 @@ def test_top_level_scalars_and_objects_without_findings_are_unreadable() -> None
     assert parse_review("42").items is None
     assert parse_review('{"summary": "fine"}').items is None
     assert parse_review("").items is None
+
+
+def test_code_in_a_broken_answer_is_parsed_never_run(tmp_path: Path) -> None:
+    victim = tmp_path / "keep.txt"
+    victim.write_text("still here")
+    for text in (
+        f"[__import__('pathlib').Path({str(victim)!r}).unlink()]",
+        f"[{{'line': 1, 'message': open({str(victim)!r}, 'w').close()}}]",
+        f"[{{'line': 1, 'message': 'x', 'fix': exec('import os; os.remove({victim})')}}",
+    ):
+        parse_review(text)
+    assert victim.read_text() == "still here"

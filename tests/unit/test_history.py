@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ensemble.errors import HistoryError
 from ensemble.history import FeedbackAction, History, NullHistory, open_history
@@ -320,3 +322,69 @@ def test_open_history_follows_settings(tmp_path: Path) -> None:
     (tmp_path / "garbage.sqlite3").write_bytes(b"this is not a database" * 100)
     broken = open_history(Settings(history_path=str(tmp_path / "garbage.sqlite3")))
     assert isinstance(broken, NullHistory)
+
+
+def _recount(path: Path) -> dict[tuple[str, str, str], float]:
+    """The evidence counted from scratch from the base tables (what the triggers must keep in step with)."""
+    conn = sqlite3.connect(path)
+    counts: dict[tuple[str, str, str], float] = {}
+
+    def add(key: tuple[str, str, str]) -> None:
+        counts[key] = counts.get(key, 0) + 1
+
+    rows = conn.execute(
+        "SELECT a.model_name, r.task, a.status, a.joined, a.examples_passed FROM answers a JOIN runs r ON r.id = a.run_id"
+    )
+    for name, task, status, joined, examples in rows:
+        if status == "answered" and joined is not None:
+            add((name, task, "joined" if joined else "outvoted"))
+        if examples is not None:
+            add((name, task, "examples_passed" if examples else "examples_failed"))
+        if status in ("timeout", "failed"):
+            add((name, task, "timeout" if status == "timeout" else "error"))
+    for name, task, action in conn.execute(
+        "SELECT f.model_name, r.task, f.action FROM feedback f JOIN runs r ON r.id = f.run_id"
+    ):
+        add((name, task, action))
+    stored = {(n, t, k): v for n, t, k, v in conn.execute("SELECT * FROM evidence") if v}
+    conn.close()
+    assert stored == counts
+    return counts
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["record", "rerecord", "feedback"]),
+            st.lists(
+                st.sampled_from([AnswerStatus.ANSWERED, AnswerStatus.TIMEOUT, AnswerStatus.FAILED]),
+                min_size=3,
+                max_size=3,
+            ),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(list(FeedbackAction)),
+            st.sampled_from([None, True, False]),
+        ),
+        max_size=12,
+    )
+)
+def test_evidence_table_stays_in_step_with_the_history(tmp_path_factory: pytest.TempPathFactory, ops: list) -> None:  # type: ignore[type-arg]
+    path = tmp_path_factory.mktemp("ev") / "h.sqlite3"
+    ids: list[str] = []
+    with History(path) as h:
+        for op, statuses, text, action, passes in ops:
+            answers = [
+                (m, s, text if m is not GOOD else "a") for m, s in zip((GOOD, BAD, OTHER), statuses, strict=True)
+            ]
+            if op == "feedback" and ids:
+                h.record_feedback(ids[-1], [GOOD.id] if text == "a" else [], action)
+            elif op == "rerecord" and ids:
+                h.record(make_result(answers, passes=passes, run_id=ids[-1], task=TaskKind.FIX))
+            else:
+                result = make_result(answers, passes=passes)
+                h.record(result)
+                ids.append(result.id)
+        _recount(path)
+        h.reset()
+    assert _recount(path) == {}

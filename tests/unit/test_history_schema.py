@@ -62,7 +62,7 @@ def test_v1_database_migrates_and_keeps_its_evidence(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"runs", "answers", "feedback"}
+    assert tables == {"runs", "answers", "feedback", "evidence"}
     # Opening again does not migrate again.
     with History(path) as h:
         assert h.migrated_from == SCHEMA_VERSION

@@ -133,6 +133,19 @@ async function main() {
   }
 }
 
+/** Move the code action menu's focus with the keyboard to the action titled `title`, then press Enter. */
+async function chooseAction(page, menu, title) {
+  for (let i = 0; i < 20; i++) {
+    const focused = await menu.locator(".monaco-list-row.focused").first().getAttribute("aria-label");
+    if (focused === title) {
+      await page.keyboard.press("Enter");
+      return;
+    }
+    await page.keyboard.press("ArrowDown");
+  }
+  throw new Error(`code action ${title} not found in the menu`);
+}
+
 async function full(page) {
   const [start, end] = cfg.selectLines;
   obs.before = await editorText(page);
@@ -143,7 +156,8 @@ async function full(page) {
   await menu.waitFor({ state: "visible", timeout: T });
   obs.actions = (await menu.locator(".monaco-list-row").allInnerTexts()).map((t) => t.trim());
   await shot(page, "02-code-action-menu");
-  await menu.locator(".monaco-list-row", { hasText: cfg.action ?? "Fix with ensemble" }).first().click();
+  await page.waitForTimeout(500); // the widget takes keys only once laid out
+  await chooseAction(page, menu, cfg.action ?? "Fix with ensemble");
   // Progress: the notification (cancellable work-done progress) or the status bar spinner while the run is in flight.
   const progress = page.locator(".notifications-toasts .notification-toast", { hasText: /CodeConductor: fix|models answered/ });
   try {

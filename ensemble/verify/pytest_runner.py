@@ -1,0 +1,444 @@
+"""Runs the user's pytest tests against a candidate edit, inside the sandbox, so "it passes the tests" is a fact.
+
+The user's project is copied as text (:class:`ProjectSnapshot`: the tree minus ``.git``, virtual environments,
+``node_modules``, caches, binary and large files, capped in total), the candidate replaces one function in one
+file of that copy, and the chosen tests run with pytest in a contained sandbox child (scratch directory, no
+network, clean environment, CPU/memory/process limits, wall timeout; see :mod:`ensemble.verify.sandbox`). The
+user's own files are never written. A small driver script collects one :class:`CaseResult` per test (outcome and
+a trimmed failure message) and reports them as JSON; each test also gets its own time limit so one endless test
+does not hide the results of the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..context import parse_blocks, reindent
+from ..errors import RequestError
+from .sandbox import Sandbox, shared_sandbox
+
+__all__ = [
+    "CaseResult",
+    "ProjectSnapshot",
+    "PytestReport",
+    "PytestRunner",
+    "locate_function",
+    "replace_span",
+    "trim_message",
+]
+
+_log = logging.getLogger(__name__)
+
+Outcome = Literal["passed", "failed", "error", "skipped", "timeout"]
+
+DRIVER_NAME = "__codeconductor_pytest__.py"
+CONFIG_NAME = "__codeconductor_pytest__.json"
+_MARKER = '{"codeconductor_pytest"'
+
+# Folders that never hold what a project's tests need, and would make the copy huge or leak secrets.
+_SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "env",
+        ".env",
+        "node_modules",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+        "build",
+        "dist",
+        ".idea",
+        ".vscode",
+        ".eggs",
+    }
+)
+# Files that hold credentials are left out even when small and textual.
+_SKIP_FILES = frozenset({".env", ".netrc", ".pypirc", "id_rsa", "id_ed25519", ".npmrc"})
+
+
+def trim_message(text: str, limit: int = 1500) -> str:
+    """Keep the head and, mostly, the tail of a failure message (the assertion is at the end of a traceback)."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = limit // 5
+    return text[:head].rstrip() + "\n[...]\n" + text[-(limit - head) :].lstrip()
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One test's outcome; ``message`` is the trimmed assertion/traceback text when it did not pass."""
+
+    nodeid: str
+    outcome: Outcome
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+@dataclass(frozen=True)
+class PytestReport:
+    """What one pytest run of the chosen tests did."""
+
+    cases: tuple[CaseResult, ...]
+    exit_code: int
+    timed_out: bool
+    network_blocked: bool
+    wall_s: float
+    errors: tuple[str, ...] = ()  # collection errors, crashes of the run itself (trimmed)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> int:
+        return sum(c.passed for c in self.cases)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.outcome in ("failed", "error", "timeout") for c in self.cases)
+
+    @property
+    def total(self) -> int:
+        return len(self.cases)
+
+    @property
+    def ok(self) -> bool:
+        """All chosen tests ran and passed (skips aside), and at least one passed: never a pass by default."""
+        return (
+            not self.timed_out and not self.errors and self.passed > 0 and self.failed == 0 and self.exit_code == 0
+        )
+
+    def summary(self) -> str:
+        if self.timed_out and not self.cases:
+            return "timed out"
+        text = f"{self.passed}/{self.total} passed"
+        if self.errors:
+            text += f", {len(self.errors)} error(s)"
+        if self.timed_out:
+            text += ", timed out"
+        return text
+
+    def failure_text(self, limit: int = 3000, per_test: int = 800) -> str:
+        """The failures as a model (or a person) should read them: test id, then its trimmed message."""
+        parts = [f"ERROR: {trim_message(e, per_test)}" for e in self.errors]
+        for case in self.cases:
+            if case.outcome in ("failed", "error", "timeout"):
+                parts.append(f"{case.outcome.upper()} {case.nodeid}\n{trim_message(case.message, per_test)}")
+        if self.timed_out:
+            parts.append("the test run did not finish within its time limit")
+        return trim_message("\n\n".join(parts), limit)
+
+
+@dataclass
+class ProjectSnapshot:
+    """The project's text files (relative POSIX path -> content), as the tests will see them."""
+
+    root: Path
+    files: dict[str, str]
+    skipped: list[str] = field(default_factory=list)  # left out: too large, binary, or over the total cap
+
+    @classmethod
+    def capture(
+        cls,
+        root: Path | str,
+        *,
+        max_file_bytes: int = 256 * 1024,
+        max_total_bytes: int = 8 * 1024 * 1024,
+        must_include: Sequence[str] = (),
+    ) -> ProjectSnapshot:
+        """Read ``root``'s tree. Python files and small config files come first, so that the size cap drops
+        data files rather than code; ``must_include`` (relative paths) are read whatever their size."""
+        base = Path(root).resolve()
+        if not base.is_dir():
+            raise RequestError(f"project folder {base} does not exist")
+        found: list[Path] = []
+        for folder, dirs, names in os.walk(base):
+            # Sorted, pruned in place: a deterministic copy without descending into skipped folders.
+            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info"))
+            found.extend(Path(folder) / n for n in sorted(names) if n not in _SKIP_FILES)
+        wanted = {str(Path(p)) for p in must_include}
+
+        def priority(path: Path) -> tuple[int, str]:
+            rel = str(path.relative_to(base))
+            return (0 if rel in wanted else 1 if path.suffix in (".py", ".pyi") else 2, rel)
+
+        files: dict[str, str] = {}
+        skipped: list[str] = []
+        total = 0
+        for path in sorted(found, key=priority):
+            rel = path.relative_to(base).as_posix()
+            if path.is_symlink() and not path.resolve().is_relative_to(base):
+                skipped.append(rel)  # a link out of the project could expose anything on the disk
+                continue
+            try:
+                size = path.stat().st_size
+                forced = str(Path(rel)) in wanted
+                if not forced and (size > max_file_bytes or total + size > max_total_bytes):
+                    skipped.append(rel)
+                    continue
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                skipped.append(rel)
+                continue
+            files[rel] = text
+            total += len(text)
+        return cls(base, files, skipped)
+
+    def with_file(self, rel_path: str, text: str) -> dict[str, str]:
+        """The snapshot's files with ``rel_path`` replaced by ``text`` (the candidate applied)."""
+        return {**self.files, Path(rel_path).as_posix(): text}
+
+
+def locate_function(text: str, name: str) -> tuple[int, int]:
+    """Lines ``[start, end)`` of function ``name`` (or ``Class.method``) in Python source ``text``."""
+    blocks = parse_blocks(text, "python")
+    *outer, leaf = name.split(".")
+    matches = [b for b in blocks if b.name == leaf and b.kind == "function"]
+    if outer:
+        classes = [b for b in blocks if b.name == outer[-1] and b.kind == "class"]
+        matches = [m for m in matches if any(c.start <= m.start and m.end <= c.end for c in classes)]
+    if not matches:
+        raise RequestError(f"no function named {name!r} in the file")
+    # The outermost one: a nested helper of the same name is not what the user means.
+    best = min(matches, key=lambda b: b.start)
+    return best.start, best.end
+
+
+def replace_span(text: str, start: int, end: int, code: str) -> str:
+    """``text`` with lines ``[start, end)`` replaced by ``code``, re-indented like the lines it replaces."""
+    lines = text.splitlines(keepends=True)
+    old = "".join(lines[start:end])
+    new = reindent(code.strip("\n") + "\n", old) if old.strip() else code.strip("\n") + "\n"
+    if not new.endswith("\n"):
+        new += "\n"
+    return "".join(lines[:start]) + new + "".join(lines[end:])
+
+
+# The script run inside the sandbox. It may use only the standard library and pytest.
+_DRIVER = r'''
+import json, os, signal, sys
+
+# The sandbox's audit hook refuses os.putenv (a candidate must not change the environment of processes it
+# cannot start anyway); pytest sets a few variables for itself, which it reads back through os.environ only.
+os.putenv = lambda key, value: None
+os.unsetenv = lambda key: None
+with open("__codeconductor_pytest__.json", encoding="utf-8") as handle:
+    cfg = json.load(handle)
+os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the user's tests get only the plugins asked for: faster
+for entry in reversed(cfg["sys_path"]):
+    sys.path.insert(0, os.path.abspath(entry))
+if cfg["site_dirs"]:
+    import site
+    for entry in cfg["site_dirs"]:
+        site.addsitedir(entry)
+import pytest
+
+LIMIT = cfg["message_limit"]
+
+
+def trim(text):
+    text = (text or "").strip()
+    if len(text) <= LIMIT:
+        return text
+    head = LIMIT // 5
+    return text[:head] + "\n[...]\n" + text[-(LIMIT - head):]
+
+
+class TestTimeout(BaseException):
+    """BaseException, so a candidate's `except Exception` cannot swallow it."""
+
+
+def on_alarm(signum, frame):
+    raise TestTimeout("test exceeded %s s" % cfg["per_test_timeout_s"])
+
+
+class Collect:
+    def __init__(self):
+        self.results = {}
+        self.order = []
+        self.errors = []
+
+    def put(self, nodeid, outcome, message=""):
+        if nodeid not in self.results:
+            self.order.append(nodeid)
+        previous = self.results.get(nodeid)
+        # The worst outcome of setup/call/teardown wins.
+        rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "timeout": 4}
+        if previous is None or rank[outcome] > rank[previous[0]]:
+            self.results[nodeid] = (outcome, trim(message))
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(trim("%s: %s" % (report.nodeid or "collection", report.longreprtext)))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, cfg["per_test_timeout_s"])
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def pytest_runtest_logreport(self, report):
+        text = report.longreprtext if report.outcome != "passed" else ""
+        if report.when == "call":
+            outcome = report.outcome
+            if outcome == "failed" and "TestTimeout" in text:
+                outcome = "timeout"
+            self.put(report.nodeid, outcome, text)
+        elif report.outcome == "failed":
+            self.put(report.nodeid, "error", text)
+        elif report.outcome == "skipped":
+            self.put(report.nodeid, "skipped", text)
+
+
+collect = Collect()
+sys.stdout.flush()
+real_stdout = os.dup(1)
+quiet = os.open(os.devnull, os.O_WRONLY)
+os.dup2(quiet, 1)  # pytest's own report would crowd out ours under the sandbox's output cap
+args = ["-q", "-p", "no:cacheprovider", "-o", "addopts=", "--tb=short", "--rootdir", "."]
+for plugin in cfg["plugins"]:
+    args += ["-p", plugin]
+try:
+    code = int(pytest.main(args + cfg["tests"], plugins=[collect]))
+except BaseException as exc:
+    code = 99
+    collect.errors.append(trim("pytest crashed: %s: %s" % (type(exc).__name__, exc)))
+sys.stdout.flush()
+os.dup2(real_stdout, 1)
+report = {
+    "codeconductor_pytest": 1,
+    "exit_code": code,
+    "tests": [{"nodeid": n, "outcome": collect.results[n][0], "message": collect.results[n][1]}
+              for n in collect.order],
+    "errors": collect.errors,
+}
+os.write(1, ("\n" + json.dumps(report) + "\n").encode())
+'''
+
+
+def _project_site_dirs(root: Path) -> list[str]:
+    """The project's own virtual environment's site-packages, when it matches this interpreter's version, so
+    its tests find their dependencies (read-only; nothing is installed)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    out = []
+    for venv in (".venv", "venv", "env"):
+        site_dir = root / venv / "lib" / version / "site-packages"
+        if site_dir.is_dir():
+            out.append(str(site_dir))
+    return out
+
+
+class PytestRunner:
+    """Runs chosen pytest tests on a project snapshot with one file replaced, in the sandbox.
+
+    ``timeout_s`` bounds the whole run; ``per_test_timeout_s`` each test. ``plugins`` are pytest plugins to load
+    (plugin autoloading is off; ``pytest_asyncio.plugin`` is added by itself when a test file uses asyncio).
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        timeout_s: float = 60.0,
+        per_test_timeout_s: float = 10.0,
+        memory_mb: int = 1024,
+        plugins: Sequence[str] = (),
+        message_limit: int = 1500,
+    ) -> None:
+        self.sandbox = sandbox or shared_sandbox()
+        self.timeout_s = timeout_s
+        self.per_test_timeout_s = per_test_timeout_s
+        self.memory_mb = memory_mb
+        self.plugins = list(plugins)
+        self.message_limit = message_limit
+
+    def _files(self, files: Mapping[str, str], tests: Sequence[str], root: Path | None) -> dict[str, str]:
+        plugins = list(self.plugins)
+        test_files = {t.split("::", 1)[0] for t in tests}
+        uses_asyncio = any(
+            "asyncio" in text for path, text in files.items() if any(path.startswith(t) for t in test_files)
+        )
+        if uses_asyncio and "pytest_asyncio.plugin" not in plugins:
+            try:
+                import pytest_asyncio  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                plugins.append("pytest_asyncio.plugin")
+        sys_path = ["."] + (["src"] if any(p.startswith("src/") for p in files) else [])
+        config = {
+            "tests": list(tests),
+            "plugins": plugins,
+            "per_test_timeout_s": self.per_test_timeout_s,
+            "message_limit": self.message_limit,
+            "sys_path": sys_path,
+            "site_dirs": _project_site_dirs(root) if root is not None else [],
+        }
+        return {**files, DRIVER_NAME: _DRIVER, CONFIG_NAME: json.dumps(config)}
+
+    def run(self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None) -> PytestReport:
+        """Run ``tests`` (pytest node ids or paths, relative to the project root) on ``files``."""
+        if not tests:
+            raise RequestError("no tests given: name at least one test (path/to/test_x.py::test_y)")
+        outcome = self.sandbox.run_script(
+            self._files(files, tests, root), [DRIVER_NAME], self.timeout_s, memory_mb=self.memory_mb
+        )
+        notes = () if outcome.network_blocked else ("the sandbox could not block network access",)
+        line = next((ln for ln in reversed(outcome.stdout.splitlines()) if ln.startswith(_MARKER)), None)
+        data: dict[str, object] = {}
+        if line is not None:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                data = {}
+        if not data:
+            # No report: the run was killed (time, memory) or crashed before pytest could answer.
+            why = "timed out" if outcome.timed_out else f"exited with code {outcome.exit_code}"
+            detail = trim_message(outcome.stderr, self.message_limit)
+            cases = tuple(CaseResult(t, "timeout" if outcome.timed_out else "error", why) for t in tests)
+            return PytestReport(
+                cases,
+                outcome.exit_code or 1,
+                outcome.timed_out,
+                outcome.network_blocked,
+                outcome.wall_s,
+                errors=(f"the test run {why}" + (f": {detail}" if detail else ""),),
+                notes=notes,
+            )
+        raw_tests = data.get("tests")
+        raw_errors = data.get("errors")
+        cases = tuple(
+            CaseResult(str(t["nodeid"]), t["outcome"], str(t.get("message", "")))
+            for t in (raw_tests if isinstance(raw_tests, list) else [])
+            if isinstance(t, dict) and t.get("outcome") in ("passed", "failed", "error", "skipped", "timeout")
+        )
+        errors = tuple(str(e) for e in (raw_errors if isinstance(raw_errors, list) else []))
+        exit_code = data.get("exit_code")
+        code = int(exit_code) if isinstance(exit_code, int) else 1
+        if not cases and not errors and code != 0:
+            # pytest collected nothing (a wrong test id): exit 4/5.
+            errors = (f"pytest found no tests for {', '.join(tests)} (exit code {code})",)
+        return PytestReport(cases, code, outcome.timed_out, outcome.network_blocked, outcome.wall_s, errors, notes)
+
+    async def arun(self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None) -> PytestReport:
+        import asyncio
+
+        return await asyncio.to_thread(self.run, files, tests, root=root)

@@ -1,0 +1,126 @@
+"""Selection end to end through ``decide``: the adversarial cases the consensus must get right."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ensemble.consensus import agreement_key, decide
+from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from ensemble.verify.sandbox import Sandbox
+
+STUB = '''def second_largest(xs: list) -> int:
+    """The second largest distinct value.
+    >>> second_largest([1, 5, 3])
+    3
+    >>> second_largest([4, 4, 2])
+    2
+    """
+'''
+RIGHT = "def second_largest(xs):\n    return sorted(set(xs))[-2]\n"
+WRONG = "def second_largest(xs):\n    return sorted(xs)[-2]\n"  # common mistake: ignores duplicates
+
+
+def _answer(
+    name: str, text: str, status: AnswerStatus = AnswerStatus.ANSWERED, family: str | None = None
+) -> ModelAnswer:
+    model = ModelInfo(name=name, provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434", family=family)
+    return ModelAnswer(model=model, status=status, text=text)
+
+
+def _request(selection: str = STUB, language: str = "python", task: TaskKind = TaskKind.IMPLEMENT) -> Request:
+    return Request(task=task, context=CodeContext(language=language, selection=selection))
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+async def test_examples_beat_a_majority_of_agreeing_weak_models(box: Sandbox) -> None:
+    answers = [_answer("strong", RIGHT), *(_answer(f"weak{i}", WRONG, family=f"f{i}") for i in range(3))]
+    result = await decide(_request(), answers, sandbox=box)
+    assert result.kind == "code"
+    assert result.pick_models == ["strong@http://127.0.0.1:11434"]
+    assert result.clusters[0].passes_examples is True
+    assert result.clusters[1].passes_examples is False
+    assert result.clusters[1].diff.startswith("---")
+    assert result.agree == 1
+    assert result.answered == 4
+    assert result.asked == 4
+
+
+async def test_reliability_weights_decide_without_examples(box: Sandbox) -> None:
+    stub = "def norm(xs: list) -> list:\n    '''Scale to unit sum.'''\n"
+    a = "def norm(xs):\n    s = sum(xs)\n    return [x / s for x in xs] if s else xs\n"
+    b = "def norm(xs):\n    m = max(xs) if xs else 1\n    return [x / m for x in xs] if m else xs\n"
+    answers = [_answer("strong", a), _answer("weak1", b, family="w"), _answer("weak2", b, family="w")]
+    weights = {answers[0].model_id: 0.95, answers[1].model_id: 0.2, answers[2].model_id: 0.2}
+    result = await decide(_request(stub), answers, weights=weights, sandbox=box)
+    assert result.pick_models == [answers[0].model_id]
+    unweighted = await decide(_request(stub), answers, sandbox=box)
+    assert set(unweighted.pick_models) == {answers[1].model_id, answers[2].model_id}
+
+
+async def test_all_candidates_broken_gives_low_confidence(box: Sandbox) -> None:
+    answers = [
+        _answer("a", "def second_largest(xs):\n    return None\n"),
+        _answer("b", "def second_largest(xs):\n    raise ValueError\n"),
+        _answer("c", "def second_largest(xs:\n"),
+    ]
+    result = await decide(_request(), answers, sandbox=box)
+    assert result.kind == "code"
+    assert result.pick
+    assert result.confidence <= 0.05
+    assert any("not valid code" in n for n in result.notes)
+
+
+async def test_empty_and_failed_answers() -> None:
+    answers = [_answer("a", "   "), _answer("b", "", AnswerStatus.TIMEOUT)]
+    result = await decide(_request(), answers)
+    assert result.kind == "none"
+    assert result.asked == 2
+    assert result.answered == 0
+    one = await decide(_request(), [_answer("a", RIGHT), _answer("b", "", AnswerStatus.FAILED)], verify=False)
+    assert one.asked == 2
+    assert one.answered == 1
+    assert one.agree == 1
+
+
+async def test_syntactic_fallback_groups_equivalent_code_and_is_cheap() -> None:
+    renamed = "def second_largest(values):\n    # distinct\n    return sorted(set(values))[-2]\n"
+    answers = [_answer("a", RIGHT), _answer("b", f"```python\n{renamed}```"), _answer("c", WRONG)]
+    result = await decide(_request(), answers, verify=False)
+    assert result.method == "syntactic"
+    assert set(result.pick_models) == {answers[0].model_id, answers[1].model_id}
+    assert agreement_key(_request(), RIGHT) == agreement_key(_request(), renamed)
+    assert agreement_key(_request(), RIGHT) != agreement_key(_request(), WRONG)
+
+
+async def test_non_python_code_uses_syntactic_agreement() -> None:
+    ts = "function add(a: number, b: number) { return a + b; }"
+    answers = [
+        _answer("a", f"```ts\n{ts}\n```"),
+        _answer("b", f"Sure!\n```ts\n{ts}  // sum\n```"),
+        _answer("c", "```ts\nfunction add(a, b) { return a - b * 2 + 1; }\n```"),
+    ]
+    result = await decide(_request("function add(a, b) {}", language="ts"), answers)
+    assert result.method == "syntactic"
+    assert len(result.pick_models) == 2
+    assert result.pick.strip() == ts
+
+
+async def test_same_family_agreement_counts_less() -> None:
+    x = "def f(a):\n    return a + 1\n"
+    y = "def f(a):\n    return a * 2 + 7 - a\n"
+    answers = [
+        _answer("llama3:8b", x, family="llama"),
+        _answer("llama3:70b", x, family="llama"),
+        _answer("qwen2:7b", y, family="qwen"),
+        _answer("mistral:7b", y, family="mistral"),
+    ]
+    weights = {a.model_id: 0.6 for a in answers}
+    result = await decide(_request("def f(a):\n    '''Inc.'''\n"), answers, weights=weights, verify=False)
+    assert set(result.pick_models) == {answers[2].model_id, answers[3].model_id}
