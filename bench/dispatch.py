@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"benchmark": "dispatch", "repeat": args.repeat, "rows": rows}))
         return 0
     table = Table(title=f"dispatcher overhead (median of {args.repeat})")
-    for column in ("servers", "quorum", "limit ms", "wall ms", "direct ms", "wall/limit", "added ms", "wall/direct"):
+    for column in ("N", "k", "limit ms", "wall ms", "direct ms", "wall/limit", "+ms", "wall/direct"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(

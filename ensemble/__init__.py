@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .discovery import EndpointStatus
 from .errors import (
     CodeConductorError,
     ModelError,
@@ -15,6 +16,7 @@ from .errors import (
     SandboxError,
     SettingsError,
 )
+from .pipeline import Pipeline
 from .settings import EndpointSettings, Settings, load_settings, parse_settings
 from .types import (
     AnswerStatus,
@@ -42,12 +44,14 @@ __all__ = [
     "CodeContext",
     "ConsensusResult",
     "EndpointSettings",
+    "EndpointStatus",
     "Finding",
     "GenerationParams",
     "GenerationResult",
     "ModelAnswer",
     "ModelError",
     "ModelInfo",
+    "Pipeline",
     "ProgressEvent",
     "ProviderClosed",
     "ProviderError",

@@ -38,8 +38,10 @@ from rich.table import Table
 
 from .context import build_context, language_from_path
 from .errors import CodeConductorError, SettingsError
+from .history import open_history
 from .pipeline import Pipeline
 from .settings import Settings, load_settings, parse_settings
+from .stats import add_stats_subcommand, run_stats
 from .types import AnswerStatus, ProgressEvent, Request, Result, TaskKind
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "example_path", "main"]
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="improve a bundled example function")
     _run_options(demo)
+
+    add_stats_subcommand(sub)
     return parser
 
 
@@ -114,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "stats":
+            return run_stats(args)
         if args.command == "serve":
             return _serve(args.tcp, err)
         settings = _settings(args)
@@ -161,11 +167,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
-    async with Pipeline(settings) as pipeline:
+    async with Pipeline(settings, history=open_history(settings)) as pipeline:
         models = await pipeline.models(refresh=refresh)
         endpoints = await pipeline.endpoints()
         notes = pipeline.discovery.notes
-    out = Console(soft_wrap=True)
+    # Piped output is read by grep and people alike: do not cut model names at 80 columns.
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     if as_json:
         document = {
             "models": [m.model_dump(mode="json") | {"id": m.id} for m in models],
@@ -285,7 +292,7 @@ class _ProgressView:
 
 async def _ask(settings: Settings, request: Request, args: argparse.Namespace, err: Console) -> int:
     view = None if args.quiet else _ProgressView(err)
-    async with Pipeline(settings) as pipeline:
+    async with Pipeline(settings, history=open_history(settings)) as pipeline:
         if view is None:
             result = await pipeline.run(request)
         else:

@@ -110,6 +110,8 @@ class Pipeline:
             chosen = list(models)
         if not chosen:
             raise RequestError(_NO_MODELS_ADVICE, data={"endpoints": [e.model_dump() for e in await self.endpoints()]})
+        if models is None:  # models the caller named explicitly are always asked
+            chosen = self._drop_hopeless(chosen, notes)
 
         # Explicitly asked samples win over the settings' default.
         samples = request.samples_per_model if "samples_per_model" in request.model_fields_set else None
@@ -152,8 +154,14 @@ class Pipeline:
         return result
 
     def _weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
-        """Per model id: the prior from ``model_weights`` (first matching glob, else 1) times the learned weight."""
+        """Per model id: the learned weight when there is a history (it starts from the ``model_weights`` prior),
+        else the prior itself (first matching glob; models without one are left to the consensus default)."""
         settings = self._settings
+        if self._history is not None and settings.history:
+            try:
+                return dict(self._history.weights(task, models))
+            except Exception:  # history is advice; a broken database must not stop the run
+                logger.exception("could not read learned weights from the history")
         weights: dict[str, float] = {}
         for model in models:
             prior = next(
@@ -162,15 +170,30 @@ class Pipeline:
             )
             if prior is not None:
                 weights[model.id] = prior
-        if self._history is not None and settings.history:
-            try:
-                learned = self._history.weights(task, models)
-            except Exception:  # history is advice; a broken database must not stop the run
-                logger.exception("could not read learned weights from the history")
-                learned = {}
-            for model_id, weight in learned.items():
-                weights[model_id] = weights.get(model_id, 1.0) * weight
         return weights
+
+    def _drop_hopeless(self, models: list[ModelInfo], notes: list[str]) -> list[ModelInfo]:
+        """Leave out models the history says would only burn the deadline (failing streak, too slow), unless
+        that would leave none; each one left out is named in the result's notes."""
+        skip_reason = getattr(self._history, "skip_reason", None)
+        if skip_reason is None or not self._settings.history:
+            return models
+        kept: list[ModelInfo] = []
+        dropped: list[str] = []
+        for model in models:
+            try:
+                reason = skip_reason(model, self._settings.deadline_s)
+            except Exception:
+                logger.exception("could not read the history of %s", model.name)
+                reason = None
+            if reason:
+                dropped.append(f"skipped {model.name}: {reason}")
+            else:
+                kept.append(model)
+        if not kept:
+            return models
+        notes.extend(dropped)
+        return kept
 
     async def aclose(self) -> None:
         """Release the embedded models and the HTTP client (if this pipeline made it)."""

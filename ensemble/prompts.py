@@ -79,7 +79,7 @@ def _trim(ctx: CodeContext, model: ModelInfo, max_tokens_out: int = 512) -> Code
     """Drop surrounding lines (farthest first) so the prompt fits the model's context window, when known."""
     if not model.context_length:
         return ctx
-    budget = max(0, (model.context_length - max_tokens_out) * _CHARS_PER_TOKEN - len(ctx.selection) - 1500)
+    budget = max(0, (model.context_length - max_tokens_out) * _CHARS_PER_TOKEN - len(ctx.selection) - 600)
     if len(ctx.before) + len(ctx.after) + len(ctx.imports) <= budget:
         return ctx
     before_room = budget * 2 // 3

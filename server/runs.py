@@ -50,7 +50,8 @@ class Span:
             return True
         if s.line >= self.end:
             return True
-        if self.elastic and s.line >= self.start and e.line < self.end:
+        inside = s.line >= self.start and (e.line < self.end or (e.line == self.end and e.character == 0))
+        if self.elastic and inside:
             self.end = max(self.start + 1, self.end + delta)
             return True
         return False
@@ -139,12 +140,6 @@ class RunStore:
                 if rng is None:  # full-text sync: recognise the span by its text
                     suspect = True
                     continue
-                before = (record.span.start, record.span.end)
-                if not record.span.apply_change(rng, text):
-                    suspect = True
-                    break
-                if (record.span.start, record.span.end) != before:
-                    touched.add(record.id)
                 for i, finding in enumerate(record.findings):
                     if finding is None:
                         continue
@@ -154,6 +149,12 @@ class RunStore:
                         touched.add(record.id)
                     elif (finding.start, finding.end) != was:
                         touched.add(record.id)
+                before = (record.span.start, record.span.end)
+                if not record.span.apply_change(rng, text):
+                    suspect = True
+                    break
+                if (record.span.start, record.span.end) != before:
+                    touched.add(record.id)
             if suspect:
                 touched.add(record.id)
                 self._settle(record, doc_lines)

@@ -11,6 +11,8 @@ Tests that use real weights are marked ``@pytest.mark.slow``.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,11 @@ from tests.support.llama_server import LlamaServer, start_llama_server
 LlamaServerFactory = Callable[..., LlamaServer]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs of the CLI and the server in tests must not write into the user's own history database.
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="codeconductor-test-data-")
+
+
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf", seed=0)
@@ -31,7 +38,8 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    server = start_llama_server(tiny_gguf, alias="tiny", log_dir=tmp_path_factory.mktemp("llama-logs"))
+    # n_ctx 2048: the real prompts (context around the selection) do not fit in llama.cpp's 512 default.
+    server = start_llama_server(tiny_gguf, alias="tiny", n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs"))
     try:
         yield server
     finally:

@@ -334,6 +334,7 @@ class History:
 
         ``action``: ``applied``, ``changed``, ``rejected``, ``tests_passed`` or ``tests_failed`` (synonyms such as
         ``accepted``/``edited``/``dismissed`` accepted). A later action for the same model replaces the earlier.
+        Feedback on a run the history does not hold (recorded with history off) is ignored.
         Raises :class:`~ensemble.errors.HistoryError` for an unknown action or an unwritable database.
         """
         parsed = FeedbackAction.parse(action)

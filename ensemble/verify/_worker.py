@@ -66,6 +66,10 @@ def _isolate(base: str) -> dict[str, bool]:
         if libc.mount(b"none", raw, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None) != 0:
             failed += 1
     done["fs_readonly"] = failed == 0
+    # /proc/PID/environ of the editor or language server holds the user's secrets, and is readable by a child
+    # running as the same uid (always so when the uid cannot be dropped): hide /proc behind an empty, read-only
+    # tmpfs in this mount namespace. Candidates and pytest need nothing from it.
+    done["proc_hidden"] = libc.mount(b"none", b"/proc", b"tmpfs", _MS_RDONLY, b"size=4k") == 0
     return done
 
 

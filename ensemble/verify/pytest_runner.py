@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..context import parse_blocks, reindent
+from ..context import Block, parse_blocks, reindent
 from ..errors import RequestError
 from .sandbox import Sandbox, shared_sandbox
 
@@ -119,9 +119,7 @@ class PytestReport:
     @property
     def ok(self) -> bool:
         """All chosen tests ran and passed (skips aside), and at least one passed: never a pass by default."""
-        return (
-            not self.timed_out and not self.errors and self.passed > 0 and self.failed == 0 and self.exit_code == 0
-        )
+        return not self.timed_out and not self.errors and self.passed > 0 and self.failed == 0 and self.exit_code == 0
 
     def summary(self) -> str:
         if self.timed_out and not self.cases:
@@ -214,8 +212,11 @@ def locate_function(text: str, name: str) -> tuple[int, int]:
         matches = [m for m in matches if any(c.start <= m.start and m.end <= c.end for c in classes)]
     if not matches:
         raise RequestError(f"no function named {name!r} in the file")
-    # The outermost one: a nested helper of the same name is not what the user means.
-    best = min(matches, key=lambda b: b.start)
+    # A module-level function first, then the outermost: a nested helper of the same name is not what is meant.
+    def nesting(block: Block) -> int:
+        return sum(o.start <= block.start and block.end <= o.end and o != block for o in blocks)
+
+    best = min(matches, key=lambda b: (nesting(b), b.start))
     return best.start, best.end
 
 

@@ -42,9 +42,22 @@ async def pull_configuration(ls: CodeConductorServer) -> None:
     except Exception as exc:  # a client that fails here still has its initializationOptions
         logger.warning("workspace/configuration failed: %s", exc)
         return
-    value = reply[0] if isinstance(reply, list) and reply else None
+    # pygls hands the reply over as a list or a tuple, depending on the converter.
+    value = reply[0] if isinstance(reply, list | tuple) and reply else None
+    value = _plain(value)
     if isinstance(value, dict) and value:
         ls.apply_settings({**ls.init_options, **value}, source="workspace/configuration")
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts/lists from what pygls may have turned into namedtuples (objects it had no type for)."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 async def _discover(ls: CodeConductorServer) -> None:
@@ -57,7 +70,7 @@ async def _discover(ls: CodeConductorServer) -> None:
 def register(ls: CodeConductorServer) -> None:
     @ls.feature(lsp.INITIALIZE)
     def on_initialize(server: CodeConductorServer, params: lsp.InitializeParams) -> None:
-        options = _section(params.initialization_options)
+        options = _section(_plain(params.initialization_options))
         if options is None:
             return
         if not isinstance(options, dict):
@@ -73,7 +86,7 @@ def register(ls: CodeConductorServer) -> None:
 
     @ls.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_change(server: CodeConductorServer, params: lsp.DidChangeConfigurationParams) -> None:
-        data = params.settings
+        data = _plain(params.settings)
         if isinstance(data, dict) and isinstance(data.get(SECTION), dict):
             if server.apply_settings({**server.init_options, **data[SECTION]}, source="didChangeConfiguration"):
                 server.spawn(_discover(server))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -177,3 +178,50 @@ def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert "hang" in server.disconnects
+
+
+def test_serve_over_tcp_answers_initialize(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ensemble", "serve", "--tcp", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        sock = None
+        for _ in range(300):
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                time.sleep(0.1)
+        assert sock is not None, "server did not listen"
+        with sock:
+            body = json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}}
+            ).encode()
+            sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            sock.settimeout(30)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length:")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                rest += sock.recv(65536)
+        reply = json.loads(rest[:length])
+        assert reply["id"] == 1
+        assert "capabilities" in reply["result"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -72,7 +72,7 @@ def _spawn(db: Path, tag: str, count: int) -> subprocess.Popen[str]:
 @pytest.mark.timeout(240)
 def test_two_processes_write_at_once_without_losing_runs(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
-    History(db).close()  # created up front, as the server would have done
+    # No database yet: both processes create (and set WAL on) the same new file at once.
     writers = [_spawn(db, tag, 150) for tag in ("server", "cli")]
     outputs = [w.communicate(timeout=200) for w in writers]
     for w, (out, err) in zip(writers, outputs, strict=True):

@@ -55,6 +55,6 @@ async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> As
     fix_code_action_structuring(lsp_client)
     lsp_client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
     lsp_client.feature("codeconductor/status")(status)
-    await lsp_client.initialize_session(params(lsp_settings))
+    editor.init_result = await lsp_client.initialize_session(params(lsp_settings))
     yield
     await lsp_client.shutdown_session()

@@ -49,6 +49,7 @@ class Editor:
     applied: list[lsp.ApplyWorkspaceEditParams] = field(default_factory=list)
     refuse: bool = False
     status: list[Any] = field(default_factory=list)
+    init_result: lsp.InitializeResult | None = None
 
     def open(self, uri: str, text: str, language: str = "python") -> None:
         self.texts[uri] = text

@@ -3,7 +3,6 @@ the command list advertised in the capabilities."""
 
 from __future__ import annotations
 
-from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
@@ -24,11 +23,11 @@ EXPECTED = {
 
 
 async def test_commands_are_advertised(client: LanguageClient) -> None:
-    # pytest-lsp does not keep the initialize result; ask the server the same thing a client would.
-    result = await client.protocol.send_request_async(
-        lsp.INITIALIZE, lsp.InitializeParams(capabilities=lsp.ClientCapabilities())
-    )
+    result = editor_of(client).init_result
+    assert result is not None
     provider = result.capabilities.execute_command_provider
+    assert result.capabilities.hover_provider
+    assert result.capabilities.code_action_provider
     assert provider is not None
     assert set(provider.commands) >= EXPECTED
 

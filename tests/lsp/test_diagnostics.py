@@ -48,7 +48,7 @@ async def test_review_findings_become_diagnostics_with_quick_fix(client: Languag
     )
     assert actions is not None
     quick = next(a for a in actions if isinstance(a, lsp.CodeAction) and a.title.startswith("Apply fix:"))
-    assert quick.diagnostics == [diag]
+    assert list(quick.diagnostics or []) == [diag]
     assert quick.command is not None
     out = await command(client, quick.command.command, *(quick.command.arguments or []))
     assert out["status"] == "applied"

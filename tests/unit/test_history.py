@@ -388,3 +388,10 @@ def test_evidence_table_stays_in_step_with_the_history(tmp_path_factory: pytest.
         _recount(path)
         h.reset()
     assert _recount(path) == {}
+
+
+def test_history_satisfies_the_pipelines_protocol(db: History) -> None:
+    from ensemble.pipeline import HistoryLike
+
+    assert isinstance(db, HistoryLike)
+    assert isinstance(NullHistory(), HistoryLike)

@@ -30,6 +30,7 @@ export function currentServerSettings(): Record<string, unknown> {
 export async function startClient(
   python: string,
   output: vscode.LogOutputChannel,
+  trace: vscode.LogOutputChannel,
   hooks: ClientHooks,
 ): Promise<LanguageClient> {
   const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -44,6 +45,8 @@ export async function startClient(
       { scheme: "untitled", language: "python" },
     ],
     outputChannel: output,
+    // JSON-RPC traces: set this channel's log level to Trace (Output panel) and pick codeconductor.trace.server.
+    traceOutputChannel: trace,
     initializationOptions: currentServerSettings(),
     middleware: {
       workspace: {

@@ -127,14 +127,23 @@ async function runTask(session: Session, task: "fix" | "improve"): Promise<void>
       void vscode.window.showInformationMessage(`CodeConductor: ${task} cancelled.`);
       break;
     default:
-      await offerDetails(
-        session,
-        "warning",
-        `CodeConductor: ${response.message ?? response.status ?? "no result"}`,
-        response,
-        title,
-      );
+      await reportUnapplied(session, response, title);
   }
+}
+
+/** The server already says why for these (window/showMessage); saying it twice would only add noise. */
+const SERVER_REPORTED = new Set(["noConsensus", "stale", "failed"]);
+
+async function reportUnapplied(session: Session, response: RunResponse, title: string): Promise<void> {
+  const why = response.message ?? response.status ?? "no result";
+  session.output.info(`[extension] ${title}: ${response.status ?? "?"}: ${why}`);
+  if (SERVER_REPORTED.has(response.status ?? "")) {
+    if (response.result) {
+      session.viewer.remember(renderResult(response, title), title); // for Show Last Result
+    }
+    return;
+  }
+  await offerDetails(session, "warning", why.startsWith("CodeConductor") ? why : `CodeConductor: ${why}`, response, title);
 }
 
 async function review(session: Session): Promise<void> {
@@ -150,12 +159,13 @@ async function review(session: Session): Promise<void> {
   if (!response) {
     return;
   }
+  if (response.status !== "reviewed") {
+    await reportUnapplied(session, response, "CodeConductor: review");
+    return;
+  }
   const n = response.findings?.length ?? response.result?.consensus?.findings?.length ?? 0;
-  const message =
-    response.status === "reviewed"
-      ? `CodeConductor review: ${n} finding${n === 1 ? "" : "s"} (see Problems).`
-      : `CodeConductor review: ${response.message ?? response.status ?? "no result"}`;
-  await offerDetails(session, response.status === "reviewed" ? "info" : "warning", message, response, "CodeConductor: review");
+  const message = `CodeConductor review: ${n} finding${n === 1 ? "" : "s"} (see Problems).`;
+  await offerDetails(session, "info", message, response, "CodeConductor: review");
 }
 
 async function ask(session: Session): Promise<void> {

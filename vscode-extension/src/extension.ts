@@ -16,6 +16,7 @@ import { StatusBar } from "./statusBar";
 class Controller implements Session, vscode.Disposable {
   readonly output = vscode.window.createOutputChannel("CodeConductor", { log: true });
   readonly viewer = new ResultViewer();
+  private readonly trace = vscode.window.createOutputChannel("CodeConductor Trace", { log: true });
   private readonly statusBar = new StatusBar(PaletteCommand.listModels);
   private running: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
@@ -55,7 +56,7 @@ class Controller implements Session, vscode.Disposable {
     this.lastFailure = undefined;
     this.output.appendLine(`[extension] starting: ${resolution.chosen.command} -m server`);
     try {
-      this.running = await startClient(resolution.chosen.command, this.output, {
+      this.running = await startClient(resolution.chosen.command, this.output, this.trace, {
         onStatus: (status) => this.statusBar.update(status.models, status.running),
         onStateChange: (up) => this.statusBar.setState(up ? "running" : "stopped"),
       });
@@ -148,6 +149,7 @@ class Controller implements Session, vscode.Disposable {
   dispose(): void {
     this.statusBar.dispose();
     this.viewer.dispose();
+    this.trace.dispose();
     this.output.dispose();
   }
 }

@@ -120,10 +120,25 @@ async function main() {
     await openFile(page, cfg.file);
     // The extension activates on the Python file; the status bar says what the server found.
     obs.statusBar = await waitStatusBar(page, cfg.expectStatus ? new RegExp(cfg.expectStatus) : /⚖|CodeConductor/);
+    if (cfg.waitNotification) {
+      await page
+        .locator(".notifications-toasts .notification-toast", { hasText: cfg.waitNotification })
+        .first()
+        .waitFor({ state: "visible", timeout: T });
+    }
     await page.waitForTimeout(500);
     obs.notifications = await notificationsText(page);
     await shot(page, "01-activated");
     if (cfg.scenario === "smoke") {
+      return;
+    }
+    if (cfg.scenario === "palette") {
+      await selectLines(page, ...cfg.selectLines);
+      await palette(page, cfg.command);
+      await page.waitForTimeout(cfg.waitMs ?? 15000);
+      obs.notifications = await notificationsText(page);
+      obs.after = await editorText(page);
+      await shot(page, "palette");
       return;
     }
     await full(page);
@@ -158,14 +173,21 @@ async function full(page) {
   await shot(page, "02-code-action-menu");
   await page.waitForTimeout(500); // the widget takes keys only once laid out
   await chooseAction(page, menu, cfg.action ?? "Fix with ensemble");
-  // Progress: the notification (cancellable work-done progress) or the status bar spinner while the run is in flight.
-  const progress = page.locator(".notifications-toasts .notification-toast", { hasText: /CodeConductor: fix|models answered/ });
-  try {
-    await progress.first().waitFor({ state: "visible", timeout: T });
-    obs.progress = (await progress.first().innerText()).replace(/\s+/g, " ");
-    await shot(page, "03-progress");
-  } catch (err) {
-    obs.errors.push(`no progress seen: ${err}`);
+  // Progress: the server's work-done progress shows in the status bar ("CodeConductor: fix … models answered");
+  // poll quickly, since a run on small models can be short.
+  const progressRe = new RegExp(cfg.progressRe ?? "models answered|CodeConductor: fix");
+  const until = Date.now() + T;
+  while (Date.now() < until) {
+    const text = `${await statusBarText(page)} ${(await notificationsText(page)).join(" ")}`;
+    if (progressRe.test(text)) {
+      obs.progress = text;
+      await shot(page, "03-progress");
+      break;
+    }
+    await page.waitForTimeout(100);
+  }
+  if (!obs.progress) {
+    obs.errors.push("no progress seen");
   }
   // The edit lands in the editor.
   const deadline = Date.now() + T * 3;

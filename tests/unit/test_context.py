@@ -1,0 +1,118 @@
+"""ensemble.context: what a request is about (selection or enclosing function), its surroundings within a
+budget, imports, stub detection and re-indentation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ensemble.context import (
+    build_context,
+    enclosing_block,
+    find_imports,
+    is_stub,
+    language_from_path,
+    parse_blocks,
+    reindent,
+)
+
+SOURCE = '''import os
+from typing import Any
+
+
+class Greeter:
+    """Says hello."""
+
+    def greet(self, name: str) -> str:
+        return "hello " + name
+
+    @staticmethod
+    def shout(text: str) -> str:
+        return text.upper()
+
+
+def top(x):
+    return x + 1
+'''
+
+
+def test_enclosing_function_method_and_decorators() -> None:
+    greet = enclosing_block(SOURCE, 8)
+    assert greet is not None
+    assert (greet.name, greet.kind, greet.start, greet.end) == ("greet", "function", 7, 9)
+    shout = enclosing_block(SOURCE, 12)
+    assert shout is not None
+    assert shout.start == 10  # the decorator belongs to the function
+    assert shout.header.strip() == "def shout(text: str) -> str:"
+    cls = enclosing_block(SOURCE, 5, prefer="class")
+    assert cls is not None
+    assert cls.name == "Greeter"
+    assert enclosing_block(SOURCE, 0) is None
+    assert enclosing_block(parse_blocks(SOURCE), 16) == enclosing_block(SOURCE, 16)
+
+
+def test_broken_python_falls_back_to_indentation() -> None:
+    broken = "def ok(a):\n    return a\n\ndef bad(x:\n    return x +\n\nprint(1)\n"
+    block = enclosing_block(broken, 4)
+    assert block is not None
+    assert block.start == 3
+    assert block.end == 5
+
+
+def test_other_languages_by_indentation_and_braces() -> None:
+    js = "const a = 1;\nfunction add(a, b) {\n  return a - b;\n}\nconsole.log(add(1, 2));\n"
+    block = enclosing_block(js, 2, "javascript")
+    assert block is not None
+    assert (block.start, block.end, block.name) == (1, 4, "add")
+
+
+@pytest.mark.parametrize(
+    ("code", "stub"),
+    [
+        ("def f(x):\n    ...\n", True),
+        ("def f(x):\n    pass\n", True),
+        ('def f(x):\n    """Doc."""\n    raise NotImplementedError\n', True),
+        ("def f(x):\n    raise NotImplementedError('later')\n", True),
+        ("def f(x):\n    # TODO: write it\n    return None\n", True),
+        ('def f(x):\n    """Only a docstring."""\n', True),
+        ("def f(x):\n    return x\n", False),
+        ("def f(x):\n    pass\n    return x\n", False),
+        ("    def method(self):\n        ...\n", True),
+        ("function f(a) {\n}\n", True),
+    ],
+)
+def test_stub_detection(code: str, stub: bool) -> None:
+    language = "javascript" if code.startswith("function") else "python"
+    assert is_stub(code, language) is stub
+
+
+def test_build_context_selection_surroundings_and_budget() -> None:
+    ctx = build_context(SOURCE, 7, 9, path="/x/greeter.py")
+    assert ctx.selection == '    def greet(self, name: str) -> str:\n        return "hello " + name'
+    assert (ctx.start_line, ctx.end_line) == (7, 9)
+    assert ctx.imports == "import os\nfrom typing import Any"
+    assert ctx.enclosing == "class Greeter:"
+    assert ctx.before.endswith('"""Says hello."""\n')
+    assert ctx.after.lstrip().startswith("@staticmethod")
+    small = build_context(SOURCE, 7, 9, budget_chars=len(ctx.selection) + 40)
+    assert len(small.before) + len(small.after) <= 40
+    # Whole function selected: no enclosing signature repeated.
+    assert build_context(SOURCE, 15, 17).enclosing is None
+
+
+def test_out_of_range_lines_are_clamped() -> None:
+    ctx = build_context("a = 1\n", 5, 9)
+    assert ctx.selection == ""
+    assert ctx.start_line == ctx.end_line == 1
+
+
+def test_imports_and_language() -> None:
+    assert find_imports("x = 1\nimport re\n  from a import b\n") == "import re\n  from a import b"
+    assert language_from_path("/a/b.ts") == "typescript"
+    assert language_from_path(None) == "python"
+    assert language_from_path("/a/README") == "python"
+
+
+def test_reindent_to_the_replaced_code() -> None:
+    answer = "def greet(self):\n    return 1\n"
+    assert reindent(answer, "    def greet(self):\n        return 0\n") == "    def greet(self):\n        return 1\n"
+    assert reindent("  x = 1", "y = 2") == "x = 1"

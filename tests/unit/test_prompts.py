@@ -1,0 +1,98 @@
+"""ensemble.prompts: each task's prompt carries the context an expert needs and asks for a parseable output;
+base models get a code-completion prompt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ensemble.prompts import REVIEW_SCHEMA, build_messages
+from ensemble.types import CodeContext, ModelInfo, ProviderKind, Request, TaskKind
+
+CTX = CodeContext(
+    path="/proj/calc.py",
+    selection="def add(a, b):\n    return a - b",
+    start_line=4,
+    end_line=6,
+    before="X = 1\n",
+    after="print(add(1, 2))",
+    enclosing=None,
+    imports="import math",
+)
+CHAT = ModelInfo(name="m", provider=ProviderKind.OPENAI, endpoint="http://127.0.0.1:1")
+BASE = ModelInfo(name="b", provider=ProviderKind.OPENAI, endpoint="http://127.0.0.1:1", chat=False)
+
+
+@pytest.mark.parametrize("task", [TaskKind.FIX, TaskKind.IMPROVE, TaskKind.IMPLEMENT, TaskKind.DOCSTRING])
+def test_code_tasks_ask_for_one_fenced_block_with_context(task: TaskKind) -> None:
+    system, user = build_messages(Request(task=task, context=CTX), CHAT)
+    assert system.role == "system"
+    assert "exactly one fenced code block" in system.content
+    assert user.role == "user"
+    text = user.content
+    assert "```python\ndef add(a, b):\n    return a - b\n```" in text
+    assert "import math" in text
+    assert "X = 1" in text
+    assert "print(add(1, 2))" in text
+    assert "/proj/calc.py" in text
+    assert "lines 5-6" in text
+    assert "complete replacement" in text
+
+
+def test_tasks_differ() -> None:
+    texts = {t: build_messages(Request(task=t, context=CTX), CHAT)[1].content for t in TaskKind}
+    assert len(set(texts.values())) == len(texts)
+    assert "Fix the bugs" in texts[TaskKind.FIX]
+    assert "docstring" in texts[TaskKind.DOCSTRING]
+
+
+def test_review_asks_for_strict_json_with_selection_lines() -> None:
+    system, user = build_messages(Request(task=TaskKind.REVIEW, context=CTX), CHAT)
+    assert "strict JSON list" in system.content
+    assert REVIEW_SCHEMA in user.content
+    assert "   1 | def add(a, b):" in user.content
+    assert "   2 |     return a - b" in user.content
+    # The schema example names exactly the keys the consensus reads.
+    for key in ('"line"', '"severity"', '"message"', '"fix"'):
+        assert key in REVIEW_SCHEMA
+
+
+def test_instruction_and_question() -> None:
+    _, user = build_messages(Request(task=TaskKind.ASK, context=CTX, instruction="Why minus?"), CHAT)
+    assert "Question: Why minus?" in user.content
+    _, fix = build_messages(Request(task=TaskKind.FIX, context=CTX, instruction="keep it short"), CHAT)
+    assert "Additional instruction: keep it short" in fix.content
+
+
+def test_selection_with_fences_stays_well_formed() -> None:
+    ctx = CTX.model_copy(update={"selection": 'DOC = """\n```py\nx\n```\n"""'})
+    _, user = build_messages(Request(task=TaskKind.FIX, context=ctx), CHAT)
+    assert "````python\n" in user.content
+
+
+def test_completion_prompt_for_base_models() -> None:
+    (only,) = build_messages(Request(task=TaskKind.IMPLEMENT, context=CTX), BASE)
+    assert only.role == "user"
+    # The file context, then the signature the model continues.
+    assert only.content.startswith("# file: /proj/calc.py\nimport math\nX = 1")
+    assert only.content.rstrip().endswith("return a - b")
+    (fix,) = build_messages(Request(task=TaskKind.FIX, context=CTX), BASE)
+    assert fix.content.endswith("# The same code with its bugs fixed:\n```python\n")
+    (review,) = build_messages(Request(task=TaskKind.REVIEW, context=CTX), BASE)
+    assert review.content.endswith("```json\n")
+
+
+def test_small_context_window_trims_surroundings_not_selection() -> None:
+    big = CTX.model_copy(update={"before": "\n".join(f"v{i} = {i}" for i in range(3000))})
+    tiny_model = CHAT.model_copy(update={"context_length": 1024})
+    _, user = build_messages(Request(task=TaskKind.FIX, context=big), tiny_model)
+    assert "def add(a, b):\n    return a - b" in user.content
+    assert "v2999 = 2999" in user.content  # nearest lines kept
+    assert "v0 = 0\n" not in user.content
+    assert len(user.content) < 4000
+
+
+def test_messages_are_json_serialisable() -> None:
+    messages = build_messages(Request(task=TaskKind.REVIEW, context=CTX), CHAT)
+    assert json.loads(json.dumps([m.model_dump() for m in messages]))[0]["role"] == "system"
