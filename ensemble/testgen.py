@@ -13,10 +13,11 @@ failure on the current code is kept too, as a likely bug, and marked so in the f
 from __future__ import annotations
 
 import ast
+import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -36,6 +37,7 @@ __all__ = [
     "TestGenOutcome",
     "assertion_keys",
     "generate_tests",
+    "import_root",
     "module_name",
     "select_tests",
     "split_tests",
@@ -85,9 +87,24 @@ class TestGenOutcome(BaseModel):
     wall_s: float = 0.0
 
 
-def module_name(rel_path: str) -> str:
-    """The import name of a project file: ``pkg/util.py`` -> ``pkg.util`` (a leading ``src/`` dropped)."""
-    parts = list(PurePosixPath(rel_path).with_suffix("").parts)
+def import_root(rel_path: str, files: Mapping[str, str] | None = None) -> str:
+    """The folder a file is imported from (relative, "." for the project root): the first folder above it
+    without ``__init__.py``, as pytest's default import mode sees it (``src`` counts as the root of a src
+    layout). Without ``files`` the project root."""
+    if files is None:
+        return "."
+    folder = PurePosixPath(rel_path).parent
+    while str(folder) != "." and f"{folder}/__init__.py" in files:
+        folder = folder.parent
+    return "." if str(folder) in (".", "src") else str(folder)
+
+
+def module_name(rel_path: str, files: Mapping[str, str] | None = None) -> str:
+    """The import name of a project file: ``pkg/util.py`` -> ``pkg.util`` (a leading ``src/`` dropped; with
+    ``files``, relative to its :func:`import_root`)."""
+    root = import_root(rel_path, files)
+    path = PurePosixPath(rel_path)
+    parts = list((path.relative_to(root) if root != "." else path).with_suffix("").parts)
     if parts and parts[0] == "src":
         parts = parts[1:]
     if parts and parts[-1] == "__init__":
@@ -254,12 +271,13 @@ async def generate_tests(
     runner = runner or PytestRunner()
     base = Path(root)
     rel = Path(path).as_posix()
-    snapshot = ProjectSnapshot.capture(base, must_include=[rel])
+    snapshot = await asyncio.to_thread(ProjectSnapshot.capture, base, must_include=[rel])
     text = snapshot.files.get(rel)
     if text is None:
         raise RequestError(f"cannot read {rel} under {base}")
     start, end = locate_function(text, function)
-    module = module_name(rel)
+    module = module_name(rel, snapshot.files)
+    folder = import_root(rel, snapshot.files)
     target = function.split(".", maxsplit=1)[0]
     request = Request(
         task=TaskKind.TESTS,
@@ -274,7 +292,10 @@ async def generate_tests(
     split: list[SplitTest] = []
     for answer in answers:
         split.extend(split_tests(_code_of(answer.text), function, module, answer.model_id))
-    default_path = out_path or f"tests/test_{target.lower()}_generated.py"
+    # Where pytest will import the module from: tests/ for a project-root package, else next to the module.
+    default_path = out_path or (
+        f"tests/test_{target.lower()}_generated.py" if folder == "." else f"{folder}/test_{target.lower()}_generated.py"
+    )
     while out_path is None and default_path in snapshot.files:
         stem = default_path.removesuffix(".py")
         default_path = f"{stem}_2.py" if not stem[-1].isdigit() else f"{stem[:-1]}{int(stem[-1]) + 1}.py"
@@ -294,7 +315,7 @@ async def generate_tests(
         name = f"{_GEN_DIR}/test_gen_{i}.py"
         files[name] = test.module_text
         ids.append(f"{name}::{test.name}")
-    report = await runner.arun(files, ids, root=base)
+    report = await runner.arun(files, ids, root=base, sys_path=[folder])
     by_id = {c.nodeid: c for c in report.cases}
     outcomes = [by_id.get(i) for i in ids]
     chosen = select_tests(split, outcomes, code_correct=code_correct, min_agree=min_agree)

@@ -48,7 +48,10 @@ EXTENSION_ONLY: dict[str, dict[str, Any]] = {
         "enum": ["off", "messages", "verbose"],
         "default": "off",
         "scope": "window",
-        "description": "Trace the JSON-RPC traffic with the server in the \"CodeConductor Trace\" output channel (also set that channel's log level to Trace).",
+        "description": (
+            "Trace the JSON-RPC traffic with the server in the 'CodeConductor Trace' output channel "
+            "(also set that channel's log level to Trace)."
+        ),
     },
 }
 

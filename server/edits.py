@@ -42,11 +42,7 @@ def line_span(doc: TextDocument, rng: lsp.Range) -> tuple[int, int]:
     # The position just after a final newline (line n, character 0) is valid in LSP.
     if s.line < 0 or e.line < 0 or s.line > n or e.line > n or (s.line, s.character) > (e.line, e.character):
         raise JsonRpcInvalidParams(f"range {_fmt(rng)} is outside the document ({n} lines)")
-    for pos in (s, e):
-        if pos.character < 0 or (
-            pos.line < n and pos.character > doc.position_codec.client_num_units(doc.lines[pos.line])
-        ):
-            raise JsonRpcInvalidParams(f"position {pos.line}:{pos.character} is outside the document")
+    # A character past the end of its line means the end of that line (LSP spec): not an error.
     end = e.line + 1 if e.character > 0 or e.line == s.line else e.line
     return min(s.line, max(n - 1, 0)), max(min(end, n), min(s.line + 1, n))
 

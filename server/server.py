@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
-from ensemble.context import Block, parse_blocks
+from ensemble.context import Block, is_stub, parse_blocks
 from ensemble.errors import SettingsError
 from ensemble.settings import Settings, parse_settings
 from ensemble.types import ProgressEvent, Request, Result
@@ -28,6 +28,7 @@ from ensemble.types import ProgressEvent, Request, Result
 from .runs import RunStore
 
 if TYPE_CHECKING:
+    from ensemble.history import History, NullHistory
     from ensemble.pipeline import Pipeline
 
 __all__ = ["STATUS_NOTIFICATION", "CodeConductorProtocol", "CodeConductorServer", "RunCancelled"]
@@ -66,12 +67,14 @@ class CodeConductorServer(LanguageServer):
         self.store = RunStore()
         self.model_count = 0
         self._pipeline: Pipeline | None = None
+        self._history: History | NullHistory | None = None
         self._runs: dict[str, asyncio.Task[Result]] = {}
         self._request_runs: dict[Any, str] = {}  # JSON-RPC request id -> run id
         self._token_runs: dict[str, str] = {}  # progress token -> run id
         self._user_cancelled: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._blocks: dict[str, tuple[int | None, list[Block]]] = {}  # uri -> (version, functions/classes)
+        self._stubs: dict[tuple[str, int | None, int, int], bool] = {}
 
     # ---- documents -------------------------------------------------------------------------------------------
 
@@ -93,6 +96,16 @@ class CodeConductorServer(LanguageServer):
         self._blocks[doc.uri] = (doc.version, blocks)
         return blocks
 
+    def is_stub(self, doc: TextDocument, start: int, end: int, language: str) -> bool:
+        """Whether lines ``[start, end)`` are a stub function, remembered per document version."""
+        key = (doc.uri, doc.version, start, end)
+        found = self._stubs.get(key)
+        if found is None:
+            if len(self._stubs) > 256:
+                self._stubs.clear()
+            found = self._stubs[key] = is_stub("".join(doc.lines[start:end]), language)
+        return found
+
     def forget(self, uri: str) -> None:
         self._blocks.pop(uri, None)
         self.store.close(uri)
@@ -108,7 +121,18 @@ class CodeConductorServer(LanguageServer):
             self.show(f"CodeConductor: invalid settings ({source}): {fields}. Keeping the previous settings.", 1)
             logger.warning("invalid settings from %s: %s", source, fields)
             return False
+        history_changed = (settings.history, settings.history_path) != (
+            self.settings.history,
+            self.settings.history_path,
+        )
         self.settings = settings
+        if history_changed and self._pipeline is not None and not self._runs:
+            # The history store is fixed per pipeline: start a fresh one with the new store.
+            old, self._pipeline = self._pipeline, None
+            self.spawn(old.aclose())
+            if self._history is not None:
+                self._history.close()
+                self._history = None
         logging.getLogger("ensemble").setLevel(settings.log_level.upper())
         logging.getLogger("server").setLevel(settings.log_level.upper())
         if self._pipeline is not None:
@@ -118,12 +142,24 @@ class CodeConductorServer(LanguageServer):
 
     @property
     def pipeline(self) -> Pipeline:
-        """The ensemble pipeline, created on first use (so starting the server stays fast)."""
+        """The ensemble pipeline, created on first use (so starting the server stays fast), recording runs in the
+        history the settings ask for (learned weights feed the next consensus)."""
         if self._pipeline is None:
+            from ensemble.history import open_history
             from ensemble.pipeline import Pipeline
 
-            self._pipeline = Pipeline(self.settings)
+            self._history = open_history(self.settings)
+            self._pipeline = Pipeline(self.settings, history=self._history)
         return self._pipeline
+
+    def feedback(self, result: Result, members: list[str], action: str) -> None:
+        """Tell the history what the user did with a suggestion (applied the consensus, chose an alternative)."""
+        if self._history is None or not members:
+            return
+        try:
+            self._history.record_feedback(result.id, members, action)
+        except Exception:  # feedback is advice; a locked database must not fail the user's edit
+            logger.warning("could not record feedback for %s", result.id, exc_info=True)
 
     async def aclose(self) -> None:
         """Cancel runs and background work, release the pipeline (models, HTTP client)."""
@@ -132,6 +168,9 @@ class CodeConductorServer(LanguageServer):
         if self._pipeline is not None:
             await self._pipeline.aclose()
             self._pipeline = None
+        if self._history is not None:
+            self._history.close()
+            self._history = None
 
     # ---- messages to the user --------------------------------------------------------------------------------
 

@@ -212,6 +212,7 @@ def locate_function(text: str, name: str) -> tuple[int, int]:
         matches = [m for m in matches if any(c.start <= m.start and m.end <= c.end for c in classes)]
     if not matches:
         raise RequestError(f"no function named {name!r} in the file")
+
     # A module-level function first, then the outermost: a nested helper of the same name is not what is meant.
     def nesting(block: Block) -> int:
         return sum(o.start <= block.start and block.end <= o.end and o != block for o in blocks)
@@ -371,7 +372,9 @@ class PytestRunner:
         self.plugins = list(plugins)
         self.message_limit = message_limit
 
-    def _files(self, files: Mapping[str, str], tests: Sequence[str], root: Path | None) -> dict[str, str]:
+    def _files(
+        self, files: Mapping[str, str], tests: Sequence[str], root: Path | None, extra_path: Sequence[str]
+    ) -> dict[str, str]:
         plugins = list(self.plugins)
         test_files = {t.split("::", 1)[0] for t in tests}
         uses_asyncio = any(
@@ -385,6 +388,7 @@ class PytestRunner:
             else:
                 plugins.append("pytest_asyncio.plugin")
         sys_path = ["."] + (["src"] if any(p.startswith("src/") for p in files) else [])
+        sys_path += [p for p in extra_path if p not in sys_path]
         config = {
             "tests": list(tests),
             "plugins": plugins,
@@ -395,12 +399,15 @@ class PytestRunner:
         }
         return {**files, DRIVER_NAME: _DRIVER, CONFIG_NAME: json.dumps(config)}
 
-    def run(self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None) -> PytestReport:
-        """Run ``tests`` (pytest node ids or paths, relative to the project root) on ``files``."""
+    def run(
+        self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None, sys_path: Sequence[str] = ()
+    ) -> PytestReport:
+        """Run ``tests`` (pytest node ids or paths, relative to the project root) on ``files``; ``sys_path``:
+        extra folders (relative) to import from, besides the root and ``src``."""
         if not tests:
             raise RequestError("no tests given: name at least one test (path/to/test_x.py::test_y)")
         outcome = self.sandbox.run_script(
-            self._files(files, tests, root), [DRIVER_NAME], self.timeout_s, memory_mb=self.memory_mb
+            self._files(files, tests, root, sys_path), [DRIVER_NAME], self.timeout_s, memory_mb=self.memory_mb
         )
         notes = () if outcome.network_blocked else ("the sandbox could not block network access",)
         line = next((ln for ln in reversed(outcome.stdout.splitlines()) if ln.startswith(_MARKER)), None)
@@ -439,7 +446,9 @@ class PytestRunner:
             errors = (f"pytest found no tests for {', '.join(tests)} (exit code {code})",)
         return PytestReport(cases, code, outcome.timed_out, outcome.network_blocked, outcome.wall_s, errors, notes)
 
-    async def arun(self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None) -> PytestReport:
+    async def arun(
+        self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None, sys_path: Sequence[str] = ()
+    ) -> PytestReport:
         import asyncio
 
-        return await asyncio.to_thread(self.run, files, tests, root=root)
+        return await asyncio.to_thread(self.run, files, tests, root=root, sys_path=sys_path)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..server import CodeConductorServer
-from . import code_actions, commands, configuration, diagnostics, hover, progress
+from . import code_actions, commands, configuration, diagnostics, fix_with_tests, hover, progress
 
 __all__ = ["register_all"]
 
 
 def register_all(ls: CodeConductorServer) -> None:
-    for module in (configuration, diagnostics, code_actions, commands, hover, progress):
+    for module in (configuration, diagnostics, code_actions, commands, fix_with_tests, hover, progress):
         module.register(ls)

@@ -12,11 +12,11 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from ensemble.context import is_stub
 from ensemble.types import TaskKind
 
 from ..edits import language_of, target_span
 from ..server import CodeConductorServer
+from . import fix_with_tests
 from .commands import alternative_title, consensus_label
 
 __all__ = ["KINDS", "register"]
@@ -62,13 +62,14 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
     for task in (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.IMPLEMENT, TaskKind.DOCSTRING):
         if not _wanted(KINDS[task], only):
             continue
-        if task is TaskKind.IMPLEMENT and not is_stub("".join(doc.lines[start:end]), language_of(doc)):
+        if task is TaskKind.IMPLEMENT and not ls.is_stub(doc, start, end, language_of(doc)):
             continue
         actions.append(_action(_TITLES[task], KINDS[task], "codeconductor.run", {**target, "task": task.value}))
     if _wanted(KINDS[TaskKind.REVIEW], only):
         actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
     if _wanted(APPLY_KIND, only):
         actions.extend(_fresh_results(ls, doc.uri, params, start, end))
+    actions.extend(fix_with_tests.code_actions(ls, params, only))  # "Make tests pass" / "Generate tests"
     return actions
 
 

@@ -214,6 +214,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     applied = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
     if applied["applied"]:
         record.applied = True
+        ls.feedback(result, c.pick_models, "applied")
     publish(ls, doc.uri)
     return _response(run_id, applied["status"], result, applied["message"], **extra) | {"applied": applied["applied"]}
 
@@ -323,6 +324,12 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         out = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
         if out["applied"]:
             record.applied = True
+            if index > 0:
+                # The user preferred a dissenting model's answer: that is evidence about both sides.
+                ls.feedback(record.result, c.clusters[index].members, "applied")
+                ls.feedback(record.result, c.pick_models, "rejected")
+            else:
+                ls.feedback(record.result, c.pick_models, "applied")
     publish(ls, doc.uri)
     return out
 

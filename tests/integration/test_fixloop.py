@@ -16,7 +16,7 @@ from ensemble.settings import Settings
 from ensemble.types import ModelInfo, ProviderKind, Request, Result
 from ensemble.verify.pytest_runner import PytestRunner
 from ensemble.verify.sandbox import Sandbox
-from tests.support.fault_server import FakeModel, FaultServer
+from tests.support.fault_server import FaultServer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -153,9 +153,7 @@ async def test_failures_go_back_to_the_models(fake: FaultServer, sandbox: Sandbo
     assert "assert 50 == 10" in second
 
 
-async def test_no_candidate_passes_is_reported_honestly(
-    fake: FaultServer, sandbox: Sandbox, tmp_path: Path
-) -> None:
+async def test_no_candidate_passes_is_reported_honestly(fake: FaultServer, sandbox: Sandbox, tmp_path: Path) -> None:
     fake.add_model("ok-fix-bad1", text=WRONG)
     fake.add_model("ok-fix-bad2", text=HALF)
     fake.add_model("ok-fix-prose", text="I am not sure what you want.")
@@ -205,4 +203,3 @@ async def test_wrong_test_id_is_not_a_pass(fake: FaultServer, sandbox: Sandbox, 
         )
     assert outcome.status == "failed"
     assert "found no tests" in (outcome.best.failures if outcome.best else outcome.baseline.failures)
-

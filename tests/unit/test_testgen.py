@@ -15,6 +15,7 @@ from ensemble.testgen import (
     SplitTest,
     assertion_keys,
     generate_tests,
+    import_root,
     module_name,
     select_tests,
     split_tests,
@@ -51,10 +52,15 @@ def test_module_name() -> None:
     assert module_name("pkg/util.py") == "pkg.util"
     assert module_name("src/pkg/util.py") == "pkg.util"
     assert module_name("pkg/__init__.py") == "pkg"
+    files = {"a/b/pkg/__init__.py": "", "a/b/pkg/util.py": "", "a/plain.py": "", "src/lib/__init__.py": ""}
+    assert import_root("a/b/pkg/util.py", files) == "a/b"
+    assert module_name("a/b/pkg/util.py", files) == "pkg.util"
+    assert (import_root("a/plain.py", files), module_name("a/plain.py", files)) == ("a", "plain")
+    assert module_name("src/lib/x.py", files) == "lib.x"
 
 
 def test_split_imports_the_users_function_and_drops_the_models_copy() -> None:
-    code = MODEL_A.split("```python\n")[1].split("```")[0]
+    code = MODEL_A.split("```python\n")[1].split("```", maxsplit=1)[0]
     tests = split_tests(code, "add", "pkg.calc", "m1")
     assert [t.name for t in tests] == ["test_small", "test_zero"]
     module = tests[0].module_text
@@ -124,6 +130,9 @@ def test_pair_again():
 
 def test_broken():
     assert add(undefined_name, 1) == 1
+
+def test_three():
+    assert add(0, 3) == 3
 ```"""
 
 
@@ -169,5 +178,6 @@ async def test_generate_tests_end_to_end(tmp_path: Path) -> None:
     assert "test_wrong" not in outcome.content
     ast.parse(outcome.content)
     # Marked correct: passing tests from a single model are kept too, failing ones still not.
-    assert {t.name for t in marked.tests if t.kept} == {"test_pair"}
+    assert {t.name for t in marked.tests if t.kept} == {"test_pair", "test_three"}
+    assert not next(t for t in outcome.tests if t.name == "test_three").kept
     assert not (tmp_path / "tests").exists()  # nothing written to the user's project

@@ -142,6 +142,7 @@ class Controller implements Session, vscode.Disposable {
       return;
     }
     if (this.running?.isRunning()) {
+      this.output.info("[extension] settings changed: sending them to the server");
       await pushSettings(this.running); // live: no restart for server settings
     }
   }

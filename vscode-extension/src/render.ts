@@ -46,14 +46,6 @@ export function formatLatency(seconds: number | null | undefined): string {
   return seconds < 10 ? `${seconds.toFixed(2)} s` : `${seconds.toFixed(1)} s`;
 }
 
-const STATUS_ICON: Record<string, string> = {
-  answered: "✅",
-  timeout: "⏱",
-  failed: "❌",
-  cancelled: "⛔",
-  skipped: "➖",
-};
-
 export function modelId(model: ModelInfo): string {
   return model.endpoint ? `${model.name}@${model.endpoint}` : model.name;
 }
@@ -76,7 +68,8 @@ export function modelTable(result: Result): string {
   }
   const clusters = result.consensus?.clusters ?? [];
   const rows = answers.map((a) => {
-    const status = `${STATUS_ICON[a.status] ?? ""} ${a.status}${a.reason && a.status !== "answered" ? ` (${a.reason})` : ""}`;
+    // Plain words, no emoji: they render as empty boxes in editors without an emoji font.
+    const status = `${a.status}${a.reason && a.status !== "answered" ? ` (${a.reason})` : ""}`;
     const tokens = a.tokens_out === null || a.tokens_out === undefined ? "–" : String(a.tokens_out);
     return `| ${cell(a.model.name)} | ${cell(a.model.endpoint ?? "")} | ${cell(status)} | ${formatLatency(a.latency_s)} | ${tokens} | ${clusterOf(a, clusters)} |`;
   });
@@ -96,7 +89,8 @@ function alternatives(result: Result, language: string): string[] {
   const clusters = result.consensus?.clusters ?? [];
   const out: string[] = [];
   clusters.slice(1).forEach((cluster, i) => {
-    out.push(`### Alternative ${i + 1} — ${cluster.members.length} model(s): ${cell(cluster.members.join(", "))}`);
+    const members = cluster.members.map((m) => `\`${m}\``).join(", ");
+    out.push(`### Alternative ${i + 1} — ${cluster.members.length} model(s): ${members}`);
     out.push(cluster.diff ? fence(cluster.diff, "diff") : fence(cluster.representative, language));
   });
   return out;
@@ -120,7 +114,7 @@ export function renderResult(response: RunResponse, title?: string): string {
   const task = result?.request?.task ?? "ask";
   const language = result?.request?.context?.language ?? "python";
   const lines: string[] = [`# ${title ?? `CodeConductor: ${task}`}`, ""];
-  if (result?.request?.instruction) {
+  if (result?.request?.instruction && !(title ?? "").includes(result.request.instruction)) {
     lines.push(`> ${cell(result.request.instruction)}`, "");
   }
   if (response.status && !["answered", "applied", "reviewed", "proposed"].includes(response.status)) {

@@ -45,7 +45,7 @@ async function waitStatusBar(page, re, timeout = T) {
     if (re.test(text)) {
       return text;
     }
-    await page.waitForTimeout(250);
+    await page.waitForTimeout(100);
   }
   throw new Error(`status bar never matched ${re}: ${text}`);
 }
@@ -115,11 +115,14 @@ async function main() {
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => obs.errors.push(String(err)));
+    const tNav = Date.now();
     await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`, { timeout: T });
     await page.locator(".monaco-workbench").waitFor({ timeout: T });
+    const tWorkbench = Date.now();
     await openFile(page, cfg.file);
     // The extension activates on the Python file; the status bar says what the server found.
     obs.statusBar = await waitStatusBar(page, cfg.expectStatus ? new RegExp(cfg.expectStatus) : /⚖|CodeConductor/);
+    obs.timings = { workbenchMs: tWorkbench - tNav, openToStatusMs: Date.now() - tWorkbench };
     if (cfg.waitNotification) {
       await page
         .locator(".notifications-toasts .notification-toast", { hasText: cfg.waitNotification })
@@ -130,6 +133,10 @@ async function main() {
     obs.notifications = await notificationsText(page);
     await shot(page, "01-activated");
     if (cfg.scenario === "smoke") {
+      return;
+    }
+    if (cfg.scenario === "ask") {
+      await ask(page);
       return;
     }
     if (cfg.scenario === "palette") {
@@ -146,6 +153,38 @@ async function main() {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
+}
+
+/** Live settings, then Ask the Ensemble… from the palette: the answer opens as a markdown preview. */
+async function ask(page) {
+  if (cfg.newSettings) {
+    // Edit settings.json in the editor as a user would (Preferences: Open User Settings (JSON), save); the
+    // extension must pass the change on to the running server without a restart.
+    await palette(page, "Preferences: Open User Settings (JSON)");
+    await page.locator(".tabs-container .tab", { hasText: "settings.json" }).first().waitFor({ timeout: T });
+    await page.locator(".monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+a");
+    await page.keyboard.insertText(JSON.stringify(cfg.newSettings.content));
+    await page.keyboard.press("Control+s");
+    obs.statusBarAfterSettings = await waitStatusBar(page, new RegExp(cfg.newSettings.expectStatus));
+    await shot(page, "02-settings-applied");
+    await page.keyboard.press("Control+w"); // back to sample.py
+  }
+  await selectLines(page, ...cfg.selectLines);
+  await palette(page, "CodeConductor: Ask the Ensemble");
+  const input = page.locator(".quick-input-widget .quick-input-box input");
+  await page.locator(".quick-input-widget", { hasText: "Ask the Ensemble" }).waitFor({ state: "visible", timeout: T });
+  await input.fill(cfg.question);
+  await shot(page, "03-ask-input");
+  await page.keyboard.press("Enter");
+  const tab = page.locator(".tabs-container .tab", { hasText: "Preview" }).first();
+  await tab.waitFor({ state: "visible", timeout: T * 3 });
+  obs.previewTab = (await tab.innerText()).trim();
+  // The preview is a webview: an iframe holding the active frame with the rendered markdown.
+  const body = page.frameLocator("iframe.webview.ready").first().frameLocator("iframe#active-frame").locator("body");
+  await body.locator("table").first().waitFor({ state: "visible", timeout: T });
+  obs.preview = await body.innerText();
+  await shot(page, "04-ask-preview");
 }
 
 /** Move the code action menu's focus with the keyboard to the action titled `title`, then press Enter. */

@@ -1,0 +1,92 @@
+"""``codeconductor fix`` / ``gen-tests`` as a real subprocess, against the fault-injection fake's fixed-answer
+"ok-*" models (configured through codeconductor.toml, as a user would), on a real project folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fault_server import FaultServer
+
+pytestmark = pytest.mark.timeout(240)
+
+REPO = Path(__file__).resolve().parents[2]
+BUGGY = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n    return x\n"
+RIGHT = "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```"
+WRONG = "```python\ndef clamp(x, lo, hi):\n    return x\n```"
+TESTS = (
+    "from pkg.util import clamp\n\n\ndef test_low():\n    assert clamp(-5, 0, 10) == 0\n\n\n"
+    "def test_high():\n    assert clamp(50, 0, 10) == 10\n"
+)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FaultServer]:
+    with FaultServer(apis=("openai",)) as server:
+        server.add_model("ok-cli-right", text=RIGHT)
+        server.add_model("ok-cli-wrong", text=WRONG)
+        yield server
+
+
+def project(root: Path, fake: FaultServer, models: list[str]) -> Path:
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "util.py").write_text(BUGGY)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_util.py").write_text(TESTS)
+    include = ", ".join(f'"{m}"' for m in models)
+    (root / "codeconductor.toml").write_text(
+        f'probe_local = false\nembedded = "off"\nhistory = false\nverify = false\n'
+        f'include_models = [{include}]\n\n[[endpoints]]\nurl = "{fake.url}"\nkind = "openai"\n'
+    )
+    return root
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "ensemble", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+
+
+def test_fix_prints_the_diff_and_applies_only_when_asked(fake: FaultServer, tmp_path: Path) -> None:
+    root = project(tmp_path, fake, ["ok-cli-right", "ok-cli-wrong"])
+    done = cli(root, "fix", "--tests", "tests/test_util.py", "pkg/util.py:clamp")
+    assert done.returncode == 0, done.stderr
+    assert "1/2 candidates pass the tests" in done.stdout
+    assert "+    return max(lo, min(x, hi))" in done.stdout
+    assert (root / "pkg" / "util.py").read_text() == BUGGY  # not applied without --apply
+    done = cli(root, "fix", "--tests", "tests/test_util.py", "--apply", "--json", "--quiet", "pkg/util.py:clamp")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "passed"
+    assert "max(lo, min(x, hi))" in (root / "pkg" / "util.py").read_text()
+
+
+def test_fix_exit_code_when_nothing_passes(fake: FaultServer, tmp_path: Path) -> None:
+    root = project(tmp_path, fake, ["ok-cli-wrong"])
+    done = cli(root, "fix", "-T", "tests/test_util.py", "--rounds", "1", "--json", "pkg/util.py:clamp")
+    assert done.returncode == 3, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "failed"
+    assert (outcome["best"]["passed"], outcome["best"]["total"]) == (0, 2)
+    assert (root / "pkg" / "util.py").read_text() == BUGGY
+
+
+def test_fix_usage_errors(fake: FaultServer, tmp_path: Path) -> None:
+    root = project(tmp_path, fake, ["ok-cli-right"])
+    assert cli(root, "fix", "-T", "tests/test_util.py", "pkg/util.py").returncode == 2
+    missing = cli(root, "fix", "-T", "tests/test_util.py", "pkg/util.py:nope")
+    assert missing.returncode == 1
+    assert "no function named 'nope'" in missing.stderr
