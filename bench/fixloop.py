@@ -8,7 +8,7 @@ candidate runs the tests in the real sandbox. All three configurations are measu
 
 These models are tiny (0/20 on HumanEval in ``bench.models``): expect low numbers.
 
-    python -m bench.fixloop [--json] [--humaneval 2] [--max-tokens 96] [--rounds 3]
+    python -m bench.fixloop [--json] [--humaneval 2] [--max-tokens 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -84,6 +84,14 @@ class Config:
     @property
     def green(self) -> int:
         return sum(o.status == "passed" for o in self.outcomes.values())
+
+
+def _task_cell(outcome: FixOutcome) -> str:
+    """``passed r<round>`` or ``failed <tests passed by the best attempt>/<tests>``."""
+    if outcome.status == "passed":
+        return f"passed r{outcome.rounds[-1].round}"
+    best = outcome.best
+    return f"failed {best.passed}/{best.total}" if best is not None else "failed (no code)"
 
 
 def load_tasks(humaneval: int) -> list[Task]:
@@ -177,15 +185,7 @@ async def bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[st
         "configs": rows,
         "best_single": best.label,
         "ensemble_vs_best_single_green": f"{ensemble.green}/{len(tasks)} vs {best.green}/{len(tasks)}",
-        "per_task": {
-            task.name: {c.label: c.outcomes[task.name].status for c in configs}
-            | {
-                "best_passed": max(
-                    (c.outcomes[task.name].best.passed if c.outcomes[task.name].best else 0) for c in configs
-                )
-            }
-            for task in tasks
-        },
+        "per_task": {task.name: {c.label: _task_cell(c.outcomes[task.name]) for c in configs} for task in tasks},
         "total_s": round(total_s, 1),
     }
 
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fixloop", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--humaneval", type=int, default=2, help="HumanEval tasks to use (default 2, max 10)")
-    parser.add_argument("--max-tokens", type=int, default=96, help="tokens per answer (default 96)")
+    parser.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="ensemble rounds (singles get rounds x models)")
     args = parser.parse_args(argv)
     err = Console(stderr=True)

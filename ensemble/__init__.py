@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .discovery import EndpointStatus
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CodeConductorError,
     ModelError,
@@ -16,7 +17,6 @@ from .errors import (
     SandboxError,
     SettingsError,
 )
-from .pipeline import Pipeline
 from .settings import EndpointSettings, Settings, load_settings, parse_settings
 from .types import (
     AnswerStatus,
@@ -70,3 +70,21 @@ __all__ = [
     "load_settings",
     "parse_settings",
 ]
+
+if TYPE_CHECKING:
+    from .discovery import EndpointStatus
+    from .pipeline import Pipeline
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline pulls in httpx, the providers and the consensus: imported on first use so that a language
+    # server (or a CLI call that only reads settings) starts fast.
+    if name == "Pipeline":
+        from .pipeline import Pipeline
+
+        return Pipeline
+    if name == "EndpointStatus":
+        from .discovery import EndpointStatus
+
+        return EndpointStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,6 +43,9 @@ if [[ ! -f "$STAMP" ]]; then
     mkdir -p "$PREFIX"
     [[ -f "$PREFIX/package.json" ]] || echo '{"name":"cc-code-server","private":true}' >"$PREFIX/package.json"
     (cd "$PREFIX" && npm install --no-audit --no-fund --ignore-scripts "code-server@$CODE_SERVER_VERSION" >&2)
+    # code-server's own native module (password hashing, loaded at start even with --auth none): its prebuilt
+    # download fails offline and node-pre-gyp falls back to building it.
+    (cd "$PREFIX" && npm_config_yes=true npm rebuild argon2 --no-audit --no-fund >&2)
     VS="$CS_ROOT/lib/vscode"
     (cd "$VS" && npm install --omit=dev --ignore-scripts --no-audit --no-fund >&2)
     mkdir -p "$VS/node_modules/@vscode/ripgrep/bin"
@@ -53,7 +56,7 @@ if [[ ! -f "$STAMP" ]]; then
     ln -sfn node_modules "$VS/node_modules.asar"
     ln -sfn code-linux.sh "$VS/bin/remote-cli/code-server"
     ln -sfn browser-linux.sh "$VS/bin/helpers/browser.sh"
-    "$BIN" --version >&2
+    "$BIN" --config "$PREFIX/config.yaml" --version >&2
     touch "$STAMP"  # only after every step worked, so a failed install is retried next time
 fi
 

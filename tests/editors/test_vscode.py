@@ -114,7 +114,11 @@ def test_code_action_progress_edit_and_disagreement_hover(
     for name in ("smollm2", "noise"):
         assert name in hover  # one row per model in the hover's table
     assert "of 2 models agree" in hover
-    for step in ("02-code-action-menu", "03-progress", "04-applied-edit", "05-disagreement-hover"):
+    # Show Last Result renders the lightbulb's run as a preview with the per-model table.
+    assert "Confidence" in obs["lastResult"]
+    assert "smollm2" in obs["lastResult"]
+    assert "noise" in obs["lastResult"]
+    for step in ("02-code-action-menu", "03-progress", "04-applied-edit", "05-disagreement-hover", "06-last-result"):
         assert (shots / f"{step}.png").is_file()
 
 

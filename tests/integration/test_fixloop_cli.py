@@ -90,3 +90,30 @@ def test_fix_usage_errors(fake: FaultServer, tmp_path: Path) -> None:
     missing = cli(root, "fix", "-T", "tests/test_util.py", "pkg/util.py:nope")
     assert missing.returncode == 1
     assert "no function named 'nope'" in missing.stderr
+
+
+GEN = "```python\nfrom pkg.util import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 10) == 5\n```"
+
+
+def test_gen_tests_writes_a_file_only_with_agreement_or_correct_code(fake: FaultServer, tmp_path: Path) -> None:
+    fake.add_model("ok-cli-gen", text=GEN)
+    root = project(tmp_path, fake, ["ok-cli-gen"])
+    # One model only, code not marked correct: nothing kept, nothing written.
+    done = cli(root, "gen-tests", "--write", "--quiet", "pkg/util.py:clamp")
+    assert done.returncode == 3, done.stderr
+    assert not (root / "tests" / "test_clamp_generated.py").exists()
+    done = cli(root, "gen-tests", "--code-correct", "--write", "--quiet", "pkg/util.py:clamp")
+    assert done.returncode == 0, done.stderr
+    written = (root / "tests" / "test_clamp_generated.py").read_text()
+    assert "from pkg.util import clamp" in written
+    assert "def test_inside" in written
+    # The written file is a real, passing pytest module.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_clamp_generated.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -14,13 +14,15 @@ import {
 } from "vscode-languageclient/node";
 
 import { serverSettings } from "./config";
-import { ServerCommand, STATUS_NOTIFICATION, type StatusNotification } from "./protocol";
+import { ServerCommand, STATUS_NOTIFICATION, type RunResponse, type StatusNotification } from "./protocol";
 
 export const SECTION = "codeconductor";
 
 export interface ClientHooks {
   onStatus(status: StatusNotification): void;
   onStateChange(running: boolean): void;
+  /** A server command run from a code action (lightbulb) returned: keep it for "Show Last Result". */
+  onCommandResult(command: string, response: RunResponse): void;
 }
 
 export function currentServerSettings(): Record<string, unknown> {
@@ -49,6 +51,13 @@ export async function startClient(
     traceOutputChannel: trace,
     initializationOptions: currentServerSettings(),
     middleware: {
+      executeCommand: async (command, args, next) => {
+        const response: unknown = await next(command, args);
+        if (response && typeof response === "object" && "result" in response) {
+          hooks.onCommandResult(command, response as RunResponse);
+        }
+        return response;
+      },
       workspace: {
         // The server asks for section "codeconductor": hand it only the keys its settings model knows.
         configuration: async (params, token, next) => {

@@ -10,6 +10,7 @@ import { pushSettings, SECTION, startClient } from "./client";
 import { PaletteCommand, registerCommands, type Session } from "./commands";
 import { onPythonInterpreterChange, vscodeCandidateSources } from "./interpreter";
 import { describeAttempts, explainFailure, installCommand, resolveInterpreter, type Resolution } from "./python";
+import { renderResult } from "./render";
 import { ResultViewer } from "./results";
 import { StatusBar } from "./statusBar";
 
@@ -59,6 +60,10 @@ class Controller implements Session, vscode.Disposable {
       this.running = await startClient(resolution.chosen.command, this.output, this.trace, {
         onStatus: (status) => this.statusBar.update(status.models, status.running),
         onStateChange: (up) => this.statusBar.setState(up ? "running" : "stopped"),
+        onCommandResult: (command, response) => {
+          const task = response.result?.request?.task ?? command.replace(/^codeconductor\./, "");
+          this.viewer.remember(renderResult(response, `CodeConductor: ${task}`), task);
+        },
       });
       this.statusBar.setState("running");
       return this.running;

@@ -177,13 +177,7 @@ async function ask(page) {
   await input.fill(cfg.question);
   await shot(page, "03-ask-input");
   await page.keyboard.press("Enter");
-  const tab = page.locator(".tabs-container .tab", { hasText: "Preview" }).first();
-  await tab.waitFor({ state: "visible", timeout: T * 3 });
-  obs.previewTab = (await tab.innerText()).trim();
-  // The preview is a webview: an iframe holding the active frame with the rendered markdown.
-  const body = page.frameLocator("iframe.webview.ready").first().frameLocator("iframe#active-frame").locator("body");
-  await body.locator("table").first().waitFor({ state: "visible", timeout: T });
-  obs.preview = await body.innerText();
+  obs.preview = await previewText(page);
   await shot(page, "04-ask-preview");
 }
 
@@ -250,6 +244,21 @@ async function full(page) {
   await page.waitForTimeout(300);
   obs.hover = await hover.innerText();
   await shot(page, "05-disagreement-hover");
+  // The run came from the lightbulb; the extension kept its result for "Show Last Result".
+  await page.keyboard.press("Escape");
+  await palette(page, "CodeConductor: Show Last Result");
+  obs.lastResult = await previewText(page);
+  await shot(page, "06-last-result");
+}
+
+/** The text of the markdown preview that just opened (a webview: an iframe holding the active frame). */
+async function previewText(page) {
+  const tab = page.locator(".tabs-container .tab", { hasText: "Preview" }).first();
+  await tab.waitFor({ state: "visible", timeout: T * 3 });
+  obs.previewTab = (await tab.innerText()).trim();
+  const body = page.frameLocator("iframe.webview.ready").first().frameLocator("iframe#active-frame").locator("body");
+  await body.locator("table").first().waitFor({ state: "visible", timeout: T });
+  return body.innerText();
 }
 
 main()
