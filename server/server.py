@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
@@ -49,6 +49,18 @@ class CodeConductorProtocol(LanguageServerProtocol):
     pygls cancels only the request's outer future (and answers RequestCancelled); the command's own task would go
     on calling models, so the server is told to cancel the run started by that request too.
     """
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls drops a request whose params do not fit the method's types (logging it), so the client would wait
+        for an answer forever: answer it with the error (InvalidParams) instead, then let pygls drop it."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            msg_id = data.get("id")
+            if "method" in data and isinstance(msg_id, int | str) and not isinstance(msg_id, bool):
+                error = type(exc)(f"{exc.message} for {str(data['method'])[:100]}", exc.code)
+                self._send_response(msg_id, error=error.to_response_error())
+            raise
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)

@@ -24,6 +24,8 @@ SAME_FAMILY_DISCOUNT = 0.5
 # Vote weight = reliability ** SHARPNESS: a model right twice as often counts four times as much, so many weak
 # models agreeing on a common mistake do not outvote a strong one.
 SHARPNESS = 2.0
+# Partial agreement with another group (same outputs on some inputs) counts this much of that group's vote.
+PARTIAL_AGREEMENT = 1.0
 # Without execution, candidates this similar (token trigrams) are treated as the same answer.
 SIMILAR = 0.8
 
@@ -72,10 +74,15 @@ class Selection:
     total_vote: float
 
 
+def vote_weight(reliability: float) -> float:
+    """How much one answer from a model of this reliability counts."""
+    return reliability**SHARPNESS
+
+
 def _vote(members: Sequence[Candidate]) -> float:
     by_family: dict[str, list[float]] = defaultdict(list)
     for member in members:
-        by_family[member.family].append(member.weight**SHARPNESS)
+        by_family[member.family].append(vote_weight(member.weight))
     total = 0.0
     for weights in by_family.values():
         weights.sort(reverse=True)
@@ -123,7 +130,7 @@ def _select_by_behaviour(candidates: Sequence[Candidate]) -> Selection:
         for other in groups:
             other_rep = other.representative.behaviour
             if other is not group and other_rep is not None and not other.degenerate:
-                group.support += other.vote * rep.agreement(other_rep)
+                group.support += PARTIAL_AGREEMENT * other.vote * rep.agreement(other_rep)
     groups.sort(key=lambda g: (not g.degenerate, g.pass_frac or 0.0, g.support), reverse=True)
     _fill_models(groups)
     method = "behaviour+examples" if informative else "behaviour"
