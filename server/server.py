@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
@@ -35,6 +35,8 @@ __all__ = ["STATUS_NOTIFICATION", "CodeConductorProtocol", "CodeConductorServer"
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 STATUS_NOTIFICATION = "codeconductor/status"
 _CLIENT_REPLY_TIMEOUT_S = 10.0
 
@@ -53,6 +55,10 @@ class CodeConductorProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls drops a request whose params do not fit the method's types (logging it), so the client would wait
         for an answer forever: answer it with the error (InvalidParams) instead, then let pygls drop it."""
+        if "method" in data and "params" not in data and self.get_message_type(data["method"]) is None:
+            # params are optional in JSON-RPC; pygls' generic request type insists on them, which turned an unknown
+            # method without params into an internal error instead of MethodNotFound.
+            data = {**data, "params": None}
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -80,7 +86,7 @@ class CodeConductorServer(LanguageServer):
         self.model_count = 0
         self._pipeline: Pipeline | None = None
         self._history: History | NullHistory | None = None
-        self._runs: dict[str, asyncio.Task[Result]] = {}
+        self._runs: dict[str, asyncio.Task[Any]] = {}
         self._request_runs: dict[Any, str] = {}  # JSON-RPC request id -> run id
         self._token_runs: dict[str, str] = {}  # progress token -> run id
         self._user_cancelled: set[str] = set()
@@ -255,7 +261,21 @@ class CodeConductorServer(LanguageServer):
                 ),
             )
 
-        task: asyncio.Task[Result] = asyncio.ensure_future(self.pipeline.run(request, on_progress=on_progress))
+        end_message = "cancelled"
+        try:
+            result = await self.track_run(run_id, self.pipeline.run(request, on_progress=on_progress), token=token)
+            end_message = result.summary
+            return result
+        finally:
+            if token is not None:
+                self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
+
+    async def track_run(self, run_id: str, work: Coroutine[Any, Any, _T], *, token: str | None) -> _T:
+        """Await ``work`` as the run ``run_id``: listed by ``codeconductor.status`` and stopped at once by
+        ``codeconductor.cancel``, by ``$/cancelRequest`` on the request being handled and by the cancel button of
+        the progress ``token``. Raises :class:`RunCancelled` when the user cancelled it. Every long command (the
+        ensemble, the fix-until-green loop, test generation) goes through here, so cancelling works the same."""
+        task: asyncio.Task[_T] = asyncio.ensure_future(work)
         self._runs[run_id] = task
         msg_id = self.protocol.msg_id
         if msg_id is not None:
@@ -263,11 +283,8 @@ class CodeConductorServer(LanguageServer):
         if token is not None:
             self._token_runs[str(token)] = run_id
         self.send_status()
-        end_message = "cancelled"
         try:
-            result = await task
-            end_message = result.summary
-            return result
+            return await task
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -283,7 +300,6 @@ class CodeConductorServer(LanguageServer):
                 self._request_runs.pop(msg_id, None)
             if token is not None:
                 self._token_runs.pop(str(token), None)
-                self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
             self.send_status()
 
     async def _create_progress(self, title: str) -> str | None:

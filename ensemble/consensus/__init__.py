@@ -51,7 +51,7 @@ def agreement_key(request: Request, text: str) -> str:
     if not request.task.produces_code:
         return " ".join(text.lower().split())
     extracted = _extract(request, text)
-    return normalized_key(extracted.code, request.context.language)
+    return extracted.norm or normalized_key(extracted.code, request.context.language)
 
 
 def probe_for(request: Request) -> Probe | None:
@@ -88,7 +88,7 @@ def candidates_for(
                 weight=min(1.0, max(1e-3, weight)),
                 code=extracted.code,
                 parseable=extracted.parseable,
-                norm=normalized_key(extracted.code, request.context.language),
+                norm=extracted.norm or normalized_key(extracted.code, request.context.language),
             )
         )
     return out

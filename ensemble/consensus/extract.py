@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 import textwrap
 from dataclasses import dataclass, field
+
+from .normalize import normalize_tree
 
 __all__ = ["Extracted", "extract_code", "fenced_blocks"]
 
@@ -53,6 +56,7 @@ class Extracted:
     language: str = "python"
     parseable: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+    norm: str = ""  # normalised form (see normalize.py), computed from the tree already parsed here
 
     @property
     def empty(self) -> bool:
@@ -91,8 +95,11 @@ def extract_code(raw: str, *, context: str = "", entry_point: str | None = None,
     tree = _add_context(tree, context, entry_point, notes)
     changed = "scaffolding removed" in notes or "context added" in notes
     code = ast.unparse(tree) if changed else text
-    code = _add_missing_imports(code, notes)
-    return Extracted(code.strip("\n") + "\n", parseable=True, notes=tuple(notes))
+    missing = _missing_imports(tree, code)
+    if missing:
+        notes.append("imports added: " + ", ".join(missing))
+        code = "\n".join(missing) + "\n" + code
+    return Extracted(code.strip("\n") + "\n", parseable=True, notes=tuple(notes), norm=normalize_tree(tree))
 
 
 def _extract_other(raw: str, language: str) -> Extracted:
@@ -110,12 +117,14 @@ def _choose_block(text: str, entry_point: str | None, notes: list[str]) -> str:
     if not blocks:
         return text
     python = [body for lang, body in blocks if lang in _PY_TAGS] or [body for _, body in blocks]
+    notes.append("fenced")
+    if len(python) == 1:
+        return python[0]
 
     def score(body: str) -> tuple[int, int, int]:
         defines = bool(entry_point and re.search(rf"def\s+{re.escape(entry_point)}\s*\(", body))
         return (int(defines), int(_parses(body)), len(body))
 
-    notes.append("fenced")
     return max(python, key=score)
 
 
@@ -262,9 +271,15 @@ def _calls_any(node: ast.AST, names: set[str]) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(node))
 
 
+@functools.lru_cache(maxsize=64)
+def _context_tree(context: str) -> ast.Module | None:
+    """The user's code parsed once per request (a stub without a body gets one). Shared: read-only."""
+    return _try_parse(context) or _try_parse(context.rstrip() + "\n    pass\n")
+
+
 def _add_context(tree: ast.Module, context: str, entry_point: str | None, notes: list[str]) -> ast.Module:
     """Bring the user's imports and helper functions the answer relies on but did not repeat."""
-    ctx = _try_parse(context) or _try_parse(context.rstrip() + "\n    pass\n")
+    ctx = _context_tree(context)
     if ctx is None:
         return tree
     have = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
@@ -283,10 +298,13 @@ def _add_context(tree: ast.Module, context: str, entry_point: str | None, notes:
     return tree
 
 
-def _add_missing_imports(code: str, notes: list[str]) -> str:
-    tree = _try_parse(code)
-    if tree is None:
-        return code
+_KNOWN_NAME = re.compile(r"\b(?:" + "|".join(sorted(_MODULES | set(_FROM))) + r")\b")
+
+
+def _missing_imports(tree: ast.Module, text: str = "") -> list[str]:
+    """Import lines for standard-library names the code uses but never binds."""
+    if text and not _KNOWN_NAME.search(text):
+        return []  # cheap exit: none of the names we know how to import appears at all
     bound: set[str] = set(_BUILTINS)
     used: set[str] = set()
     for node in ast.walk(tree):
@@ -300,14 +318,10 @@ def _add_missing_imports(code: str, notes: list[str]) -> str:
             bound.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-    missing = sorted(used - bound)
     lines = []
-    for name in missing:
+    for name in sorted(used - bound):
         if name in _MODULES:
             lines.append(f"import {name}")
         elif name in _FROM:
             lines.append(f"from {_FROM[name]} import {name}")
-    if not lines:
-        return code
-    notes.append("imports added: " + ", ".join(lines))
-    return "\n".join(lines) + "\n" + code
+    return lines

@@ -6,62 +6,51 @@ local variable names get the same normalised form, and a fast similarity says ho
 from __future__ import annotations
 
 import ast
+import builtins
 import io
 import re
 import tokenize
 from collections import Counter
 
-__all__ = ["normalize_python", "normalized_key", "similarity", "token_profile", "tokens"]
+__all__ = ["normalize_python", "normalize_tree", "normalized_key", "similarity", "token_profile", "tokens"]
 
 
-class _Canonical(ast.NodeTransformer):
-    """Strip docstrings and annotations; rename parameters and locals to ``v0, v1, ...`` per function."""
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_SKIP_FIELDS = frozenset({"ctx", "type_comment", "annotation", "returns", "kind", "type_ignores"})
 
-    def _strip_docstring(self, body: list[ast.stmt]) -> list[ast.stmt]:
-        first = body[0] if body else None
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-            body = body[1:] or [ast.Pass()]
-        return body
 
-    def visit_Module(self, node: ast.Module) -> ast.AST:
-        node.body = self._strip_docstring(node.body)
-        self.generic_visit(node)
-        return node
+def _is_docstring(stmt: ast.AST) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        node.body = self._strip_docstring(node.body)
-        self.generic_visit(node)
-        return node
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        return self._function(node)
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
-        return self._function(node)
-
-    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-        node.body = self._strip_docstring(node.body)
-        node.returns = None
-        mapping: dict[str, str] = {}
-        for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
-            arg.annotation = None
-            mapping.setdefault(arg.arg, f"v{len(mapping)}")
-        for sub in ast.walk(ast.Module(body=node.body, type_ignores=[])):
-            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                mapping.setdefault(sub.id, f"v{len(mapping)}")
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.arg) and sub.arg in mapping:
-                sub.arg = mapping[sub.arg]
-            elif isinstance(sub, ast.Name) and sub.id in mapping:
-                sub.id = mapping[sub.id]
-        # Nested functions get their own fresh names after the outer renaming.
-        node.body = [self.visit(stmt) for stmt in node.body]
-        return node
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
-        if node.value is None:
-            return ast.Pass()
-        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+def _serialise(node: ast.AST, names: dict[str, str], out: list[str]) -> None:
+    """One pass over the tree writing a canonical form: docstrings and annotations dropped, every non-builtin
+    name and parameter renamed ``v0, v1, ...`` in order of first appearance (so local names do not matter)."""
+    out.append(type(node).__name__)
+    out.append("(")
+    for field in node._fields:
+        if field in _SKIP_FIELDS:
+            continue
+        value = getattr(node, field, None)
+        if field in ("id", "arg") and isinstance(value, str):
+            value = value if value in _BUILTIN_NAMES else names.setdefault(value, f"v{len(names)}")
+        if isinstance(value, list):
+            if field == "body" and value and _is_docstring(value[0]):
+                value = value[1:]
+            out.append("[")
+            for item in value:
+                if isinstance(item, ast.AST):
+                    _serialise(item, names, out)
+                else:
+                    out.append(repr(item))
+                out.append(",")
+            out.append("]")
+        elif isinstance(value, ast.AST):
+            _serialise(value, names, out)
+        else:
+            out.append(repr(value))
+        out.append(",")
+    out.append(")")
 
 
 def normalize_python(code: str) -> str | None:
@@ -70,8 +59,14 @@ def normalize_python(code: str) -> str | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    tree = _Canonical().visit(tree)
-    return ast.dump(tree, annotate_fields=False)
+    return normalize_tree(tree)
+
+
+def normalize_tree(tree: ast.AST) -> str:
+    """:func:`normalize_python` for an already parsed tree (left unchanged)."""
+    out: list[str] = []
+    _serialise(tree, {}, out)
+    return "".join(out)
 
 
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/|#[^\n]*|--[^\n]*", re.S)
@@ -105,8 +100,9 @@ def normalized_key(code: str, language: str = "python") -> str:
 
 
 def token_profile(code: str, language: str = "python") -> Counter[str]:
-    """Token trigram counts: the representation :func:`similarity` compares (compute once per candidate)."""
-    toks = tokens(code, language)
+    """Token trigram counts: the representation :func:`similarity` compares (compute once per candidate).
+    Uses the fast generic lexer for every language: similarity needs speed more than exact Python tokens."""
+    toks = _TOKEN.findall(_COMMENT.sub(" ", code))
     return Counter(zip(toks, toks[1:], toks[2:], strict=False)) if len(toks) >= 3 else Counter(toks)  # type: ignore[arg-type]
 
 

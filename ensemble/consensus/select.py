@@ -21,11 +21,10 @@ __all__ = ["Candidate", "Group", "Selection", "family_of", "select"]
 # A second answer from the same family (or the same model) counts this much: correlated errors are not
 # independent evidence.
 SAME_FAMILY_DISCOUNT = 0.5
-# Vote weight = reliability ** SHARPNESS: a model right twice as often counts four times as much, so many weak
-# models agreeing on a common mistake do not outvote a strong one.
-SHARPNESS = 2.0
+# Reliability is clamped away from 0 and 1 so that one model's vote stays finite.
+RELIABILITY_RANGE = (0.01, 0.99)
 # Partial agreement with another group (same outputs on some inputs) counts this much of that group's vote.
-PARTIAL_AGREEMENT = 1.0
+PARTIAL_AGREEMENT = 0.5
 # Without execution, candidates this similar (token trigrams) are treated as the same answer.
 SIMILAR = 0.8
 
@@ -75,8 +74,12 @@ class Selection:
 
 
 def vote_weight(reliability: float) -> float:
-    """How much one answer from a model of this reliability counts."""
-    return reliability**SHARPNESS
+    """How much one answer from a model of this reliability counts: its odds r / (1 - r), the likelihood ratio
+    of "this model is right" in a naive-Bayes view of the vote. A model right 87% of the time counts ~16 times
+    as much as one right 30% of the time, so many weak models agreeing on a common mistake do not outvote it."""
+    low, high = RELIABILITY_RANGE
+    r = min(high, max(low, reliability))
+    return r / (1 - r)
 
 
 def _vote(members: Sequence[Candidate]) -> float:

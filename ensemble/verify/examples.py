@@ -8,6 +8,7 @@ user wrote. Pure functions, no execution.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class Example:
     expected: str
 
 
+@functools.lru_cache(maxsize=256)
 def entry_point_of(source: str) -> str | None:
     """The function a stub or selection is about: the last top-level function defined in it."""
     tree = _parse(source)

@@ -16,6 +16,7 @@ raised only when the sandbox itself cannot run.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import queue
@@ -161,6 +162,9 @@ class Sandbox:
         with self._lock:
             if self._closed:
                 raise SandboxError("sandbox is closed")
+            if not self._all:
+                # Workers die with their stdin anyway; this also removes their scratch roots at exit.
+                atexit.register(self.close)
             while len(self._all) < self._size:
                 worker = _Worker()
                 self._all.append(worker)

@@ -9,7 +9,9 @@ JSON object documented in ``docs/protocol.md``; bad arguments give ``InvalidPara
 
 from __future__ import annotations
 
+import ast
 import logging
+import textwrap
 from typing import Any, Literal, TypeVar
 
 from lsprotocol import types as lsp
@@ -173,6 +175,22 @@ def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
     return build_context(doc.source, start, end, language=language_of(doc), path=doc.path)
 
 
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(textwrap.dedent(code))
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _breaks_python(doc: TextDocument, start: int, end: int, pick: str) -> bool:
+    """True when the pick is not Python but the code it would replace is: a model's prose or another language's
+    code must never be written over working code (the consensus may still pick it when nothing better came)."""
+    if language_of(doc).lower() not in ("python", "py", "python3"):
+        return False
+    return not _parses(pick) and _parses("".join(doc.lines[start:end]))
+
+
 async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.run``: fix/improve/implement/docstring/tests on a range, applied when still current."""
     a = _parse(args, RunArgs)
@@ -188,7 +206,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return outcome
     result = outcome
     c = result.consensus
-    if c.kind == "none" or not c.pick.strip():
+    if c.kind == "none" or not c.pick.strip() or _breaks_python(doc, start, end, c.pick):
         message = "CodeConductor: no usable answer from the models. " + "; ".join(c.notes or result.notes)
         ls.show(message, 2)
         return _response(run_id, "noConsensus", result, message)

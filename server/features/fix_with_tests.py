@@ -10,7 +10,9 @@ Commands (``workspace/executeCommand``), offered as code actions on a function:
 * ``codeconductor.generateTests`` ``{uri, range, codeCorrect?, apply?}``: :mod:`ensemble.testgen`; the kept tests
   become a new test file (``workspace/applyEdit`` with a ``CreateFile``).
 
-Cancelling the request (``$/cancelRequest``) cancels the loop and its model calls: it runs in the request's task.
+Both are runs like ``codeconductor.run`` (:meth:`CodeConductorServer.track_run`): the progress notification's
+cancel button (``window/workDoneProgress/cancel``), ``codeconductor.cancel`` and ``$/cancelRequest`` stop the loop
+and its model calls at once; the reply is then ``{"status": "cancelled"}`` and nothing is edited.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ensemble.verify.pytest_runner import ProjectSnapshot
 
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, target_span
 from ..runs import RunRecord, Span
-from ..server import CodeConductorServer
+from ..server import CodeConductorServer, RunCancelled
 from .commands import _Args, _parse, _Range
 
 __all__ = ["FIX_KIND", "GEN_KIND", "code_actions", "find_tests", "register"]
@@ -139,7 +141,7 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
             return
         percentage = int(100 * max(0, event.round - 1) / event.rounds) if event.round else 0
         ls.work_done_progress.report(
-            token, lsp.WorkDoneProgressReport(message=event.message, percentage=percentage, cancellable=False)
+            token, lsp.WorkDoneProgressReport(message=event.message, percentage=percentage, cancellable=True)
         )
 
     async def generate(request: Request, on_progress: Any) -> Result:
@@ -148,8 +150,11 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     target = FixTarget(root=str(root), path=rel, function=function, tests=tests, text=doc.source)
     end_message = "cancelled"
     try:
-        outcome = await fix_with_tests(generate, target, rounds=a.rounds, on_progress=report)
+        loop = fix_with_tests(generate, target, rounds=a.rounds, on_progress=report)
+        outcome = await ls.track_run(run_id, loop, token=token)
         end_message = outcome.message
+    except RunCancelled:
+        return {"runId": run_id, "status": "cancelled", "applied": False, "message": "cancelled"}
     except CodeConductorError as exc:
         end_message = str(exc)
         ls.show(f"CodeConductor: {exc}", 1)
@@ -211,12 +216,14 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
     start_line, _ = line_span(doc, a.range.to_lsp())
     function, _, _ = _function_at(ls, doc, start_line)
     root, rel = _root_of(ls, doc)
+    run_id = ls.store.new_id()
     token = await ls._create_progress(f"CodeConductor: generate tests ({function})")
 
     def report(event: ProgressEvent) -> None:
         if token is not None and event.status in ("answered", "failed", "timeout"):
             ls.work_done_progress.report(
-                token, lsp.WorkDoneProgressReport(message=f"{event.done}/{event.total} models answered")
+                token,
+                lsp.WorkDoneProgressReport(message=f"{event.done}/{event.total} models answered", cancellable=True),
             )
 
     async def generate(request: Request, _: Any) -> Result:
@@ -224,17 +231,21 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
 
     end_message = "cancelled"
     try:
-        outcome = await generate_tests(generate, root=root, path=rel, function=function, code_correct=a.code_correct)
+        work = generate_tests(generate, root=root, path=rel, function=function, code_correct=a.code_correct)
+        outcome = await ls.track_run(run_id, work, token=token)
         end_message = outcome.message
+    except RunCancelled:
+        return {"runId": run_id, "status": "cancelled", "applied": False, "message": "cancelled"}
     except CodeConductorError as exc:
         end_message = str(exc)
         ls.show(f"CodeConductor: {exc}", 1)
-        return {"status": "failed", "applied": False, "message": str(exc)}
+        return {"runId": run_id, "status": "failed", "applied": False, "message": str(exc)}
     finally:
         if token is not None:
             ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
     uri = (root / outcome.path).as_uri()
     out: dict[str, Any] = {
+        "runId": run_id,
         "status": "generated" if outcome.content else "noTests",
         "applied": False,
         "message": outcome.message,

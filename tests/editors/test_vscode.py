@@ -28,6 +28,7 @@ from tests.editors.vscode.harness import (
     user_settings,
 )
 from tests.editors.vscode.harness import drive as _drive
+from tests.support.fault_server import FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer
 
@@ -150,3 +151,43 @@ def test_live_settings_and_ask_preview(
     for name in ("tiny-a", "tiny-b"):
         assert name in preview  # the per-model table
     assert obs["previewTab"].startswith("Preview")
+
+
+def test_make_tests_pass_from_the_palette(
+    code_server_bin: Path, vsix: Path, fault_server: FaultServer, tmp_path: Path
+) -> None:
+    # The project's own test decides: of two fixed answers (the fault-injection fake's "ok-*" models, through the
+    # real HTTP path) only one passes it, so the user must see "1/2 candidates pass the tests" and get that one.
+    right = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
+    wrong = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a * b\n'
+    fault_server.add_model("ok-vscode-fixtests-right", text=f"```python\n{right}```\n")
+    fault_server.add_model("ok-vscode-fixtests-wrong", text=f"```python\n{wrong}```\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "test_sample.py").write_text(
+        "from sample import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n", encoding="utf-8"
+    )
+    settings = user_settings(
+        sys.executable,
+        [],
+        {
+            "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],
+            "codeconductor.includeModels": ["ok-vscode-fixtests-right", "ok-vscode-fixtests-wrong"],
+            "codeconductor.verify": False,
+        },
+    )
+    shots = SHOTS / "make-tests-pass"
+    with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
+        obs = drive(cs, shots, "makeTestsPass", expectStatus="⚖ 2 models", selectLines=[1, 3])
+    assert "Leave empty" in obs["testsPrompt"]  # the automatic choice is the default
+    assert "1/2 candidates pass the tests" in obs["outcome"]
+    assert "fix applied" in obs["outcome"]
+    assert "return a - b" in obs["before"]
+    assert "return a + b" in obs["after"]  # the passing candidate, not the wrong one
+    preview = obs["preview"]
+    assert "make tests pass (add)" in preview
+    assert "test_sample.py::test_add" in preview
+    assert "ok-vscode-fixtests-right" in preview
+    assert "ok-vscode-fixtests-wrong" in preview  # the failing candidate is listed too
+    for step in ("02-which-tests", "03-outcome", "04-outcome-preview"):
+        assert (shots / f"{step}.png").is_file()

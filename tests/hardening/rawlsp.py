@@ -102,6 +102,11 @@ class RawServer:
                 self._cond.wait(min(left, 0.2))
             return self._responses.pop(msg_id)
 
+    def response_if_any(self, msg_id: Any) -> dict[str, Any] | None:
+        """The response to ``msg_id`` if one arrived (without waiting)."""
+        with self._cond:
+            return self._responses.pop(msg_id, None)
+
     def wait_message(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0) -> dict[str, Any]:
         """The first notification matching ``predicate`` (already received or arriving within ``timeout``)."""
         deadline = time.monotonic() + timeout
@@ -223,5 +228,6 @@ class RawServer:
             if "method" in message:
                 self.messages.append(message)
             else:
-                self._responses[message.get("id")] = message
+                msg_id = message.get("id")
+                self._responses[msg_id if isinstance(msg_id, int | str | None) else json.dumps(msg_id)] = message
             self._cond.notify_all()

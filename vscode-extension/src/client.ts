@@ -53,7 +53,8 @@ export async function startClient(
     middleware: {
       executeCommand: async (command, args, next) => {
         const response: unknown = await next(command, args);
-        if (response && typeof response === "object" && "result" in response) {
+        // The fix loop and test generation answer with an `outcome` instead of an ensemble `result`.
+        if (response && typeof response === "object" && ("result" in response || "outcome" in response)) {
           hooks.onCommandResult(command, response as RunResponse);
         }
         return response;

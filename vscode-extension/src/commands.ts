@@ -1,6 +1,7 @@
 /**
  * The command palette entries (category "CodeConductor"): Ask the Ensemble…, Review / Fix / Improve Selection,
- * List / Refresh Models, Show Last Result, Cancel, Show Output, Restart Server. Each calls one server command
+ * Make Tests Pass (Fix Selection with Tests)…, Generate Tests for Selection, List / Refresh Models, Show Last
+ * Result, Cancel, Show Output, Restart Server. Each calls one server command
  * (docs/protocol.md) and tells the user what happened — applied, stale, no consensus — never silently.
  *
  * The palette ids differ from the server's command ids on purpose: vscode-languageclient registers the server's
@@ -10,9 +11,9 @@ import * as vscode from "vscode";
 import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
 
 import { enclosingBlock } from "./blocks";
-import type { ModelInfo, RunResponse } from "./protocol";
+import type { FixWithTestsResponse, GenerateTestsResponse, ModelInfo, RunResponse } from "./protocol";
 import { ServerCommand } from "./protocol";
-import { modelLabel, renderResult } from "./render";
+import { fixSummary, modelLabel, parseTestIds, renderFixWithTests, renderGenerateTests, renderResult } from "./render";
 import type { ResultViewer } from "./results";
 
 export const PaletteCommand = {
@@ -20,6 +21,8 @@ export const PaletteCommand = {
   review: "codeconductor.reviewSelection",
   fix: "codeconductor.fixSelection",
   improve: "codeconductor.improveSelection",
+  makeTestsPass: "codeconductor.makeTestsPass",
+  generateTests: "codeconductor.generateTestsForSelection",
   listModels: "codeconductor.showModels",
   refreshModels: "codeconductor.refreshModelList",
   showLastResult: "codeconductor.showLastResult",
@@ -146,6 +149,114 @@ async function reportUnapplied(session: Session, response: RunResponse, title: s
   await offerDetails(session, "warning", why.startsWith("CodeConductor") ? why : `CodeConductor: ${why}`, response, title);
 }
 
+/** "Make Tests Pass": which tests (empty: the server picks those mentioning the function), then the
+ * fix-until-green loop; the outcome (k/n candidates pass, or the best attempt's failures) as a preview. */
+async function makeTestsPass(session: Session): Promise<void> {
+  const editor = pythonEditor();
+  if (!editor) {
+    return;
+  }
+  const typed = await vscode.window.showInputBox({
+    title: "CodeConductor: Make Tests Pass",
+    prompt: "Tests that must pass (pytest ids or paths, separated by spaces). Leave empty: the tests that mention the function.",
+    placeHolder: "tests/test_util.py::test_clamp  (empty = automatic)",
+    ignoreFocusOut: true,
+  });
+  if (typed === undefined) {
+    return; // Escape: the user changed their mind
+  }
+  const tests = parseTestIds(typed);
+  const arg: Record<string, unknown> = {
+    uri: editor.document.uri.toString(),
+    range: wire(targetRange(editor)),
+    version: editor.document.version,
+    apply: true,
+  };
+  if (tests.length > 0) {
+    arg.tests = tests;
+  }
+  const response = await execute<FixWithTestsResponse>(session, ServerCommand.fixWithTests, arg);
+  if (!response) {
+    return;
+  }
+  const title = `CodeConductor: make tests pass${response.outcome?.function ? ` (${response.outcome.function})` : ""}`;
+  const summary = fixSummary(response);
+  session.output.info(`[extension] ${title}: ${response.status ?? "?"}: ${response.message ?? ""}`);
+  switch (response.status) {
+    case "cancelled":
+      void vscode.window.showInformationMessage(summary);
+      return;
+    case "noTests":
+      return; // the server's warning says how to name the tests
+    case "failed":
+      if (response.outcome) {
+        // The honest "no candidate passed": the failures are what the user needs next, so show them at once
+        // (the server's own warning already said it).
+        await session.viewer.show(renderFixWithTests(response, title), "make-tests-pass");
+      }
+      return;
+    case "passed": {
+      session.viewer.remember(renderFixWithTests(response, title), "make-tests-pass");
+      const choice = await vscode.window.showInformationMessage(summary, "Show Details");
+      if (choice === "Show Details") {
+        await session.viewer.showLast();
+      }
+      return;
+    }
+    default:
+      // already_passing / stale / rejected / proposed: keep the details one click away.
+      if (response.outcome) {
+        session.viewer.remember(renderFixWithTests(response, title), "make-tests-pass");
+      }
+      if (response.status !== "already_passing" && response.status !== "stale") {
+        const choice = await vscode.window.showWarningMessage(summary, ...(response.outcome ? ["Show Details"] : []));
+        if (choice === "Show Details") {
+          await session.viewer.showLast();
+        }
+      }
+  }
+}
+
+/** "Generate Tests": the server asks the ensemble for tests, keeps those the models agree on and creates the
+ * file (workspace/applyEdit); the user can open it or read why each test was kept or not. */
+async function generateTests(session: Session): Promise<void> {
+  const editor = pythonEditor();
+  if (!editor) {
+    return;
+  }
+  const response = await execute<GenerateTestsResponse>(session, ServerCommand.generateTests, {
+    uri: editor.document.uri.toString(),
+    range: wire(targetRange(editor)),
+    apply: true,
+  });
+  if (!response) {
+    return;
+  }
+  const title = `CodeConductor: generate tests${response.outcome?.function ? ` (${response.outcome.function})` : ""}`;
+  session.output.info(`[extension] ${title}: ${response.status ?? "?"}: ${response.message ?? ""}`);
+  if (response.status === "cancelled") {
+    void vscode.window.showInformationMessage("CodeConductor: Generate Tests cancelled.");
+    return;
+  }
+  if (!response.outcome) {
+    return; // failed: the server showed the error
+  }
+  const markdown = renderGenerateTests(response, title);
+  if (response.status !== "generated") {
+    await session.viewer.show(markdown, "generate-tests"); // why no test was kept, test by test
+    return;
+  }
+  session.viewer.remember(markdown, "generate-tests");
+  const created = response.applied ? "" : " (the file was not created)";
+  const buttons = [...(response.applied && response.uri ? ["Open Tests"] : []), "Show Details"];
+  const choice = await vscode.window.showInformationMessage(`CodeConductor: ${response.message ?? "tests generated"}${created}.`, ...buttons);
+  if (choice === "Open Tests" && response.uri) {
+    await vscode.window.showTextDocument(vscode.Uri.parse(response.uri));
+  } else if (choice === "Show Details") {
+    await session.viewer.showLast();
+  }
+}
+
 async function review(session: Session): Promise<void> {
   const editor = pythonEditor();
   if (!editor) {
@@ -241,6 +352,8 @@ export function registerCommands(session: Session): vscode.Disposable[] {
     reg(PaletteCommand.review, () => review(session)),
     reg(PaletteCommand.fix, () => runTask(session, "fix")),
     reg(PaletteCommand.improve, () => runTask(session, "improve")),
+    reg(PaletteCommand.makeTestsPass, () => makeTestsPass(session)),
+    reg(PaletteCommand.generateTests, () => generateTests(session)),
     reg(PaletteCommand.listModels, () => listModels(session, false)),
     reg(PaletteCommand.refreshModels, () => listModels(session, true)),
     reg(PaletteCommand.showLastResult, async () => {

@@ -10,7 +10,7 @@ import { pushSettings, SECTION, startClient } from "./client";
 import { PaletteCommand, registerCommands, type Session } from "./commands";
 import { onPythonInterpreterChange, vscodeCandidateSources } from "./interpreter";
 import { describeAttempts, explainFailure, installCommand, resolveInterpreter, type Resolution } from "./python";
-import { renderResult } from "./render";
+import { renderResponse } from "./render";
 import { ResultViewer } from "./results";
 import { StatusBar } from "./statusBar";
 
@@ -62,7 +62,9 @@ class Controller implements Session, vscode.Disposable {
         onStateChange: (up) => this.statusBar.setState(up ? "running" : "stopped"),
         onCommandResult: (command, response) => {
           const task = response.result?.request?.task ?? command.replace(/^codeconductor\./, "");
-          this.viewer.remember(renderResult(response, `CodeConductor: ${task}`), task);
+          // Without an ensemble `result` (fix loop, test generation) the renderer names the function itself.
+          const title = response.result ? `CodeConductor: ${task}` : undefined;
+          this.viewer.remember(renderResponse(command, response, title), task);
         },
       });
       this.statusBar.setState("running");

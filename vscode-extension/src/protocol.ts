@@ -86,6 +86,91 @@ export interface RunResponse {
   result?: Result | null;
 }
 
+/** One distinct candidate of the fix-until-green loop and what the tests said (ensemble.fixloop.CandidateReport). */
+export interface CandidateReport {
+  round: number;
+  models?: string[];
+  code?: string;
+  passed?: number;
+  total?: number;
+  ok?: boolean;
+  summary?: string;
+  failures?: string;
+}
+
+export interface RoundReport {
+  round: number;
+  asked?: number;
+  answered?: number;
+  candidates?: CandidateReport[];
+  passing?: number;
+  wall_s?: number;
+}
+
+/** ensemble.fixloop.FixOutcome (without its `result`). */
+export interface FixOutcome {
+  status: string; // passed | already_passing | failed
+  message?: string;
+  path?: string;
+  function?: string;
+  start_line?: number;
+  end_line?: number;
+  pick?: string;
+  pick_models?: string[];
+  passing?: number;
+  tested?: number;
+  baseline?: CandidateReport;
+  best?: CandidateReport | null;
+  rounds?: RoundReport[];
+  consensus?: ConsensusResult | null;
+  notes?: string[];
+  wall_s?: number;
+}
+
+/** What codeconductor.fixWithTests returns. */
+export interface FixWithTestsResponse {
+  runId?: string;
+  status?: string; // passed | proposed | already_passing | failed | noTests | stale | rejected | cancelled
+  applied?: boolean;
+  message?: string;
+  tests?: string[];
+  newText?: string;
+  outcome?: FixOutcome;
+}
+
+export interface GeneratedTest {
+  name: string;
+  source?: string;
+  models?: string[];
+  support?: number;
+  outcome?: string; // passed | failed | error | skipped | timeout | not_run
+  kept?: boolean;
+  reason?: string;
+}
+
+/** ensemble.testgen.TestGenOutcome (without its `result`). */
+export interface TestGenOutcome {
+  path?: string;
+  content?: string;
+  function?: string;
+  tests?: GeneratedTest[];
+  kept?: number;
+  message?: string;
+  notes?: string[];
+  wall_s?: number;
+}
+
+/** What codeconductor.generateTests returns. */
+export interface GenerateTestsResponse {
+  runId?: string;
+  status?: string; // generated | noTests | failed | cancelled
+  applied?: boolean;
+  message?: string;
+  uri?: string;
+  content?: string;
+  outcome?: TestGenOutcome;
+}
+
 export interface StatusNotification {
   models?: number;
   running?: number;
@@ -101,6 +186,8 @@ export const ServerCommand = {
   refreshModels: "codeconductor.refreshModels",
   cancel: "codeconductor.cancel",
   status: "codeconductor.status",
+  fixWithTests: "codeconductor.fixWithTests",
+  generateTests: "codeconductor.generateTests",
 } as const;
 
 export const STATUS_NOTIFICATION = "codeconductor/status";

@@ -4,8 +4,8 @@
  * for tests/editors/test_vscode.py to assert on.
  *
  * Usage: node drive.cjs '<json config>'
- *   {url, folder, file, shots, scenario: "smoke" | "full", selectLines?: [start, end] (1-based, inclusive),
- *    timeoutMs?}
+ *   {url, folder, file, shots, scenario: "smoke" | "full" | "ask" | "palette" | "makeTestsPass",
+ *    selectLines?: [start, end] (1-based, inclusive), timeoutMs?}
  * Everything goes to 127.0.0.1 only; chromium runs with a fresh profile and no background networking.
  */
 "use strict";
@@ -139,6 +139,10 @@ async function main() {
       await ask(page);
       return;
     }
+    if (cfg.scenario === "makeTestsPass") {
+      await makeTestsPass(page);
+      return;
+    }
     if (cfg.scenario === "palette") {
       await selectLines(page, ...cfg.selectLines);
       await palette(page, cfg.command);
@@ -179,6 +183,26 @@ async function ask(page) {
   await page.keyboard.press("Enter");
   obs.preview = await previewText(page);
   await shot(page, "04-ask-preview");
+}
+
+/** "Make Tests Pass (Fix Selection with Tests)…" from the palette: accept the automatic choice of tests (empty
+ * input), wait for the outcome notification, read the edited text, then open the outcome's preview. */
+async function makeTestsPass(page) {
+  obs.before = await editorText(page);
+  await selectLines(page, ...cfg.selectLines);
+  await palette(page, "CodeConductor: Make Tests Pass");
+  await page.locator(".quick-input-widget", { hasText: "Make Tests Pass" }).waitFor({ state: "visible", timeout: T });
+  obs.testsPrompt = (await page.locator(".quick-input-widget").first().innerText()).replace(/\s+/g, " ");
+  await shot(page, "02-which-tests");
+  await page.keyboard.press("Enter"); // empty: the tests that mention the function
+  const toast = page.locator(".notifications-toasts .notification-toast", { hasText: cfg.expectOutcome ?? "candidates pass the tests" }).first();
+  await toast.waitFor({ state: "visible", timeout: T * 3 });
+  obs.outcome = (await toast.innerText()).replace(/\s+/g, " ");
+  await shot(page, "03-outcome");
+  obs.after = await editorText(page);
+  await toast.locator("a.monaco-button, .monaco-button", { hasText: "Show Details" }).first().click();
+  obs.preview = await previewText(page);
+  await shot(page, "04-outcome-preview");
 }
 
 /** Move the code action menu's focus with the keyboard to the action titled `title`, then press Enter. */
