@@ -12,6 +12,7 @@ Tests that use real weights are marked ``@pytest.mark.slow``.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,12 @@ LlamaServerFactory = Callable[..., LlamaServer]
 def pytest_configure(config: pytest.Config) -> None:
     # Runs of the CLI and the server in tests must not write into the user's own history database.
     os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="codeconductor-test-data-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    if os.path.basename(data_home).startswith("codeconductor-test-data-"):
+        shutil.rmtree(data_home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .normalize import normalize_tree
 
-__all__ = ["Extracted", "extract_code", "fenced_blocks"]
+__all__ = ["Extracted", "clear_cache", "extract_code", "fenced_blocks"]
 
 _PY_TAGS = {"python", "py", "python3", "py3", "", "pycon", "ipython"}
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
@@ -70,7 +70,21 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
 
 def extract_code(raw: str, *, context: str = "", entry_point: str | None = None, language: str = "python") -> Extracted:
     """The code in ``raw``. ``context`` is the user's code the answer is for (signature, docstring, helpers);
-    ``entry_point`` the function asked for (default: the last function in ``context``)."""
+    ``entry_point`` the function asked for (default: the last function in ``context``).
+
+    Results are memoised per (answer, context): the pipeline keys each answer as it arrives (quorum counting,
+    while slower models are still generating), so the consensus afterwards reuses that work instead of parsing
+    every answer again. ``Extracted`` is immutable, so sharing it is safe."""
+    return _extract_cached(raw, context, entry_point, language)
+
+
+def clear_cache() -> None:
+    """Forget memoised extractions (benchmarks measuring a cold consensus)."""
+    _extract_cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _extract_cached(raw: str, context: str, entry_point: str | None, language: str) -> Extracted:
     if language.lower() not in ("python", "py", "python3"):
         return _extract_other(raw, language)
     notes: list[str] = []

@@ -23,34 +23,51 @@ def _is_docstring(stmt: ast.AST) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[str, ...]:
+    """The fields of an AST node class that take part in the canonical form (computed once per class)."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = tuple(f for f in cls._fields if f not in _SKIP_FIELDS)  # type: ignore[attr-defined]
+        _FIELDS[cls] = fields
+    return fields
+
+
 def _serialise(node: ast.AST, names: dict[str, str], out: list[str]) -> None:
     """One pass over the tree writing a canonical form: docstrings and annotations dropped, every non-builtin
-    name and parameter renamed ``v0, v1, ...`` in order of first appearance (so local names do not matter)."""
-    out.append(type(node).__name__)
+    name and parameter renamed ``v0, v1, ...`` in order of first appearance (so local names do not matter).
+    Hot path (every candidate, ~1000 nodes each): field lists are cached per node class and the common leaf
+    cases are handled inline."""
+    cls = type(node)
+    out.append(cls.__name__)
     out.append("(")
-    for field in node._fields:
-        if field in _SKIP_FIELDS:
-            continue
+    append = out.append
+    for field in _FIELDS.get(cls) or _fields_of(cls):
         value = getattr(node, field, None)
-        if field in ("id", "arg") and isinstance(value, str):
-            value = value if value in _BUILTIN_NAMES else names.setdefault(value, f"v{len(names)}")
-        if isinstance(value, list):
+        if type(value) is list:
             if field == "body" and value and _is_docstring(value[0]):
                 value = value[1:]
-            out.append("[")
+            append("[")
             for item in value:
                 if isinstance(item, ast.AST):
                     _serialise(item, names, out)
                 else:
-                    out.append(repr(item))
-                out.append(",")
-            out.append("]")
+                    append(repr(item))
+                append(",")
+            append("]")
         elif isinstance(value, ast.AST):
             _serialise(value, names, out)
         else:
-            out.append(repr(value))
-        out.append(",")
-    out.append(")")
+            if (field == "id" or field == "arg") and type(value) is str and value not in _BUILTIN_NAMES:
+                renamed = names.get(value)
+                if renamed is None:
+                    renamed = names[value] = f"v{len(names)}"
+                value = renamed
+            append(repr(value))
+        append(",")
+    append(")")
 
 
 def normalize_python(code: str) -> str | None:
@@ -112,6 +129,13 @@ def similarity(a: str | Counter[str], b: str | Counter[str], language: str = "py
     pb = b if isinstance(b, Counter) else token_profile(b, language)
     if not pa and not pb:
         return 1.0
-    inter = sum((pa & pb).values())
-    union = sum((pa | pb).values())
+    # |A & B| by walking the smaller profile, |A | B| = |A| + |B| - |A & B|: no intermediate Counters.
+    small, large = (pa, pb) if len(pa) <= len(pb) else (pb, pa)
+    get = large.get
+    inter = 0
+    for key, count in small.items():
+        other = get(key)
+        if other:
+            inter += count if count < other else other
+    union = pa.total() + pb.total() - inter
     return inter / union if union else 0.0

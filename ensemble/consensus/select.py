@@ -9,7 +9,7 @@ Pure functions over already-observed candidates; no execution here.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -145,10 +145,19 @@ def _select_by_code(candidates: Sequence[Candidate]) -> Selection:
     groups: list[Group] = []
     profiles: list[object] = []
     by_norm: dict[str, Group] = {}
+    cached: dict[str, Counter[str]] = {}
+
+    def profile_of(code: str) -> Counter[str]:
+        # Each distinct text is tokenised once (representatives were profiled while grouping).
+        found = cached.get(code)
+        if found is None:
+            found = cached[code] = token_profile(code)
+        return found
+
     for cand in ordered:
         group = by_norm.get(cand.norm)
         if group is None:
-            profile = token_profile(cand.code)
+            profile = profile_of(cand.code)
             for existing, existing_profile in zip(groups, profiles, strict=True):
                 if similarity(profile, existing_profile) >= SIMILAR:  # type: ignore[arg-type]
                     group = existing
@@ -163,10 +172,15 @@ def _select_by_code(candidates: Sequence[Candidate]) -> Selection:
         group.vote = _vote(group.members)
         # Unparseable answers still count as a voice, but a weak one.
         group.degenerate = not group.representative.parseable
-    reps = [token_profile(g.representative.code) for g in groups]
+    reps = [profile_of(g.representative.code) for g in groups]
+    # Similarity is symmetric: each pair is compared once.
+    sims = [[0.0] * len(groups) for _ in groups]
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups)):
+            sims[i][j] = sims[j][i] = similarity(reps[i], reps[j])
     for index, group in enumerate(groups):
         group.support = group.vote + sum(
-            other.vote * similarity(reps[index], reps[j]) for j, other in enumerate(groups) if j != index
+            other.vote * sims[index][j] for j, other in enumerate(groups) if j != index
         )
     groups.sort(key=lambda g: (not g.degenerate, g.support), reverse=True)
     _fill_models(groups)

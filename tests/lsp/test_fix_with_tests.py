@@ -50,6 +50,9 @@ def lsp_settings(request: pytest.FixtureRequest, fault_server: FaultServer) -> d
         # can end it within the test's waits).
         fault_server.add_model(HANG, behaviour=Behaviour.HANG)
         return settings_for(fault_server.url, ["ok-lsp-fixtests-wrong", HANG], timeoutS=120, deadlineS=240)
+    if getattr(request, "param", None) == "wrong":
+        fault_server.add_model("ok-lsp-fixtests-wrong2", text=fenced(WRONG.replace("return x", "return lo")))
+        return settings_for(fault_server.url, ["ok-lsp-fixtests-wrong", "ok-lsp-fixtests-wrong2"])
     return settings_for(fault_server.url, ["ok-lsp-fixtests-right", "ok-lsp-fixtests-wrong"])
 
 
@@ -125,6 +128,31 @@ async def test_fix_with_tests_applies_the_passing_candidate(client: LanguageClie
     assert any(m.startswith("round 1/3: tested") and "2/2 tests passed" in m for m in messages)
     ends = [v for t in tokens for v in client.progress_reports[t] if isinstance(v, lsp.WorkDoneProgressEnd)]
     assert any(e.message and "candidates pass the tests" in e.message for e in ends)
+
+
+@pytest.mark.parametrize("lsp_settings", ["wrong"], indirect=True)
+@pytest.mark.usefixtures("client")
+async def test_no_candidate_passes(
+    client: LanguageClient, project: Path, fault_server: FaultServer, lsp_settings: dict[str, Any]
+) -> None:
+    # Only wrong answers: the honest "no candidate passed", nothing edited, the best attempt and its failures.
+    editor = editor_of(client)
+    uri = (project / "util.py").as_uri()
+    editor.open(uri, BUGGY)
+    reply = await command(client, "codeconductor.fixWithTests", {"uri": uri, "range": span(0, 4), "rounds": 1})
+    assert reply["status"] == "failed"
+    assert reply["applied"] is False
+    assert reply["message"].startswith("no candidate passed the tests")
+    assert "newText" not in reply
+    best = reply["outcome"]["best"]
+    assert best["ok"] is False
+    # "return lo" passes test_low (1/2); "return x" passes neither: the better one is the best attempt.
+    assert (best["passed"], best["total"]) == (1, 2)
+    assert [m.split("@", 1)[0] for m in best["models"]] == ["ok-lsp-fixtests-wrong2"]
+    assert "assert" in best["failures"]
+    assert [r["passing"] for r in reply["outcome"]["rounds"]] == [0]
+    assert not editor.applied
+    assert editor.texts[uri] == BUGGY
 
 
 @pytest.mark.usefixtures("client")
