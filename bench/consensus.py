@@ -7,6 +7,8 @@ captured, and the expected calibration error of the confidence.
 
     python -m bench.consensus --samples /work/shared/bench/humaneval-samples/codet-codegen16b.jsonl.gz [--json]
     python -m bench.consensus --samples FILE --fit     # fit the confidence model on this set, print coefficients
+    python -m bench.consensus --samples FILE --save-features F.jsonl   # keep each task's features + verdict
+    python -m bench.consensus --calibrate A.jsonl B.jsonl   # pooled fit, k-fold and leave-one-set-out ECE
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import fnmatch
 import gzip
 import json
@@ -34,8 +37,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ensemble.consensus import behaviour as behaviour_mod
-from ensemble.consensus import extract as extract_mod
 from ensemble.consensus import candidates_for, decide, features_for, probe_for
+from ensemble.consensus import extract as extract_mod
 from ensemble.consensus.behaviour import observe
 from ensemble.consensus.confidence import COEFFICIENTS, NAMES, Features, confidence
 from ensemble.consensus.select import select
@@ -297,11 +300,59 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         refit = [(confidence(per_task[t]["features"], tuple(coefficients)), per_task[t]["correct"]) for t in task_ids
                  if per_task[t]["features"]]  # fmt: skip
         out["ece_in_sample_after_fit"] = round(_ece(refit)[0], 4)
+    if args.save_features:
+        records = [
+            {"set": Path(args.samples).name, "task_id": t, "correct": per_task[t]["correct"],
+             "features": dataclasses.asdict(per_task[t]["features"])}
+            for t in task_ids if per_task[t]["features"]
+        ]  # fmt: skip
+        _write_lines(Path(args.save_features), records)
     if args.validate:
         coefficients = tuple(json.loads(args.validate))
         scored = [(confidence(f, coefficients), ok) for f, ok in ((per_task[t]["features"], per_task[t]["correct"])
                   for t in task_ids) if f is not None]  # fmt: skip
         out["ece_with_given_coefficients"] = round(_ece(scored)[0], 4)
+    return out
+
+
+def calibrate(paths: Sequence[str], *, folds: int = 10, l2: float = 1.0) -> dict[str, Any]:
+    """Fit the confidence model on the tasks of several sets pooled (files written by ``--save-features``) and
+    report calibration honestly: ECE of the coefficients in use, of the pooled fit in sample, of a k-fold
+    cross-validated fit (each task scored by a model that never saw it), and leave-one-set-out (fit on all
+    other sets, score this one: a new distribution of models and prompts)."""
+    rows: list[tuple[str, Features, bool]] = []
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            rows.append((record["set"], Features(**record["features"]), bool(record["correct"])))
+    sets = sorted({name for name, _, _ in rows})
+
+    def ece_of(pairs: Sequence[tuple[float, bool]]) -> float:
+        return round(_ece(pairs)[0], 4)
+
+    def fit(subset: Sequence[tuple[str, Features, bool]]) -> tuple[float, ...]:
+        return tuple(_fit([(f.vector(), ok) for _, f, ok in subset], l2=l2))
+
+    pooled = fit(rows)
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    held_out: dict[int, float] = {}
+    for fold in range(folds):
+        test = set(order[fold::folds])
+        coefficients = fit([r for i, r in enumerate(rows) if i not in test])
+        held_out.update({i: confidence(rows[i][1], coefficients) for i in test})
+    out: dict[str, Any] = {"coefficients_pooled": [round(c, 3) for c in pooled], "names": NAMES, "per_set": {}}
+    for name in sets:
+        mine = [i for i, r in enumerate(rows) if r[0] == name]
+        others = fit([r for r in rows if r[0] != name]) if len(sets) > 1 else pooled
+        out["per_set"][name] = {
+            "tasks": len(mine),
+            "ece_in_use": ece_of([(confidence(rows[i][1]), rows[i][2]) for i in mine]),
+            "ece_pooled_in_sample": ece_of([(confidence(rows[i][1], pooled), rows[i][2]) for i in mine]),
+            f"ece_{folds}fold_held_out": ece_of([(held_out[i], rows[i][2]) for i in mine]),
+            "ece_leave_set_out": ece_of([(confidence(rows[i][1], others), rows[i][2]) for i in mine]),
+        }
+    out[f"ece_{folds}fold_held_out_all"] = ece_of([(held_out[i], rows[i][2]) for i in range(len(rows))])
     return out
 
 
@@ -350,12 +401,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
     parser.add_argument("--fit", action="store_true", help="fit the confidence model on this set")
     parser.add_argument("--validate", help="JSON list of coefficients to compute ECE with")
+    parser.add_argument("--save-features", help="write each task's confidence features + verdict here (JSONL)")
+    parser.add_argument(
+        "--calibrate", nargs="+", metavar="FEATURES", help="fit confidence on these --save-features files pooled"
+    )
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--cache", help="pickle file keeping executions between runs (speeds up re-runs)")
     parser.add_argument("--dump", help="write one JSON line per task (pick, verdict, candidates) here")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
+    if args.calibrate:
+        out = calibrate(args.calibrate)
+        print(json.dumps(out) if args.json else json.dumps(out, indent=2))
+        return
     if args.samples:
         out = asyncio.run(run(args))
     if args.timing or not args.samples:

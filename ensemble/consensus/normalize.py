@@ -17,6 +17,7 @@ __all__ = ["normalize_python", "normalize_tree", "normalized_key", "similarity",
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _SKIP_FIELDS = frozenset({"ctx", "type_comment", "annotation", "returns", "kind", "type_ignores"})
+_RENAMED_FIELDS = frozenset({"id", "arg"})
 
 
 def _is_docstring(stmt: ast.AST) -> bool:
@@ -60,7 +61,7 @@ def _serialise(node: ast.AST, names: dict[str, str], out: list[str]) -> None:
         elif isinstance(value, ast.AST):
             _serialise(value, names, out)
         else:
-            if (field == "id" or field == "arg") and type(value) is str and value not in _BUILTIN_NAMES:
+            if field in _RENAMED_FIELDS and type(value) is str and value not in _BUILTIN_NAMES:
                 renamed = names.get(value)
                 if renamed is None:
                     renamed = names[value] = f"v{len(names)}"

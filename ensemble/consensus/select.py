@@ -179,9 +179,7 @@ def _select_by_code(candidates: Sequence[Candidate]) -> Selection:
         for j in range(i + 1, len(groups)):
             sims[i][j] = sims[j][i] = similarity(reps[i], reps[j])
     for index, group in enumerate(groups):
-        group.support = group.vote + sum(
-            other.vote * sims[index][j] for j, other in enumerate(groups) if j != index
-        )
+        group.support = group.vote + sum(other.vote * sims[index][j] for j, other in enumerate(groups) if j != index)
     groups.sort(key=lambda g: (not g.degenerate, g.support), reverse=True)
     _fill_models(groups)
     return Selection(groups, "syntactic", 0, sum(g.vote for g in groups))

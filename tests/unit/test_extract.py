@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ensemble.consensus.extract import extract_code, fenced_blocks
+from ensemble.consensus.extract import clear_cache, extract_code, fenced_blocks
 
 STUB = '''from typing import List
 
@@ -101,3 +101,16 @@ def test_non_python_uses_the_matching_fence() -> None:
     out = extract_code(raw, language="typescript")
     assert out.code == "const x: number = 1;\n"
     assert fenced_blocks(raw)[0][0] == "sh"
+
+
+def test_extraction_is_memoised_per_answer_and_context() -> None:
+    raw = "```python\ndef f(x):\n    return x + 1\n```"
+    first = extract_code(raw, context="def f(x):\n    pass\n")
+    assert extract_code(raw, context="def f(x):\n    pass\n") is first  # reused, not recomputed
+    other = extract_code(raw, context="import math\n\ndef f(x):\n    pass\n")
+    assert other is not first  # another context is another extraction
+    assert "import math" in other.code
+    clear_cache()
+    again = extract_code(raw, context="def f(x):\n    pass\n")
+    assert again is not first
+    assert again == first

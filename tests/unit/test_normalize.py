@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ensemble.consensus.normalize import normalize_python, normalized_key, similarity, tokens
+from collections import Counter
+
+from ensemble.consensus.normalize import normalize_python, normalized_key, similarity, token_profile, tokens
 
 A = 'def f(xs: list) -> int:\n    """Doc."""\n    total = 0  # running\n    for x in xs:\n        total += x\n    return total\n'
 B = "def f(values):\n    acc=0\n    for v in values:\n        acc += v\n\n    return acc\n"
@@ -30,3 +32,19 @@ def test_similarity_orders_candidates() -> None:
 
 def test_tokens_for_other_languages_skip_comments() -> None:
     assert tokens("int x = 1; // one\n/* block */ return x;", "c") == ["int", "x", "=", "1", ";", "return", "x", ";"]
+
+
+def test_similarity_is_the_weighted_jaccard_of_trigrams_and_symmetric() -> None:
+    pa, pc = token_profile(A), token_profile(C)
+    expected = sum((pa & pc).values()) / sum((pa | pc).values())
+    assert similarity(pa, pc) == similarity(pc, pa) == expected
+    assert similarity(Counter(), Counter()) == 1.0
+
+
+def test_renaming_is_by_first_appearance_and_builtins_keep_their_names() -> None:
+    left = "def f(a, b):\n    return len(a) + b\n"
+    right = "def f(x, y):\n    return len(x) + y\n"
+    swapped = "def f(x, y):\n    return len(y) + x\n"
+    assert normalize_python(left) == normalize_python(right)
+    assert normalize_python(left) != normalize_python(swapped)
+    assert "len" in (normalize_python(left) or "")
