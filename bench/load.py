@@ -5,7 +5,8 @@ commands in waves (all runs of a wave at once, so they overlap), the waves sprea
 random GGUF of the tests, one thread each) plus the fault-injection FAKE server (``tests.support.fault_server``):
 two fake models answering after a delay and two *declared* failures (HTTP 500, connection dropped mid-answer).
 
-Reported: per-run latency (p50/p90/p99/max), runs answered, undeclared failures (a run that did not end
+Reported: per-run latency (p50/p90/p99/max) and, side by side in the same run, the latency of the same run made
+alone (one at a time, after the warm-up), runs answered, undeclared failures (a run that did not end
 ``applied``, or any model other than the declared failures not answering: must be 0), declared failures seen, and
 each server's RSS after a warm-up run and after the load (growth beyond noise would be a leak). Everything runs on
 127.0.0.1 and stops by itself (a hard bound of ``3 x duration + 180 s``).
@@ -163,6 +164,12 @@ async def _load(runs: int, clients_n: int, waves: int, duration: float) -> dict[
             bad, _ = _judge(reply)
             if bad:
                 raise RuntimeError(f"warm-up run failed: {bad}")
+        # The same run alone, one at a time: the baseline for the latency under load (same servers, same run).
+        solo = []
+        for i, client in enumerate(clients * 2):
+            elapsed, _ = await _one_run(client, f"file:///tmp/codeconductor-bench-load/solo-{i}.py")
+            solo.append(elapsed)
+        solo_s = statistics.median(solo)
         rss_before = [_rss_mb(_pid(c)) for c in clients]
 
         latencies: list[float] = []
@@ -220,7 +227,9 @@ async def _load(runs: int, clients_n: int, waves: int, duration: float) -> dict[
                 "p99": round(_pct(latencies, 0.99), 3),
                 "max": round(max(latencies), 3),
                 "mean": round(statistics.fmean(latencies), 3),
+                "alone_median": round(solo_s, 3),
             },
+            "p50_vs_alone": round(_pct(latencies, 0.50) / solo_s, 2),
             "rss_mb_before": [round(x, 1) for x in rss_before],
             "rss_mb_after": [round(x, 1) for x in rss_after],
             "rss_growth_mb_max": round(max(a - b for a, b in zip(rss_after, rss_before, strict=True)), 1),
@@ -255,7 +264,9 @@ def _table(out: dict[str, Any]) -> Table:
         ("runs applied", f"{out['applied']}/{out['runs']}"),
         ("undeclared failures", str(out["undeclared_failures"])),
         ("declared failures (http500, drop)", ", ".join(f"{k}={v}" for k, v in out["declared_failures"].items())),
+        ("latency of one run alone (s, median)", f"{lat['alone_median']:.2f}"),
         ("latency p50 / p90 (s)", f"{lat['p50']:.2f} / {lat['p90']:.2f}"),
+        ("p50 under load / alone", f"{out['p50_vs_alone']:.1f}x"),
         ("latency p99 / max (s)", f"{lat['p99']:.2f} / {lat['max']:.2f}"),
         ("server RSS before (MB)", ", ".join(f"{x:.0f}" for x in out["rss_mb_before"])),
         ("server RSS after (MB)", ", ".join(f"{x:.0f}" for x in out["rss_mb_after"])),

@@ -107,6 +107,8 @@ class RunStore:
         records = self._by_uri.get(record.uri, [])
         if record in records:
             records.remove(record)
+        if not records:
+            self._by_uri.pop(record.uri, None)  # closed and edited-away documents leave nothing behind
 
     def for_uri(self, uri: str) -> list[RunRecord]:
         return list(self._by_uri.get(uri, ()))

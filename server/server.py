@@ -269,6 +269,8 @@ class CodeConductorServer(LanguageServer):
         finally:
             if token is not None:
                 self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
+                # pygls keeps every token it ever saw (one future per run): forget finished ones.
+                self.work_done_progress.tokens.pop(token, None)
 
     async def track_run(self, run_id: str, work: Coroutine[Any, Any, _T], *, token: str | None) -> _T:
         """Await ``work`` as the run ``run_id``: listed by ``codeconductor.status`` and stopped at once by

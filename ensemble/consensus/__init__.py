@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from ..verify.examples import entry_point_of
 from ..verify.sandbox import Sandbox, shared_sandbox
 from .behaviour import Probe, build_probe, observe
-from .confidence import Features, confidence
+from .confidence import Features, confidence, discount_missing
 from .diff import unified_diff
 from .extract import Extracted, extract_code
+from .findings import decide_findings
 from .normalize import normalized_key
 from .select import Candidate, Selection, family_of, select
+from .text import decide_text
 
 __all__ = ["agreement_key", "candidates_for", "decide", "features_for", "probe_for"]
 
@@ -121,8 +122,28 @@ async def decide(
     """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1];
     ``verify`` allows sandboxed execution of candidates on the docstring's examples and generated inputs
     (``sandbox``: the warm sandbox to use, default a shared one)."""
-    if not request.task.produces_code:
-        return await _decide_non_code(request, answers, weights)
+    result = (
+        await _decide_code(request, answers, weights, verify, sandbox)
+        if request.task.produces_code
+        else (_decide_non_code(request, answers, weights))
+    )
+    asked_models = {a.model_id for a in answers}
+    answered_models = {a.model_id for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()}
+    if len(answered_models) < len(asked_models) and result.confidence > 0:
+        result.confidence = round(discount_missing(result.confidence, len(answered_models), len(asked_models)), 4)
+        result.notes.append(
+            f"{len(asked_models) - len(answered_models)} of {len(asked_models)} models gave no answer: confidence lowered"
+        )
+    return result
+
+
+async def _decide_code(
+    request: Request,
+    answers: Sequence[ModelAnswer],
+    weights: Mapping[str, float] | None,
+    verify: bool,
+    sandbox: Sandbox | None,
+) -> ConsensusResult:
     asked = len({(a.model_id, a.sample) for a in answers})
     answered_models = {a.model_id for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()}
     candidates = candidates_for(request, answers, weights)
@@ -187,48 +208,10 @@ def _result(
     )
 
 
-async def _decide_non_code(
+def _decide_non_code(
     request: Request, answers: Sequence[ModelAnswer], weights: Mapping[str, float] | None
 ) -> ConsensusResult:
-    """Review findings and free text belong to findings.py / text.py; until they exist, a weighted plurality of
-    normalised text."""
-    handler: Any = None
-    try:
-        if request.task is TaskKind.REVIEW:
-            from .findings import decide_findings as handler
-        else:
-            from .text import decide_text as handler
-    except ImportError:
-        handler = None
-    if handler is not None:
-        result: ConsensusResult = handler(request, answers, weights)
-        return result
-    answered = [a for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()]
-    asked = len({(a.model_id, a.sample) for a in answers})
-    if not answered:
-        return ConsensusResult(kind="none", asked=asked, notes=["no model answered"])
-    votes: dict[str, float] = {}
-    texts: dict[str, ModelAnswer] = {}
-    members: dict[str, list[str]] = {}
-    for answer in answered:
-        key = " ".join(answer.text.lower().split())
-        votes[key] = votes.get(key, 0.0) + (weights or {}).get(answer.model_id, DEFAULT_WEIGHT)
-        texts.setdefault(key, answer)
-        members.setdefault(key, []).append(answer.model_id)
-    ranked = sorted(votes, key=lambda k: votes[k], reverse=True)
-    best = ranked[0]
-    total = sum(votes.values())
-    return ConsensusResult(
-        kind="text",
-        pick=texts[best].text.strip(),
-        pick_models=sorted(set(members[best])),
-        confidence=round(votes[best] / total * len(answered) / max(1, asked), 4),
-        agree=len(set(members[best])),
-        answered=len({a.model_id for a in answered}),
-        asked=asked,
-        clusters=[
-            Cluster(members=members[k], representative=texts[k].text.strip(), support=round(votes[k], 4))
-            for k in ranked
-        ],
-        method="text-plurality",
-    )
+    """Review findings (findings.py) and free-text answers (text.py)."""
+    if request.task is TaskKind.REVIEW:
+        return decide_findings(request, answers, weights)
+    return decide_text(request, answers, weights)

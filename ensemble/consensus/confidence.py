@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["COEFFICIENTS", "Features", "confidence"]
+__all__ = ["COEFFICIENTS", "Features", "confidence", "discount_missing"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,13 @@ def confidence(features: Features, coefficients: tuple[float, ...] = COEFFICIENT
     z = sum(w * x for w, x in zip(coefficients, features.vector(), strict=True))
     z = max(-30.0, min(30.0, z))
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def discount_missing(conf: float, answered: int, asked: int) -> float:
+    """Lower ``conf`` for models that were asked but gave no usable answer: their evidence is unknown, and any of
+    them might have dissented. Factor sqrt((answered + 1) / (asked + 1)): 1 when all answered (so the calibrated
+    figures above are untouched), 0.67 when 3 of 8 answered, 0.5 when 1 of 7 did. The benchmark sets have no
+    failed models, so this factor is a stated prior, not a fitted one."""
+    if asked <= 0 or answered >= asked:
+        return conf
+    return conf * math.sqrt((answered + 1) / (asked + 1))

@@ -10,6 +10,7 @@ exactly what each "model" says.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,11 @@ async def _still_works(client: LanguageClient) -> None:
         (
             "run_negative_line",
             "codeconductor.run",
-            {"uri": URI, "range": {"start": {"line": -1, "character": 0}, "end": {"line": 2, "character": 0}}, "task": "fix"},
+            {
+                "uri": URI,
+                "range": {"start": {"line": -1, "character": 0}, "end": {"line": 2, "character": 0}},
+                "task": "fix",
+            },
         ),
         ("run_unknown_task", "codeconductor.run", {"uri": URI, "range": span(3, 5), "task": "rm -rf /"}),
         ("run_version_string", "codeconductor.run", {"uri": URI, "range": span(3, 5), "task": "fix", "version": "1"}),
@@ -92,7 +97,8 @@ async def test_bad_command_arguments_are_invalid_params(
 async def test_unknown_result_id_is_gone_not_an_error(client: LanguageClient) -> None:
     editor_of(client).open(URI, TEXT)
     reply = await command(client, "codeconductor.applySuggestion", {"runId": "r999"})
-    assert reply["status"] == "gone" and reply["applied"] is False
+    assert reply["status"] == "gone"
+    assert reply["applied"] is False
     await _still_works(client)
 
 
@@ -116,7 +122,8 @@ async def test_positions_inside_a_surrogate_pair(client: LanguageClient) -> None
     editor.open(URI, TEXT)
     inside = lsp.Position(8, 13)
     actions = await client.text_document_code_action_async(_actions(URI, inside))
-    assert actions and any("Fix with ensemble" in a.title for a in actions)
+    assert actions
+    assert any("Fix with ensemble" in a.title for a in actions)
     assert await client.text_document_hover_async(_hover(URI, 8, 13)) is None
     rng = {"start": {"line": 7, "character": 0}, "end": {"line": 8, "character": 13}}
     reply = await command(client, "codeconductor.run", {"uri": URI, "range": rng, "task": "fix", "apply": False})
@@ -142,7 +149,8 @@ async def test_five_megabyte_document(client: LanguageClient, hard_models: Fault
     assert editor.texts[URI].endswith("def add(a, b):\n    return a + b\n")
     assert editor.texts[URI].startswith(filler)
     sizes = [len(json.dumps(r.body)) for r in hard_models.requests if r.path.endswith("/chat/completions")]
-    assert sizes and max(sizes) < 100_000
+    assert sizes
+    assert max(sizes) < 100_000
     await _still_works(client)
 
 
@@ -167,7 +175,8 @@ ANSWERS: dict[str, str] = {
 def lsp_settings(request: pytest.FixtureRequest, hard_models: FaultServer) -> dict[str, Any]:
     case = getattr(getattr(request.node, "callspec", None), "params", {}).get("answer")
     if case is None:
-        return ensemble_settings(hard_models.url, list(GOOD))
+        # Generous timeouts: with a 5 MB document a loaded CI machine can take seconds before the models answer.
+        return ensemble_settings(hard_models.url, list(GOOD), timeoutS=30, deadlineS=60)
     names = [f"ok-answer-{case}-{i}" for i in range(3)]
     for name in names:
         hard_models.add_model(name, text=ANSWERS[case])
@@ -183,7 +192,8 @@ async def test_useless_model_answers(client: LanguageClient, answer: str) -> Non
         # The block that defines the function asked for wins; shell snippets and stray blocks are not code for it.
         assert reply["status"] == "applied"
         assert "def add(a, b):\n    return a + b\n" in editor.texts[URI]
-        assert "echo" not in editor.texts[URI] and "not code" not in editor.texts[URI]
+        assert "echo" not in editor.texts[URI]
+        assert "not code" not in editor.texts[URI]
     else:
         # No Python for this function: nothing is applied and the user is told why.
         assert reply["status"] == "noConsensus", reply
@@ -226,7 +236,9 @@ async def test_prompt_injection_executes_nothing(
     """Models answering with code that deletes files: the candidates run (verify is on) only inside the sandbox,
     so the file survives; the server proposes text, it never writes files itself; with ``apply: false`` the
     document is not touched either."""
-    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={"codeconductor": injection_settings}))
+    client.workspace_did_change_configuration(
+        lsp.DidChangeConfigurationParams(settings={"codeconductor": injection_settings})
+    )
     editor = editor_of(client)
     await editor.wait_for(lambda: any("didChangeConfiguration" in m.message for m in client.log_messages))
     path = victim.parent / "module.py"
@@ -238,9 +250,10 @@ async def test_prompt_injection_executes_nothing(
     assert reply["status"] == "proposed"
     # The candidates really were run (on the docstring's example), so the injected code really was attempted.
     assert reply["result"]["consensus"]["method"].startswith("behaviour")
-    assert victim.read_text() == "keep me\n"
-    assert path.read_text() == WITH_EXAMPLES
-    assert editor.applied == [] and editor.texts[uri] == WITH_EXAMPLES
+    on_disk = await asyncio.to_thread(lambda: (victim.read_text(), path.read_text()))
+    assert on_disk == ("keep me\n", WITH_EXAMPLES)
+    assert editor.applied == []
+    assert editor.texts[uri] == WITH_EXAMPLES
     await _still_works(client)
 
 
@@ -265,7 +278,9 @@ def review_settings(hard_models: FaultServer) -> dict[str, Any]:
 
 
 async def test_review_answers_with_wrong_types(client: LanguageClient, review_settings: dict[str, Any]) -> None:
-    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={"codeconductor": review_settings}))
+    client.workspace_did_change_configuration(
+        lsp.DidChangeConfigurationParams(settings={"codeconductor": review_settings})
+    )
     editor = editor_of(client)
     await editor.wait_for(lambda: any("didChangeConfiguration" in m.message for m in client.log_messages))
     editor.open(URI, TEXT)
@@ -274,6 +289,7 @@ async def test_review_answers_with_wrong_types(client: LanguageClient, review_se
     lines = TEXT.count("\n")
     for finding in reply["findings"]:
         assert 0 <= finding["line"] < lines  # never a diagnostic outside the document
-        assert isinstance(finding["message"], str) and finding["message"]
+        assert isinstance(finding["message"], str)
+        assert finding["message"]
     assert editor.texts[URI] == TEXT
     await _still_works(client)

@@ -60,8 +60,18 @@ CASES: list[tuple[str, bytes, int | None, int | None]] = [
     ),
     ("command_name_not_string", _req(910, "workspace/executeCommand", {"command": 5}), 910, INVALID_PARAMS),
     ("unknown_request", _req(911, "codeconductor/explode", {}), 911, METHOD_NOT_FOUND),
-    ("unknown_request_no_params", _msg({"jsonrpc": "2.0", "id": 912, "method": "codeconductor/nope"}), 912, METHOD_NOT_FOUND),
-    ("unknown_notification", _msg({"jsonrpc": "2.0", "method": "codeconductor/whatever", "params": {"x": 1}}), None, None),
+    (
+        "unknown_request_no_params",
+        _msg({"jsonrpc": "2.0", "id": 912, "method": "codeconductor/nope"}),
+        912,
+        METHOD_NOT_FOUND,
+    ),
+    (
+        "unknown_notification",
+        _msg({"jsonrpc": "2.0", "method": "codeconductor/whatever", "params": {"x": 1}}),
+        None,
+        None,
+    ),
     ("id_is_an_object", _msg({"jsonrpc": "2.0", "id": {"a": 1}, "method": "codeconductor.status"}), None, None),
     (
         "notification_wrong_types",
@@ -69,7 +79,12 @@ CASES: list[tuple[str, bytes, int | None, int | None]] = [
         None,
         None,
     ),
-    ("cancel_unknown_request", _msg({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 424242}}), None, None),
+    (
+        "cancel_unknown_request",
+        _msg({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 424242}}),
+        None,
+        None,
+    ),
     (
         "response_nobody_asked_for",
         _msg({"jsonrpc": "2.0", "id": 777777, "result": {"applied": True}}),
@@ -88,7 +103,10 @@ CASES: list[tuple[str, bytes, int | None, int | None]] = [
             {
                 "jsonrpc": "2.0",
                 "method": "textDocument/didChange",
-                "params": {"textDocument": {"uri": "file:///never-opened.py", "version": 2}, "contentChanges": [{"text": "x"}]},
+                "params": {
+                    "textDocument": {"uri": "file:///never-opened.py", "version": 2},
+                    "contentChanges": [{"text": "x"}],
+                },
             }
         ),
         None,
@@ -103,7 +121,10 @@ CASES: list[tuple[str, bytes, int | None, int | None]] = [
                 "params": {
                     "textDocument": {"uri": DOC, "version": 2},
                     "contentChanges": [
-                        {"range": {"start": {"line": 50, "character": 0}, "end": {"line": 60, "character": 0}}, "text": "x"}
+                        {
+                            "range": {"start": {"line": 50, "character": 0}, "end": {"line": 60, "character": 0}},
+                            "text": "x",
+                        }
                     ],
                 },
             }
@@ -140,6 +161,7 @@ def test_malformed_message(raw: RawServer, case: str, data: bytes, msg_id: int |
 def test_request_before_initialize_is_an_error_not_a_crash(tmp_path: Path) -> None:
     with RawServer(stderr_path=tmp_path / "stderr.log") as server:
         reply = server.request("textDocument/hover", {"textDocument": {"uri": DOC}, "position": POSITION})
-        assert "error" in reply and "initialized" in reply["error"]["message"]
+        assert "error" in reply
+        assert "initialized" in reply["error"]["message"]
         server.initialize({"probeLocal": False, "embedded": "off", "history": False})
         assert server.healthy()

@@ -53,7 +53,8 @@ async def test_server_answers_during_a_faulty_run(client: LanguageClient, hard_m
             context=lsp.CodeActionContext(diagnostics=[]),
         )
     )
-    assert actions and any("Fix with ensemble" in a.title for a in actions)
+    assert actions
+    assert any("Fix with ensemble" in a.title for a in actions)
     hover = await client.text_document_hover_async(
         lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=URI), position=lsp.Position(8, 4))
     )
@@ -67,7 +68,7 @@ async def test_server_answers_during_a_faulty_run(client: LanguageClient, hard_m
     assert FIXED.strip() in editor.texts[URI]
     outcomes = {a["model"]["name"]: (a["status"], a["reason"]) for a in reply["result"]["answers"]}
     assert outcomes == {
-        **{name: ("answered", None) for name in GOOD},
+        **dict.fromkeys(GOOD, ("answered", None)),
         **FAILING,
         "garbage-utf8": GARBAGE["garbage-utf8"],
     }

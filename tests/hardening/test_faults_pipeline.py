@@ -71,15 +71,19 @@ async def test_five_of_eight_fail_and_each_is_named(hard_models: FaultServer, ki
     assert {"hang", "stall"} <= set(hard_models.disconnects)
 
 
-async def test_confidence_is_lower_when_models_are_missing(hard_models: FaultServer) -> None:
-    """Confidence includes ``answered / asked`` (ensemble.consensus.confidence): the same three agreeing answers are
-    weaker evidence when five of eight asked models could not answer than when only those three were asked."""
+async def test_missing_models_lower_the_confidence(hard_models: FaultServer) -> None:
+    """The same three good answers, alone and next to five failing models: the pick is the same, the missing
+    models are named, and the confidence is lower with them missing (their evidence is unknown; factor
+    sqrt((answered + 1) / (asked + 1)), ``ensemble/consensus/confidence.py``)."""
     alone = await _run(hard_models.url, list(GOOD))
     with_failures = await _run(hard_models.url, [*GOOD, *FAILING, "garbage-json"])
     assert alone.consensus.pick == with_failures.consensus.pick
     assert (alone.consensus.agree, alone.consensus.asked) == (3, 3)
-    assert (with_failures.consensus.agree, with_failures.consensus.asked) == (3, 8)
+    assert (with_failures.consensus.agree, with_failures.consensus.answered, with_failures.consensus.asked) == (3, 3, 8)
     assert 0 < with_failures.consensus.confidence < alone.consensus.confidence
+    assert with_failures.consensus.confidence == pytest.approx(alone.consensus.confidence * (4 / 9) ** 0.5, abs=2e-4)
+    assert any("5 of 8 models gave no answer" in note for note in with_failures.consensus.notes)
+    assert with_failures.summary.startswith("3/8 models agree")
 
 
 async def test_no_task_or_connection_left_behind(hard_models: FaultServer) -> None:

@@ -52,7 +52,11 @@ def test_kill_during_a_hung_run_keeps_earlier_runs(tmp_path: Path, hard_models: 
             done.add(reply["result"]["result"]["id"])
         server.notify(
             "workspace/didChangeConfiguration",
-            {"settings": {"codeconductor": _settings(hard_models.url, ["hang", "ok-hard-a"], db, timeoutS=120, deadlineS=300)}},
+            {
+                "settings": {
+                    "codeconductor": _settings(hard_models.url, ["hang", "ok-hard-a"], db, timeoutS=120, deadlineS=300)
+                }
+            },
         )
         server.wait_message(lambda m: "didChangeConfiguration" in json.dumps(m.get("params")))
         hard_models.clear_log()
@@ -85,4 +89,5 @@ def test_kill_amid_a_burst_of_runs(tmp_path: Path, hard_models: FaultServer) -> 
         answered = [first] + [r for r in (server.response_if_any(i) for i in ids[1:]) if r is not None]
     stored = _check(db)
     answered_ids = {r["result"]["result"]["id"] for r in answered if "result" in r}
-    assert answered_ids and answered_ids <= stored
+    assert answered_ids
+    assert answered_ids <= stored

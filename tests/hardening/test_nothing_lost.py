@@ -63,7 +63,9 @@ async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
     def on_apply_edit(params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
         for change in params.edit.document_changes or []:
             assert isinstance(change, lsp.TextDocumentEdit)
-            received.append((change.text_document.uri, change.text_document.version, editor.versions[change.text_document.uri]))
+            received.append(
+                (change.text_document.uri, change.text_document.version, editor.versions[change.text_document.uri])
+            )
         return original_apply(params)
 
     editor.on_apply_edit = on_apply_edit  # type: ignore[method-assign]
@@ -76,7 +78,7 @@ async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
         when = rng.choice(["none", "before", "during", "during", "during_twice", "after"])
         user_text = text
 
-        def user_edit() -> None:
+        def user_edit(uri: str = uri) -> None:
             nonlocal user_text
             rng_, new = _random_edit(rng, editor.texts[uri])
             user_text = _splice(user_text, rng_, new)
@@ -86,7 +88,11 @@ async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
         if when == "before":
             user_edit()
         run = asyncio.ensure_future(
-            command(client, "codeconductor.run", {"uri": uri, "range": span(add_line, add_line + 2), "task": "fix", "version": 1})
+            command(
+                client,
+                "codeconductor.run",
+                {"uri": uri, "range": span(add_line, add_line + 2), "task": "fix", "version": 1},
+            )
         )
         if when.startswith("during"):
             await started_token(client, editor, known)
@@ -117,4 +123,5 @@ async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
     stale_edits = [r for r in received if r[1] != r[2]]
     assert stale_edits == []
     assert corrupted == []
-    assert outcomes.get("applied", 0) > 0 and outcomes.get("stale", 0) > 0, outcomes
+    assert outcomes.get("applied", 0) > 0, outcomes
+    assert outcomes.get("stale", 0) > 0, outcomes

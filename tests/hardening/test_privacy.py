@@ -84,17 +84,21 @@ async def test_default_settings_send_nothing_off_loopback(hard_models: FaultServ
         hosts.append(request.url.host)
 
     settings = _defaults_plus(hard_models.url)
-    assert settings.allow_remote is False and settings.probe_local is True
-    async with httpx.AsyncClient(transport=transport, event_hooks={"request": [on_request]}) as client:
-        async with Pipeline(settings, client=client) as pipeline:
-            result = await pipeline.run(_request())
-            endpoints = await pipeline.endpoints()
+    assert settings.allow_remote is False
+    assert settings.probe_local is True
+    async with (
+        httpx.AsyncClient(transport=transport, event_hooks={"request": [on_request]}) as client,
+        Pipeline(settings, client=client) as pipeline,
+    ):
+        result = await pipeline.run(_request())
+        endpoints = await pipeline.endpoints()
     assert transport.attempted  # local ports were probed and the fake was asked
     assert transport.refused == []
     assert all(is_loopback_url(url) for url in transport.attempted)
     assert set(hosts) <= {"127.0.0.1", "localhost", "::1"}
     remote = next(e for e in endpoints if e.url == REMOTE)
-    assert remote.state == "skipped-remote" and "allow_remote" in (remote.detail or "")
+    assert remote.state == "skipped-remote"
+    assert "allow_remote" in (remote.detail or "")
     assert any(REMOTE in note and "allow_remote" in note for note in result.notes)
     assert {a.model.name for a in result.answers} == set(GOOD)
 
@@ -103,10 +107,10 @@ async def test_the_guard_does_catch_a_remote_request(hard_models: FaultServer) -
     """Control: with ``allow_remote`` on, the engine does try the remote host, and the wrapper refuses it."""
     transport = LoopbackOnly()
     settings = _defaults_plus(hard_models.url, allow_remote=True, probe_local=False)
-    async with httpx.AsyncClient(transport=transport) as client:
-        async with Pipeline(settings, client=client) as pipeline:
-            endpoints = await pipeline.endpoints()
-    assert transport.refused and all("remote.invalid" in url for url in transport.refused)
+    async with httpx.AsyncClient(transport=transport) as client, Pipeline(settings, client=client) as pipeline:
+        endpoints = await pipeline.endpoints()
+    assert transport.refused
+    assert all("remote.invalid" in url for url in transport.refused)
     assert next(e for e in endpoints if e.url == REMOTE).state in ("down", "error")
 
 
@@ -170,8 +174,10 @@ async def test_wrong_api_key_is_reported_without_the_key(
     async with Pipeline(settings) as pipeline:
         endpoints = await pipeline.endpoints()
     status = next(e for e in endpoints if e.url == keyed_server.url)
-    assert status.state == "error" and "api_key_env" in (status.detail or "")
-    assert wrong not in caplog.text and wrong not in json.dumps([e.model_dump() for e in endpoints])
+    assert status.state == "error"
+    assert "api_key_env" in (status.detail or "")
+    assert wrong not in caplog.text
+    assert wrong not in json.dumps([e.model_dump() for e in endpoints])
 
 
 def test_api_key_never_reaches_the_editor_or_stderr(keyed_server: FaultServer, tmp_path: Path) -> None:
