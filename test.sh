@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup.sh --dev
 . .venv/bin/activate
-echo "== ruff"; ruff check . && ruff format --check .
+echo "== ruff"
+ruff check .
+ruff format --check .
 echo "== mypy (strict: ensemble, server)"; mypy
 if [[ -f vscode-extension/package.json ]]; then
   echo "== extension: build + unit tests"; (cd vscode-extension && npm run --silent compile && npm test --silent)

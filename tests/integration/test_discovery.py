@@ -115,7 +115,8 @@ async def test_default_local_ports_are_probed_and_merged_with_configured(
 
 
 async def test_ollama_api_is_detected_before_openai(fault_server: FaultServer, client: httpx.AsyncClient) -> None:
-    discovery = Discovery(settings(fault_server.url, include_models=["ok-*"]), client)
+    # Other tests register more "ok-*" models on the shared fault server; this one only needs its own.
+    discovery = Discovery(settings(fault_server.url, include_models=["ok-fast*"]), client)
     models = await discovery.models()
     assert [m.name.split(":")[0] for m in models] == ["ok-fast"]
     assert models[0].provider is ProviderKind.OLLAMA
