@@ -22,7 +22,7 @@ import asyncio
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 from pydantic import Field
@@ -31,15 +31,15 @@ from pygls.workspace import TextDocument
 
 from ensemble.context import enclosing_block
 from ensemble.errors import CodeConductorError
-from ensemble.fixloop import FixOutcome, FixProgress, FixTarget, fix_with_tests
-from ensemble.testgen import generate_tests
 from ensemble.types import ProgressEvent, Request, Result, TaskKind
-from ensemble.verify.pytest_runner import ProjectSnapshot
 
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, target_span
 from ..runs import RunRecord, Span
 from ..server import CodeConductorServer, RunCancelled
 from .commands import _Args, _parse, _Range
+
+if TYPE_CHECKING:
+    from ensemble.fixloop import FixOutcome, FixProgress
 
 __all__ = ["FIX_KIND", "GEN_KIND", "code_actions", "find_tests", "register"]
 
@@ -114,6 +114,10 @@ def find_tests(files: dict[str, str], function: str) -> list[str]:
 
 
 async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    # The loop pulls in the consensus and the sandbox: imported when first used, so the server starts fast.
+    from ensemble.fixloop import FixTarget, fix_with_tests
+    from ensemble.verify.pytest_runner import ProjectSnapshot
+
     a = _parse(args, FixArgs)
     doc = ls.document(a.uri)
     version = doc.version
@@ -231,6 +235,8 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
 
     end_message = "cancelled"
     try:
+        from ensemble.testgen import generate_tests
+
         work = generate_tests(generate, root=root, path=rel, function=function, code_correct=a.code_correct)
         outcome = await ls.track_run(run_id, work, token=token)
         end_message = outcome.message
