@@ -32,6 +32,7 @@ from pygls.lsp.client import LanguageClient
 from rich.console import Console
 from rich.table import Table
 
+from bench._client import start_client
 from tests.support.fault_server import Behaviour, FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer, start_llama_server
@@ -70,38 +71,7 @@ def _settings(llamas: list[LlamaServer], fake: FaultServer) -> dict[str, Any]:
 
 
 async def _client(options: dict[str, Any]) -> LanguageClient:
-    client = LanguageClient("bench-load", "0")
-
-    @client.feature(lsp.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
-        return lsp.ApplyWorkspaceEditResult(applied=True)
-
-    @client.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CREATE)
-    def create_progress(params: lsp.WorkDoneProgressCreateParams) -> None:
-        return None
-
-    def ignore(params: Any) -> None:
-        return None
-
-    for method in (
-        lsp.PROGRESS,
-        lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
-        lsp.WINDOW_LOG_MESSAGE,
-        lsp.WINDOW_SHOW_MESSAGE,
-        "codeconductor/status",
-    ):
-        client.feature(method)(ignore)
-    await client.start_io(sys.executable, "-m", "server")
-    await client.initialize_async(
-        lsp.InitializeParams(
-            capabilities=lsp.ClientCapabilities(
-                window=lsp.WindowClientCapabilities(work_done_progress=True),
-                workspace=lsp.WorkspaceClientCapabilities(apply_edit=True),
-            ),
-            initialization_options=options,
-        )
-    )
-    client.initialized(lsp.InitializedParams())
+    client, _ = await start_client([sys.executable, "-m", "server"], options, name="bench-load")
     return client
 
 

@@ -30,6 +30,7 @@ from pygls.lsp.client import LanguageClient
 from rich.console import Console
 from rich.table import Table
 
+from bench._client import start_client
 from ensemble.context import build_context
 from ensemble.pipeline import Pipeline
 from ensemble.settings import parse_settings
@@ -59,46 +60,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def _client(cmd: list[str], options: dict[str, Any] | None) -> tuple[LanguageClient, float]:
-    client = LanguageClient("bench", "0")
-
-    @client.feature(lsp.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
-        return lsp.ApplyWorkspaceEditResult(applied=True)
-
-    @client.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CREATE)
-    def create_progress(params: lsp.WorkDoneProgressCreateParams) -> None:
-        return None
-
-    def ignore(params: Any) -> None:
-        return None
-
-    # The bench client has no use for the server's notifications; registering them keeps pygls from warning.
-    for method in (
-        lsp.PROGRESS,
-        lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
-        lsp.WINDOW_LOG_MESSAGE,
-        lsp.WINDOW_SHOW_MESSAGE,
-        "codeconductor/status",
-    ):
-        client.feature(method)(ignore)
-
-    started = time.perf_counter()
-    await client.start_io(*cmd)
-    await client.initialize_async(
-        lsp.InitializeParams(
-            capabilities=lsp.ClientCapabilities(
-                window=lsp.WindowClientCapabilities(work_done_progress=True),
-                workspace=lsp.WorkspaceClientCapabilities(apply_edit=True),
-            ),
-            initialization_options=options,
-        )
-    )
-    startup = time.perf_counter() - started
-    client.initialized(lsp.InitializedParams())
-    return client, startup
 
 
 async def _requests(client: LanguageClient, text: str, n: int) -> dict[str, list[float]]:
@@ -139,7 +100,7 @@ async def _startup(cmd: list[str], options: dict[str, Any] | None, starts: int) 
     """Spawn-to-initialize-reply times of fresh processes (the first start also warms the OS file cache)."""
     times = []
     for _ in range(starts + 1):
-        client, startup = await _client(cmd, options)
+        client, startup = await start_client(cmd, options)
         times.append(startup)
         await _stop(client)
     return times[1:]
@@ -149,7 +110,7 @@ async def _server_side(
     name: str, cmd: list[str], options: dict[str, Any] | None, text: str, *, n: int, starts: int
 ) -> dict[str, Any]:
     startups = await _startup(cmd, options, starts)
-    client, _ = await _client(cmd, options)
+    client, _ = await start_client(cmd, options)
     pid = client._server.pid  # type: ignore[union-attr]
     await asyncio.sleep(0.5)  # let start-up discovery finish
     timings = await _requests(client, text, n)
@@ -180,7 +141,7 @@ async def _overhead(options: dict[str, Any], text: str, repeat: int) -> dict[str
             t0 = time.perf_counter()
             await pipeline.run(request)
             direct.append(time.perf_counter() - t0)
-    client, _ = await _client([sys.executable, "-m", "server"], options)
+    client, _ = await start_client([sys.executable, "-m", "server"], options)
     version = 1
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(
