@@ -21,8 +21,9 @@ import ast
 import asyncio
 import logging
 import re
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lsprotocol import types as lsp
 from pydantic import Field
@@ -47,6 +48,39 @@ logger = logging.getLogger(__name__)
 
 FIX_KIND = "quickfix.codeconductor.fixWithTests"
 GEN_KIND = "refactor.codeconductor.generateTests"
+
+
+class _HasMessage(Protocol):
+    message: str
+
+
+_O = TypeVar("_O", bound=_HasMessage)
+
+
+class _Stopped(Exception):
+    """The run was cancelled or failed; ``reply`` is the command's answer."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(reply["message"])
+        self.reply = reply
+
+
+async def _tracked(ls: CodeConductorServer, run_id: str, work: Coroutine[Any, Any, _O], token: str | None) -> _O:
+    """Run ``work`` as a cancellable run and end its progress with the outcome's message (or why it stopped)."""
+    end_message = "cancelled"
+    try:
+        outcome = await ls.track_run(run_id, work, token=token)
+        end_message = outcome.message
+        return outcome
+    except RunCancelled as exc:
+        raise _Stopped({"runId": run_id, "status": "cancelled", "applied": False, "message": "cancelled"}) from exc
+    except CodeConductorError as exc:
+        end_message = str(exc)
+        ls.show(f"CodeConductor: {exc}", 1)
+        raise _Stopped({"runId": run_id, "status": "failed", "applied": False, "message": str(exc)}) from exc
+    finally:
+        if token is not None:
+            ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
 
 
 class FixArgs(_Args):
@@ -152,20 +186,12 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return await ls.pipeline.run(request, on_progress=on_progress)
 
     target = FixTarget(root=str(root), path=rel, function=function, tests=tests, text=doc.source)
-    end_message = "cancelled"
     try:
-        loop = fix_with_tests(generate, target, rounds=a.rounds, on_progress=report)
-        outcome = await ls.track_run(run_id, loop, token=token)
-        end_message = outcome.message
-    except RunCancelled:
-        return {"runId": run_id, "status": "cancelled", "applied": False, "message": "cancelled"}
-    except CodeConductorError as exc:
-        end_message = str(exc)
-        ls.show(f"CodeConductor: {exc}", 1)
-        return {"runId": run_id, "status": "failed", "applied": False, "message": str(exc)}
-    finally:
-        if token is not None:
-            ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
+        outcome = await _tracked(
+            ls, run_id, fix_with_tests(generate, target, rounds=a.rounds, on_progress=report), token
+        )
+    except _Stopped as stopped:
+        return stopped.reply
     return await _deliver(ls, doc, a=a, run_id=run_id, version=version, outcome=outcome, span=(start, end), tests=tests)
 
 
@@ -233,22 +259,13 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
     async def generate(request: Request, _: Any) -> Result:
         return await ls.pipeline.run(request, on_progress=report)
 
-    end_message = "cancelled"
-    try:
-        from ensemble.testgen import generate_tests
+    from ensemble.testgen import generate_tests
 
-        work = generate_tests(generate, root=root, path=rel, function=function, code_correct=a.code_correct)
-        outcome = await ls.track_run(run_id, work, token=token)
-        end_message = outcome.message
-    except RunCancelled:
-        return {"runId": run_id, "status": "cancelled", "applied": False, "message": "cancelled"}
-    except CodeConductorError as exc:
-        end_message = str(exc)
-        ls.show(f"CodeConductor: {exc}", 1)
-        return {"runId": run_id, "status": "failed", "applied": False, "message": str(exc)}
-    finally:
-        if token is not None:
-            ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
+    work = generate_tests(generate, root=root, path=rel, function=function, code_correct=a.code_correct)
+    try:
+        outcome = await _tracked(ls, run_id, work, token)
+    except _Stopped as stopped:
+        return stopped.reply
     uri = (root / outcome.path).as_uri()
     out: dict[str, Any] = {
         "runId": run_id,
