@@ -81,6 +81,21 @@ def _split_target(spec: str) -> tuple[str, str]:
     return path, function
 
 
+def _resolve(args: argparse.Namespace) -> tuple[Path, str, str, Settings]:
+    """The project root, the file relative to it, the function and the settings named by the command line."""
+    path, function = _split_target(args.target)
+    root = (args.root or Path.cwd()).resolve()
+    return root, _relative(root, path), function, _settings(args, root)
+
+
+def _usage_error(err: Console, exc: SettingsError | ValueError) -> int:
+    if isinstance(exc, SettingsError):
+        err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
+    else:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+    return EXIT_USAGE
+
+
 def _settings(args: argparse.Namespace, root: Path) -> Settings:
     settings = load_settings(root)
     if args.timeout is None:
@@ -106,19 +121,12 @@ def run_fix(args: argparse.Namespace) -> int:
     """``codeconductor fix``; returns the exit code."""
     err = Console(stderr=True)
     try:
-        path, function = _split_target(args.target)
-        root = (args.root or Path.cwd()).resolve()
-        rel = _relative(root, path)
         if args.rounds < 1:
             raise ValueError("--rounds must be at least 1")
-        settings = _settings(args, root)
+        root, rel, function, settings = _resolve(args)
         target = FixTarget(root=str(root), path=rel, function=function, tests=args.tests)
-    except SettingsError as exc:
-        err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
-        return EXIT_USAGE
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    except (SettingsError, ValueError) as exc:
+        return _usage_error(err, exc)
 
     def show(event: FixProgress) -> None:
         # Model events: only their final states, not every queued/started step.
@@ -180,16 +188,9 @@ def run_gen_tests(args: argparse.Namespace) -> int:
     """``codeconductor gen-tests``; returns the exit code."""
     err = Console(stderr=True)
     try:
-        path, function = _split_target(args.target)
-        root = (args.root or Path.cwd()).resolve()
-        rel = _relative(root, path)
-        settings = _settings(args, root)
-    except SettingsError as exc:
-        err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
-        return EXIT_USAGE
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+        root, rel, function, settings = _resolve(args)
+    except (SettingsError, ValueError) as exc:
+        return _usage_error(err, exc)
 
     def show(event: ProgressEvent) -> None:
         if not args.quiet and event.status in ("answered", "failed", "timeout"):
