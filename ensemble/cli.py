@@ -329,7 +329,9 @@ def _print_result(result: Result) -> None:
             out.print(f"[{style}]{escape(answer.error or answer.reason or '')}[/]")
     c = result.consensus
     out.rule("[bold]consensus[/]", align="left")
-    if not c.pick:
+    if c.no_edit:
+        out.print(f"[bold yellow]no edit:[/] {escape(c.no_edit)}")
+    elif not c.pick:
         out.print("[red]no usable answer[/]")
     else:
         out.print(Syntax(c.pick, language if c.kind == "code" else "text", word_wrap=True))
@@ -337,8 +339,9 @@ def _print_result(result: Result) -> None:
             f"[bold]confidence {c.confidence:.2f}[/], {c.agree}/{c.asked} agree ({c.answered} answered)"
             f" - picked from {escape(', '.join(c.pick_models))}"
         )
-    for cluster in c.clusters[1:]:
-        out.print(f"[yellow]disagree:[/] {escape(', '.join(cluster.members))} (support {cluster.support:g})")
+    for cluster in c.clusters[0 if c.no_edit else 1 :]:
+        verdict = f" - [red]not offered:[/] {escape(cluster.rejected)}" if cluster.rejected else ""
+        out.print(f"[yellow]disagree:[/] {escape(', '.join(cluster.members))} (support {cluster.support:g}){verdict}")
         diff = cluster.diff or "\n".join(
             difflib.unified_diff(
                 c.pick.splitlines(), cluster.representative.splitlines(), "pick", "theirs", lineterm=""

@@ -8,6 +8,7 @@ lives here: each step is its own module.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import logging
 import time
@@ -25,6 +26,7 @@ from .errors import RequestError
 from .prompts import build_messages
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+from .verify.observe import SandboxExecutor
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -68,6 +70,13 @@ class Pipeline:
         self._history = history
         self._discovery = discovery or Discovery(self._settings, self._client)
         self._dispatcher = Dispatcher(self._settings, self._discovery.provider_for)
+        self._executor: SandboxExecutor | None = None  # started on the first run that verifies candidates
+
+    def _verifier(self) -> SandboxExecutor:
+        """The sandbox candidates (and the user's code) run in for this pipeline; closed in :meth:`aclose`."""
+        if self._executor is None:
+            self._executor = SandboxExecutor()
+        return self._executor
 
     @property
     def settings(self) -> Settings:
@@ -137,7 +146,13 @@ class Pipeline:
             on_progress=on_progress,
         )
         weights = self._weights(request.task, chosen)
-        decision = await consensus.decide(request, answers, weights=weights, verify=settings.verify)
+        decision = await consensus.decide(
+            request,
+            answers,
+            weights=weights,
+            verify=settings.verify,
+            executor=self._verifier() if settings.verify and request.task.produces_code else None,
+        )
         result = Result(
             id=uuid.uuid4().hex,
             request=request,
@@ -196,7 +211,10 @@ class Pipeline:
         return kept
 
     async def aclose(self) -> None:
-        """Release the embedded models and the HTTP client (if this pipeline made it)."""
+        """Release the sandbox, the embedded models and the HTTP client (if this pipeline made it)."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.close)
         await self._discovery.aclose()
         if self._own_client:
             await self._client.aclose()

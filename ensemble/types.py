@@ -176,8 +176,9 @@ class Cluster(_Model):
     members: list[str]  # model ids (with ``#sample`` suffix when several samples)
     representative: str  # the code or text standing for the cluster
     support: float  # reliability-weighted support
-    passes_examples: bool | None = None  # None: no examples, or not executed
+    passes_examples: bool | None = None  # passes every example of the user's docstring; None: none, or not run
     diff: str = ""  # unified diff from the pick to this representative ("" for the pick's own cluster)
+    rejected: str | None = None  # why this answer may not become an edit (fails the trust gate); None: eligible
 
 
 class ConsensusResult(_Model):
@@ -192,6 +193,13 @@ class ConsensusResult(_Model):
     findings: list[Finding] = Field(default_factory=list)
     method: str = ""  # how the pick was made, for the curious
     notes: list[str] = Field(default_factory=list)
+    no_edit: str | None = None  # code tasks: why no edit is offered (your code stays as it is); pick is then ""
+    executed: bool = False  # whether candidates were run (verified by behaviour) before this decision
+
+    @property
+    def offers_edit(self) -> bool:
+        """Whether this decision proposes an edit of the user's code (the one rule every front end uses)."""
+        return self.kind == "code" and bool(self.pick.strip()) and self.no_edit is None
 
 
 class Result(_Model):

@@ -8,14 +8,14 @@ and with a label that tells the user how sure the ensemble is.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble.context import enclosing_block, language_from_path, reindent
+from ensemble.context import enclosing_block, language_from_path
+from ensemble.edits import fit_code
 
 from .runs import RunRecord, Span
 from .server import CodeConductorServer
@@ -31,8 +31,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_IMPORT = re.compile(r"^(?:import\s|from\s+\S+\s+import\s)")
 
 
 def line_span(doc: TextDocument, rng: lsp.Range) -> tuple[int, int]:
@@ -77,25 +75,9 @@ def span_range(doc: TextDocument, start: int, end: int) -> lsp.Range:
     return lsp.Range(lsp.Position(start, 0), lsp.Position(end - 1, doc.position_codec.client_num_units(last)))
 
 
-def strip_prelude(code: str, original: str, file_text: str) -> str:
-    """Drop the import lines the consensus put in front of the code (so it can run it) that the file already
-    has outside the replaced lines: inserted into a function's range they would duplicate the file's imports."""
-    have = {line.strip() for line in file_text.splitlines() if line.strip()} - {
-        line.strip() for line in original.splitlines()
-    }
-    lines = code.split("\n")
-    i = 0
-    while i < len(lines) and (not lines[i].strip() or (_IMPORT.match(lines[i]) and lines[i].strip() in have)):
-        i += 1
-    return "\n".join(lines[i:]) if i < len(lines) else code
-
-
 def replacement_lines(doc: TextDocument, start: int, end: int, code: str) -> list[str]:
-    """The ensemble's code as the lines to put over ``[start, end)``, indented like the code it replaces."""
-    original = "".join(doc.lines[start:end])
-    code = strip_prelude(code.strip("\n"), original, doc.source)
-    fitted = reindent(code, original) if original.strip() else code
-    return fitted.rstrip("\n").split("\n")
+    """The ensemble's code as the lines to put over ``[start, end)`` (the engine's one code-to-span rule)."""
+    return fit_code(code, "".join(doc.lines[start:end]), doc.source).split("\n")
 
 
 async def apply_lines(

@@ -1,34 +1,40 @@
 """Consensus: from the models' raw answers to one pick, a calibrated confidence, and the disagreement.
 
-For code: extract each answer's code, normalise it, run it in the sandbox on the docstring's examples and on
-generated inputs (Python, when allowed), group candidates by behaviour (or by normalised code), select the
-best-supported group weighting each model by its reliability, and attach a confidence and a diff per dissenting
-group. Review findings and free-text answers are handled by ``findings.py`` and ``text.py``.
+For code: extract each answer's code, normalise it, observe what it does on the probe (the docstring's examples
+and generated inputs) through the executor passed in, observe the user's own code on the same probe, and hold
+every candidate to the trust gate (``gate.py``: the original is the oracle). Candidates are grouped by behaviour
+(or by normalised code), the best-supported eligible group is picked with each model weighted by its
+reliability, and a confidence that sees failures is attached (``confidence.py``). When no answer passes the
+gate the decision says so: no edit, your code is unchanged. Review findings and free-text answers are handled by
+``findings.py`` and ``text.py``. Nothing here runs code: observing is the executor's job.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from ..verify.examples import entry_point_of
-from ..verify.sandbox import Sandbox, shared_sandbox
-from .behaviour import Probe, build_probe, observe
-from .confidence import Features, confidence, discount_missing
+from .behaviour import Behaviour, Executor, Probe, build_probe
+from .confidence import NOT_EXECUTED_CAP, Features, confidence, discount_missing
 from .diff import unified_diff
 from .extract import Extracted, extract_code
 from .findings import decide_findings
+from .gate import NO_CHANGE, behaviour_gate, is_python_code, oracle_usable, same_code_but_docs
 from .normalize import normalized_key
-from .select import Candidate, Selection, family_of, select
+from .select import Candidate, Group, Selection, family_of, select
 from .text import decide_text
 
-__all__ = ["agreement_key", "candidates_for", "decide", "features_for", "probe_for"]
+__all__ = ["Executor", "agreement_key", "candidates_for", "decide", "decide_explained", "features_for", "probe_for"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_WEIGHT = 0.5  # a model with no history: neither trusted nor distrusted
-_EXECUTABLE_TASKS = (TaskKind.IMPLEMENT, TaskKind.FIX, TaskKind.IMPROVE)
+_EXECUTABLE_TASKS = (TaskKind.IMPLEMENT, TaskKind.FIX, TaskKind.IMPROVE, TaskKind.DOCSTRING)
+# Tasks whose selection is the user's working code, to be kept (improve, docstring) or repaired (fix).
+_ORACLE_TASKS = (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.DOCSTRING)
+ORACLE_INPUTS = 24  # generated inputs when the original is the oracle (8 for stubs, where nothing says what is right)
 
 
 def _context_code(request: Request) -> str:
@@ -40,10 +46,13 @@ def _is_python(request: Request) -> bool:
     return request.context.language.lower() in ("python", "py", "python3")
 
 
+def _entry_point(request: Request) -> str | None:
+    return entry_point_of(_context_code(request)) if _is_python(request) else None
+
+
 def _extract(request: Request, text: str) -> Extracted:
     context = _context_code(request)
-    entry = entry_point_of(context) if _is_python(request) else None
-    return extract_code(text, context=context, entry_point=entry, language=request.context.language)
+    return extract_code(text, context=context, entry_point=_entry_point(request), language=request.context.language)
 
 
 def agreement_key(request: Request, text: str) -> str:
@@ -63,7 +72,11 @@ def probe_for(request: Request) -> Probe | None:
     entry = entry_point_of(context)
     if entry is None:
         return None
-    probe = build_probe(context, entry)
+    if request.task in _ORACLE_TASKS:
+        # The user's code gives every generated input its expected value: cast a wider net.
+        probe = build_probe(context, entry, extra_inputs=ORACLE_INPUTS, rounds=2)
+    else:
+        probe = build_probe(context, entry)
     return None if probe.empty else probe
 
 
@@ -95,20 +108,43 @@ def candidates_for(
     return out
 
 
-def features_for(selection: Selection, candidates: Sequence[Candidate], asked: int, answered: int) -> Features:
-    pick = selection.groups[0]
-    total_support = sum(g.vote for g in selection.groups) or 1.0
-    live = [g for g in selection.groups if not g.degenerate]
-    return Features(
-        share=min(1.0, pick.support / total_support),
-        pass_frac=pick.pass_frac or 0.0,
-        has_examples=1.0 if selection.informative_examples else 0.0,
-        log_examples=math.log1p(selection.informative_examples),
-        executed=1.0 if selection.method.startswith("behaviour") else 0.0,
-        groups=len(live) / max(1, len(candidates)),
-        answered_ratio=answered / max(1, asked),
-        top_weight=max(m.weight for m in pick.members),
-    )
+def _looks_like_code(code: str) -> bool:
+    """For languages without a parser here yet: prose has sentences, code has brackets and operators."""
+    lines = [line for line in code.splitlines() if line.strip()]
+    if not lines:
+        return False
+    codey = sum(any(ch in line for ch in "{}();=[]") for line in lines)
+    return codey / len(lines) >= 0.5
+
+
+def _static_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
+    """Why ``cand`` cannot be an edit whatever it does: not code of the file's language, or prose."""
+    language = request.context.language or "python"
+    if not cand.parseable:
+        return f"is not valid {language} code"
+    if _is_python(request):
+        target = None if request.task is TaskKind.TESTS else entry
+        if not is_python_code(cand.code, target):
+            if target is not None and not is_python_code(cand.code):
+                return "is not code (prose, or an empty body)"
+            return f"does not define a working {target}()" if target else "is not code (prose)"
+    elif not _looks_like_code(cand.code):
+        return "is not code (prose)"
+    return None
+
+
+def _docstring_reason(request: Request, cand: Candidate, entry: str | None, executed: bool) -> tuple[str | None, bool]:
+    """Docstring task: (reason it is out, whether the body was proven unchanged)."""
+    same = same_code_but_docs(cand.code, _context_code(request), entry)
+    if same:
+        if normalized_key(cand.code, "python") == normalized_key(_context_code(request), "python") and (
+            cand.code.strip() == _context_code(request).strip()
+        ):
+            return "adds no docstring", True
+        return None, True
+    if same is None or not executed:
+        return "changes your code, not only its docstring", False
+    return None, False  # the behaviour gate decides
 
 
 async def decide(
@@ -117,16 +153,38 @@ async def decide(
     *,
     weights: Mapping[str, float] | None = None,
     verify: bool = True,
-    sandbox: Sandbox | None = None,
+    executor: Executor | None = None,
+    sandbox: object | None = None,
 ) -> ConsensusResult:
     """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1];
-    ``verify`` allows sandboxed execution of candidates on the docstring's examples and generated inputs
-    (``sandbox``: the warm sandbox to use, default a shared one)."""
-    result = (
-        await _decide_code(request, answers, weights, verify, sandbox)
-        if request.task.produces_code
-        else (_decide_non_code(request, answers, weights))
+    ``verify`` allows running candidates and the user's code through ``executor`` (default: a process-wide
+    sandbox executor; ``sandbox``: a :class:`~ensemble.verify.sandbox.Sandbox` to wrap instead)."""
+    result, _ = await decide_explained(
+        request, answers, weights=weights, verify=verify, executor=executor, sandbox=sandbox
     )
+    return result
+
+
+async def decide_explained(
+    request: Request,
+    answers: Sequence[ModelAnswer],
+    *,
+    weights: Mapping[str, float] | None = None,
+    verify: bool = True,
+    executor: Executor | None = None,
+    sandbox: object | None = None,
+) -> tuple[ConsensusResult, Features | None]:
+    """:func:`decide`, and the features its confidence was computed from (None when no edit was offered, or
+    for non-code tasks): what the calibration benchmark fits on."""
+    features: Features | None = None
+    if request.task.produces_code:
+        if verify and executor is None:
+            from ..verify.observe import SandboxExecutor, shared_executor
+
+            executor = SandboxExecutor(sandbox) if sandbox is not None else shared_executor()  # type: ignore[arg-type]
+        result, features = await _decide_code(request, answers, weights, executor if verify else None)
+    else:
+        result = _decide_non_code(request, answers, weights)
     asked_models = {a.model_id for a in answers}
     answered_models = {a.model_id for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()}
     if len(answered_models) < len(asked_models) and result.confidence > 0:
@@ -134,66 +192,197 @@ async def decide(
         result.notes.append(
             f"{len(asked_models) - len(answered_models)} of {len(asked_models)} models gave no answer: confidence lowered"
         )
-    return result
+    return result, features
+
+
+class _Observed:
+    """Everything observed for one decision (pure data handed to the ranking and the confidence)."""
+
+    def __init__(self, probe: Probe | None, original: Behaviour | None) -> None:
+        self.probe = probe
+        self.original = original
+
+    @property
+    def executed(self) -> bool:
+        return self.probe is not None
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.probe.examples) if self.probe is not None else 0
 
 
 async def _decide_code(
     request: Request,
     answers: Sequence[ModelAnswer],
     weights: Mapping[str, float] | None,
-    verify: bool,
-    sandbox: Sandbox | None,
-) -> ConsensusResult:
+    executor: Executor | None,
+) -> tuple[ConsensusResult, Features | None]:
     asked = len({(a.model_id, a.sample) for a in answers})
     answered_models = {a.model_id for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()}
     candidates = candidates_for(request, answers, weights)
     notes: list[str] = []
     if not candidates:
-        return ConsensusResult(kind="none", asked=asked, answered=len(answered_models), notes=["no usable answer"])
-    probe = probe_for(request) if verify else None
-    if probe is not None:
-        box = sandbox or shared_sandbox()
+        return ConsensusResult(
+            kind="none", asked=asked, answered=len(answered_models), notes=["no usable answer"]
+        ), None
+    probe = probe_for(request) if executor is not None else None
+    original: Behaviour | None = None
+    if probe is not None and executor is not None:
+        if request.task in _ORACLE_TASKS:
+            original = await executor.observe(_context_code(request), probe)
+            if not oracle_usable(original):
+                notes.append("your code could not be run on its own (it may need the rest of the file): not verified")
+                original = None
+            else:
+                notes.append(f"answers compared with what your code does on {len(probe.extra)} generated inputs")
         for cand in candidates:
             if cand.parseable:
-                cand.behaviour = await observe(box, cand.code, probe)
-        if not box.network_blocked:
-            notes.append("sandbox could not block network access")
+                cand.behaviour = await executor.observe(cand.code, probe)
+        notes.extend(executor.notes)
+    observed = _Observed(probe, original)
     selection = select(candidates)
-    return _result(request, selection, candidates=candidates, asked=asked, answered=len(answered_models), notes=notes)
+    reasons = _gate(request, selection, observed)
+    return _result(request, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes)
+
+
+def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[int, str]:
+    """Group index -> why that group may not become an edit. Reorders ``selection.groups``: eligible first."""
+    entry = _entry_point(request)
+    original_norm = normalized_key(_context_code(request), request.context.language)
+    reasons: dict[int, str] = {}
+    for group in selection.groups:
+        rep = group.representative
+        reason = _static_reason(request, rep, entry)
+        if reason is None and request.task is TaskKind.DOCSTRING:
+            reason, proven = _docstring_reason(request, rep, entry, observed.executed)
+            group.proven_unchanged = proven
+            if reason is None and not proven and rep.behaviour is not None:
+                reason = behaviour_gate(TaskKind.IMPROVE, rep.behaviour, observed.original)
+                if reason is None and observed.original is None:
+                    reason = "changes your code, and your code could not be run to compare"
+        elif reason is None and request.task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
+            reason = NO_CHANGE
+        elif reason is None and rep.behaviour is not None:
+            reason = behaviour_gate(request.task, rep.behaviour, observed.original)
+        if reason is not None:
+            reasons[id(group)] = reason
+    selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side
+    return reasons
+
+
+def _pass_count(behaviour: Behaviour | None) -> int:
+    return sum(behaviour.passed) if behaviour is not None else 0
+
+
+def features_for(
+    selection: Selection,
+    candidates: Sequence[Candidate],
+    asked: int,
+    answered: int,
+    *,
+    observed: _Observed | None = None,
+    eligible: int | None = None,
+) -> Features:
+    pick = selection.groups[0]
+    total_support = sum(g.vote for g in selection.groups) or 1.0
+    live = [g for g in selection.groups if not g.degenerate]
+    n_examples = observed.n_examples if observed is not None else 0
+    rep = pick.representative.behaviour
+    crashed = [c.behaviour.crashed if c.behaviour is not None else 1.0 for c in candidates]
+    original = observed.original if observed is not None else None
+    gain = 0.0
+    if original is not None and n_examples:
+        gain = (_pass_count(rep) - _pass_count(original)) / n_examples
+    return Features(
+        share=min(1.0, pick.support / total_support),
+        pass_frac=(_pass_count(rep) / n_examples) if n_examples else 0.0,
+        has_examples=1.0 if n_examples else 0.0,
+        executed=1.0 if observed is not None and observed.executed else 0.0,
+        groups=len(live) / max(1, len(candidates)),
+        answered_ratio=answered / max(1, asked),
+        top_weight=max(m.weight for m in pick.members),
+        crash_rate=sum(crashed) / max(1, len(crashed)),
+        eligible_ratio=(eligible if eligible is not None else len(candidates)) / max(1, len(candidates)),
+        oracle=1.0 if original is not None else 0.0,
+        gain=gain,
+    )
+
+
+def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
+    what = {
+        TaskKind.IMPROVE: "keeps what your code does",
+        TaskKind.FIX: "keeps your passing examples passing",
+        TaskKind.DOCSTRING: "only documents your code",
+    }.get(request.task, "passes the checks")
+    if reasons and all(r == NO_CHANGE for r in reasons):
+        return "the answers propose no change to your code; it is unchanged"
+    common = Counter(r for r in reasons if r != NO_CHANGE).most_common(1)[0][0] if reasons else ""
+    answers = "the answer" if n == 1 else f"the {n} answers"
+    lead = f"none of {answers} {what}" if n > 1 else f"{answers} does not pass the checks"
+    return f"{lead} ({'most ' if n > 1 else ''}{common}); your code is unchanged"
 
 
 def _result(
     request: Request,
     selection: Selection,
+    reasons: dict[int, str],
+    observed: _Observed,
     *,
-    candidates: Sequence[Candidate],
     asked: int,
     answered: int,
     notes: list[str],
-) -> ConsensusResult:
-    pick_group = selection.groups[0]
-    pick = pick_group.representative
+) -> tuple[ConsensusResult, Features | None]:
+    groups = selection.groups
+    eligible = [g for g in groups if id(g) not in reasons]
+    pick_group: Group | None = eligible[0] if eligible else None
+    # Diffs are against the pick, or against the user's own code when nothing is offered.
+    base = pick_group.representative.code if pick_group is not None else _context_code(request)
+    n_examples = observed.n_examples
     clusters = []
-    for group in selection.groups:
+    for group in groups:
         rep = group.representative
+        passes = None if rep.behaviour is None or not n_examples else all(rep.behaviour.passed)
         clusters.append(
             Cluster(
                 members=[m.label for m in group.members],
                 representative=rep.code,
                 support=round(group.support, 4),
-                passes_examples=None if group.pass_frac is None else group.pass_frac >= 1.0,
-                diff="" if group is pick_group else unified_diff(pick.code, rep.code, other_label=rep.label),
+                passes_examples=passes,
+                diff="" if group is pick_group else unified_diff(base, rep.code, other_label=rep.label),
+                rejected=reasons.get(id(group)),
             )
         )
+    candidates = [m for g in groups for m in g.members]
     unparseable = sum(not c.parseable for c in candidates)
     if unparseable:
         notes.append(f"{unparseable} answer(s) are not valid code")
-    if selection.informative_examples:
-        notes.append(f"checked against {selection.informative_examples} docstring example(s)")
-    conf = confidence(features_for(selection, candidates, asked, answered))
-    if pick_group.degenerate:
-        conf = min(conf, 0.05)
-        notes.append("no candidate ran successfully")
+    if n_examples:
+        notes.append(f"checked against {n_examples} docstring example(s)")
+    method = selection.method + ("+original" if observed.original is not None else "")
+    if pick_group is None:
+        no_edit = _no_edit_reason(request, len(candidates), [reasons[id(g)] for g in groups])
+        return ConsensusResult(
+            kind="code",
+            asked=asked,
+            answered=answered,
+            clusters=clusters,
+            method=method,
+            notes=notes,
+            no_edit=no_edit,
+            executed=observed.executed,
+        ), None
+    # _gate put the eligible groups first, so the pick is groups[0] (what features and front ends expect).
+    n_eligible = sum(len(g.members) for g in eligible)
+    feats = features_for(selection, candidates, asked, answered, observed=observed, eligible=n_eligible)
+    conf = confidence(feats, request.task)
+    proven = pick_group.proven_unchanged
+    if not observed.executed and not proven:
+        conf = min(conf, NOT_EXECUTED_CAP)
+        notes.append(f"not executed: confidence capped at {NOT_EXECUTED_CAP}")
+    elif observed.executed and observed.original is None and request.task in _ORACLE_TASKS and not proven:
+        conf = min(conf, NOT_EXECUTED_CAP)
+        notes.append(f"not compared with your code's behaviour: confidence capped at {NOT_EXECUTED_CAP}")
+    pick = pick_group.representative
     return ConsensusResult(
         kind="code",
         pick=pick.code,
@@ -203,9 +392,10 @@ def _result(
         answered=answered,
         asked=asked,
         clusters=clusters,
-        method=selection.method,
+        method=method,
         notes=notes,
-    )
+        executed=observed.executed,
+    ), feats
 
 
 def _decide_non_code(

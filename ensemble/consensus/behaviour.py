@@ -1,20 +1,21 @@
-"""What each candidate DOES: run it in the sandbox on the docstring's examples and on generated inputs, and
-record one outcome key per input (value or error type) plus which examples it satisfies. Candidates are then
-grouped by behaviour rather than by text, so two differently written correct solutions agree, and two broken
-ones that merely look alike do not.
+"""What each candidate DOES, as data: the probe (the inputs every candidate and the user's own code are run on)
+and the observed :class:`Behaviour` (one outcome key per input, which docstring examples it satisfies).
+
+Candidates are grouped by behaviour rather than by text, so two differently written correct solutions agree and
+two broken ones that merely look alike do not; the user's original code, observed on the same probe, is the
+oracle that behaviour-preserving edits must reproduce (``gate.py``). Observing is someone else's job: an
+:class:`Executor` (the sandbox, in ``ensemble.verify.observe``) is passed in; nothing here starts a process.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..verify.examples import Example, extract_examples, parameters_of
 from ..verify.inputs import generate_inputs
-from ..verify.sandbox import CallSpec, Sandbox
 
-__all__ = ["Behaviour", "Probe", "build_probe", "observe"]
+__all__ = ["Behaviour", "Executor", "Probe", "build_probe"]
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,13 @@ class Probe:
     extra: tuple[str, ...]
 
     @property
-    def calls(self) -> list[CallSpec]:
-        return [CallSpec(e.call, e.expected) for e in self.examples] + [CallSpec(c) for c in self.extra]
-
-    @property
     def empty(self) -> bool:
         return not self.examples and not self.extra
+
+
+# Outcome keys that say nothing about the function's behaviour: it never ran (could not be defined), or it was
+# stopped by the sandbox. Neither may count as "behaves like the original".
+_NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,16 @@ class Behaviour:
         """Crashes or returns None everywhere: such candidates must not win by agreeing with each other."""
         return all(k.startswith("!") or k == "=None" for k in self.keys)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the code could be defined at all (not a load error on every call)."""
+        return not self.keys or not all(k.startswith("!load:") for k in self.keys)
+
+    @property
+    def crashed(self) -> float:
+        """Share of calls that raised or were stopped."""
+        return sum(k.startswith("!") for k in self.keys) / len(self.keys) if self.keys else 0.0
+
     def agreement(self, other: Behaviour) -> float:
         """Share of inputs on which both did the same thing (errors of any kind count as different)."""
         if not self.keys:
@@ -52,38 +64,24 @@ class Behaviour:
         return same / len(self.keys)
 
 
-def build_probe(context: str, entry_point: str, *, extra_inputs: int = 8) -> Probe:
+def stopped(key: str) -> bool:
+    """An outcome that is no observation of the function (it could not load, or the sandbox stopped it)."""
+    return key.startswith(_NO_VERDICT_PREFIXES)
+
+
+class Executor(Protocol):
+    """Runs code on a probe and reports what it did (``ensemble.verify.observe.SandboxExecutor``)."""
+
+    async def observe(self, code: str, probe: Probe) -> Behaviour: ...
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know about how candidates were run (e.g. a weaker sandbox)."""
+        ...
+
+
+def build_probe(context: str, entry_point: str, *, extra_inputs: int = 8, rounds: int = 1) -> Probe:
     examples = extract_examples(context, entry_point)
-    extra = generate_inputs(entry_point, parameters_of(context, entry_point), examples, limit=extra_inputs)
+    params = parameters_of(context, entry_point)
+    extra = generate_inputs(entry_point, params, examples, limit=extra_inputs, rounds=rounds)
     return Probe(entry_point, tuple(examples), tuple(extra))
-
-
-_CACHE: OrderedDict[str, Behaviour] = OrderedDict()
-_CACHE_SIZE = 50_000
-
-
-def _cache_key(code: str, probe: Probe) -> str:
-    digest = hashlib.sha256(code.encode())
-    for call in probe.calls:
-        digest.update(b"\0" + call.expr.encode() + b"\1" + (call.expected or "").encode())
-    return digest.hexdigest()
-
-
-async def observe(sandbox: Sandbox, code: str, probe: Probe, *, call_timeout_s: float = 0.5) -> Behaviour:
-    """Run ``code`` on ``probe`` (cached per process: the same code on the same probe runs once)."""
-    key = _cache_key(code, probe)
-    cached = _CACHE.get(key)
-    if cached is not None:
-        _CACHE.move_to_end(key)
-        return cached
-    calls = probe.calls
-    budget = min(3.0 + 0.1 * len(calls), call_timeout_s * len(calls) + 1.0)
-    outcomes = await sandbox.arun_calls(code, probe.entry_point, calls, budget, call_timeout_s=call_timeout_s)
-    behaviour = Behaviour(
-        keys=tuple(o.key for o in outcomes),
-        passed=tuple(bool(o.matches) for o in outcomes[: len(probe.examples)]),
-    )
-    _CACHE[key] = behaviour
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return behaviour

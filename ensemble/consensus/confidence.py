@@ -1,9 +1,12 @@
 """A confidence for the pick that means what it says: among picks reported at confidence c, about c are right.
 
-It is a small fixed logistic model over features of the decision (weighted support share, examples passed,
-whether there were examples, how many competing groups, how reliable the best model behind the pick is). The
-parameters were fit on two benchmark sets pooled and checked on tasks the fit never saw
-(``python -m bench.consensus --calibrate``; figures in docs/benchmarks.md, "Consensus").
+It is a small logistic model per task kind over features of the decision: the pick's weighted support share,
+the share of ALL the user's docstring examples it passes, how many candidates crashed, how many answers passed
+the trust gate, how many competing groups there were, how reliable the best model behind the pick is, and (fix)
+how many more examples the pick passes than the user's code. The parameters were fit on the benchmark sets per
+task kind and checked on tasks the fit never saw (``python -m bench.consensus --calibrate``; figures in
+docs/benchmarks.md, "Consensus"). A pick that was never executed is capped (:data:`NOT_EXECUTED_CAP`) by the
+caller and labelled "not executed".
 """
 
 from __future__ import annotations
@@ -11,37 +14,63 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["COEFFICIENTS", "Features", "confidence", "discount_missing"]
+from ..types import TaskKind
+
+__all__ = ["COEFFICIENTS", "NAMES", "NOT_EXECUTED_CAP", "Features", "confidence", "discount_missing"]
+
+# Without execution (or without the user's code to compare with) nothing checked the pick: at most a coin flip.
+NOT_EXECUTED_CAP = 0.45
 
 
 @dataclass(frozen=True)
 class Features:
     share: float  # pick group's support / all votes, in [0, 1]
-    pass_frac: float  # share of informative examples the pick satisfies (0 when none)
-    has_examples: float  # 1 when informative examples exist
-    log_examples: float  # log(1 + number of informative examples)
+    pass_frac: float  # share of ALL the docstring's examples the pick satisfies (0 when none)
+    has_examples: float  # 1 when the docstring has examples
     executed: float  # 1 when candidates were run
     groups: float  # number of non-degenerate groups / number of candidates, in (0, 1]
     answered_ratio: float  # answered / asked
     top_weight: float  # reliability of the most reliable model in the pick's group
+    crash_rate: float = 0.0  # mean share of calls on which a candidate raised or was stopped (unparseable: 1)
+    eligible_ratio: float = 1.0  # candidates that passed the trust gate / candidates
+    oracle: float = 0.0  # 1 when the user's own code was run as the oracle
+    gain: float = 0.0  # (examples the pick passes - examples the user's code passes) / examples
 
     def vector(self) -> list[float]:
-        """The model's inputs. Deliberately few: ``executed``, ``log_examples`` and ``answered_ratio`` are kept
-        in the record but not used, because the benchmark sets cannot tell their effect apart from noise (they
-        are constant or nearly so there) and extra free parameters made the held-out calibration worse."""
-        return [1.0, self.share, self.pass_frac * self.has_examples, self.has_examples, self.groups, self.top_weight]
+        """The model's inputs. ``executed``, ``answered_ratio`` and ``oracle`` are kept in the record but not
+        used: they are constant on the benchmark sets, so no fit could tell their effect from noise."""
+        passes = self.pass_frac * self.has_examples
+        return [
+            1.0,
+            self.share,
+            passes,
+            self.has_examples,
+            self.groups,
+            self.top_weight,
+            self.crash_rate,
+            self.eligible_ratio,
+            self.gain,
+        ]
 
 
-NAMES = ["bias", "share", "passes", "has_examples", "groups", "top_weight"]
+NAMES = ["bias", "share", "passes", "has_examples", "groups", "top_weight", "crash_rate", "eligible", "gain"]
 
-# Fitted with ``bench.consensus --calibrate`` on llm-humaneval-benchmarks (94 models x 1 sample) and
-# codet-codegen16b (1 model x 20 samples) pooled, ridge 1.0; held-out figures (10-fold cross-validation and
-# leave-one-set-out) in docs/benchmarks.md, "Consensus". Order as in Features.vector().
-COEFFICIENTS: tuple[float, ...] = (-3.378, 2.824, 2.172, -0.046, 0.226, 2.753)
+# Per task kind, order as in Features.vector(). Fitted with ``bench.consensus --calibrate`` (ridge 1.0) on
+# llm-humaneval-benchmarks (94 models x 1 sample) and codet-codegen16b (1 model x 20 samples) pooled; held-out
+# figures (10-fold cross-validation and leave-one-set-out) in docs/benchmarks.md, "Consensus".
+COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
+    TaskKind.IMPLEMENT: (-3.378, 2.824, 2.172, -0.046, 0.226, 2.753, 0.0, 0.0, 0.0),
+    TaskKind.IMPROVE: (-3.378, 2.824, 2.172, -0.046, 0.226, 2.753, 0.0, 0.0, 0.0),
+    TaskKind.FIX: (-3.378, 2.824, 2.172, -0.046, 0.226, 2.753, 0.0, 0.0, 0.0),
+    TaskKind.DOCSTRING: (-3.378, 2.824, 2.172, -0.046, 0.226, 2.753, 0.0, 0.0, 0.0),
+}
 
 
-def confidence(features: Features, coefficients: tuple[float, ...] = COEFFICIENTS) -> float:
-    z = sum(w * x for w, x in zip(coefficients, features.vector(), strict=True))
+def confidence(
+    features: Features, task: TaskKind = TaskKind.IMPLEMENT, coefficients: tuple[float, ...] | None = None
+) -> float:
+    weights = coefficients or COEFFICIENTS.get(task, COEFFICIENTS[TaskKind.IMPLEMENT])
+    z = sum(w * x for w, x in zip(weights, features.vector(), strict=True))
     z = max(-30.0, min(30.0, z))
     return 1.0 / (1.0 + math.exp(-z))
 

@@ -55,8 +55,9 @@ class Group:
     members: list[Candidate]
     vote: float = 0.0  # family-discounted, reliability-weighted votes of the members
     support: float = 0.0  # vote plus partial agreement from other groups
-    pass_frac: float | None = None  # share of (informative) examples satisfied; None: no examples
+    pass_frac: float | None = None  # share of the docstring's examples satisfied; None: no examples
     degenerate: bool = False
+    proven_unchanged: bool = False  # docstring task: the body is the user's, syntax tree for syntax tree
     models: list[str] = field(default_factory=list)
 
     @property
@@ -123,8 +124,9 @@ def _select_by_behaviour(candidates: Sequence[Candidate]) -> Selection:
         rep = group.representative.behaviour
         group.vote = _vote(group.members)
         group.degenerate = rep is None or rep.degenerate
-        if rep is not None and informative:
-            group.pass_frac = sum(rep.passed[i] for i in informative) / len(informative)
+        if rep is not None and rep.passed:
+            # Over ALL the user's examples: one that every candidate fails still counts against each of them.
+            group.pass_frac = sum(rep.passed) / len(rep.passed)
     for group in groups:
         rep = group.representative.behaviour
         group.support = group.vote

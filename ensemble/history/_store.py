@@ -29,6 +29,7 @@ from typing import Any, Protocol, Self
 
 import platformdirs
 
+from ..consensus.gate import NO_CHANGE
 from ..errors import HistoryError
 from ..settings import Settings
 from ..types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, Result, TaskKind
@@ -184,7 +185,10 @@ def _examples_passed(answer: ModelAnswer, consensus: ConsensusResult) -> int | N
     keys = _answer_keys(answer)
     for cluster in consensus.clusters:
         if keys & set(cluster.members):
-            return None if cluster.passes_examples is None else int(cluster.passes_examples)
+            if cluster.passes_examples is None or cluster.rejected == NO_CHANGE:
+                return None
+            # An answer the trust gate refused (it broke the user's code) did not pass, whatever its examples say.
+            return int(cluster.passes_examples and cluster.rejected is None)
     return None
 
 
@@ -284,7 +288,7 @@ class History:
             result.started_at.timestamp(),
             str(result.request.task),
             result.wall_s,
-            c.kind,
+            "no_edit" if c.no_edit else c.kind,  # an honest "your code is unchanged" is an outcome of its own
             c.method,
             c.asked,
             c.answered,

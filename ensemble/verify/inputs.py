@@ -89,8 +89,11 @@ def generate_inputs(
     *,
     limit: int = 8,
     seed: int = 0,
+    rounds: int = 1,
 ) -> list[str]:
-    """Up to ``limit`` call expressions for ``name`` that the examples do not already cover."""
+    """Up to ``limit`` call expressions for ``name`` that the examples do not already cover. ``rounds`` > 1
+    mutates the mutations again and adds type-directed values even when there are examples: a wider net, worth
+    it when the user's own code supplies the expected value of every input (the oracle tasks)."""
     rng = random.Random(f"{seed}:{name}")
     seen = {example.call for example in examples}
     out: list[str] = []
@@ -102,17 +105,20 @@ def generate_inputs(
             out.append(call)
 
     parsed = [args for args in (_literal_args(e.call) for e in examples) if args is not None]
-    candidates: list[list[Any]] = []
-    for args in parsed:
-        for position, value in enumerate(args):
-            for mutated in _mutations(value):
-                candidates.append([*args[:position], mutated, *args[position + 1 :]])
-    rng.shuffle(candidates)
-    for args in candidates:
-        if len(out) >= limit:
-            return out
-        add(args)
-    if not parsed and params:
+    frontier = parsed
+    for _ in range(max(1, rounds)):
+        candidates: list[list[Any]] = []
+        for args in frontier:
+            for position, value in enumerate(args):
+                for mutated in _mutations(value):
+                    candidates.append([*args[:position], mutated, *args[position + 1 :]])
+        rng.shuffle(candidates)
+        for args in candidates:
+            if len(out) >= limit:
+                return out
+            add(args)
+        frontier = candidates
+    if (not parsed or rounds > 1) and params:
         kinds = [_kind(annotation) for _, annotation in params]
         if all(kind is not None for kind in kinds):
             pools = [_BY_TYPE[kind] for kind in kinds if kind is not None]

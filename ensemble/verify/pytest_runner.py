@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..context import Block, parse_blocks, reindent
+from ..context import Block, parse_blocks
+from ..edits import replace_span  # re-exported: the one code-to-span rule lives in ensemble.edits
 from ..errors import RequestError
 from .sandbox import Sandbox, shared_sandbox
 
@@ -219,16 +220,6 @@ def locate_function(text: str, name: str) -> tuple[int, int]:
 
     best = min(matches, key=lambda b: (nesting(b), b.start))
     return best.start, best.end
-
-
-def replace_span(text: str, start: int, end: int, code: str) -> str:
-    """``text`` with lines ``[start, end)`` replaced by ``code``, re-indented like the lines it replaces."""
-    lines = text.splitlines(keepends=True)
-    old = "".join(lines[start:end])
-    new = reindent(code.strip("\n") + "\n", old) if old.strip() else code.strip("\n") + "\n"
-    if not new.endswith("\n"):
-        new += "\n"
-    return "".join(lines[:start]) + new + "".join(lines[end:])
 
 
 # The script run inside the sandbox. It may use only the standard library and pytest.

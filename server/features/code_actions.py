@@ -84,7 +84,7 @@ def _fresh_results(
         c = record.result.consensus
         if record.task is TaskKind.REVIEW or not c.clusters:
             continue
-        if not record.applied and record.pending is None:
+        if not record.applied and record.pending is None and c.offers_edit:
             actions.append(
                 _action(
                     consensus_label(record.result),
@@ -95,6 +95,8 @@ def _fresh_results(
                 )
             )
         for index in range(1, len(c.clusters)):
+            if c.clusters[index].rejected:
+                continue  # failed the trust gate: viewable in the hover, never one click away
             actions.append(
                 _action(
                     alternative_title(record.result, index),

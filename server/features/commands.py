@@ -206,7 +206,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return outcome
     result = outcome
     c = result.consensus
-    if c.kind == "none" or not c.pick.strip() or _breaks_python(doc, start, end, c.pick):
+    if not c.no_edit and (not c.offers_edit or _breaks_python(doc, start, end, c.pick)):
         message = "CodeConductor: no usable answer from the models. " + "; ".join(c.notes or result.notes)
         ls.show(message, 2)
         return _response(run_id, "noConsensus", result, message)
@@ -222,6 +222,13 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         lines=doc_lines(doc)[start:end],
     )
     ls.store.add(record)
+    if c.no_edit:
+        # An honest outcome, not an error: nothing is applied or offered; the diagnostic and the hover keep the
+        # answers viewable with the reason each one was not offered.
+        message = f"CodeConductor: {c.no_edit}"
+        ls.show(message, 3)
+        publish(ls, doc.uri)
+        return _response(run_id, "noEdit", result, message)
     new_lines = replacement_lines(doc, start, end, c.pick)
     rng = span_range(doc, start, end)
     label = consensus_label(result)
@@ -337,6 +344,11 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         code = c.clusters[index].representative if c.clusters else c.pick
         if not code.strip() or record.task is TaskKind.REVIEW:
             raise JsonRpcInvalidParams("this result has no code to apply")
+        refused = c.clusters[index].rejected if c.clusters else c.no_edit
+        if refused or (index == 0 and c.no_edit):
+            # The trust gate's verdict holds in every front end: an answer that breaks the user's code is
+            # shown, never applied.
+            return {"applied": False, "status": "refused", "message": f"not applied: {refused or c.no_edit}"}
         label = consensus_label(record.result) if index == 0 else alternative_title(record.result, index)
         new_lines = replacement_lines(doc, record.span.start, record.span.end, code)
         out = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)

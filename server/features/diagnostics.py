@@ -76,9 +76,18 @@ def finding_diagnostic(doc: TextDocument, record: RunRecord, index: int, span: S
 
 def _run_diagnostic(doc: TextDocument, record: RunRecord) -> lsp.Diagnostic | None:
     c = record.result.consensus
+    noun = _TASK_NOUN.get(record.task, record.task.value)
+    if c.no_edit:
+        return lsp.Diagnostic(
+            range=tight_range(doc, record.span),
+            message=f"Ensemble {noun}: no edit — {c.no_edit} — hover for the answers",
+            severity=lsp.DiagnosticSeverity.Information,
+            source=SOURCE,
+            code=f"ensemble-{record.task.value}",
+            data={"runId": record.id, "noEdit": True},
+        )
     if c.kind == "none" or not c.pick:
         return None
-    noun = _TASK_NOUN.get(record.task, record.task.value)
     state = "applied" if record.applied else "suggested"
     alternatives = max(0, len(c.clusters) - 1)
     alt = f"; {alternatives} alternative{'s' if alternatives != 1 else ''}" if alternatives else ""

@@ -31,10 +31,11 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
 from ensemble.context import enclosing_block
+from ensemble.edits import span_lines
 from ensemble.errors import CodeConductorError
 from ensemble.types import ProgressEvent, Request, Result, TaskKind
 
-from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, target_span
+from ..edits import apply_lines, doc_lines, language_of, line_span, target_span
 from ..runs import RunRecord, Span
 from ..server import CodeConductorServer, RunCancelled
 from .commands import _Args, _parse, _Range
@@ -228,7 +229,8 @@ async def _deliver(
         lines=doc_lines(doc)[start:end],
     )
     ls.store.add(record)
-    new_lines = replacement_lines(doc, start, end, outcome.pick)
+    # Exactly the text the tests passed on, not a second rendering of the pick.
+    new_lines = span_lines(doc.source, outcome.new_text, start, end)
     out["newText"] = "\n".join(new_lines) + "\n"
     if not a.apply:
         return out | {"status": "proposed"}

@@ -35,11 +35,15 @@ def render(record: RunRecord) -> str:
     result = record.result
     c = result.consensus
     state = " · applied" if record.applied else ""
+    headline = (
+        f"**No edit:** {c.no_edit}"
+        if c.no_edit
+        else f"**Confidence {c.confidence:.2f}** · {c.agree} of {c.asked} models agree"
+    )
     lines = [
         f"**CodeConductor — {record.task.value}**{state}",
         "",
-        f"**Confidence {c.confidence:.2f}** · {c.agree} of {c.asked} models agree · {c.answered} answered"
-        + (f" · {c.method}" if c.method else ""),
+        f"{headline} · {c.answered} answered" + (f" · {c.method}" if c.method else ""),
         "",
         "| Model | Status | Latency | Cluster |",
         "|---|---|---|---|",
@@ -48,7 +52,8 @@ def render(record: RunRecord) -> str:
     for answer in result.answers:
         key = f"{answer.model_id}#{answer.sample}"
         index = where.get(key, where.get(answer.model_id))
-        cluster = "—" if index is None else ("consensus" if index == 0 else f"alternative {index}")
+        first = "answer 1" if c.no_edit else "consensus"
+        cluster = "—" if index is None else (first if index == 0 else f"alternative {index}")
         latency = f"{answer.latency_s:.2f} s" if answer.latency_s is not None else "—"
         status = answer.status.value + (
             f" ({answer.reason})" if answer.reason and answer.status.value != "answered" else ""
@@ -57,9 +62,11 @@ def render(record: RunRecord) -> str:
     if record.task is TaskKind.REVIEW:
         for finding in c.findings:
             lines.append(f"- line {finding.line + 1}, {finding.severity}: {finding.message} ({finding.support} models)")
-    for index, alt in enumerate(c.clusters[1:], start=1):
+    for index, alt in enumerate(c.clusters[0 if c.no_edit else 1 :], start=0 if c.no_edit else 1):
         members = ", ".join(m.split("@", 1)[0] for m in alt.members)
-        lines += ["", f"**Alternative {index}** ({members}):"]
+        verdict = f" — not offered: {alt.rejected}" if alt.rejected else ""
+        title = f"Answer {index + 1}" if c.no_edit else f"Alternative {index}"
+        lines += ["", f"**{title}** ({members}){verdict}:"]
         if alt.diff.strip():
             lines += ["```diff", alt.diff.rstrip("\n"), "```"]
         else:

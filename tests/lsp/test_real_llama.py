@@ -55,7 +55,7 @@ async def test_run_on_real_servers(client: LanguageClient) -> None:
     editor = editor_of(client)
     editor.open(URI, BUGGY)
     reply = await command(client, "codeconductor.run", {"uri": URI, "range": span(3, 5), "task": "fix", "version": 1})
-    assert reply["status"] in ("applied", "noConsensus")
+    assert reply["status"] in ("applied", "noConsensus", "noEdit")
     answers = reply["result"]["answers"]
     assert sorted(a["model"]["name"] for a in answers) == ["tiny-lsp-a", "tiny-lsp-b"]
     assert all(a["status"] == "answered" for a in answers)

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ensemble.consensus.behaviour import build_probe, observe
+from ensemble.consensus.behaviour import Behaviour, build_probe
 from ensemble.verify.examples import Example, entry_point_of, extract_examples
 from ensemble.verify.inputs import generate_inputs
+from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
 
 STUB = '''def add_one(xs: list) -> list:
@@ -70,6 +71,11 @@ def test_generated_inputs_are_new_deterministic_and_labelless() -> None:
 
 async def test_behaviour_groups_equivalent_code_and_flags_degenerate(box: Sandbox) -> None:
     probe = build_probe(STUB, "add_one")
+    executor = SandboxExecutor(box)
+
+    async def observe(_: Sandbox, code: str, probe: object) -> Behaviour:
+        return await executor.observe(code, probe)  # type: ignore[arg-type]
+
     good_a = await observe(box, "def add_one(xs):\n    return [x + 1 for x in xs]\n", probe)
     good_b = await observe(
         box, "def add_one(xs):\n    out = []\n    for x in xs:\n        out.append(x + 1)\n    return out\n", probe

@@ -7,7 +7,7 @@ from dataclasses import replace
 from ensemble.consensus.confidence import Features, confidence
 
 BASE = Features(
-    share=0.5, pass_frac=1.0, has_examples=1.0, log_examples=1.0, executed=1.0, groups=0.3, answered_ratio=1.0,
+    share=0.5, pass_frac=1.0, has_examples=1.0, executed=1.0, groups=0.3, answered_ratio=1.0,
     top_weight=0.7,
 )  # fmt: skip
 

@@ -64,7 +64,7 @@ async def test_reliability_weights_decide_without_examples(box: Sandbox) -> None
     assert set(unweighted.pick_models) == {answers[1].model_id, answers[2].model_id}
 
 
-async def test_all_candidates_broken_gives_low_confidence(box: Sandbox) -> None:
+async def test_all_candidates_broken_offers_no_edit(box: Sandbox) -> None:
     answers = [
         _answer("a", "def second_largest(xs):\n    return None\n"),
         _answer("b", "def second_largest(xs):\n    raise ValueError\n"),
@@ -72,8 +72,13 @@ async def test_all_candidates_broken_gives_low_confidence(box: Sandbox) -> None:
     ]
     result = await decide(_request(), answers, sandbox=box)
     assert result.kind == "code"
-    assert result.pick
-    assert result.confidence <= 0.05
+    assert not result.pick
+    assert not result.offers_edit
+    assert result.no_edit is not None
+    assert "unchanged" in result.no_edit
+    assert result.confidence == 0.0
+    assert len(result.clusters) == 3  # every answer stays viewable, each with the reason it was refused
+    assert all(cluster.rejected for cluster in result.clusters)
     assert any("not valid code" in n for n in result.notes)
 
 

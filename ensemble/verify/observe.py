@@ -1,0 +1,85 @@
+"""Observe candidates for the consensus: run code on a :class:`~ensemble.consensus.behaviour.Probe` in the
+sandbox and turn the outcomes into a :class:`~ensemble.consensus.behaviour.Behaviour`.
+
+:class:`SandboxExecutor` is owned by whoever owns the sandbox (the ``Pipeline``; benchmarks) and closed with
+it; its cache means the same code on the same probe runs once per executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+from ..consensus.behaviour import Behaviour, Probe
+from .sandbox import CallSpec, Sandbox, shared_sandbox
+
+__all__ = ["SandboxExecutor", "shared_executor"]
+
+
+class SandboxExecutor:
+    """Runs candidates in ``sandbox`` (one it owns when not given one) with a bounded per-executor cache."""
+
+    def __init__(self, sandbox: Sandbox | None = None, *, call_timeout_s: float = 0.5, cache_size: int = 4096) -> None:
+        self._own = sandbox is None
+        self.sandbox = sandbox or Sandbox(workers=1)
+        self.call_timeout_s = call_timeout_s
+        self._cache: OrderedDict[str, Behaviour] = OrderedDict()
+        self._cache_size = cache_size
+        self._ran = False
+
+    @property
+    def notes(self) -> list[str]:
+        if self._ran and not self.sandbox.network_blocked:
+            return ["sandbox could not block network access"]
+        return []
+
+    @property
+    def cache(self) -> OrderedDict[str, Behaviour]:
+        """Observed behaviours by key (benchmarks save and reload them)."""
+        return self._cache
+
+    @staticmethod
+    def key(code: str, probe: Probe) -> str:
+        digest = hashlib.sha256(code.encode())
+        for example in probe.examples:
+            digest.update(b"\0" + example.call.encode() + b"\1" + example.expected.encode())
+        for call in probe.extra:
+            digest.update(b"\0" + call.encode())
+        return digest.hexdigest()
+
+    async def observe(self, code: str, probe: Probe) -> Behaviour:
+        key = self.key(code, probe)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        calls = [CallSpec(e.call, e.expected) for e in probe.examples] + [CallSpec(c) for c in probe.extra]
+        budget = min(3.0 + 0.1 * len(calls), self.call_timeout_s * len(calls) + 1.0)
+        outcomes = await self.sandbox.arun_calls(
+            code, probe.entry_point, calls, budget, call_timeout_s=self.call_timeout_s
+        )
+        self._ran = True
+        behaviour = Behaviour(
+            keys=tuple(o.key for o in outcomes),
+            passed=tuple(bool(o.matches) for o in outcomes[: len(probe.examples)]),
+        )
+        self._cache[key] = behaviour
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return behaviour
+
+    def close(self) -> None:
+        self._cache.clear()
+        if self._own:
+            self.sandbox.close()
+
+
+_shared: list[SandboxExecutor] = []
+
+
+def shared_executor() -> SandboxExecutor:
+    """A process-wide executor for callers that own none (one-off scripts, tests); the ``Pipeline`` owns its own."""
+    box = shared_sandbox()
+    if not _shared or _shared[0].sandbox is not box:  # the shared sandbox was closed and replaced
+        _shared[:] = [SandboxExecutor(box)]
+    return _shared[0]
