@@ -37,7 +37,7 @@ PRIMES = '''def primes_below(n: int) -> list[int]:
             result.append(candidate)
     return result
 '''
-SIEVE = '''def primes_below(n: int) -> list[int]:
+SIEVE = """def primes_below(n: int) -> list[int]:
     if n < 3:
         return []
     sieve = [True] * n
@@ -46,17 +46,17 @@ SIEVE = '''def primes_below(n: int) -> list[int]:
         if sieve[i]:
             sieve[i * i :: i] = [False] * len(sieve[i * i :: i])
     return [i for i, p in enumerate(sieve) if p]
-'''
-TABLE = '''def primes_below(n: int) -> list[int]:
+"""
+TABLE = """def primes_below(n: int) -> list[int]:
     table = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
     return [p for p in table if p < n]
-'''
-OFF_BY_ONE = '''def primes_below(n: int) -> list[int]:
+"""
+OFF_BY_ONE = """def primes_below(n: int) -> list[int]:
     return [c for c in range(2, n + 1) if all(c % d for d in range(2, c))]
-'''
-UNDEFINED = '''def primes_below(n: int) -> list[int]:
+"""
+UNDEFINED = """def primes_below(n: int) -> list[int]:
     return [c for c in range(2, n) if is_prime(c)]
-'''
+"""
 
 
 def _answer(name: str, text: str) -> ModelAnswer:
@@ -75,7 +75,12 @@ def executor() -> Iterator[SandboxExecutor]:
 
 
 async def test_improve_picks_the_sieve_over_a_table_that_passes_the_examples(executor: SandboxExecutor) -> None:
-    answers = [_answer("table", TABLE), _answer("off", OFF_BY_ONE), _answer("undef", UNDEFINED), _answer("sieve", SIEVE)]
+    answers = [
+        _answer("table", TABLE),
+        _answer("off", OFF_BY_ONE),
+        _answer("undef", UNDEFINED),
+        _answer("sieve", SIEVE),
+    ]
     result = await decide(_request(TaskKind.IMPROVE), answers, executor=executor)
     assert result.offers_edit
     assert result.pick_models == [answers[3].model_id]
