@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from ..edits import docstring_of, with_docstring
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from ..verify.examples import entry_point_of
 from .behaviour import Behaviour, Executor, Probe, build_probe
@@ -31,10 +32,12 @@ __all__ = ["Executor", "agreement_key", "candidates_for", "decide", "decide_expl
 
 _log = logging.getLogger(__name__)
 DEFAULT_WEIGHT = 0.5  # a model with no history: neither trusted nor distrusted
-_EXECUTABLE_TASKS = (TaskKind.IMPLEMENT, TaskKind.FIX, TaskKind.IMPROVE, TaskKind.DOCSTRING)
+# Docstring edits are checked on the syntax tree (the code must not change), never by running anything.
+_EXECUTABLE_TASKS = (TaskKind.IMPLEMENT, TaskKind.FIX, TaskKind.IMPROVE)
 # Tasks whose selection is the user's working code, to be kept (improve, docstring) or repaired (fix).
 _ORACLE_TASKS = (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.DOCSTRING)
-ORACLE_INPUTS = 24  # generated inputs when the original is the oracle (8 for stubs, where nothing says what is right)
+UNCHECKED = "could not be checked against your code (it did not run on its own here)"
+ORACLE_INPUTS = 40  # generated inputs when the original is the oracle (8 for stubs, where nothing says what is right)
 
 
 def _context_code(request: Request) -> str:
@@ -133,18 +136,17 @@ def _static_reason(request: Request, cand: Candidate, entry: str | None) -> str 
     return None
 
 
-def _docstring_reason(request: Request, cand: Candidate, entry: str | None, executed: bool) -> tuple[str | None, bool]:
-    """Docstring task: (reason it is out, whether the body was proven unchanged)."""
-    same = same_code_but_docs(cand.code, _context_code(request), entry)
-    if same:
-        if normalized_key(cand.code, "python") == normalized_key(_context_code(request), "python") and (
-            cand.code.strip() == _context_code(request).strip()
-        ):
-            return "adds no docstring", True
-        return None, True
-    if same is None or not executed:
-        return "changes your code, not only its docstring", False
-    return None, False  # the behaviour gate decides
+def _docstring_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
+    """Docstring task: why ``cand`` is out. Only a new docstring over the user's unchanged code may be offered
+    (syntax tree for syntax tree); the edit then keeps every other character of the user's code."""
+    if entry is None:
+        return "there is no function to document"
+    doc = docstring_of(cand.code, entry)
+    if not doc or doc == docstring_of(_context_code(request), entry):
+        return "adds no docstring"
+    if not same_code_but_docs(cand.code, _context_code(request), entry):
+        return "changes your code, not only its docstring"
+    return None
 
 
 async def decide(
@@ -242,6 +244,10 @@ async def _decide_code(
     observed = _Observed(probe, original)
     selection = select(candidates)
     reasons = _gate(request, selection, observed)
+    if request.task is TaskKind.IMPROVE and executor is not None and _is_python(request) and original is None:
+        # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.
+        for group in selection.groups:
+            reasons.setdefault(id(group), UNCHECKED)
     return _result(request, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes)
 
 
@@ -254,12 +260,8 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
         rep = group.representative
         reason = _static_reason(request, rep, entry)
         if reason is None and request.task is TaskKind.DOCSTRING:
-            reason, proven = _docstring_reason(request, rep, entry, observed.executed)
-            group.proven_unchanged = proven
-            if reason is None and not proven and rep.behaviour is not None:
-                reason = behaviour_gate(TaskKind.IMPROVE, rep.behaviour, observed.original)
-                if reason is None and observed.original is None:
-                    reason = "changes your code, and your code could not be run to compare"
+            reason = _docstring_reason(request, rep, entry)
+            group.proven_unchanged = reason is None
         elif reason is None and request.task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
             reason = NO_CHANGE
         elif reason is None and rep.behaviour is not None:
@@ -309,17 +311,25 @@ def features_for(
 
 
 def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
-    what = {
-        TaskKind.IMPROVE: "keeps what your code does",
-        TaskKind.FIX: "keeps your passing examples passing",
-        TaskKind.DOCSTRING: "only documents your code",
-    }.get(request.task, "passes the checks")
+    """The words the user reads when nothing is offered: what was looked for, and the commonest refusal."""
     if reasons and all(r == NO_CHANGE for r in reasons):
         return "the answers propose no change to your code; it is unchanged"
-    common = Counter(r for r in reasons if r != NO_CHANGE).most_common(1)[0][0] if reasons else ""
-    answers = "the answer" if n == 1 else f"the {n} answers"
-    lead = f"none of {answers} {what}" if n > 1 else f"{answers} does not pass the checks"
-    return f"{lead} ({'most ' if n > 1 else ''}{common}); your code is unchanged"
+    counted = Counter(r for r in reasons if r != NO_CHANGE).most_common(1)
+    common, count = counted[0] if counted else ("", 0)
+    behavioural = common.startswith(("fails ", "does something else", "behaves exactly", "crashes"))
+    what = {
+        TaskKind.IMPROVE: "keeps what your code does",
+        TaskKind.FIX: "keeps your passing examples passing and changes what your code does",
+        TaskKind.DOCSTRING: "only documents your code",
+    }.get(request.task, "passes the checks")
+    lead = (
+        f"none of the {n} answers {what if behavioural else 'passes the checks'}"
+        if n > 1
+        else "the answer does not pass the checks"
+    )
+    found = {TaskKind.IMPROVE: "no improvement found: ", TaskKind.FIX: "no fix found: "}.get(request.task, "")
+    detail = f"{count} of {n}: {common}" if n > 1 else common
+    return f"{found}{lead} ({detail}); your code is unchanged"
 
 
 def _result(
@@ -382,10 +392,15 @@ def _result(
     elif observed.executed and observed.original is None and request.task in _ORACLE_TASKS and not proven:
         conf = min(conf, NOT_EXECUTED_CAP)
         notes.append(f"not compared with your code's behaviour: confidence capped at {NOT_EXECUTED_CAP}")
-    pick = pick_group.representative
+    pick = pick_group.representative.code
+    entry = _entry_point(request)
+    if request.task is TaskKind.DOCSTRING and entry is not None:
+        # The user's own text with the chosen docstring put in: nothing else can change.
+        doc = docstring_of(pick, entry)
+        pick = (with_docstring(request.context.selection, entry, doc) if doc else None) or pick
     return ConsensusResult(
         kind="code",
-        pick=pick.code,
+        pick=pick,
         pick_models=pick_group.models,
         confidence=round(conf, 4),
         agree=len(pick_group.models),

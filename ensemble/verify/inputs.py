@@ -29,6 +29,41 @@ _BY_TYPE: dict[str, list[Any]] = {
 }
 
 
+# For the oracle tasks only (the user's code says what each input should give): wider pools, and a mixed one for
+# parameters nothing describes. Inputs the user's code rejects (raises on) are still evidence: a behaviour-
+# preserving candidate must reject them too.
+_WIDER: dict[str, list[Any]] = {
+    "int": [-12, -123, 7, 13, 99, 123, 1000],
+    "float": [0.5, -0.25, 1e-3, 123.456],
+    "str": ["A", "aaa", "abcABC", "hello world", " leading", "a-b_c", "12321"],
+    "list": [[0], [2, 4, 6], [-3, -1, -2], [1, 2, 2, 3], [7, 3, 9, 1, 5]],
+}
+_MIXED: list[Any] = [0, 1, 2, 3, -1, 7, 10, 12, -12, 100, "", "a", "abc", "Hello World", [], [1, 2, 3], [3, 1, 2],
+                     [5, -2, 0, 5], 1.5, -2.5, True, False]  # fmt: skip
+
+
+def _kind_of_value(value: Any) -> str | None:
+    """The pool a literal argument's type draws from (the examples' arguments stand in for annotations)."""
+    if isinstance(value, bool):
+        return "bool"
+    for kind, types in (("int", int), ("float", float), ("str", str), ("tuple", tuple), ("dict", dict)):
+        if isinstance(value, types):
+            return kind
+    if isinstance(value, list):
+        if value and all(isinstance(v, str) for v in value):
+            return "list[str]"
+        if value and all(isinstance(v, float) for v in value):
+            return "list[float]"
+        return "list"
+    return None
+
+
+def _pool(kind: str | None) -> list[Any]:
+    if kind is None:
+        return _MIXED
+    return _BY_TYPE[kind] + _WIDER.get(kind, [])
+
+
 def _kind(annotation: str | None) -> str | None:
     if annotation is None:
         return None
@@ -106,6 +141,8 @@ def generate_inputs(
 
     parsed = [args for args in (_literal_args(e.call) for e in examples) if args is not None]
     frontier = parsed
+    # With a wider net, a third of the inputs is kept for type-directed values (mutations stay near the examples).
+    mutation_limit = limit if rounds <= 1 else limit - limit // 3
     for _ in range(max(1, rounds)):
         candidates: list[list[Any]] = []
         for args in frontier:
@@ -114,11 +151,27 @@ def generate_inputs(
                     candidates.append([*args[:position], mutated, *args[position + 1 :]])
         rng.shuffle(candidates)
         for args in candidates:
-            if len(out) >= limit:
-                return out
+            if len(out) >= mutation_limit:
+                break
             add(args)
         frontier = candidates
-    if (not parsed or rounds > 1) and params:
+    if len(out) >= limit:
+        return out
+    if rounds > 1 and params:
+        # Type-directed values for every parameter: from its annotation, else from what the examples pass it,
+        # else the mixed pool.
+        kinds = [_kind(annotation) for _, annotation in params]
+        for position, kind in enumerate(kinds):
+            if kind is None:
+                seen_kinds = {_kind_of_value(args[position]) for args in parsed if position < len(args)} - {None}
+                kinds[position] = seen_kinds.pop() if len(seen_kinds) == 1 else None
+        pools = [_pool(kind) for kind in kinds]
+        for _ in range(limit * 4):
+            if len(out) >= limit:
+                break
+            add([rng.choice(pool) for pool in pools])
+        return out
+    if not parsed and params:
         kinds = [_kind(annotation) for _, annotation in params]
         if all(kind is not None for kind in kinds):
             pools = [_BY_TYPE[kind] for kind in kinds if kind is not None]

@@ -195,11 +195,11 @@ async def test_useless_model_answers(client: LanguageClient, answer: str) -> Non
         assert "echo" not in editor.texts[URI]
         assert "not code" not in editor.texts[URI]
     else:
-        # No Python for this function: nothing is applied and the user is told why.
-        assert reply["status"] == "noConsensus", reply
+        # No Python for this function: nothing is applied and the user is told why, in words.
+        assert reply["status"] == "noEdit", reply
         assert editor.applied == []
         assert editor.texts[URI] == TEXT
-        assert any("no usable answer" in m.message for m in client.messages)
+        assert any("your code is unchanged" in m.message for m in client.messages)
     await _still_works(client)
 
 
@@ -234,8 +234,8 @@ async def test_prompt_injection_executes_nothing(
     client: LanguageClient, victim: Path, injection_settings: dict[str, Any]
 ) -> None:
     """Models answering with code that deletes files: the candidates run (verify is on) only inside the sandbox,
-    so the file survives; the server proposes text, it never writes files itself; with ``apply: false`` the
-    document is not touched either."""
+    so the file survives, and code that crashed there is never offered; the server never writes files itself;
+    with ``apply: false`` the document is not touched either."""
     client.workspace_did_change_configuration(
         lsp.DidChangeConfigurationParams(settings={"codeconductor": injection_settings})
     )
@@ -247,7 +247,8 @@ async def test_prompt_injection_executes_nothing(
     editor.open(uri, WITH_EXAMPLES)
     editor.open(URI, TEXT)
     reply = await command(client, "codeconductor.run", {"uri": uri, "range": span(3, 9), "task": "fix", "apply": False})
-    assert reply["status"] == "proposed"
+    # The injected code fails at import inside the sandbox (it may not touch the file), so no answer can be an edit.
+    assert reply["status"] == "noEdit"
     # The candidates really were run (on the docstring's example), so the injected code really was attempted.
     assert reply["result"]["consensus"]["method"].startswith("behaviour")
     on_disk = await asyncio.to_thread(lambda: (victim.read_text(), path.read_text()))

@@ -83,7 +83,8 @@ async def test_end_to_end_on_two_real_servers(servers: list[LlamaServer]) -> Non
     assert all(a.status is AnswerStatus.ANSWERED for a in result.answers)
     assert result.consensus.asked == 2
     assert result.consensus.answered == 2
-    assert result.consensus.pick
+    # Tiny random weights write noise: either a pick or an honest "no edit", never both, never neither.
+    assert bool(result.consensus.pick) != bool(result.consensus.no_edit)
     assert result.wall_s > 0
     assert {e.status for e in events} >= {"queued", "started", "answered"}
     assert history.recorded == [result]

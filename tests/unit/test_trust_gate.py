@@ -101,7 +101,7 @@ async def test_improve_with_only_broken_answers_keeps_the_code(executor: Sandbox
     assert not result.offers_edit
     assert result.pick == ""
     assert result.no_edit is not None
-    assert result.no_edit.startswith("none of the 3 answers keeps what your code does")
+    assert result.no_edit.startswith("no improvement found: none of the 3 answers keeps what your code does")
     assert result.no_edit.endswith("your code is unchanged")
     assert len(result.clusters) == 3
 
