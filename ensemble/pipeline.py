@@ -25,6 +25,7 @@ from .errors import RequestError
 from .prompts import build_messages
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+from .verify.sandbox import sandbox_notice
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -138,6 +139,8 @@ class Pipeline:
         )
         weights = self._weights(request.task, chosen)
         decision = await consensus.decide(request, answers, weights=weights, verify=settings.verify)
+        if settings.verify and decision.kind == "code" and (notice := sandbox_notice()):
+            notes.append(notice)
         result = Result(
             id=uuid.uuid4().hex,
             request=request,

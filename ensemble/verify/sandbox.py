@@ -253,11 +253,11 @@ def _site_dirs() -> list[str]:
     return [p for p in site.getsitepackages() if os.path.isdir(p)]
 
 
-def _start_bwrap(support: _bwrap.Support) -> _Supervisor:
+def _start_bwrap(support: _bwrap.Support, ro_paths: Sequence[str] = ()) -> _Supervisor:
     fd = _bwrap.seccomp_fd(support.seccomp)
     fds = [f for f in (fd, support.userns_fd) if f is not None]
     try:
-        argv = _bwrap.argv(support, seccomp_fd=fd)
+        argv = _bwrap.argv(support, seccomp_fd=fd, ro_paths=ro_paths)
         return _Supervisor([*argv, *_supervisor_command("once")], fds)
     finally:
         if fd is not None:
@@ -385,7 +385,9 @@ class Sandbox:
                     return
                 self._spares.append(spare)
 
-    def _take_spare(self) -> _Supervisor:
+    def _take_spare(self, ro_paths: Sequence[str] = ()) -> _Supervisor:
+        if ro_paths:  # a sandbox of its own, with these paths shown
+            return _start_bwrap(self._probe(), ro_paths)
         with self._lock:
             while self._spares:
                 spare = self._spares.pop(0)
@@ -428,7 +430,7 @@ class Sandbox:
         if self._probe().usable:
             with self._slots:
                 for attempt in range(2):
-                    box = self._take_spare()
+                    box = self._take_spare(job.get("ro_paths") or ())
                     try:
                         self._fill_spares()  # the next job's sandbox starts while this one runs
                         frames, how = box.request(job, timeout_s, self._limit())
@@ -495,11 +497,13 @@ class Sandbox:
         memory_mb: int | None = None,
         executable: Sequence[str] = (),
         max_procs: int = 1024,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
         """Write ``files`` (relative paths) into a fresh scratch directory and run ``argv`` there; ``argv[0]`` is an
         executable by absolute path (``/usr/bin/node``, or a file of ``files`` as ``/tmp/NAME`` with bubblewrap:
         see :attr:`scratch_dir`; ``executable`` names files to mark executable). ``max_procs``: processes and
-        threads (``RLIMIT_NPROC``)."""
+        threads (``RLIMIT_NPROC``); ``ro_paths``: host directories to show read-only at the same path (a project's
+        site-packages, a toolchain outside /usr)."""
         if not argv or not os.path.isabs(argv[0]):
             raise SandboxError("run_program needs an executable by absolute path")
         job = {
@@ -511,6 +515,7 @@ class Sandbox:
             "memory_mb": memory_mb or self.memory_mb,
             "output_limit": self.output_limit,
             "max_procs": max_procs,
+            "ro_paths": [os.path.realpath(p) for p in ro_paths],
         }
         frames, how = self._submit(job, timeout_s)
         end = frames[-1] if how == "end" and frames and frames[-1].get("t") == "end" else None
@@ -539,12 +544,12 @@ class Sandbox:
         timeout_s: float = 10.0,
         *,
         memory_mb: int | None = None,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
         """Write ``files`` (relative paths) into a scratch directory and run ``python -I *argv`` in it (with an
         audit hook refusing writes outside it, processes and sockets)."""
-        return self.run_program(
-            files, [sys.executable, "-I", "-c", BOOT, *argv], timeout_s, memory_mb=memory_mb, max_procs=0
-        )
+        argv = [sys.executable, "-I", "-c", BOOT, *argv]
+        return self.run_program(files, argv, timeout_s, memory_mb=memory_mb, max_procs=0, ro_paths=ro_paths)
 
     async def arun_calls(
         self,
@@ -568,15 +573,29 @@ class Sandbox:
         memory_mb: int | None = None,
         executable: Sequence[str] = (),
         max_procs: int = 1024,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
         return await asyncio.to_thread(
-            self.run_program, files, argv, timeout_s, memory_mb=memory_mb, executable=executable, max_procs=max_procs
+            self.run_program,
+            files,
+            argv,
+            timeout_s,
+            memory_mb=memory_mb,
+            executable=executable,
+            max_procs=max_procs,
+            ro_paths=ro_paths,
         )
 
     async def arun_script(
-        self, files: Mapping[str, str], argv: Sequence[str], timeout_s: float = 10.0, *, memory_mb: int | None = None
+        self,
+        files: Mapping[str, str],
+        argv: Sequence[str],
+        timeout_s: float = 10.0,
+        *,
+        memory_mb: int | None = None,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
-        return await asyncio.to_thread(self.run_script, files, argv, timeout_s, memory_mb=memory_mb)
+        return await asyncio.to_thread(self.run_script, files, argv, timeout_s, memory_mb=memory_mb, ro_paths=ro_paths)
 
 
 def _as_int(value: object, default: int) -> int:
