@@ -38,7 +38,8 @@ from typing import Any
 MAGIC = b"CCv1"
 NONCE_BYTES = 16
 HEADER = struct.Struct(">4s16sII")  # magic, nonce, sequence number, payload length
-CHILD_HEADER = struct.Struct(">I")
+CHILD_FRAME = struct.Struct(">IIB")  # length of what follows it, call index, ok; then the value's text
+LOAD_ERROR = 0xFFFFFFFF  # the index of the frame that says the candidate could not be defined
 FRAME_LIMIT = 512 * 1024  # one frame (an end frame carries the capped stdout and stderr)
 CHILD_FRAME_LIMIT = 16 * 1024  # one value frame from the child (values are cut at VALUE_LIMIT)
 CHILD_TOTAL_LIMIT = 1 << 20  # everything the child may send
@@ -267,18 +268,30 @@ def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool
     os.environ.update({"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"})
 
 
-def _child_send(fd: int, obj: dict[str, Any]) -> None:
-    payload = json.dumps(obj).encode()
-    _write_all(fd, CHILD_HEADER.pack(len(payload)) + payload)
+def _make_sender(fd: int) -> Callable[[int, bool, str], None]:
+    """The child's only way to report: one binary frame per call (index, ok, text), built from references taken
+    before the candidate is loaded (no ``json``, nothing a candidate could patch)."""
+    pack, write, encode = CHILD_FRAME.pack, os.write, str.encode
+    memory, length = memoryview, len
+
+    def send(index: int, ok: bool, text: str) -> None:
+        body = encode(text, "utf-8", "replace")
+        view = memory(pack(CHILD_FRAME.size - 4 + length(body), index, 1 if ok else 0) + body)
+        while view:
+            view = view[write(fd, view) :]
+
+    return send
 
 
 def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
-    """In the child: define the candidate, evaluate each call, send each canonical value (never a verdict)."""
-    canonical = make_canonical()  # before the candidate exists
-    send, set_timer, real, name_of = _child_send, signal.setitimer, signal.ITIMER_REAL, type
+    """In the child: define the candidate, evaluate each call, send each canonical value (never a verdict).
+    Everything used after the candidate is loaded is bound first: patching builtins (``eval``, ``repr``,
+    ``enumerate``...), ``json`` or this module changes nothing that is reported."""
+    canonical, send = make_canonical(), _make_sender(fd)
+    set_timer, real, name_of, evaluate, timeout_class = signal.setitimer, signal.ITIMER_REAL, type, eval, _CallTimeout
     namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
     call_timeout = float(job.get("call_timeout_s", 1.0))
-    calls = [str(c) for c in job["calls"]]
+    calls = list(enumerate(str(c) for c in job["calls"]))
     code, entry = job["code"], job.get("entry_point")
     job.clear()
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -293,21 +306,21 @@ def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
             raise NameError(f"{entry} is not defined")
     except BaseException as exc:
         set_timer(real, 0)
-        send(fd, {"load_error": "Timeout" if isinstance(exc, _CallTimeout) else name_of(exc).__name__})
+        send(LOAD_ERROR, False, "Timeout" if isinstance(exc, timeout_class) else name_of(exc).__name__)
         return
-    for index, expr in enumerate(calls):
+    for index, expr in calls:
         try:
             set_timer(real, call_timeout)
-            text = canonical(eval(expr, namespace))  # serialised under the timer: __repr__ is candidate code
+            text = canonical(evaluate(expr, namespace))  # serialised under the timer: __repr__ is candidate code
             set_timer(real, 0)
-            outcome: dict[str, Any] = {"i": index, "ok": True, "value": text}
+            ok = True
         except BaseException as exc:
             set_timer(real, 0)
-            outcome = {"i": index, "ok": False, "error": "Timeout" if isinstance(exc, _CallTimeout) else "?"}
-            if not isinstance(exc, _CallTimeout):
+            ok, text = False, "Timeout" if name_of(exc) is timeout_class else "?"
+            if text == "?":
                 with contextlib.suppress(BaseException):
-                    outcome["error"] = str(name_of(exc).__name__)[:100]
-        send(fd, outcome)
+                    text = name_of(exc).__name__[:100]
+        send(index, ok, text)
 
 
 def _read_capped(path: str, limit: int) -> str:
@@ -341,30 +354,21 @@ def _relay_calls(read_fd: int, frames: _Frames, job: dict[str, Any], deadline: f
         if total > CHILD_TOTAL_LIMIT:
             return False, True
         buffer += data
-        while len(buffer) >= CHILD_HEADER.size:
-            (size,) = CHILD_HEADER.unpack_from(buffer)
-            if size > CHILD_FRAME_LIMIT:
+        while len(buffer) >= CHILD_FRAME.size:
+            size, index, ok = CHILD_FRAME.unpack_from(buffer)
+            end = 4 + size
+            if size > CHILD_FRAME_LIMIT or size < CHILD_FRAME.size - 4 or ok > 1:
                 return False, True
-            if len(buffer) < CHILD_HEADER.size + size:
+            if len(buffer) < end:
                 break
-            payload, buffer = buffer[CHILD_HEADER.size : CHILD_HEADER.size + size], buffer[CHILD_HEADER.size + size :]
-            try:
-                item = json.loads(payload)
-            except ValueError:
-                return False, True
-            if not isinstance(item, dict):
-                return False, True
-            if "load_error" in item and expected == 0:
-                frames.send({"t": "load_error", "error": str(item["load_error"])[:100]})
+            text, buffer = buffer[CHILD_FRAME.size : end].decode("utf-8", "replace"), buffer[end:]
+            if index == LOAD_ERROR and expected == 0 and not ok:
+                frames.send({"t": "load_error", "error": text[:100]})
                 return False, False
-            ok = item.get("ok")
-            value, error = item.get("value"), item.get("error")
-            well_formed = (ok is True and isinstance(value, str) and len(value) <= VALUE_LIMIT + 40) or (
-                ok is False and isinstance(error, str) and len(error) <= 100
-            )
-            if item.get("i") != expected or expected >= count or not well_formed:
+            if index != expected or expected >= count or len(text) > (VALUE_LIMIT + 40 if ok else 100):
                 return False, True
-            frames.send({"t": "call", "i": expected, "ok": ok, "value": value, "error": error})
+            value, error = (text, None) if ok else (None, text)
+            frames.send({"t": "call", "i": expected, "ok": bool(ok), "value": value, "error": error})
             expected += 1
             next_deadline = min(deadline, time.monotonic() + gap)
 
