@@ -113,7 +113,7 @@ class Support:
 def seccomp_program() -> bytes | None:
     """The compiled BPF program of the filter (libseccomp through pyseccomp), or None when unavailable."""
     try:
-        import pyseccomp as sc
+        import pyseccomp as sc  # type: ignore[import-untyped]
     except (ImportError, OSError):
         return None
     try:
@@ -195,7 +195,7 @@ def _ancestors(path: str) -> list[str]:
 def interpreter_paths() -> list[str]:
     """The read-only paths the interpreter needs: its prefix (standard library), the virtual environment (its
     site-packages, pytest included) and the directory of the real executable, when not under /usr."""
-    paths = []
+    paths: list[str] = []
     for path in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))):
         real = os.path.realpath(path)
         if real.startswith("/usr/") or real == "/usr":

@@ -205,7 +205,8 @@ class _Supervisor:
             )
         except OSError as exc:
             raise SandboxError(f"cannot start the sandbox: {exc}") from exc
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.state: dict[str, Any] = {}
 
@@ -215,7 +216,8 @@ class _Supervisor:
 
     def request(self, job: dict[str, Any], timeout_s: float, limit: int) -> tuple[list[dict[str, Any]], str]:
         """Send one job and read its frames; on anything but a clean end the process is killed."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         nonce = os.urandom(NONCE_BYTES)
         deadline = time.monotonic() + timeout_s + _GRACE_S
         if not _write_all(self.proc.stdin.fileno(), _encode_job(job) + nonce, deadline):

