@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import binascii
 import contextlib
 import functools
 import json
 import logging
+import marshal
 import os
 import queue
 import select
@@ -54,7 +56,9 @@ from .compare import matches_expected
 __all__ = ["CallOutcome", "CallSpec", "Sandbox", "ScriptOutcome", "sandbox_notice", "shared_sandbox"]
 
 _log = logging.getLogger(__name__)
-_WORKER_SOURCE = Path(__file__).with_name("_worker.py").read_text(encoding="utf-8")
+_WORKER_PATH = Path(__file__).with_name("_worker.py")
+# The supervisor's code goes in compiled (same interpreter): compiling 600 lines in every sandbox costs ~10 ms.
+_LOADER = "import binascii, marshal, sys; exec(marshal.loads(binascii.a2b_base64(sys.argv.pop(1))))"
 CHANNEL_LIMIT = 1 << 20  # what one job may send back, besides its capped stdout and stderr
 _GRACE_S = 2.0  # on top of a job's own timeout: starting the sandbox, writing files, the end frame
 _CHUNK = 65536
@@ -182,7 +186,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _encode_job(job: dict[str, Any]) -> bytes:
-    body = json.dumps(job).encode()
+    body = marshal.dumps(job)  # plain data only; the supervisor loads it without the json module
     return struct.pack(">I", len(body)) + body
 
 
@@ -247,7 +251,14 @@ class _Supervisor:
 def _supervisor_command(*args: str) -> list[str]:
     # -S: no site processing (a third of the start-up; the .pth files would import the project's own editable
     # install): the supervisor adds the interpreter's site-packages for the candidate itself.
-    return [sys.executable, "-I", "-S", "-c", _WORKER_SOURCE, json.dumps(_site_dirs()), *args]
+    site_dirs = "--site=" + os.pathsep.join(_site_dirs())
+    return [sys.executable, "-I", "-S", "-c", _LOADER, _supervisor_code(), site_dirs, *args]
+
+
+@functools.lru_cache(maxsize=1)
+def _supervisor_code() -> str:
+    code = compile(_WORKER_PATH.read_text(encoding="utf-8"), "<sandbox-supervisor>", "exec")
+    return binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
 
 
 @functools.lru_cache(maxsize=1)
@@ -297,8 +308,11 @@ class Sandbox:
         memory_mb: int = 512,
         output_limit: int = 65536,
         backend: Backend = "auto",
+        ahead: int | None = None,
     ) -> None:
         self._size = max(1, workers)
+        # Sandboxes started ahead (bubblewrap): while a job runs, the next ones start.
+        self._ahead = ahead if ahead is not None else self._size + 1
         self.memory_mb = memory_mb
         self.output_limit = output_limit
         self._backend = backend
@@ -378,7 +392,7 @@ class Sandbox:
         support = self._probe()
         while True:
             with self._lock:
-                if self._closed or len(self._spares) >= self._size:
+                if self._closed or len(self._spares) >= self._ahead:
                     return
             spare = _start_bwrap(support)
             with self._lock:

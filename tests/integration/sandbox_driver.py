@@ -99,6 +99,8 @@ def shell_cases(cfg: dict[str, Any]) -> dict[str, str]:
         f"(sleep {marker} &) ; sleep 0.2",
         "sh_ptrace_supervisor": 'python3 -c "import ctypes; l = ctypes.CDLL(None); '
         "print('ESCAPED' if l.ptrace(16, 2, 0, 0) == 0 else 'no')\"",
+        "sh_read_supervisor_memory": "cat /proc/2/environ && echo ESCAPED; head -c 16 /proc/2/mem && echo ESCAPED; "
+        "ls /proc/2/fd && echo ESCAPED",
         "sh_stop_supervisor": "kill -STOP 2 && echo ESCAPED; kill -STOP 1 && echo ESCAPED; kill -STOP -1 && echo ESCAPED",
         "sh_fork_bomb": "b() { b | b & }; b; sleep 1",
     }

@@ -61,6 +61,7 @@ CASES = [
     "sh_append_shell_rc",
     "sh_leave_daemons",
     "sh_ptrace_supervisor",
+    "sh_read_supervisor_memory",
     "sh_stop_supervisor",
     "sh_fork_bomb",
     "next_innocent_candidate",
