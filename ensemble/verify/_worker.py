@@ -21,7 +21,6 @@ references were taken before the candidate was loaded. Comparisons with expected
 from __future__ import annotations
 
 # ruff: noqa: SIM105  (try/except/pass, not contextlib.suppress: importing contextlib costs every sandbox ~5 ms)
-import _signal as signal  # not ``signal``: it imports enum, a tenth of this process's start-up
 import marshal
 import math
 import os
@@ -33,8 +32,11 @@ import time
 
 TYPE_CHECKING = False  # no typing at run time: start-up time is per sandbox
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Callable
     from typing import Any
+else:
+    import _signal as signal  # not ``signal``: it imports enum, a tenth of this process's start-up
 
 MAGIC = b"CCv1"
 NONCE_BYTES = 16
@@ -65,7 +67,8 @@ def make_canonical() -> Callable[[Any], str]:
     _set, _frozenset, _dict, _none = set, frozenset, dict, type(None)
     _exception = Exception
     try:
-        from _sha256 import sha256 as _sha  # the built-in module: cheap to import (hashlib loads OpenSSL)
+        # The built-in module: cheap to import (hashlib loads OpenSSL).
+        from _sha256 import sha256 as _sha  # type: ignore[import-not-found]
     except ImportError:
         from hashlib import sha256 as _sha
     scalars = (_bool, _none, _int, _str, _bytes)
