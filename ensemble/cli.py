@@ -177,6 +177,7 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
         models = await pipeline.models(refresh=refresh)
         endpoints = await pipeline.endpoints()
         notes = pipeline.discovery.notes
+    sandbox_line = await asyncio.to_thread(_sandbox_line)
     # Piped output is read by grep and people alike: do not cut model names at 80 columns.
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     if as_json:
@@ -184,6 +185,7 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
             "models": [m.model_dump(mode="json") | {"id": m.id} for m in models],
             "endpoints": [e.model_dump(mode="json") for e in endpoints],
             "notes": notes,
+            "sandbox": sandbox_line,
         }
         print(json.dumps(document, indent=2))
         return EXIT_OK
@@ -204,7 +206,19 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
         )
     for note in notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
+    weak = sandbox_line.startswith("WEAK")
+    out.print(f"[{'red' if weak else 'green'}]sandbox:[/] {escape(sandbox_line)}")
     return EXIT_OK
+
+
+def _sandbox_line() -> str:
+    """How candidates are contained here, for ``models``: the full sandbox, or why it is weak."""
+    from .verify.sandbox import sandbox_notice
+
+    notice = sandbox_notice()
+    if notice is None:
+        return "bubblewrap - fresh namespaces, uid 65534 and seccomp for each candidate batch"
+    return "WEAK - " + notice.removeprefix("sandbox is weak: ")
 
 
 def _human_bytes(size: int) -> str:

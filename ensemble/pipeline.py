@@ -27,6 +27,7 @@ from .prompts import build_messages
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
 from .verify.observe import SandboxExecutor
+from .verify.sandbox import sandbox_notice
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -153,6 +154,8 @@ class Pipeline:
             verify=settings.verify,
             executor=self._verifier() if settings.verify and request.task.produces_code else None,
         )
+        if settings.verify and decision.kind == "code" and (notice := sandbox_notice()):
+            notes.append(notice)
         result = Result(
             id=uuid.uuid4().hex,
             request=request,

@@ -31,6 +31,8 @@ apt_install() {
 # venv module may be a separate Debian package on a bare system.
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 apt_install build-essential cmake
+# The candidate sandbox (bubblewrap namespaces + a libseccomp filter); without them it falls back and says so.
+apt_install bubblewrap libseccomp2
 
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"

@@ -1,45 +1,515 @@
-"""The sandbox's warm worker: a long-lived process that forks one contained child per candidate.
+"""The sandbox's supervisor: runs one contained child per job and reports, over a framed channel, only values.
 
-Run as a script (``python -I _worker.py``) by :mod:`ensemble.verify.sandbox`; it imports only the standard library
-so it starts fast and never touches CodeConductor's own state. Protocol: one JSON request per line on stdin, one
-JSON reply per line on stdout. Candidate code never sees that stdout: each child redirects fds 0-2 first.
+Stdlib only, no CodeConductor imports: it runs as ``python -I -c SOURCE MODE`` with nothing of the project
+mounted. Two modes (chosen by :mod:`ensemble.verify.sandbox`):
 
-Containment, strongest first, each applied where the OS allows and reported back:
-network namespace (no interfaces but a down loopback), a throw-away uid (``nobody``) when started as root so the
-file system's permissions and RLIMIT_NPROC apply, resource limits (address space, CPU, file size, processes,
-open files), a scratch directory as cwd, a Python audit hook refusing writes outside it, sockets, subprocesses
-and forks, and finally SIGKILL of the child's whole process group and removal of the scratch directory.
+* ``once`` - inside a fresh bubblewrap sandbox (user, network, PID, IPC, UTS and mount namespaces, seccomp): run
+  exactly one job and exit, so the whole sandbox (and anything a candidate left behind) dies with it;
+* ``pool BASE`` - the fallback when bubblewrap cannot run: a warm worker that isolates itself as far as the OS
+  allows (network and mount namespaces, read-only mounts, ``nobody`` when root) and forks a child per job.
+
+Channels. Parent -> supervisor (stdin): a 4-byte length, the job as JSON, then a 16-byte nonce - read only after
+the child is forked, so the candidate never has it. Supervisor -> parent (stdout, which the child never holds):
+frames ``MAGIC | nonce | seq | length | JSON``. Child -> supervisor: a private pipe of ``length | JSON`` frames,
+one per call, each checked (size, order, count); anything else and the whole candidate counts as failed.
+
+The child computes values only: a canonical repr of each call's return value, made by a serializer whose
+references were taken before the candidate was loaded. Comparisons with expected values happen in the parent
+(:mod:`ensemble.verify.compare`), which the child never hears about.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
+# ruff: noqa: SIM105  (try/except/pass, not contextlib.suppress: importing contextlib costs every sandbox ~5 ms)
+import marshal
 import math
 import os
 import resource
 import select
-import shutil
-import signal
+import struct
 import sys
-import tempfile
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # no typing at run time: start-up time is per sandbox
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from typing import Any
+else:
+    import _signal as signal  # not ``signal``: it imports enum, a tenth of this process's start-up
+
+MAGIC = b"CCv1"
+NONCE_BYTES = 16
+HEADER = struct.Struct(">4s16sII")  # magic, nonce, sequence number, payload length
+CHILD_FRAME = struct.Struct(">IIB")  # length of what follows it, call index, ok; then the value's text
+LOAD_ERROR = 0xFFFFFFFF  # the index of the frame that says the candidate could not be defined
+FRAME_LIMIT = 512 * 1024  # one frame (an end frame carries the capped stdout and stderr)
+CHILD_FRAME_LIMIT = 16 * 1024  # one value frame from the child (values are cut at VALUE_LIMIT)
+CHILD_TOTAL_LIMIT = 1 << 20  # everything the child may send
+JOB_LIMIT = 256 * 1024 * 1024  # a job (files for pytest runs can be large)
+VALUE_LIMIT = 2000
+NOBODY = 65534
 
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWUSER = 0x10000000
-_NOBODY = 65534
-
-
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 
 
+# -- canonical values ---------------------------------------------------------------------------------------------
+def make_canonical() -> Callable[[Any], str]:
+    """A function giving a value's canonical repr (floats to 9 significant digits, sets and dicts sorted,
+    iterators materialised, other objects tagged ``<Type ...>`` so they never read as a literal). Every
+    reference it uses is bound here, so a candidate loaded later cannot change what it reports by patching
+    ``builtins``, ``json`` or this module."""
+    _type, _repr, _len, _sorted, _list, _isnan, _isinf = type, repr, len, sorted, list, math.isnan, math.isinf
+    _float, _str, _int, _bool, _bytes, _tuple = float, str, int, bool, bytes, tuple
+    _set, _frozenset, _dict, _none = set, frozenset, dict, type(None)
+    _exception = Exception
+    try:
+        # The built-in module: cheap to import (hashlib loads OpenSSL).
+        from _sha256 import sha256 as _sha  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha256 as _sha
+    scalars = (_bool, _none, _int, _str, _bytes)
+    iterators = ("generator", "map", "filter", "zip", "range", "enumerate", "reversed", "list_iterator")
+
+    def canon(value: Any, depth: int) -> Any:
+        kind = _type(value)
+        if depth > 20:
+            return "<deep>"
+        if kind in scalars:
+            return value
+        if kind is _float:
+            if _isnan(value) or _isinf(value):
+                return value
+            return _float(format(value, ".9g"))
+        if kind is _list or kind is _tuple:
+            items = [canon(v, depth + 1) for v in value]
+            return items if kind is _list else _tuple(items)
+        if kind is _set or kind is _frozenset:
+            try:
+                return ("<set>", _sorted((canon(v, depth + 1) for v in value), key=_repr))
+            except _exception:
+                return ("<set>", "?")
+        if kind is _dict:
+            pairs = [(_repr(canon(k, depth + 1)), canon(v, depth + 1)) for k, v in value.items()]
+            return ("<dict>", _sorted(pairs, key=_repr))
+        if kind.__name__ in iterators:
+            try:
+                return ("<iter>", [canon(v, depth + 1) for v in _list(value)[:1000]])
+            except _exception:
+                return ("<iter>", "?")
+        try:
+            text = _str(_repr(value))
+        except _exception:
+            text = "?"
+        return "<" + _str(kind.__name__) + " " + text[:200] + ">"
+
+    def canonical(value: Any) -> str:
+        try:
+            text = _repr(canon(value, 0))
+        except ValueError:  # an int too long for repr
+            text = "<unreprable>"
+        if _len(text) > VALUE_LIMIT:
+            text = text[:VALUE_LIMIT] + "...#" + _sha(text.encode()).hexdigest()[:16]
+        return text
+
+    return canonical
+
+
+# -- framing ------------------------------------------------------------------------------------------------------
+_JSON_ESCAPES = {**{c: f"\\u{c:04x}" for c in range(32)}, ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def to_json(obj: Any) -> str:
+    """JSON for the frames' plain data (the ``json`` module would cost this process a tenth of its start-up)."""
+    if obj is None or obj is True or obj is False:
+        return "null" if obj is None else "true" if obj else "false"
+    if isinstance(obj, int):
+        return str(int(obj))
+    if isinstance(obj, float):
+        return repr(obj) if math.isfinite(obj) else "null"
+    if isinstance(obj, str):
+        return '"' + obj.translate(_JSON_ESCAPES) + '"'
+    if isinstance(obj, dict):
+        return "{" + ",".join(to_json(str(k)) + ":" + to_json(v) for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in obj) + "]"
+    return to_json(str(obj))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class _Frames:
+    """Frames to the parent, numbered from 0 for each job and carrying the job's nonce."""
+
+    def __init__(self, fd: int, nonce: bytes, limit: int = FRAME_LIMIT) -> None:
+        self.fd, self.nonce, self.seq, self.limit = fd, nonce, 0, limit
+
+    def send(self, obj: dict[str, Any]) -> None:
+        payload = to_json(obj).encode("utf-8", "replace")
+        if len(payload) > self.limit:
+            payload = to_json({"t": obj.get("t"), "error": "frame too large"}).encode()
+        _write_all(self.fd, HEADER.pack(MAGIC, self.nonce, self.seq, len(payload)) + payload)
+        self.seq += 1
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        data = os.read(fd, min(size, 1 << 20))
+        if not data:
+            raise EOFError
+        chunks.append(data)
+        size -= len(data)
+    return b"".join(chunks)
+
+
+# -- the parts of a job -------------------------------------------------------------------------------------------
+_HOOK_SOURCE = r"""
+import os, sys
+
+_BLOCKED = frozenset({
+    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.kill", "os.killpg",
+    "subprocess.Popen", "socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
+    "ctypes.dlopen", "ctypes.dlsym", "os.putenv", "shutil.rmtree",
+})
+# In the values child also: no walking the heap or tracing (sys._getframe stays: namedtuple and enum use it).
+_INTROSPECTION = frozenset({
+    "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers",
+    "gc.get_referents",
+})
+_WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown"})
+
+
+def _install_audit_hook(scratch, strict=False):
+    scratch = os.path.realpath(scratch)
+    realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+    blocked = _BLOCKED | _INTROSPECTION if strict else _BLOCKED
+
+    def inside(path):
+        if isinstance(path, int):
+            return True
+        try:
+            real = realpath(fsdecode(path))
+        except Exception:
+            return False
+        return real == scratch or real.startswith(scratch + sep) or real == "/dev/null"
+
+    def hook(event, args):
+        if event in blocked:
+            raise PermissionError("sandbox: " + event + " is not allowed")
+        if event == "open" and args and len(args) > 1 and args[1] is not None:
+            mode = str(args[1])
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if (any(c in mode for c in "wax+") or flags & write_flags) and not inside(args[0]):
+                raise PermissionError("sandbox: writing outside the scratch directory is not allowed")
+        elif event in _WRITES and args and not inside(args[0]):
+            raise PermissionError("sandbox: " + event + " outside the scratch directory is not allowed")
+
+    sys.addaudithook(hook)
+"""
+
+# Python scripts run in a fresh interpreter with the audit hook installed first: argv is ARGV... (cwd: scratch).
+BOOT = (
+    _HOOK_SOURCE
+    + r"""
+import runpy
+sys.dont_write_bytecode = True
+_install_audit_hook(os.getcwd())
+args = sys.argv[1:]
+if args and args[0] == "-m":
+    sys.argv = [args[1], *args[2:]]
+    runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+else:
+    sys.argv = list(args)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
+    runpy.run_path(args[0], run_name="__main__")
+"""
+)
+
+
+class _CallTimeout(BaseException):
+    """Raised by SIGALRM inside a call; BaseException so a candidate's ``except Exception`` cannot swallow it."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _CallTimeout()
+
+
+def _limit(memory_mb: int, cpu_s: int, file_mb: int, procs: int | None) -> None:
+    limits = [
+        (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
+        (resource.RLIMIT_CPU, cpu_s),
+        (resource.RLIMIT_FSIZE, file_mb * 1024 * 1024),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NOFILE, 256),
+    ]
+    if procs is not None:
+        limits.append((resource.RLIMIT_NPROC, procs))
+    for which, value in limits:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool) -> None:
+    os.setsid()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full output file means EFBIG, not death
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    if job["kind"] == "calls":
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        os.dup2(os.open(os.path.join(scratch, ".stdout"), flags, 0o600), 1)
+        os.dup2(os.open(os.path.join(scratch, ".stderr"), flags, 0o600), 2)
+    # Nothing of the supervisor's (its channel to the parent above all) stays open in the child.
+    if keep_fd >= 0:
+        os.dup2(keep_fd, 3)
+        os.closerange(4, 1 << 16)
+    else:
+        os.closerange(3, 1 << 16)
+    os.chdir(scratch)
+    cpu = max(1, math.ceil(float(job.get("timeout_s", 5.0)))) + 1
+    procs = 0 if job["kind"] != "program" else int(job.get("max_procs", 1024))
+    if drop_uid:
+        # As root the permissions of the file system and RLIMIT_NPROC do not apply: become nobody.
+        for name in (".stdout", ".stderr"):
+            try:
+                os.chown(os.path.join(scratch, name), NOBODY, NOBODY)
+            except OSError:
+                pass
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    _limit(int(job.get("memory_mb", 512)), cpu, int(job.get("file_mb", 4)), procs)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"})
+
+
+def _make_sender(fd: int) -> Callable[[int, bool, str], None]:
+    """The child's only way to report: one binary frame per call (index, ok, text), built from references taken
+    before the candidate is loaded (no ``json``, nothing a candidate could patch)."""
+    pack, write, encode = CHILD_FRAME.pack, os.write, str.encode
+    memory, length = memoryview, len
+
+    def send(index: int, ok: bool, text: str) -> None:
+        body = encode(text, "utf-8", "replace")
+        view = memory(pack(CHILD_FRAME.size - 4 + length(body), index, 1 if ok else 0) + body)
+        while view:
+            view = view[write(fd, view) :]
+
+    return send
+
+
+def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
+    """In the child: define the candidate, evaluate each call, send each canonical value (never a verdict).
+    Everything used after the candidate is loaded is bound first: patching builtins (``eval``, ``repr``,
+    ``enumerate``...), ``json`` or this module changes nothing that is reported."""
+    canonical, send = make_canonical(), _make_sender(fd)
+    set_timer, real, name_of, evaluate, timeout_class = signal.setitimer, signal.ITIMER_REAL, type, eval, _CallTimeout
+    namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
+    call_timeout = float(job.get("call_timeout_s", 1.0))
+    calls = list(enumerate(str(c) for c in job["calls"]))
+    code, entry = job["code"], job.get("entry_point")
+    job.clear()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    sys.setrecursionlimit(3000)
+    sys.dont_write_bytecode = True
+    globals()["_install_audit_hook"](scratch, True)
+    try:
+        set_timer(real, call_timeout * 2)
+        exec(compile(code, "<candidate>", "exec"), namespace)
+        set_timer(real, 0)
+        if entry and not callable(namespace.get(entry)):
+            raise NameError(f"{entry} is not defined")
+    except BaseException as exc:
+        set_timer(real, 0)
+        send(LOAD_ERROR, False, "Timeout" if isinstance(exc, timeout_class) else name_of(exc).__name__)
+        return
+    for index, expr in calls:
+        try:
+            set_timer(real, call_timeout)
+            text = canonical(evaluate(expr, namespace))  # serialised under the timer: __repr__ is candidate code
+            set_timer(real, 0)
+            ok = True
+        except BaseException as exc:
+            set_timer(real, 0)
+            ok, text = False, "Timeout" if name_of(exc) is timeout_class else "?"
+            if text == "?":
+                try:
+                    text = name_of(exc).__name__[:100]
+                except BaseException:
+                    pass
+        send(index, ok, text)
+
+
+def _read_capped(path: str, limit: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        return ""
+    text = data[:limit].decode("utf-8", "replace")
+    return text + ("\n[output truncated]" if len(data) > limit else "")
+
+
+def _relay_calls(read_fd: int, frames: _Frames, job: dict[str, Any], deadline: float) -> tuple[bool, bool]:
+    """Check the child's value frames and pass them on. Returns (timed_out, forged)."""
+    count = len(job["calls"])
+    # A candidate may disable its own SIGALRM: each call also has a deadline here.
+    gap = 2 * float(job.get("call_timeout_s", 1.0)) + 0.5
+    buffer, total, expected = b"", 0, 0
+    next_deadline = min(deadline, time.monotonic() + gap)
+    while True:
+        left = next_deadline - time.monotonic()
+        if left <= 0:
+            return True, False
+        ready, _, _ = select.select([read_fd], [], [], left)
+        if not ready:
+            continue
+        data = os.read(read_fd, 65536)
+        if not data:
+            return False, bool(buffer)
+        total += len(data)
+        if total > CHILD_TOTAL_LIMIT:
+            return False, True
+        buffer += data
+        while len(buffer) >= CHILD_FRAME.size:
+            size, index, ok = CHILD_FRAME.unpack_from(buffer)
+            end = 4 + size
+            if size > CHILD_FRAME_LIMIT or size < CHILD_FRAME.size - 4 or ok > 1:
+                return False, True
+            if len(buffer) < end:
+                break
+            text, buffer = buffer[CHILD_FRAME.size : end].decode("utf-8", "replace"), buffer[end:]
+            if index == LOAD_ERROR and expected == 0 and not ok:
+                frames.send({"t": "load_error", "error": text[:100]})
+                return False, False
+            if index != expected or expected >= count or len(text) > (VALUE_LIMIT + 40 if ok else 100):
+                return False, True
+            value, error = (text, None) if ok else (None, text)
+            frames.send({"t": "call", "i": expected, "ok": bool(ok), "value": value, "error": error})
+            expected += 1
+            next_deadline = min(deadline, time.monotonic() + gap)
+
+
+def _wait_child(pid: int, deadline: float) -> tuple[int | None, bool]:
+    """Wait for the child to exit until ``deadline``. Returns (wait status or None, timed out)."""
+    pidfd = -1
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        pass
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status, False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, True
+            if pidfd >= 0:
+                select.select([pidfd], [], [], left)
+            else:
+                time.sleep(min(left, 0.002))
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def _handle(job: dict[str, Any], scratch: str, stdin_fd: int, out_fd: int, state: dict[str, Any]) -> None:
+    started = time.monotonic()
+    drop_uid = bool(state.get("drop_uid"))
+    for name, content in (job.get("files") or {}).items():
+        path = os.path.normpath(os.path.join(scratch, name))
+        if not path.startswith(scratch + os.sep):
+            continue  # a name with .. or an absolute path: refused
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        if drop_uid:
+            os.chown(path, NOBODY, NOBODY)
+    for name in job.get("executable") or ():
+        path = os.path.normpath(os.path.join(scratch, name))
+        if path.startswith(scratch + os.sep) and os.path.isfile(path):
+            os.chmod(path, 0o755)
+    read_fd, write_fd = os.pipe()
+    kind = job["kind"]
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.close(read_fd)
+            _child_setup(job, scratch, write_fd if kind == "calls" else -1, drop_uid)
+            if kind == "calls":
+                _run_calls(job, scratch, 3)
+            else:
+                argv = [str(a) for a in job["argv"]]
+                os.execv(argv[0], argv)
+        except BaseException:
+            os._exit(70 if kind == "calls" else 127)
+        os._exit(0)
+    os.close(write_fd)
+    # Only now does the nonce leave the pipe: the child's copy of this process never held it.
+    nonce = _read_exact(stdin_fd, NONCE_BYTES)
+    frames = _Frames(out_fd, nonce, max(FRAME_LIMIT, int(job.get("frame_limit", FRAME_LIMIT)) // 2))
+    deadline = started + float(job.get("timeout_s", 5.0))
+    timed_out = forged = False
+    if kind == "calls":
+        timed_out, forged = _relay_calls(read_fd, frames, job, deadline)
+    status, waited_out = (None, True) if timed_out or forged else _wait_child(pid, deadline)
+    timed_out = timed_out or (waited_out and not forged)
+    for kill, target in ((os.killpg, pid), (os.kill, pid)):
+        try:
+            kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    os.close(read_fd)
+    limit = int(job.get("output_limit", 65536))
+    end: dict[str, Any] = {
+        "t": "end",
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "timed_out": timed_out,
+        "forged": forged,
+        "wall_s": time.monotonic() - started,
+        "state": {k: v for k, v in state.items() if k != "drop_uid"},
+    }
+    if kind != "calls":
+        end["stdout"] = _read_capped(os.path.join(scratch, ".stdout"), limit)
+        end["stderr"] = _read_capped(os.path.join(scratch, ".stderr"), limit)
+    frames.send(end)
+
+
+def _read_job(fd: int) -> dict[str, Any] | None:
+    try:
+        (size,) = struct.unpack(">I", _read_exact(fd, 4))
+    except EOFError:
+        return None
+    if size > JOB_LIMIT:
+        raise ValueError("job too large")
+    job: dict[str, Any] = marshal.loads(_read_exact(fd, size))  # from the parent, which we trust
+    return job
+
+
+# -- fallback isolation (no bubblewrap) ---------------------------------------------------------------------------
 def _isolate(base: str) -> dict[str, bool]:
     """Put this worker (and so every child it forks) in fresh network and mount namespaces, with every mount
     read-only except ``base`` (the parent of all scratch directories). Returns what could be done."""
-    done = {"network_blocked": False, "fs_readonly": False}
+    import ctypes
+
+    done = {"network_blocked": False, "fs_readonly": False, "proc_hidden": False}
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
@@ -66,9 +536,8 @@ def _isolate(base: str) -> dict[str, bool]:
         if libc.mount(b"none", raw, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None) != 0:
             failed += 1
     done["fs_readonly"] = failed == 0
-    # /proc/PID/environ of the editor or language server holds the user's secrets, and is readable by a child
-    # running as the same uid (always so when the uid cannot be dropped): hide /proc behind an empty, read-only
-    # tmpfs in this mount namespace. Candidates and pytest need nothing from it.
+    # /proc/PID/environ of the editor or language server holds the user's secrets: hide /proc behind an empty,
+    # read-only tmpfs in this mount namespace.
     done["proc_hidden"] = libc.mount(b"none", b"/proc", b"tmpfs", _MS_RDONLY, b"size=4k") == 0
     return done
 
@@ -82,8 +551,8 @@ def _can_drop_to_nobody() -> bool:
     if pid == 0:
         try:
             os.setgroups([])
-            os.setgid(_NOBODY)
-            os.setuid(_NOBODY)
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
             ok = os.access(sys.executable, os.X_OK) and os.access(os.__file__, os.R_OK)
             ok = ok and all(os.access(p, os.R_OK | os.X_OK) for p in sys.path if p and os.path.isdir(p))
             os._exit(0 if ok else 1)
@@ -93,322 +562,89 @@ def _can_drop_to_nobody() -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
-class _CallTimeout(BaseException):
-    """Raised by SIGALRM inside a call; BaseException so candidate ``except Exception`` cannot swallow it."""
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise _CallTimeout()
-
-
-def _canon(value: Any, depth: int = 0) -> Any:
-    """A comparable form of a return value: floats rounded so that float noise does not split behaviour."""
-    if depth > 20:
-        return "<deep>"
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str, bytes)):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return value
-        return float(f"{value:.9g}")
-    if isinstance(value, (list, tuple)):
-        items = [_canon(v, depth + 1) for v in value]
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, (set, frozenset)):
-        try:
-            return ("<set>", sorted((_canon(v, depth + 1) for v in value), key=repr))
-        except Exception:
-            return ("<set>", repr(value))
-    if isinstance(value, dict):
-        return ("<dict>", sorted(((repr(_canon(k)), _canon(v, depth + 1)) for k, v in value.items()), key=repr))
-    if hasattr(value, "__next__") or type(value).__name__ in ("generator", "map", "filter", "zip", "range"):
-        try:
-            return ("<iter>", [_canon(v, depth + 1) for v in list(value)[:1000]])
-        except Exception:
-            return ("<iter>", "?")
-    return repr(value)
-
-
-def _equal(got: Any, want: Any) -> bool:
-    """Equality with a float tolerance, as a person reading a docstring example would mean it."""
-    numbers = isinstance(got, (int, float)) and isinstance(want, (int, float)) and not isinstance(got, bool)
-    if numbers and (isinstance(got, float) or isinstance(want, float)):
-        return math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)) and type(got) is type(want):
-        return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want, strict=True))
+def _not_dumpable() -> None:
+    """No other process of the same uid (a candidate) may ptrace this one or open its /proc/PID/mem or fds."""
     try:
-        return bool(got == want)
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
     except Exception:
+        pass
+
+
+def _suid_dumpable_is_zero() -> bool:
+    try:
+        with open("/proc/sys/fs/suid_dumpable", "rb") as handle:
+            return handle.read().strip() == b"0"
+    except OSError:
         return False
 
 
-_HOOK_SOURCE = r"""
-import os, sys
-
-_BLOCKED = frozenset({
-    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.kill", "os.killpg",
-    "subprocess.Popen", "socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
-    "ctypes.dlopen", "ctypes.dlsym", "os.putenv", "shutil.rmtree",
-})
-_WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown"})
-
-
-def _install_audit_hook(scratch):
-    scratch = os.path.realpath(scratch)
-    realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
-
-    def inside(path):
-        if isinstance(path, int):
-            return True
-        try:
-            real = realpath(fsdecode(path))
-        except Exception:
-            return False
-        return real == scratch or real.startswith(scratch + sep) or real == "/dev/null"
-
-    def hook(event, args):
-        if event in _BLOCKED:
-            raise PermissionError("sandbox: " + event + " is not allowed")
-        if event == "open" and args and len(args) > 1 and args[1] is not None:
-            mode = str(args[1])
-            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
-            if (any(c in mode for c in "wax+") or flags & write_flags) and not inside(args[0]):
-                raise PermissionError("sandbox: writing outside the scratch directory is not allowed")
-        elif event in _WRITES and args and not inside(args[0]):
-            raise PermissionError("sandbox: " + event + " outside the scratch directory is not allowed")
-
-    sys.addaudithook(hook)
-"""
-# Defence in depth only: refuses what a pure function never needs. The OS-level limits do the real work.
-exec(_HOOK_SOURCE)
-
-# Run a script in a fresh interpreter with the audit hook installed first: argv is SCRATCH ARGV...
-_BOOT = (
-    _HOOK_SOURCE
-    + r"""
-import runpy
-sys.dont_write_bytecode = True
-_install_audit_hook(sys.argv[1])
-args = sys.argv[2:]
-if args and args[0] == "-m":
-    sys.argv = [args[1], *args[2:]]
-    runpy.run_module(args[1], run_name="__main__", alter_sys=True)
-else:
-    sys.argv = list(args)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
-    runpy.run_path(args[0], run_name="__main__")
-"""
-)
-
-
-def _limit(memory_mb: int, cpu_s: int, file_mb: int) -> None:
-    limits = [
-        (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
-        (resource.RLIMIT_CPU, cpu_s),
-        (resource.RLIMIT_FSIZE, file_mb * 1024 * 1024),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NOFILE, 64),
-    ]
-    for which, value in limits:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(which, (value, value))
-
-
-def _child_setup(job: dict[str, Any], scratch: str, result_fd: int) -> None:
-    os.setsid()
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full output file means EFBIG, not death
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    out = os.open(os.path.join(scratch, ".stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(os.path.join(scratch, ".stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    for fd in (devnull, out, err):
-        os.close(fd)
-    os.chdir(scratch)
-    cpu = max(1, math.ceil(float(job.get("timeout_s", 5.0)))) + 1
-    _limit(int(job.get("memory_mb", 512)), cpu, int(job.get("file_mb", 4)))
-    if job.get("drop_uid"):
-        # As root the permissions of the file system and RLIMIT_NPROC do not apply: become nobody.
-        os.chown(os.path.join(scratch, ".stdout"), _NOBODY, _NOBODY)
-        os.chown(os.path.join(scratch, ".stderr"), _NOBODY, _NOBODY)
+def _once() -> None:
+    """Inside bubblewrap: become nobody (as root the sandbox's uid 0 holds CAP_SETUID/SETGID for just this),
+    then run one job in /tmp (the sandbox's tmpfs) and exit - the sandbox dies with us."""
+    dropped = os.getuid() == 0
+    if dropped:
         os.setgroups([])
-        os.setgid(_NOBODY)
-        os.setuid(_NOBODY)
-    # No new processes at all: the child itself already counts against the limit.
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"})
-
-
-def _send(fd: int, obj: dict[str, Any]) -> None:
-    data = (json.dumps(obj) + "\n").encode()
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-def _run_calls(job: dict[str, Any], scratch: str, result_fd: int) -> None:
-    namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
-    call_timeout = float(job.get("call_timeout_s", 1.0))
-    signal.signal(signal.SIGALRM, _on_alarm)
-    globals()["_install_audit_hook"](scratch)  # defined by exec(_HOOK_SOURCE) above
-    sys.setrecursionlimit(3000)
-    sys.dont_write_bytecode = True
-    try:
-        signal.setitimer(signal.ITIMER_REAL, call_timeout * 2)
-        exec(compile(job["code"], "<candidate>", "exec"), namespace)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        if job.get("entry_point") and not callable(namespace.get(job["entry_point"])):
-            raise NameError(f"{job['entry_point']} is not defined")
-    except BaseException as exc:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        kind = "Timeout" if isinstance(exc, _CallTimeout) else type(exc).__name__
-        _send(result_fd, {"load_error": kind, "detail": str(exc)[:300]})
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    if not (dropped and _suid_dumpable_is_zero()):  # else the change of uid already cleared it (no ctypes: 5 ms)
+        _not_dumpable()
+    state = {"sandbox": "bubblewrap", "network_blocked": True, "fs_readonly": True, "uid": os.getuid()}
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    job = _read_job(0)
+    if job is None:
         return
-    for call in job["calls"]:
-        outcome: dict[str, Any] = {"ok": False}
-        try:
-            signal.setitimer(signal.ITIMER_REAL, call_timeout)
-            value = eval(call["expr"], namespace)
-            canon = _canon(value)
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            text = repr(canon)
-            outcome = {"ok": True, "value": text if len(text) <= 2000 else text[:2000] + f"...#{hash(text)}"}
-            if call.get("expected") is not None:
-                try:
-                    outcome["matches"] = _equal(value, eval(call["expected"], namespace))
-                except BaseException:
-                    outcome["matches"] = False
-        except BaseException as exc:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            outcome = {"ok": False, "error": "Timeout" if isinstance(exc, _CallTimeout) else type(exc).__name__}
-            if call.get("expected") is not None:
-                outcome["matches"] = False
-        _send(result_fd, outcome)
+    _handle(job, "/tmp", 0, 1, state)
 
 
-def _read_capped(path: str, limit: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError:
-        return ""
-    text = data[:limit].decode("utf-8", "replace")
-    return text + ("\n[output truncated]" if len(data) > limit else "")
+def _pool(base: str) -> None:
+    import shutil
+    import tempfile
 
-
-def _handle(job: dict[str, Any], base: str, state: dict[str, bool]) -> dict[str, Any]:
-    scratch = tempfile.mkdtemp(prefix="cand-", dir=base)
-    job["drop_uid"] = state["uid_dropped"]
-    if state["uid_dropped"]:
-        os.chown(scratch, _NOBODY, _NOBODY)
-    for name, content in (job.get("files") or {}).items():
-        path = os.path.join(scratch, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        if state["uid_dropped"]:
-            os.chown(path, _NOBODY, _NOBODY)
-    read_fd, write_fd = os.pipe()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(read_fd)
-            _child_setup(job, scratch, write_fd)
-            if job["kind"] == "script":
-                os.close(write_fd)
-                os.execv(sys.executable, [sys.executable, "-I", "-c", _BOOT, scratch, *job["argv"]])
-            _run_calls(job, scratch, write_fd)
-        except BaseException:
-            os._exit(70)
-        os._exit(0)
-    os.close(write_fd)
-    deadline = started + float(job.get("timeout_s", 5.0))
-    chunks: list[bytes] = []
-    timed_out = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([read_fd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(read_fd, 65536)
-        if not data:
-            break
-        chunks.append(data)
-    # The child may still be writing output; wait for it to exit within what is left of the deadline.
-    status = None
-    while not timed_out:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            timed_out = True
-            status = None
-            break
-        time.sleep(0.002)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    os.close(read_fd)
-    limit = int(job.get("output_limit", 65536))
-    reply: dict[str, Any] = {
-        "stdout": _read_capped(os.path.join(scratch, ".stdout"), limit),
-        "stderr": _read_capped(os.path.join(scratch, ".stderr"), limit),
-        "timed_out": timed_out,
-        "exit_code": os.waitstatus_to_exitcode(status),
-        **state,
-        "wall_s": time.monotonic() - started,
-    }
-    lines = [line for line in b"".join(chunks).decode("utf-8", "replace").splitlines() if line.strip()]
-    results = []
-    for line in lines:
-        try:
-            results.append(json.loads(line))
-        except ValueError:
-            break
-    reply["results"] = results
-    shutil.rmtree(scratch, ignore_errors=True)
-    return reply
-
-
-def main() -> None:
     # The client owns (creates and removes) the base directory: inside our mount namespace its parent is
     # read-only, so we could not remove it ourselves.
-    base = os.path.realpath(sys.argv[1])
+    base = os.path.realpath(base)
     os.chmod(base, 0o711)
-    state = {"uid_dropped": _can_drop_to_nobody(), **_isolate(base)}
-    # Warm imports: children inherit them, so candidates importing these pay nothing (and find them even
-    # when the interpreter's files are unreadable to the dropped uid).
+    drop = _can_drop_to_nobody()
+    state: dict[str, Any] = {"sandbox": "fallback", "uid_dropped": drop, "drop_uid": drop, **_isolate(base)}
+    _not_dumpable()
+    # Warm imports: children inherit them, so candidates importing these pay nothing.
     import bisect  # noqa: F401
+    import hashlib  # noqa: F401
     import random  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    out = sys.stdout
-    out.write(json.dumps({"hello": True, **state, "pid": os.getpid()}) + "\n")
-    out.flush()
+    hello = _Frames(1, b"\0" * NONCE_BYTES)
+    hello.send({"t": "hello", "state": {k: v for k, v in state.items() if k != "drop_uid"}})
     try:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
+        while True:
+            job = _read_job(0)
+            if job is None:
+                return
+            scratch = tempfile.mkdtemp(prefix="cand-", dir=base)
             try:
-                job = json.loads(line)
-                reply = _handle(job, base, state)
-            except Exception as exc:  # the worker must survive any single job
-                reply = {"worker_error": f"{type(exc).__name__}: {exc}"}
-            out.write(json.dumps(reply) + "\n")
-            out.flush()
+                if drop:
+                    os.chown(scratch, NOBODY, NOBODY)
+                _handle(job, scratch, 0, 1, state)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     finally:
         for entry in os.listdir(base):
             shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
 
 
+def main(argv: list[str]) -> None:
+    exec(_HOOK_SOURCE, globals())  # defines _install_audit_hook for the values child
+    if argv and argv[0].startswith("--site="):  # the interpreter's site-packages (we run with -S)
+        sys.path.extend(p for p in argv.pop(0)[len("--site=") :].split(os.pathsep) if p)
+    if argv and argv[0] == "once":
+        _once()
+    elif len(argv) > 1 and argv[0] == "pool":
+        _pool(argv[1])
+    else:
+        raise SystemExit("usage: _worker.py once | pool BASE")
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

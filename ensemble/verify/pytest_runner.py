@@ -398,7 +398,12 @@ class PytestRunner:
         if not tests:
             raise RequestError("no tests given: name at least one test (path/to/test_x.py::test_y)")
         outcome = self.sandbox.run_script(
-            self._files(files, tests, root, sys_path), [DRIVER_NAME], self.timeout_s, memory_mb=self.memory_mb
+            self._files(files, tests, root, sys_path),
+            [DRIVER_NAME],
+            self.timeout_s,
+            memory_mb=self.memory_mb,
+            # The project's own site-packages, read-only: nothing else of the project enters the sandbox.
+            ro_paths=_project_site_dirs(root) if root is not None else (),
         )
         notes = () if outcome.network_blocked else ("the sandbox could not block network access",)
         line = next((ln for ln in reversed(outcome.stdout.splitlines()) if ln.startswith(_MARKER)), None)

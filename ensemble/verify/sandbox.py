@@ -1,42 +1,69 @@
 """Run untrusted candidate code safely and fast, so consensus can judge code by what it does.
 
-A :class:`Sandbox` keeps a small pool of warm worker processes (``_worker.py``); each job forks one contained
-child (network namespace, throw-away uid, resource limits, scratch directory, audit hook, wall timeout, output
-caps, whole process group killed afterwards). Two paths:
+Containment. Where bubblewrap can run, every job gets a FRESH sandbox (:mod:`ensemble.verify._bwrap`: new user,
+network, PID, IPC, UTS and mount namespaces, no capabilities, uid 65534, only the interpreter and system
+directories read-only, a tmpfs scratch, seccomp), started ahead of time so a job rarely waits for it, and torn
+down with everything in it when the job ends: nothing one candidate does reaches the next. Where bubblewrap cannot
+run, the previous mechanisms are used (a warm worker forking a child per job: network namespace, read-only mounts,
+``nobody`` when possible, resource limits, an audit hook) - and :attr:`Sandbox.weak_reason` says so, for the
+result's notes and ``codeconductor models``.
 
-* :meth:`Sandbox.run_calls` - define the candidate, evaluate call expressions, get one :class:`CallOutcome` each
-  (canonical value repr or error type, and whether it matched an expected value);
-* :meth:`Sandbox.run_script` - write files into the scratch directory and run ``python -I ARGV`` there
-  (pytest on candidates, HumanEval's checks), get a :class:`ScriptOutcome`.
+Verification. The child reports values only (canonical reprs); every comparison happens here, in the parent
+(:mod:`ensemble.verify.compare`). The channel is framed (magic, per-job nonce, sequence number, length), capped
+(1 MiB plus the output limit) and read in bounded chunks with a deadline; a child or supervisor that floods, forges,
+stops or stays silent is killed, and every call it did not properly report counts as failed.
 
-Both have ``a``-prefixed async twins. A candidate failing is an outcome; :class:`~ensemble.errors.SandboxError` is
-raised only when the sandbox itself cannot run.
+Paths: :meth:`Sandbox.run_calls` (define the candidate, evaluate call expressions, one :class:`CallOutcome`
+each), :meth:`Sandbox.run_program` (write files into the scratch directory and run an executable given by
+absolute path there, get a :class:`ScriptOutcome`), :meth:`Sandbox.run_script` (``python -I ARGV`` through
+``run_program``), and ``a``-prefixed async twins. A candidate failing is an outcome;
+:class:`~ensemble.errors.SandboxError` is raised only when the sandbox itself cannot run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import binascii
+import contextlib
+import functools
 import json
 import logging
+import marshal
+import os
 import queue
+import select
 import shutil
+import signal
+import site
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import SandboxError
+from . import _bwrap
+from ._worker import BOOT, HEADER, MAGIC, NONCE_BYTES
+from .compare import matches_expected
 
-__all__ = ["CallOutcome", "CallSpec", "Sandbox", "ScriptOutcome", "shared_sandbox"]
+__all__ = ["CallOutcome", "CallSpec", "Sandbox", "ScriptOutcome", "sandbox_notice", "shared_sandbox"]
 
 _log = logging.getLogger(__name__)
-_WORKER = Path(__file__).with_name("_worker.py")
+_WORKER_PATH = Path(__file__).with_name("_worker.py")
+# The supervisor's code goes in compiled (same interpreter): compiling 600 lines in every sandbox costs ~10 ms.
+_LOADER = "import binascii, marshal, sys; exec(marshal.loads(binascii.a2b_base64(sys.argv.pop(1))))"
+CHANNEL_LIMIT = 1 << 20  # what one job may send back, besides its capped stdout and stderr
+_GRACE_S = 2.0  # on top of a job's own timeout: starting the sandbox, writing files, the end frame
+_CHUNK = 65536
+
+Backend = Literal["auto", "bubblewrap", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +77,9 @@ class CallSpec:
 @dataclass(frozen=True)
 class CallOutcome:
     """What one call did. ``value`` is a canonical repr (floats rounded); ``error`` an exception type name
-    (``Timeout`` for the per-call limit, ``load:<Type>`` when the candidate could not even be defined)."""
+    (``Timeout`` for the per-call limit, ``load:<Type>`` when the candidate could not even be defined, ``Forged``
+    when the candidate tampered with the result channel, ``Killed:<code>`` when the run ended before the call).
+    ``matches`` is computed in the parent."""
 
     ok: bool
     value: str | None = None
@@ -77,120 +106,318 @@ class ScriptOutcome:
         return self.exit_code == 0 and not self.timed_out
 
 
-class _Worker:
-    """One warm worker process and its line protocol."""
+# -- the channel ----------------------------------------------------------------------------------------------
+def _write_all(fd: int, data: bytes, deadline: float) -> bool:
+    """Write ``data`` to a non-blocking pipe before ``deadline``; False when the reader is gone or too slow."""
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            _, ready, _ = select.select([], [fd], [], left)
+            if ready:
+                view = view[os.write(fd, view[: 1 << 16]) :]
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return True
 
-    def __init__(self) -> None:
-        self.base = tempfile.mkdtemp(prefix="codeconductor-sandbox-")
+
+def read_frames(fd: int, nonce: bytes, deadline: float, limit: int) -> tuple[list[dict[str, Any]], str]:
+    """Read frames until an end frame. Returns the frames and how reading stopped: ``end``, ``eof``,
+    ``deadline`` or ``violation`` (bad magic, nonce, sequence number, length or JSON, or over ``limit`` bytes).
+    Reads at most one frame plus one chunk into memory, whatever the other side writes."""
+    frames: list[dict[str, Any]] = []
+    buffer, total, accepted = b"", 0, 0
+    while True:
+        while len(buffer) >= HEADER.size:
+            magic, got_nonce, seq, size = HEADER.unpack_from(buffer)
+            if magic != MAGIC or got_nonce != nonce or seq != len(frames) or accepted + size > limit:
+                return frames, "violation"
+            if len(buffer) < HEADER.size + size:
+                break
+            accepted += size
+            payload, buffer = buffer[HEADER.size : HEADER.size + size], buffer[HEADER.size + size :]
+            try:
+                frame = json.loads(payload)
+            except ValueError:
+                return frames, "violation"
+            if not isinstance(frame, dict):
+                return frames, "violation"
+            frames.append(frame)
+            if frame.get("t") in ("end", "hello"):
+                return frames, "violation" if buffer else "end"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return frames, "deadline"
+        try:
+            ready, _, _ = select.select([fd], [], [], left)
+        except (OSError, ValueError):
+            return frames, "eof"
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return frames, "eof"
+        if not data:
+            return frames, "eof"
+        total += len(data)
+        if total > limit + HEADER.size * 64:
+            return frames, "violation"
+        buffer += data
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _encode_job(job: dict[str, Any]) -> bytes:
+    body = marshal.dumps(job)  # plain data only; the supervisor loads it without the json module
+    return struct.pack(">I", len(body)) + body
+
+
+# -- supervisors ----------------------------------------------------------------------------------------------
+class _Supervisor:
+    """One supervisor process: a fresh bubblewrap sandbox for one job, or a warm fallback worker."""
+
+    def __init__(self, argv: list[str], pass_fds: Sequence[int] = (), base: str | None = None) -> None:
+        self.base = base
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(_WORKER), self.base],
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                text=True,
-                bufsize=1,
+                pass_fds=tuple(pass_fds),
                 start_new_session=True,
+                bufsize=0,
             )
         except OSError as exc:
-            shutil.rmtree(self.base, ignore_errors=True)
-            raise SandboxError(f"cannot start the sandbox worker: {exc}") from exc
-        hello = self._read()
-        self.network_blocked = bool(hello.get("network_blocked"))
-        self.fs_readonly = bool(hello.get("fs_readonly"))
-        self.uid_dropped = bool(hello.get("uid_dropped"))
-        if not self.network_blocked:
-            _log.warning("sandbox: could not create a network namespace; candidates run with network access")
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SandboxError("the sandbox worker exited unexpectedly")
-        try:
-            reply: dict[str, Any] = json.loads(line)
-        except ValueError as exc:
-            raise SandboxError("the sandbox worker sent garbage") from exc
-        return reply
-
-    def request(self, job: dict[str, Any]) -> dict[str, Any]:
+            raise SandboxError(f"cannot start the sandbox: {exc}") from exc
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-        except OSError as exc:
-            raise SandboxError("the sandbox worker is gone") from exc
-        reply = self._read()
-        if "worker_error" in reply:
-            raise SandboxError(f"sandbox worker failed: {reply['worker_error']}")
-        return reply
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.state: dict[str, Any] = {}
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def request(self, job: dict[str, Any], timeout_s: float, limit: int) -> tuple[list[dict[str, Any]], str]:
+        """Send one job and read its frames; on anything but a clean end the process is killed."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        nonce = os.urandom(NONCE_BYTES)
+        deadline = time.monotonic() + timeout_s + _GRACE_S
+        if not _write_all(self.proc.stdin.fileno(), _encode_job(job) + nonce, deadline):
+            self.kill()
+            return [], "eof"
+        frames, how = read_frames(self.proc.stdout.fileno(), nonce, deadline, limit)
+        if how != "end":
+            self.kill()
+        return frames, how
+
+    def kill(self) -> None:
+        _kill_group(self.proc)
+        if self.base is not None:
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = None
+
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
+        if self.proc.poll() is None and self.base is not None:
+            with contextlib.suppress(OSError):
                 assert self.proc.stdin is not None
                 self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        self.kill()
+
+
+def _supervisor_command(*args: str) -> list[str]:
+    # -S: no site processing (a third of the start-up; the .pth files would import the project's own editable
+    # install): the supervisor adds the interpreter's site-packages for the candidate itself.
+    site_dirs = "--site=" + os.pathsep.join(_site_dirs())
+    return [sys.executable, "-I", "-S", "-c", _LOADER, _supervisor_code(), site_dirs, *args]
+
+
+@functools.lru_cache(maxsize=1)
+def _supervisor_code() -> str:
+    code = compile(_WORKER_PATH.read_text(encoding="utf-8"), "<sandbox-supervisor>", "exec")
+    return binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
+
+
+@functools.lru_cache(maxsize=1)
+def _site_dirs() -> list[str]:
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
+
+
+def _start_bwrap(support: _bwrap.Support, ro_paths: Sequence[str] = ()) -> _Supervisor:
+    fd = _bwrap.seccomp_fd(support.seccomp)
+    fds = [f for f in (fd, support.userns_fd) if f is not None]
+    try:
+        argv = _bwrap.argv(support, seccomp_fd=fd, ro_paths=ro_paths)
+        return _Supervisor([*argv, *_supervisor_command("once")], fds)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _start_pool_worker() -> _Supervisor:
+    base = tempfile.mkdtemp(prefix="codeconductor-sandbox-")
+    try:
+        worker = _Supervisor(_supervisor_command("pool", base), base=base)
+    except SandboxError:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    assert worker.proc.stdout is not None
+    frames, how = read_frames(worker.proc.stdout.fileno(), b"\0" * NONCE_BYTES, time.monotonic() + 30, 65536)
+    if how != "end" or not frames:
+        worker.kill()
+        raise SandboxError("the sandbox worker did not start")
+    worker.state = dict(frames[0].get("state") or {})
+    if not worker.state.get("network_blocked"):
+        _log.warning("sandbox: could not create a network namespace; candidates run with network access")
+    return worker
 
 
 class Sandbox:
-    """A pool of ``workers`` warm sandbox workers, started on first use. Usable with ``with`` or
-    ``async with``; :meth:`close` stops them (they also stop when their stdin closes)."""
+    """Runs candidates contained. ``workers``: how many jobs may run at once (and, with bubblewrap, how many
+    sandboxes are kept started ahead). ``backend``: ``auto`` (bubblewrap where it can run, else the announced
+    fallback), ``bubblewrap`` (raise :class:`SandboxError` where it cannot run) or ``fallback``. Usable with
+    ``with`` or ``async with``; :meth:`close` stops everything."""
 
-    def __init__(self, *, workers: int = 1, memory_mb: int = 512, output_limit: int = 65536) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 1,
+        memory_mb: int = 512,
+        output_limit: int = 65536,
+        backend: Backend = "auto",
+        ahead: int | None = None,
+    ) -> None:
         self._size = max(1, workers)
+        # Sandboxes started ahead (bubblewrap): while a job runs, the next ones start.
+        self._ahead = ahead if ahead is not None else self._size + 1
         self.memory_mb = memory_mb
         self.output_limit = output_limit
-        self._free: queue.Queue[_Worker] = queue.Queue()
-        self._all: list[_Worker] = []
+        self._backend = backend
+        self._support: _bwrap.Support | None = None
+        self._slots = threading.BoundedSemaphore(self._size)
+        self._spares: list[_Supervisor] = []
+        self._free: queue.Queue[_Supervisor] = queue.Queue()
+        self._all: list[_Supervisor] = []
         self._lock = threading.Lock()
+        self._started = False
         self._closed = False
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise SandboxError("sandbox is closed")
-            if not self._all:
-                # Workers die with their stdin anyway; this also removes their scratch roots at exit.
-                atexit.register(self.close)
-            while len(self._all) < self._size:
-                worker = _Worker()
-                self._all.append(worker)
-                self._free.put(worker)
+    # -- containment -----------------------------------------------------------------------------------------
+    def _probe(self) -> _bwrap.Support:
+        if self._support is None:
+            if self._backend == "fallback":
+                self._support = _bwrap.Support(None, None, None, "bubblewrap disabled (fallback sandbox chosen)")
+            else:
+                self._support = _bwrap.support()
+                if self._backend == "bubblewrap" and not self._support.usable:
+                    raise SandboxError(f"bubblewrap sandbox unavailable: {self._support.weak_reason}")
+        return self._support
+
+    @property
+    def containment(self) -> str:
+        """``bubblewrap`` (a fresh namespace sandbox per job) or ``fallback`` (the weaker warm worker)."""
+        return "bubblewrap" if self._probe().usable else "fallback"
+
+    @property
+    def weak_reason(self) -> str | None:
+        """Why containment is weaker than it should be (for the user), or None when it is the full sandbox."""
+        return self._probe().weak_reason
 
     @property
     def network_blocked(self) -> bool:
-        """Whether candidates run without network (False also when no worker has started yet)."""
-        return bool(self._all) and all(w.network_blocked for w in self._all)
+        """Whether candidates run without network (fallback: False also when no worker has started yet)."""
+        if self._probe().usable:
+            return True
+        return bool(self._all) and all(w.state.get("network_blocked") for w in self._all)
 
     @property
-    def containment(self) -> dict[str, bool]:
-        """Which OS-level protections the workers got: network namespace, read-only file system, dropped uid."""
+    def protections(self) -> dict[str, bool]:
+        """Which OS-level protections candidates get."""
+        if self._probe().usable:
+            names = ("namespaces", "network_blocked", "fs_readonly", "uid_dropped")
+            return {**dict.fromkeys(names, True), "seccomp": self._probe().seccomp is not None}
         workers = list(self._all)
         return {
-            "network_blocked": bool(workers) and all(w.network_blocked for w in workers),
-            "fs_readonly": bool(workers) and all(w.fs_readonly for w in workers),
-            "uid_dropped": bool(workers) and all(w.uid_dropped for w in workers),
+            "namespaces": False,
+            "network_blocked": bool(workers) and all(w.state.get("network_blocked") for w in workers),
+            "fs_readonly": bool(workers) and all(w.state.get("fs_readonly") for w in workers),
+            "uid_dropped": bool(workers) and all(w.state.get("uid_dropped") for w in workers),
+            "seccomp": False,
         }
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        support = self._probe()
+        with self._lock:
+            if self._closed:
+                raise SandboxError("sandbox is closed")
+            if not self._started:
+                atexit.register(self.close)
+                self._started = True
+        if support.usable:
+            self._fill_spares()
+            return
+        with self._lock:
+            missing = self._size - len(self._all)
+        for _ in range(missing):
+            worker = _start_pool_worker()
+            with self._lock:
+                self._all.append(worker)
+            self._free.put(worker)
+
+    def _fill_spares(self) -> None:
+        support = self._probe()
+        while True:
+            with self._lock:
+                if self._closed or len(self._spares) >= self._ahead:
+                    return
+            spare = _start_bwrap(support)
+            with self._lock:
+                if self._closed:
+                    spare.kill()
+                    return
+                self._spares.append(spare)
+
+    def _take_spare(self, ro_paths: Sequence[str] = ()) -> _Supervisor:
+        if ro_paths:  # a sandbox of its own, with these paths shown
+            return _start_bwrap(self._probe(), ro_paths)
+        with self._lock:
+            while self._spares:
+                spare = self._spares.pop(0)
+                if spare.alive:
+                    return spare
+                spare.kill()
+        return _start_bwrap(self._probe())
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers, self._all = self._all, []
-        for worker in workers:
-            worker.close()
+            everything, self._all, self._spares = self._all + self._spares, [], []
+        for process in everything:
+            process.close()
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -209,25 +436,45 @@ class Sandbox:
         await asyncio.to_thread(self.close)
 
     # -- jobs ------------------------------------------------------------------------------------------------
-    def _submit(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _limit(self) -> int:
+        return CHANNEL_LIMIT + 16 * self.output_limit
+
+    def _submit(self, job: dict[str, Any], timeout_s: float) -> tuple[list[dict[str, Any]], str]:
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        job = {**job, "frame_limit": self._limit()}
+        if self._probe().usable:
+            with self._slots:
+                for attempt in range(2):
+                    box = self._take_spare(job.get("ro_paths") or ())
+                    try:
+                        self._fill_spares()  # the next job's sandbox starts while this one runs
+                        frames, how = box.request(job, timeout_s, self._limit())
+                    finally:
+                        box.kill()
+                    # Nothing at all came back: the sandbox failed to start (not the candidate). Once more.
+                    if frames or how == "deadline" or attempt:
+                        return frames, how
+            raise AssertionError("unreachable")
         if not self._all:
             self.start()
         worker = self._free.get()
         try:
-            if not worker.alive:
-                worker = self._replace(worker)
-            try:
-                return worker.request(job)
-            except SandboxError:
-                # One retry on a fresh worker: a crashed worker must not fail the whole consensus.
-                worker = self._replace(worker)
-                return worker.request(job)
+            for attempt in range(2):
+                if not worker.alive:
+                    worker = self._replace(worker)
+                frames, how = worker.request(job, timeout_s, self._limit())
+                if how != "end":
+                    worker = self._replace(worker)  # stopped, flooding or forging: never reused
+                if frames or how == "deadline" or attempt:
+                    return frames, how
+            raise AssertionError("unreachable")
         finally:
             self._free.put(worker)
 
-    def _replace(self, worker: _Worker) -> _Worker:
-        worker.close()
-        fresh = _Worker()
+    def _replace(self, worker: _Supervisor) -> _Supervisor:
+        worker.kill()
+        fresh = _start_pool_worker()
         with self._lock:
             self._all = [fresh if w is worker else w for w in self._all]
         return fresh
@@ -242,33 +489,69 @@ class Sandbox:
         call_timeout_s: float = 1.0,
     ) -> list[CallOutcome]:
         """Define ``code`` in a fresh namespace and evaluate each call (an expression such as ``f(1, 2)``).
-        Returns one outcome per call, in order; calls not reached before ``timeout_s`` come back as ``Timeout``."""
+        Returns one outcome per call, in order; calls not reached before ``timeout_s`` come back as ``Timeout``.
+        Expected values never reach the sandbox: ``matches`` is decided here, on the reported values."""
         specs = [c if isinstance(c, CallSpec) else CallSpec(c) for c in calls]
         job = {
             "kind": "calls",
             "code": code,
             "entry_point": entry_point,
-            "calls": [{"expr": s.expr, "expected": s.expected} for s in specs],
+            "calls": [s.expr for s in specs],
             "timeout_s": timeout_s,
             "call_timeout_s": call_timeout_s,
             "memory_mb": self.memory_mb,
-            "output_limit": 4096,
         }
-        reply = self._submit(job)
-        results: list[dict[str, Any]] = reply.get("results", [])
-        if results and "load_error" in results[0]:
-            error = f"load:{results[0]['load_error']}"
-            return [CallOutcome(False, error=error, matches=False if s.expected else None) for s in specs]
-        outcomes = []
-        for index, spec in enumerate(specs):
-            if index < len(results):
-                r = results[index]
-                outcomes.append(CallOutcome(bool(r.get("ok")), r.get("value"), r.get("error"), r.get("matches")))
-            else:
-                # Killed mid-way (wall timeout, memory, CPU): what was not reached failed.
-                error = "Timeout" if reply.get("timed_out") else f"Killed:{reply.get('exit_code')}"
-                outcomes.append(CallOutcome(False, error=error, matches=False if spec.expected else None))
-        return outcomes
+        frames, how = self._submit(job, timeout_s)
+        return _call_outcomes(specs, frames, how)
+
+    def run_program(
+        self,
+        files: Mapping[str, str],
+        argv: Sequence[str],
+        timeout_s: float = 10.0,
+        *,
+        memory_mb: int | None = None,
+        executable: Sequence[str] = (),
+        max_procs: int = 1024,
+        ro_paths: Sequence[str] = (),
+    ) -> ScriptOutcome:
+        """Write ``files`` (relative paths) into a fresh scratch directory and run ``argv`` there; ``argv[0]`` is an
+        executable by absolute path (``/usr/bin/node``, or a file of ``files`` as ``/tmp/NAME`` with bubblewrap:
+        see :attr:`scratch_dir`; ``executable`` names files to mark executable). ``max_procs``: processes and
+        threads (``RLIMIT_NPROC``); ``ro_paths``: host directories to show read-only at the same path (a project's
+        site-packages, a toolchain outside /usr)."""
+        if not argv or not os.path.isabs(argv[0]):
+            raise SandboxError("run_program needs an executable by absolute path")
+        job = {
+            "kind": "program",
+            "files": dict(files),
+            "argv": list(argv),
+            "executable": list(executable),
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb or self.memory_mb,
+            "output_limit": self.output_limit,
+            "max_procs": max_procs,
+            "ro_paths": [os.path.realpath(p) for p in ro_paths],
+        }
+        frames, how = self._submit(job, timeout_s)
+        end = frames[-1] if how == "end" and frames and frames[-1].get("t") == "end" else None
+        if end is None:
+            why = "timed out" if how == "deadline" else "stopped reporting" if how != "violation" else "forged"
+            return ScriptOutcome(-9, "", f"sandbox: the run {why}", how == "deadline", self.network_blocked, 0.0)
+        state = end.get("state") or {}
+        return ScriptOutcome(
+            exit_code=_as_int(end.get("exit_code"), -1),
+            stdout=str(end.get("stdout", ""))[: self.output_limit + 40],
+            stderr=str(end.get("stderr", ""))[: self.output_limit + 40],
+            timed_out=bool(end.get("timed_out")),
+            network_blocked=bool(state.get("network_blocked")),
+            wall_s=float(end.get("wall_s", 0.0)) if isinstance(end.get("wall_s"), (int, float)) else 0.0,
+        )
+
+    @property
+    def scratch_dir(self) -> str | None:
+        """Where ``files`` land inside the sandbox (``/tmp`` with bubblewrap; per job, unknown ahead, else)."""
+        return _bwrap.SCRATCH if self._probe().usable else None
 
     def run_script(
         self,
@@ -277,25 +560,12 @@ class Sandbox:
         timeout_s: float = 10.0,
         *,
         memory_mb: int | None = None,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
-        """Write ``files`` (relative paths) into a scratch directory and run ``python -I *argv`` in it."""
-        job = {
-            "kind": "script",
-            "files": dict(files),
-            "argv": list(argv),
-            "timeout_s": timeout_s,
-            "memory_mb": memory_mb or self.memory_mb,
-            "output_limit": self.output_limit,
-        }
-        reply = self._submit(job)
-        return ScriptOutcome(
-            exit_code=int(reply.get("exit_code", -1)),
-            stdout=str(reply.get("stdout", "")),
-            stderr=str(reply.get("stderr", "")),
-            timed_out=bool(reply.get("timed_out")),
-            network_blocked=bool(reply.get("network_blocked")),
-            wall_s=float(reply.get("wall_s", 0.0)),
-        )
+        """Write ``files`` (relative paths) into a scratch directory and run ``python -I *argv`` in it (with an
+        audit hook refusing writes outside it, processes and sockets)."""
+        argv = [sys.executable, "-I", "-c", BOOT, *argv]
+        return self.run_program(files, argv, timeout_s, memory_mb=memory_mb, max_procs=0, ro_paths=ro_paths)
 
     async def arun_calls(
         self,
@@ -310,10 +580,77 @@ class Sandbox:
             self.run_calls, code, entry_point, calls, timeout_s, call_timeout_s=call_timeout_s
         )
 
-    async def arun_script(
-        self, files: Mapping[str, str], argv: Sequence[str], timeout_s: float = 10.0, *, memory_mb: int | None = None
+    async def arun_program(
+        self,
+        files: Mapping[str, str],
+        argv: Sequence[str],
+        timeout_s: float = 10.0,
+        *,
+        memory_mb: int | None = None,
+        executable: Sequence[str] = (),
+        max_procs: int = 1024,
+        ro_paths: Sequence[str] = (),
     ) -> ScriptOutcome:
-        return await asyncio.to_thread(self.run_script, files, argv, timeout_s, memory_mb=memory_mb)
+        return await asyncio.to_thread(
+            self.run_program,
+            files,
+            argv,
+            timeout_s,
+            memory_mb=memory_mb,
+            executable=executable,
+            max_procs=max_procs,
+            ro_paths=ro_paths,
+        )
+
+    async def arun_script(
+        self,
+        files: Mapping[str, str],
+        argv: Sequence[str],
+        timeout_s: float = 10.0,
+        *,
+        memory_mb: int | None = None,
+        ro_paths: Sequence[str] = (),
+    ) -> ScriptOutcome:
+        return await asyncio.to_thread(self.run_script, files, argv, timeout_s, memory_mb=memory_mb, ro_paths=ro_paths)
+
+
+def _as_int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _call_outcomes(specs: Sequence[CallSpec], frames: list[dict[str, Any]], how: str) -> list[CallOutcome]:
+    """Outcomes from the frames of one calls job: only what was properly reported counts; a load error fails
+    every call; any tampering with the channel fails every call."""
+
+    def failed(error: str) -> list[CallOutcome]:
+        return [CallOutcome(False, error=error, matches=False if s.expected is not None else None) for s in specs]
+
+    end = frames[-1] if how == "end" and frames and frames[-1].get("t") == "end" else None
+    if how == "violation" or (end is not None and end.get("forged")):
+        return failed("Forged")
+    body = frames[:-1] if end is not None else frames
+    if body and body[0].get("t") == "load_error":
+        return failed(f"load:{str(body[0].get('error'))[:100]}")
+    outcomes: list[CallOutcome] = []
+    for index, frame in enumerate(body):
+        ok, value, error = frame.get("ok"), frame.get("value"), frame.get("error")
+        proper = frame.get("t") == "call" and frame.get("i") == index and index < len(specs)
+        proper = proper and ((ok is True and isinstance(value, str)) or (ok is False and isinstance(error, str)))
+        if not proper:
+            return failed("Forged")
+        spec = specs[index]
+        if ok:
+            assert isinstance(value, str)
+            matches = None if spec.expected is None else matches_expected(value, spec.expected)
+            outcomes.append(CallOutcome(True, value=value, matches=matches))
+        else:
+            outcomes.append(CallOutcome(False, error=str(error), matches=False if spec.expected is not None else None))
+    if len(outcomes) < len(specs):
+        timed_out = how == "deadline" or (end is not None and bool(end.get("timed_out")))
+        error = "Timeout" if timed_out else f"Killed:{_as_int(end.get('exit_code'), -9) if end else -9}"
+        for spec in specs[len(outcomes) :]:
+            outcomes.append(CallOutcome(False, error=error, matches=False if spec.expected is not None else None))
+    return outcomes
 
 
 _shared: dict[str, Sandbox] = {}
@@ -321,9 +658,18 @@ _shared_lock = threading.Lock()
 
 
 def shared_sandbox() -> Sandbox:
-    """The process-wide warm sandbox used by consensus (started lazily, one worker)."""
+    """The process-wide sandbox used by consensus (started lazily, one job at a time)."""
     with _shared_lock:
         box = _shared.get("default")
         if box is None or box._closed:
             box = _shared["default"] = Sandbox(workers=1)
         return box
+
+
+def sandbox_notice() -> str | None:
+    """A line for the user when candidates would run in the weaker fallback sandbox (None when fully contained);
+    probing costs a few ms once per process."""
+    reason = _bwrap.support().weak_reason
+    if reason is None:
+        return None
+    return f"sandbox is weak: {reason}; candidates run with the fallback containment (see docs/reliability.md)"

@@ -191,6 +191,10 @@ def test_connecting_to_a_loopback_port(project: Path, sandbox: Sandbox) -> None:
         # Prove the listener works: this process (not sandboxed) can connect.
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+        for _ in range(100):  # let the accept thread see it
+            if accepted:
+                break
+            threading.Event().wait(0.05)
     finally:
         stop.set()
         thread.join(timeout=5)

@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -105,10 +106,12 @@ def test_load_errors_are_reported_per_call(box: Sandbox) -> None:
     assert all(o.error == "load:SyntaxError" for o in out)
 
 
-def test_no_worker_processes_left_after_close() -> None:
-    sandbox = Sandbox()
+@pytest.mark.parametrize("backend", ["auto", "fallback"])
+def test_no_worker_processes_left_after_close(backend: Literal["auto", "fallback"]) -> None:
+    sandbox = Sandbox(backend=backend)
     sandbox.start()
-    pids = [w.proc.pid for w in sandbox._all]
+    pids = [w.proc.pid for w in sandbox._all + sandbox._spares]  # warm workers, or sandboxes started ahead
+    assert pids
     sandbox.close()
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()

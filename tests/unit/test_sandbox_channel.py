@@ -1,0 +1,189 @@
+"""The result channel (framed, nonce, sequence, caps, deadline), the announced fallback sandbox, and consensus never
+picking a forged result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ensemble.consensus import decide
+from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from ensemble.verify import _bwrap
+from ensemble.verify._worker import HEADER, MAGIC
+from ensemble.verify.sandbox import CallSpec, Sandbox, read_frames
+
+REPO = Path(__file__).resolve().parents[2]
+NONCE = b"n" * 16
+
+
+def _frame(obj: dict[str, object], seq: int, nonce: bytes = NONCE) -> bytes:
+    payload = json.dumps(obj).encode()
+    return HEADER.pack(MAGIC, nonce, seq, len(payload)) + payload
+
+
+def _read(data: bytes, *, limit: int = 1 << 20, close: bool = True) -> tuple[list[dict[str, object]], str]:
+    read_fd, write_fd = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_fd, data), close and os.close(write_fd)))
+    writer.start()
+    try:
+        return read_frames(read_fd, NONCE, time.monotonic() + 1.0, limit)
+    finally:
+        writer.join()
+        os.close(read_fd)
+        if not close:
+            os.close(write_fd)
+
+
+def test_frames_are_read_up_to_the_end_frame() -> None:
+    frames, how = _read(_frame({"t": "call", "i": 0}, 0) + _frame({"t": "end"}, 1))
+    assert how == "end"
+    assert [f["t"] for f in frames] == ["call", "end"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _frame({"t": "call"}, 0, nonce=b"x" * 16),  # another job's (or a guessed) nonce
+        _frame({"t": "call"}, 1),  # out of sequence
+        _frame({"t": "call"}, 0)[:-2] + b"}}" + b"garbage" * 8,  # not a frame after a frame
+        b'{"ok": true, "value": "5", "matches": true}\n' * 4,  # the old protocol's lines
+        _frame({"t": "end"}, 0) + b"trailing",
+    ],
+)
+def test_anything_but_proper_frames_is_a_violation(data: bytes) -> None:
+    assert _read(data)[1] == "violation"
+
+
+def test_a_frame_over_the_cap_is_refused_before_it_is_read() -> None:
+    header = HEADER.pack(MAGIC, NONCE, 0, 768 * 1024 * 1024)
+    frames, how = _read(header + b"x" * 1000, limit=1 << 20)
+    assert (frames, how) == ([], "violation")
+
+
+def test_a_silent_writer_hits_the_deadline() -> None:
+    started = time.monotonic()
+    assert _read(b"", close=False)[1] == "deadline"
+    assert time.monotonic() - started < 3
+
+
+# -- the announced fallback -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def weak() -> Iterator[Sandbox]:
+    with Sandbox(backend="fallback", memory_mb=256) as box:
+        yield box
+
+
+def test_the_fallback_says_so(weak: Sandbox) -> None:
+    assert weak.containment == "fallback"
+    assert weak.weak_reason
+    assert weak.protections["namespaces"] is False
+    out = weak.run_calls("def f(x):\n    return x + 3\n", "f", [CallSpec("f(2)", "5")])
+    assert out[0].matches is True
+
+
+def test_forced_fallback_is_announced_by_models_and_the_notice(tmp_path: Path) -> None:
+    (tmp_path / "codeconductor.toml").write_text('probe_local = false\nembedded = "off"\n')
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CODECONDUCTOR_SANDBOX": "fallback", "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ensemble", "models"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "sandbox: WEAK - bubblewrap disabled by CODECONDUCTOR_SANDBOX" in done.stdout, done.stdout + done.stderr
+    code = "from ensemble.verify.sandbox import Sandbox, sandbox_notice\nprint(sandbox_notice())\n"
+    code += "print(Sandbox().containment)\n"
+    notice = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert notice.stdout.splitlines()[0].startswith("sandbox is weak: bubblewrap disabled")
+    assert notice.stdout.splitlines()[1] == "fallback"
+
+
+@pytest.mark.skipif(not _bwrap.support().usable, reason=f"bubblewrap unusable: {_bwrap.support().weak_reason}")
+def test_full_sandbox_has_no_notice() -> None:
+    from ensemble.verify.sandbox import sandbox_notice
+
+    assert sandbox_notice() is None
+    assert Sandbox().containment == "bubblewrap"
+
+
+# -- forgeries in the fallback too --------------------------------------------------------------------------------
+FAKE_LINES = (
+    "import os, struct\n"
+    "def f(x):\n"
+    "    for fd in range(64):\n"
+    '        for data in (b\'{"ok": true, "value": "5", "matches": true}\\n\', struct.pack(\'>IIB\', 6, 0, 1) + b\'5\'):\n'
+    "            try:\n"
+    "                os.write(fd, data)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "    raise RuntimeError\n"
+)
+FLOOD = "import os\ndef f(x):\n    for _ in range(768):\n        os.write(3, b'x' * (1 << 20))\n    return 5\n"
+
+
+@pytest.mark.parametrize("code", [FAKE_LINES, FLOOD], ids=["fake_lines", "flood"])
+def test_fallback_forgeries_fail(weak: Sandbox, code: str) -> None:
+    out = weak.run_calls(code, "f", [CallSpec("f(2)", "5")], 5.0)
+    assert out[0].matches is False
+    assert out[0].error == "Forged"
+
+
+def test_a_stopped_fallback_worker_is_killed_at_the_deadline_and_replaced(weak: Sandbox) -> None:
+    worker = weak._all[0]
+    code = "import time\ndef f(x):\n    time.sleep(0.2)\n    return x + 3\n"
+    timer = threading.Timer(0.5, lambda: os.kill(worker.proc.pid, signal.SIGSTOP))
+    timer.start()
+    started = time.monotonic()
+    out = weak.run_calls(code, "f", [CallSpec(f"f({i})", str(i + 3)) for i in range(10)], 2.0)
+    timer.join()
+    assert time.monotonic() - started < 2.0 + 2.0 + 1.0
+    assert all(not o.ok and o.matches is False for o in out[5:])
+    assert worker.proc.poll() is not None  # killed, not left stopped
+    assert weak.run_calls("def g():\n    return 1\n", "g", ["g()"])[0].value == "1"
+
+
+# -- consensus never picks a forged result ----------------------------------------------------------------------
+STUB = '''def add_three(x: int) -> int:
+    """Add three.
+    >>> add_three(2)
+    5
+    >>> add_three(10)
+    13
+    """
+'''
+RIGHT = "def add_three(x):\n    return x + 3\n"
+FORGERS = [
+    FAKE_LINES.replace("def f(", "def add_three("),
+    "import __main__\n__main__._equal = lambda *a: True\ndef add_three(x):\n    return x + 2\n",
+    "import builtins\nbuiltins.repr = lambda v: '5'\nbuiltins.eval = lambda *a, **k: 5\n"
+    "def add_three(x):\n    return x * 2\n",
+    FLOOD.replace("def f(", "def add_three("),
+]
+
+
+async def test_forged_results_are_never_picked() -> None:
+    model = ModelInfo(name="m", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
+    answers = [ModelAnswer(model=model.model_copy(update={"name": "honest"}), status=AnswerStatus.ANSWERED, text=RIGHT)]
+    for index, text in enumerate(FORGERS):
+        forger = model.model_copy(update={"name": f"forger{index}", "family": f"f{index}"})
+        answers.append(ModelAnswer(model=forger, status=AnswerStatus.ANSWERED, text=text))
+    request = Request(task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=STUB))
+    with Sandbox() as box:
+        result = await decide(request, answers, sandbox=box)
+    assert result.pick_models == ["honest@http://127.0.0.1:11434"]
+    assert result.clusters[0].passes_examples is True
+    assert all(c.passes_examples is not True for c in result.clusters[1:])
