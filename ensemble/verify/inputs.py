@@ -32,14 +32,17 @@ _BY_TYPE: dict[str, list[Any]] = {
 # For the oracle tasks only (the user's code says what each input should give): wider pools, and a mixed one for
 # parameters nothing describes. Inputs the user's code rejects (raises on) are still evidence: a behaviour-
 # preserving candidate must reject them too.
+# The usual edge cases of a tester: repeated letters, multi-digit and negative numbers, mixed signs in a list.
 _WIDER: dict[str, list[Any]] = {
     "int": [-12, -123, 7, 13, 99, 123, 1000],
     "float": [0.5, -0.25, 1e-3, 123.456],
-    "str": ["A", "aaa", "abcABC", "hello world", " leading", "a-b_c", "12321"],
-    "list": [[0], [2, 4, 6], [-3, -1, -2], [1, 2, 2, 3], [7, 3, 9, 1, 5]],
+    "str": ["A", "aaa", "aab", "abab", "abcabc", "abcABC", "hello world", " leading", "a-b_c", "12321"],
+    "list": [[0], [2, 4, 6], [-3, -1, -2], [1, 2, 2, 3], [7, 3, 9, 1, 5], [-12, 34, -56], [123, -45, 6]],
+    "list[str]": [["aa", "b", "cd", "aa"], ["abc", "", "ab"]],
 }
-_MIXED: list[Any] = [0, 1, 2, 3, -1, 7, 10, 12, -12, 100, "", "a", "abc", "Hello World", [], [1, 2, 3], [3, 1, 2],
-                     [5, -2, 0, 5], 1.5, -2.5, True, False]  # fmt: skip
+_MIXED: list[Any] = [0, 1, 2, 3, -1, 7, 10, 12, -12, 100, "", "a", "abc", "aab", "abcabc", "Hello World", [],
+                     [1, 2, 3], [3, 1, 2], [5, -2, 0, 5], [-12, 34, -56], ["ab", "a", "abc"], ["aa", "b", "cd", "aa"],
+                     1.5, -2.5, True, False]  # fmt: skip
 
 
 def _kind_of_value(value: Any) -> str | None:
