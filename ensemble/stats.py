@@ -89,7 +89,9 @@ def render_report(history: History, *, task: TaskKind | str | None = None, since
 
 def _settings(args: argparse.Namespace) -> Settings:
     given = getattr(args, "settings", None)
-    return given if isinstance(given, Settings) else load_settings()
+    return (
+        given if isinstance(given, Settings) else load_settings(trust_workspace=getattr(args, "trust_workspace", False))
+    )
 
 
 def run_stats(args: argparse.Namespace) -> int:
