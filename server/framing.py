@@ -40,10 +40,13 @@ _CHUNK = 65536
 _KEEP = 4096  # bytes kept while no header is found (a header cut in two by a read)
 
 # One well-formed header block, wherever it starts: Content-Length (any case), then other headers, then a blank line.
+# Header names are letters, digits and dashes (all the LSP base protocol uses), so a JSON body glued to a header
+# line is never taken for one.
 _HEADER = re.compile(
-    rb"content-length[ \t]*:[ \t]*(\d{1,15})[ \t]*\r\n(?:[!-9;-~]+[ \t]*:[^\r\n]*\r\n)*\r\n", re.IGNORECASE
+    rb"content-length[ \t]*:[ \t]*(\d{1,15})[ \t]*\r\n(?:[A-Za-z][A-Za-z0-9-]*[ \t]*:[^\r\n]*\r\n)*\r\n",
+    re.IGNORECASE,
 )
-_HEADER_LINES = re.compile(rb"(?:[!-9;-~]+[ \t]*:[^\r\n]*\r\n)*")
+_HEADER_LINES = re.compile(rb"(?:[A-Za-z][A-Za-z0-9-]*[ \t]*:[^\r\n]*\r\n)*")
 _MENTIONS_HEADER = re.compile(rb"content-length", re.IGNORECASE)
 
 
@@ -119,13 +122,16 @@ class FrameParser:
 # ---- reading what a broken message says about itself -------------------------------------------------------------
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.S)
+_COLON = re.compile(r"\s*:\s*")
 
 
-def peek_envelope(text: str) -> tuple[Any, str | None, bool]:
-    """``(id, method, has_id)`` of a JSON-RPC message that could not be parsed whole (nested too deeply, cut short,
-    invalid UTF-8 replaced), read from its top-level members only; ``(None, None, False)`` when none is readable."""
+def peek_envelope(text: str) -> tuple[Any, str | None, bool, bool]:
+    """``(id, method, has_id, is_response)`` of a JSON-RPC message that could not be parsed whole (nested too
+    deeply, cut short, invalid UTF-8 replaced), read from its top-level members only; ``(None, None, False,
+    False)`` when none is readable. ``is_response``: it has a ``result`` or ``error`` and no ``method``."""
     decoder = json.JSONDecoder()
     found: dict[str, Any] = {}
+    keys: set[str] = set()
     depth = 0
     for token in _TOKEN.finditer(text):
         value = token.group()
@@ -137,11 +143,12 @@ def peek_envelope(text: str) -> tuple[Any, str | None, bool]:
             continue
         if depth != 1:
             continue
-        key = value[1:-1]
-        if key not in ("id", "method") or key in found:
-            continue
-        colon = re.compile(r"\s*:\s*").match(text, token.end())
+        colon = _COLON.match(text, token.end())
         if colon is None:
+            continue  # a value, not a key
+        key = value[1:-1]
+        keys.add(key)
+        if key not in ("id", "method") or key in found:
             continue
         try:
             found[key], _ = decoder.raw_decode(text, colon.end())
@@ -150,16 +157,17 @@ def peek_envelope(text: str) -> tuple[Any, str | None, bool]:
     msg_id = found.get("id")
     valid_id = "id" in found and (isinstance(msg_id, str) or (isinstance(msg_id, int) and not isinstance(msg_id, bool)))
     method = found.get("method")
-    return (msg_id if valid_id else None), (method if isinstance(method, str) else None), valid_id
+    is_response = "method" not in keys and bool(keys & {"result", "error"})
+    return (msg_id if valid_id else None), (method if isinstance(method, str) else None), valid_id, is_response
 
 
 def _refuse(protocol: JsonRPCProtocol, text: str, code: int, why: str) -> None:
-    msg_id, method, has_id = peek_envelope(text)
+    msg_id, method, has_id, is_response = peek_envelope(text)
+    if is_response:
+        logger.error("dropped a response to %r: %s", msg_id, why)
+        return
     if method is not None and not has_id:
         logger.error("dropped a notification %r: %s", method[:100], why)
-        return
-    if method is None and has_id:
-        logger.error("dropped a response to %r: %s", msg_id, why)
         return
     logger.error("refused a message (id %r, method %r): %s", msg_id, (method or "")[:100], why)
     protocol._send_response(msg_id, error=ResponseError(code=code, message=why))

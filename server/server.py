@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import threading
 import uuid
@@ -60,6 +61,8 @@ _WINDOW_REACH = 2000  # at most this many lines above and below them
 _CONTEXT_MARGIN_CHARS = 8000  # surrounding text kept for build_context (twice its default budget)
 _STUB_MAX_LINES = 2000  # a longer function is not a placeholder
 _INTERNAL_ERROR = -32603
+# Something that names a file: two path separators, a drive, a traceback line or an install directory.
+_PATH_LIKE = re.compile(r"[\\/][^\s\\/]+[\\/]|[A-Za-z]:\\|site-packages|File \"|~/")
 
 
 def _top_level(line: str) -> bool:
@@ -181,11 +184,12 @@ class CodeConductorProtocol(LanguageServerProtocol):
             data = error.data if isinstance(error.data, dict) else {}
             trace = "".join(str(line) for line in data.get("traceback", []))
             logger.error("internal error answering request %r: %s\n%s", msg_id, error.message, trace)
+            message = error.message
             if error.code == _INTERNAL_ERROR:
-                kind = error.message.split(":", 1)[0].strip()[:60] if error.message else "error"
-                message = f"Internal error ({kind}); the details are in the CodeConductor server log"
-            else:
-                message = error.message
+                first = (error.message or "").strip().splitlines()[0] if (error.message or "").strip() else "error"
+                if _PATH_LIKE.search(first) or len(first) > 200:
+                    first = first.split(":", 1)[0][:60]  # the exception's kind only: its text names a file
+                message = f"Internal error: {first} (details in the CodeConductor server log)"
             error = lsp.ResponseError(code=error.code, message=message)
         super()._send_response(msg_id, result, error)
 
