@@ -46,6 +46,13 @@ def _hover(uri: str, line: int, character: int = 0) -> lsp.HoverParams:
     return lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line, character))
 
 
+async def _models_found(client: LanguageClient) -> None:
+    """Wait for the discovery the server starts after initialisation: opening a multi-megabyte document while its
+    1 s probes are in flight can make them time out on a loaded machine (then "no models" is cached)."""
+    editor = editor_of(client)
+    await editor.wait_for(lambda: any(s.get("models") for s in editor.status))
+
+
 async def _still_works(client: LanguageClient) -> None:
     """After a bad request: a normal one is answered normally."""
     status = await command(client, "codeconductor.status")
@@ -136,6 +143,7 @@ async def test_five_megabyte_document(client: LanguageClient, hard_models: Fault
     """A 5 MB file: code actions and hover answer, a run on one function works, and the prompt sent to the
     models stays within the context budget instead of carrying the whole file."""
     editor = editor_of(client)
+    await _models_found(client)
     filler = "".join(f"def f_{i}(x):\n    return x + {i}\n\n\n" for i in range(130_000))
     text = filler + "def add(a, b):\n    return a - b\n"
     assert len(text.encode()) > 5_000_000
@@ -179,6 +187,7 @@ async def test_a_200000_line_document_does_not_stop_the_server(
     function (context extraction): other requests are answered meanwhile, and each answer is right: the actions
     target that function, and the run edits exactly it."""
     editor = editor_of(client)
+    await _models_found(client)
     text = "".join(f"def f_{i}(x):\n    return x + {i}\n\n\n" for i in range(HUGE_LINES // 4 - 1))
     text += "def add(a, b):\n    return a - b\n\n\n"
     assert text.count("\n") == HUGE_LINES
