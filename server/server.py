@@ -343,6 +343,9 @@ class CodeConductorServer(LanguageServer):
             from ensemble.pipeline import Pipeline
 
             self._history = open_history(self.settings)
+            reason = getattr(self._history, "reason", None)
+            if reason:  # a damaged history file: runs go on without it, and the user is told how to fix it
+                self.show(f"CodeConductor: {reason}", 2)
             self._pipeline = Pipeline(self.settings, history=self._history)
         return self._pipeline
 
