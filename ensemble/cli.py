@@ -9,8 +9,10 @@ Commands::
     codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server;
                                                         per-model timeout at least 120 s unless --timeout is given)
 
-Settings come from ``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or
-the nearest parent. Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
+Settings come from the user's config file (``<user config dir>/codeconductor/codeconductor.toml``) and
+``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or the nearest parent;
+the project's file may not choose where code and keys go unless the workspace is trusted (``--trust-workspace``
+or ``trusted_workspaces`` in the user's file; see :func:`ensemble.settings.load_settings`). Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
 
 Exit codes: 0 success; 1 error (no models, server missing, other failure); 2 usage error or invalid settings
 (the message names the field); 3 the run finished but no model answered; 130 interrupted (Ctrl-C).
@@ -77,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="codeconductor", description="An ensemble of local LLMs: consensus, confidence and disagreement."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    parser.add_argument(
+        "--trust-workspace",
+        action="store_true",
+        help="let this project's settings file set endpoints, allow_remote, api_key_env and history_path",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="list the models found and each endpoint's status")
@@ -151,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings()
+    settings = load_settings(trust_workspace=args.trust_workspace)
     overrides: dict[str, Any] = {}
     if getattr(args, "samples", None) is not None:
         overrides["samples_per_model"] = args.samples

@@ -97,7 +97,7 @@ def _usage_error(err: Console, exc: SettingsError | ValueError) -> int:
 
 
 def _settings(args: argparse.Namespace, root: Path) -> Settings:
-    settings = load_settings(root)
+    settings = load_settings(root, trust_workspace=getattr(args, "trust_workspace", False))
     if args.timeout is None:
         return settings
     return parse_settings({**settings.model_dump(), "timeout_s": args.timeout}, source="command line")

@@ -232,9 +232,11 @@ class Discovery:
         notes: list[str] = []
         statuses: list[EndpointStatus] = []
         probes: list[tuple[_Target, asyncio.Task[tuple[EndpointStatus, list[ModelInfo]]]]] = []
+        # Loopback is decided on resolved addresses; resolving a name may take a moment, so not on the event loop.
+        local = set() if settings.allow_remote else await asyncio.to_thread(_loopback_urls, targets)
         async with asyncio.TaskGroup() as group:
             for target in targets:
-                if not settings.allow_remote and not is_loopback_url(target.url):
+                if not settings.allow_remote and target.url not in local:
                     continue
                 probes.append((target, group.create_task(self._probe(target))))
         found: list[ModelInfo] = []
@@ -415,6 +417,10 @@ class Discovery:
         ranked = sorted(range(len(models)), key=lambda i: models[i].loaded is not True)[:limit]
         notes.append(f"using {limit} of {len(models)} models (max_models)")
         return [models[i] for i in sorted(ranked)]
+
+
+def _loopback_urls(targets: Sequence[_Target]) -> set[str]:
+    return {t.url for t in targets if is_loopback_url(t.url)}
 
 
 def _configured(endpoint: EndpointSettings, url: str) -> _Target:

@@ -13,6 +13,7 @@ Everything the ``ensemble`` package raises on purpose derives from :class:`CodeC
     │   └── ProviderClosed          the stream broke off mid-answer
     ├── SandboxError                the sandbox could not run a candidate at all (not: the candidate failed)
     ├── HistoryError                the history database cannot be used (newer schema, unreadable)
+    │   └── HistoryCorruptError     the file is damaged (``.path``; ``codeconductor stats --move-aside``)
     └── RequestError                a request that cannot be served (no models, bad range, unknown task)
 
 Transport errors are translated into this tree at one choke point,
@@ -25,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "CodeConductorError",
+    "HistoryCorruptError",
     "HistoryError",
     "ModelError",
     "ProviderClosed",
@@ -111,6 +113,17 @@ class SandboxError(CodeConductorError):
 
 class HistoryError(CodeConductorError):
     """The history database cannot be used (newer schema, unreadable file); runs go on without recording."""
+
+
+class HistoryCorruptError(HistoryError):
+    """The history file is damaged (not a database, or pages that do not read back). ``path`` is the file."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(
+            f"the history database {path} is damaged; move it aside with `codeconductor stats --move-aside` "
+            "(a new one is started on the next run)"
+        )
+        self.path = path
 
 
 class RequestError(CodeConductorError):

@@ -4,26 +4,107 @@ the language server (``initializationOptions`` / ``workspace/configuration``) an
 
 Invalid settings raise :class:`~ensemble.errors.SettingsError` naming each bad field; callers keep their previous
 (or default) settings.
+
+Workspace trust: a repository's own settings file must not be able to send the user's code or a secret anywhere.
+Keys that decide where code and keys go (:data:`USER_ONLY_KEYS`, and endpoints that are not loopback) apply only
+from user-level settings: the user's config file (:func:`user_config_path`), the editor's user settings, or a
+workspace the user trusted (``trusted_workspaces`` in the user's config file, or ``--trust-workspace``). A
+project file that sets them gets a warning naming the key and the file, and the rest of its settings apply.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SettingsError
 
-__all__ = ["EndpointSettings", "Settings", "is_loopback_url", "json_schema", "load_settings", "parse_settings"]
+__all__ = [
+    "USER_ONLY_KEYS",
+    "EndpointSettings",
+    "Settings",
+    "host_is_loopback",
+    "is_loopback_url",
+    "json_schema",
+    "load_settings",
+    "parse_settings",
+    "restrict_workspace_settings",
+    "user_config_path",
+]
+
+logger = logging.getLogger(__name__)
+
+# Keys a project's own settings file may not set (unless the user trusted the workspace): each decides where code,
+# a secret or the history may go. ``endpoints`` is checked per entry (loopback ones without a key are fine).
+USER_ONLY_KEYS: tuple[str, ...] = ("allow_remote", "history_path", "history_url", "trusted_workspaces")
+_RESOLVE_TIMEOUT_S = 2.0
+
+
+def _resolve(host: str) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver: /etc/hosts, DNS)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+
+
+def _ip_is_loopback(text: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone ("%eth0") is not part of the address
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def host_is_loopback(host: str) -> bool:
+    """True when ``host`` (an IP address or a name) is this machine: an address in 127.0.0.0/8 or ::1, or a name
+    whose every resolved address is. Decided on addresses, never on how the name is spelled
+    (``127.attacker.example`` is whatever it resolves to); a name that does not resolve within 2 s is not loopback."""
+    host = host.strip().strip("[]").rstrip(".")
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return _ip_is_loopback(host)
+    addresses = _resolve_within(host, _RESOLVE_TIMEOUT_S)
+    return bool(addresses) and all(_ip_is_loopback(address) for address in addresses)
+
+
+def _resolve_within(host: str, timeout: float) -> list[str]:
+    """:func:`_resolve`, or [] when it fails or takes longer than ``timeout`` (a daemon thread: a resolver that
+    hangs must not hold up the caller, nor the interpreter's exit)."""
+    found: list[list[str]] = []
+
+    def work() -> None:
+        try:
+            found.append(_resolve(host))
+        except (OSError, UnicodeError):
+            found.append([])
+
+    thread = threading.Thread(target=work, name="codeconductor-resolve", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return found[0] if found else []
 
 
 def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is on this machine (127.0.0.0/8, ::1, localhost)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]")
+    """True when the URL's host is on this machine (see :func:`host_is_loopback`)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host is not None and host_is_loopback(host)
 
 
 class EndpointSettings(BaseModel):
@@ -143,20 +224,117 @@ def _snake(key: str) -> str:
     return "".join(out)
 
 
-def load_settings(start: Path | None = None) -> Settings:
-    """Settings for the CLI: ``codeconductor.toml`` or ``pyproject.toml [tool.codeconductor]`` in ``start`` or
-    the nearest parent; defaults when neither exists."""
-    here = (start or Path.cwd()).resolve()
+def user_config_path() -> Path:
+    """The user's own settings file: ``<user config dir>/codeconductor/codeconductor.toml`` (platformdirs; on Linux
+    ``$XDG_CONFIG_HOME/codeconductor/codeconductor.toml``). Only this file and the editor's user settings may set
+    :data:`USER_ONLY_KEYS` and remote endpoints."""
+    return Path(platformdirs.user_config_dir("codeconductor", appauthor=False)) / "codeconductor.toml"
+
+
+def _project_file(here: Path) -> tuple[Path, dict[str, Any], str] | None:
+    """The nearest ``codeconductor.toml`` or ``pyproject.toml`` with ``[tool.codeconductor]``: its folder, table
+    and a label for messages."""
     for folder in (here, *here.parents):
         own = folder / "codeconductor.toml"
         if own.is_file():
-            return parse_settings(_read_toml(own), source=str(own))
+            return folder, _read_toml(own), str(own)
         project = folder / "pyproject.toml"
         if project.is_file():
             table = _read_toml(project).get("tool", {}).get("codeconductor")
             if table is not None:
-                return parse_settings(table, source=f"{project} [tool.codeconductor]")
-    return Settings()
+                if not isinstance(table, dict):
+                    raise SettingsError(f"{project}: [tool.codeconductor] is not a table", [("<root>", "not a table")])
+                return folder, table, f"{project} [tool.codeconductor]"
+    return None
+
+
+def _pinned_loopback(url: Any) -> bool:
+    """A loopback URL whose host cannot be re-pointed later: a loopback IP address, or ``localhost``."""
+    if not isinstance(url, str):
+        return False
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        # Any other name could resolve to 127.0.0.1 now and elsewhere at the next request (DNS rebinding).
+        return host.lower() == "localhost" and host_is_loopback(host)
+    return host_is_loopback(host)
+
+
+def restrict_workspace_settings(data: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """Project-local settings without what only the user may set: :data:`USER_ONLY_KEYS`, endpoints that are not
+    pinned to loopback, and ``api_key_env``. Returns the settings that may apply and one warning per refusal,
+    naming the key and ``source``. Entries too malformed to judge are kept, so validation names them."""
+    allowed: dict[str, Any] = {}
+    refused: list[str] = []
+    why = "only your user settings can set it (or trust this workspace)"
+    for key, value in data.items():
+        name = _snake(key)
+        if name in USER_ONLY_KEYS:
+            refused.append(f"{source}: ignored `{name}`: {why}")
+            continue
+        if name != "endpoints" or not isinstance(value, list):
+            allowed[key] = value
+            continue
+        endpoints: list[Any] = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+                endpoints.append(entry)
+                continue
+            if not _pinned_loopback(entry["url"]):
+                refused.append(f"{source}: ignored endpoints[{index}] {entry['url']}: not on this machine; {why}")
+                continue
+            kept = {k: v for k, v in entry.items() if _snake(k) != "api_key_env"}
+            if len(kept) != len(entry):
+                refused.append(f"{source}: ignored `api_key_env` of endpoints[{index}]: {why}")
+            endpoints.append(kept)
+        allowed[key] = endpoints
+    return allowed, refused
+
+
+def _is_trusted(folder: Path, trusted: Any, source: str) -> bool:
+    if trusted is None:
+        return False
+    if not isinstance(trusted, list) or not all(isinstance(p, str) for p in trusted):
+        raise SettingsError(f"{source}: trusted_workspaces must be a list of paths", [("trusted_workspaces", "")])
+    for entry in trusted:
+        root = Path(entry).expanduser().resolve()
+        if folder == root or root in folder.parents:
+            return True
+    return False
+
+
+def load_settings(start: Path | None = None, *, trust_workspace: bool = False) -> Settings:
+    """Settings for the CLI: the user's config file (:func:`user_config_path`), then ``codeconductor.toml`` or
+    ``pyproject.toml [tool.codeconductor]`` in ``start`` or the nearest parent on top; defaults when neither
+    exists. The project file may not set what :func:`restrict_workspace_settings` refuses (each refusal is logged
+    as a warning) unless ``trust_workspace`` or the user's ``trusted_workspaces`` lists its folder. Endpoints of
+    both files are used."""
+    user_path = user_config_path()
+    user: dict[str, Any] = {}
+    trusted: Any = None
+    if user_path.is_file():
+        user = {_snake(k): v for k, v in _read_toml(user_path).items()}
+        trusted = user.pop("trusted_workspaces", None)
+        parse_settings(user, source=str(user_path))  # name the user file's own mistakes
+    found = _project_file((start or Path.cwd()).resolve())
+    if found is None:
+        return parse_settings(user, source=str(user_path))
+    folder, table, source = found
+    project = {_snake(k): v for k, v in table.items()}
+    if project.pop("trusted_workspaces", None) is not None:
+        logger.warning("%s: ignored `trusted_workspaces`: a workspace cannot trust itself", source)
+    if not (trust_workspace or _is_trusted(folder, trusted, str(user_path))):
+        project, refused = restrict_workspace_settings(project, source)
+        for message in refused:
+            logger.warning("%s", message)
+    merged = {**user, **project}
+    if isinstance(user.get("endpoints"), list) and isinstance(project.get("endpoints"), list):
+        merged["endpoints"] = [*user["endpoints"], *project["endpoints"]]
+    return parse_settings(merged, source=source if not user else f"{user_path} + {source}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

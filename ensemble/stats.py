@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CodeConductorError
-from .history import History, ModelStats, default_history_path
+from .errors import CodeConductorError, HistoryCorruptError
+from .history import History, ModelStats, default_history_path, is_corruption, move_aside
 from .history._report import render_html
 from .settings import Settings, load_settings
 from .types import TaskKind
@@ -42,6 +43,11 @@ def add_stats_subcommand(subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("--task", choices=[str(t) for t in TaskKind], help="only runs of this task kind")
     p.add_argument("--since-days", type=float, metavar="DAYS", help="only runs of the last DAYS days")
     p.add_argument("--db", metavar="PATH", help="history database (default: settings.history_path)")
+    p.add_argument(
+        "--move-aside",
+        action="store_true",
+        help="rename a damaged history database to <name>.corrupt-<time> (a new one starts on the next run)",
+    )
     p.set_defaults(func=run_stats)
 
 
@@ -89,7 +95,9 @@ def render_report(history: History, *, task: TaskKind | str | None = None, since
 
 def _settings(args: argparse.Namespace) -> Settings:
     given = getattr(args, "settings", None)
-    return given if isinstance(given, Settings) else load_settings()
+    return (
+        given if isinstance(given, Settings) else load_settings(trust_workspace=getattr(args, "trust_workspace", False))
+    )
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -104,6 +112,10 @@ def run_stats(args: argparse.Namespace) -> int:
                 print(json.dumps({"path": str(path), "runs": 0, "models": []}))
             else:
                 out.print(f"No history recorded yet ({path}).")
+            return 0
+        if args.move_aside:
+            moved = move_aside(path)
+            out.print(f"Moved {path} aside to {moved}; the next run starts a new history.")
             return 0
         since = time.time() - args.since_days * 86400 if args.since_days is not None else None
         with History(path, settings=settings) as history:
@@ -137,6 +149,15 @@ def run_stats(args: argparse.Namespace) -> int:
                 else:
                     out.print(f"No runs recorded yet ({path}).")
             return 0
+    except sqlite3.Error as exc:  # a page that does not read back, past the check at opening
+        if not is_corruption(exc):
+            err.print(f"codeconductor stats: cannot read the history: {exc}", markup=False)
+            return 1
+        err.print(f"codeconductor stats: {HistoryCorruptError(path)}", markup=False, soft_wrap=True)
+        return 1
+    except HistoryCorruptError as exc:
+        err.print(f"codeconductor stats: {exc}", markup=False, soft_wrap=True)
+        return 1
     except (CodeConductorError, OSError) as exc:
-        err.print(f"codeconductor stats: {exc}")
+        err.print(f"codeconductor stats: {exc}", markup=False)
         return 1

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: make `ensemble` importable
     sys.path.insert(0, str(ROOT))
 
-from ensemble.settings import Settings, json_schema  # noqa: E402
+from ensemble.settings import USER_ONLY_KEYS, Settings, json_schema  # noqa: E402
 
 __all__ = ["EXTENSION_ONLY", "PACKAGE_JSON", "SECTION", "camel", "configuration", "main", "schema_properties"]
 
@@ -113,6 +113,10 @@ def schema_properties() -> dict[str, dict[str, Any]]:
             prop["items"].setdefault("additionalProperties", False)
         if resolved.get("type") == "object" and "additionalProperties" in resolved:
             prop["additionalProperties"] = resolved["additionalProperties"]
+        if name in USER_ONLY_KEYS or name == "endpoints":
+            # Workspace trust: VS Code takes "machine" settings from user (or remote) settings only, never from a
+            # repository's .vscode/settings.json, so a cloned project cannot choose where code and keys go.
+            prop["scope"] = "machine"
         props[f"{SECTION}.{camel(name)}"] = prop
     return props
 

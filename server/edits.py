@@ -51,7 +51,7 @@ def target_span(ls: CodeConductorServer, doc: TextDocument, rng: lsp.Range) -> t
     if rng.start != rng.end:
         return line_span(doc, rng)
     start, end = line_span(doc, rng)
-    block = enclosing_block(ls.blocks(doc, language_of(doc)), rng.start.line, language_of(doc))
+    block = enclosing_block(ls.blocks(doc, language_of(doc), rng.start.line), rng.start.line, language_of(doc))
     if block is not None:
         return block.start, block.end
     return start, end

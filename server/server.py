@@ -8,30 +8,45 @@ knows how to run the ensemble for a request with progress and cancellation. Edit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
+import sys
+import threading
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
-from ensemble.context import Block, is_stub, parse_blocks
+from ensemble.context import Block, build_context, enclosing_block, find_imports, is_stub, parse_blocks
 from ensemble.errors import SettingsError
 from ensemble.settings import Settings, parse_settings
-from ensemble.types import ProgressEvent, Request, Result
+from ensemble.types import CodeContext, ProgressEvent, Request, Result
 
+from . import framing
 from .runs import RunStore
 
 if TYPE_CHECKING:
     from ensemble.history import History, NullHistory
     from ensemble.pipeline import Pipeline
 
-__all__ = ["STATUS_NOTIFICATION", "CodeConductorProtocol", "CodeConductorServer", "RunCancelled"]
+__all__ = [
+    "FULL_PARSE_LINES",
+    "STATUS_NOTIFICATION",
+    "CodeConductorProtocol",
+    "CodeConductorServer",
+    "RunCancelled",
+    "block_window",
+    "blocks_near",
+    "document_context",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +54,104 @@ _T = TypeVar("_T")
 
 STATUS_NOTIFICATION = "codeconductor/status"
 _CLIENT_REPLY_TIMEOUT_S = 10.0
+# Parsing a whole document holds the event loop (``ast.parse`` of 200,000 lines takes seconds and never lets go of
+# the GIL, so a thread would not help): documents longer than this are parsed around the lines asked about.
+FULL_PARSE_LINES = 5000
+_WINDOW_REACH = 2000  # at most this many lines above and below them
+_CONTEXT_MARGIN_CHARS = 8000  # surrounding text kept for build_context (twice its default budget)
+_STUB_MAX_LINES = 2000  # a longer function is not a placeholder
+_INTERNAL_ERROR = -32603
+# Something that names a file: two path separators, a drive, a traceback line or an install directory.
+_PATH_LIKE = re.compile(r"[\\/][^\s\\/]+[\\/]|[A-Za-z]:\\|site-packages|File \"|~/")
+
+
+def _top_level(line: str) -> bool:
+    """A line that starts a top-level statement (not indented, not a comment or a closing bracket)."""
+    return bool(line) and line[0] not in " \t\r\n#)]}"
+
+
+def block_window(lines: Sequence[str], first: int, last: int, reach: int = _WINDOW_REACH) -> tuple[int, int]:
+    """Lines ``[a, b)`` holding lines ``first..last`` and the top-level statements around them: from the nearest
+    top-level line at or above ``first`` (with its decorators) to the next one after ``last``, each at most
+    ``reach`` lines away. Parsing only these finds the blocks enclosing those lines."""
+    n = len(lines)
+    if n == 0:
+        return 0, 0
+    first = min(max(first, 0), n - 1)
+    last = min(max(last, first), n - 1)
+    a, low = first, max(0, first - reach)
+    while a > low and not _top_level(lines[a]):
+        a -= 1
+    while a > low and lines[a - 1].startswith("@"):
+        a -= 1
+    b, high = last + 1, min(n, last + 1 + reach)
+    while b < high and not _top_level(lines[b]):
+        b += 1
+    return a, b
+
+
+def _shift(block: Block, offset: int) -> Block:
+    return Block(block.start + offset, block.end + offset, block.kind, block.name, block.header)
 
 
 class RunCancelled(Exception):
     """The run was cancelled by the user (progress cancel, ``codeconductor.cancel``, ``$/cancelRequest``)."""
+
+
+def blocks_near(lines: Sequence[str], line: int, language: str) -> list[Block]:
+    """The functions and classes of the top-level statements around ``line`` (:func:`block_window`), with
+    document line numbers: enough to know what encloses ``line``, in milliseconds however long the document."""
+    a, b = block_window(lines, line, line)
+    return [_shift(block, a) for block in parse_blocks("".join(lines[a:b]), language)]
+
+
+def document_context(doc: TextDocument, start: int, end: int, language: str) -> CodeContext:
+    """:func:`~ensemble.context.build_context` for lines ``[start, end)`` of ``doc``, bounded on huge documents:
+    only the top-level statements around the selection (and enough text for its surroundings) are parsed."""
+    lines = doc.lines
+    n = len(lines)
+    if n <= FULL_PARSE_LINES:
+        return build_context(doc.source, start, end, language=language, path=doc.path)
+    start = max(0, min(start, n))
+    end = max(start, min(end, n))
+    imports = find_imports(doc.source, language)
+    if end - start > FULL_PARSE_LINES:
+        # Far more than the context budget: no room for surroundings (as build_context decides); the enclosing
+        # block is the one around the first line.
+        block = enclosing_block(blocks_near(lines, start, language), start, language, prefer="class")
+        inside = block is not None and block.start >= start and block.end <= end
+        return CodeContext(
+            path=doc.path,
+            language=language,
+            selection="\n".join("".join(lines[start:end]).splitlines()),
+            start_line=start,
+            end_line=end,
+            before="",
+            after="",
+            enclosing=None if block is None or inside else block.header,
+            imports=imports,
+        )
+    a, b = _margin(lines, start, end)
+    context = build_context("".join(lines[a:b]), start - a, end - a, language=language, path=doc.path)
+    return context.model_copy(
+        update={"start_line": context.start_line + a, "end_line": context.end_line + a, "imports": imports}
+    )
+
+
+def _margin(lines: Sequence[str], start: int, end: int) -> tuple[int, int]:
+    """Lines around ``[start, end)`` with :data:`_CONTEXT_MARGIN_CHARS` of text on each side, widened to whole
+    top-level statements."""
+    above, used = start, 0
+    while above > 0 and used < _CONTEXT_MARGIN_CHARS:
+        above -= 1
+        used += len(lines[above])
+    below, used = end, 0
+    while below < len(lines) and used < _CONTEXT_MARGIN_CHARS:
+        used += len(lines[below])
+        below += 1
+    a, _ = block_window(lines, above, above)
+    _, b = block_window(lines, max(below - 1, a), max(below - 1, a))
+    return min(a, start), max(b, end)
 
 
 class CodeConductorProtocol(LanguageServerProtocol):
@@ -67,6 +176,22 @@ class CodeConductorProtocol(LanguageServerProtocol):
                 error = type(exc)(f"{exc.message} for {str(data['method'])[:100]}", exc.code)
                 self._send_response(msg_id, error=error.to_response_error())
             raise
+
+    def _send_response(self, msg_id: Any, result: Any | None = None, error: lsp.ResponseError | None = None) -> None:
+        """Every response goes through here: an error's traceback (pygls puts one in ``data`` of internal errors)
+        goes to the server log, and the client gets the error's kind without details that could carry paths."""
+        if error is not None and (error.code == _INTERNAL_ERROR or isinstance(error.data, dict)):
+            data = error.data if isinstance(error.data, dict) else {}
+            trace = "".join(str(line) for line in data.get("traceback", []))
+            logger.error("internal error answering request %r: %s\n%s", msg_id, error.message, trace)
+            message = error.message
+            if error.code == _INTERNAL_ERROR:
+                first = (error.message or "").strip().splitlines()[0] if (error.message or "").strip() else "error"
+                if _PATH_LIKE.search(first) or len(first) > 200:
+                    first = first.split(":", 1)[0][:60]  # the exception's kind only: its text names a file
+                message = f"Internal error: {first} (details in the CodeConductor server log)"
+            error = lsp.ResponseError(code=error.code, message=message)
+        super()._send_response(msg_id, result, error)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
@@ -94,6 +219,50 @@ class CodeConductorServer(LanguageServer):
         self._blocks: dict[str, tuple[int | None, list[Block]]] = {}  # uri -> (version, functions/classes)
         self._stubs: dict[tuple[str, int | None, int, int], bool] = {}
 
+    # ---- transport -------------------------------------------------------------------------------------------
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve over stdio with :mod:`server.framing`'s read loop (recovers from any bytes a client sends)."""
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def main() -> None:
+            await framing.serve(framing.stdin_chunks(stdin or sys.stdin.buffer), self.protocol, stop)
+
+        try:
+            asyncio.run(main())
+        except BrokenPipeError:
+            logger.error("the connection to the client is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one TCP client at a time with the same read loop as :meth:`start_io`."""
+        self._stop_event = stop = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)
+            await framing.serve(lambda: reader.read(65536), self.protocol, stop)
+            self.shutdown()  # type: ignore[no-untyped-call]
+
+        async def main() -> None:
+            self._server = server = await asyncio.start_server(connection, host, port)
+            async with server:
+                await server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            asyncio.run(main())
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request (a failing notification handler): logged with details; the user is told only
+        that something failed (pygls would show the exception's text, which can carry paths)."""
+        logger.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        if getattr(source, "__name__", "") == "FeatureRequestError":
+            return  # the request's error response says it
+        self.show("CodeConductor: an internal error occurred; the details are in the server log.", 1)
+
     # ---- documents -------------------------------------------------------------------------------------------
 
     def document(self, uri: Any) -> TextDocument:
@@ -105,8 +274,13 @@ class CodeConductorServer(LanguageServer):
             raise JsonRpcInvalidParams(f"unknown document {uri!r} (not open)")
         return doc
 
-    def blocks(self, doc: TextDocument, language: str) -> list[Block]:
-        """The document's functions and classes, parsed once per version (code actions ask on every move)."""
+    def blocks(self, doc: TextDocument, language: str, line: int | None = None) -> list[Block]:
+        """The document's functions and classes, parsed once per version (code actions ask on every move). In a
+        document longer than :data:`FULL_PARSE_LINES`, with ``line`` given: those around ``line`` only
+        (:func:`block_window`), so a huge file costs milliseconds, not seconds of a blocked server."""
+        lines = doc.lines
+        if line is not None and len(lines) > FULL_PARSE_LINES:
+            return blocks_near(lines, line, language)
         cached = self._blocks.get(doc.uri)
         if cached is not None and cached[0] == doc.version:
             return cached[1]
@@ -116,6 +290,8 @@ class CodeConductorServer(LanguageServer):
 
     def is_stub(self, doc: TextDocument, start: int, end: int, language: str) -> bool:
         """Whether lines ``[start, end)`` are a stub function, remembered per document version."""
+        if end - start > _STUB_MAX_LINES:
+            return False  # parsing it would hold the server for seconds, and a placeholder is short
         key = (doc.uri, doc.version, start, end)
         found = self._stubs.get(key)
         if found is None:
@@ -167,6 +343,9 @@ class CodeConductorServer(LanguageServer):
             from ensemble.pipeline import Pipeline
 
             self._history = open_history(self.settings)
+            reason = getattr(self._history, "reason", None)
+            if reason:  # a damaged history file: runs go on without it, and the user is told how to fix it
+                self.show(f"CodeConductor: {reason}", 2)
             self._pipeline = Pipeline(self.settings, history=self._history)
         return self._pipeline
 

@@ -22,6 +22,8 @@ from ._store import (
     ModelStats,
     NullHistory,
     default_history_path,
+    is_corruption,
+    move_aside,
     open_history,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "NullHistory",
     "Posterior",
     "default_history_path",
+    "is_corruption",
+    "move_aside",
     "open_history",
     "prior_for",
 ]

@@ -30,7 +30,7 @@ from typing import Any, Protocol, Self
 import platformdirs
 
 from ..consensus.gate import NO_CHANGE
-from ..errors import HistoryError
+from ..errors import HistoryCorruptError, HistoryError
 from ..settings import Settings
 from ..types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, Result, TaskKind
 from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, prior_for, task_posterior
@@ -43,6 +43,8 @@ __all__ = [
     "ModelStats",
     "NullHistory",
     "default_history_path",
+    "is_corruption",
+    "move_aside",
     "open_history",
 ]
 
@@ -241,8 +243,15 @@ class History:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self.migrated_from = migrate(self._conn)
+            # Garbage in the middle of the file opens fine and fails later, page by page: look once, up front.
+            problems = [str(row[0]) for row in self._conn.execute("PRAGMA quick_check(3)").fetchall()]
+            if problems != ["ok"]:
+                log.warning("history: %s failed its integrity check: %s", self.path, "; ".join(problems))
+                raise HistoryCorruptError(self.path)
         except sqlite3.Error as exc:
             self._conn.close()
+            if is_corruption(exc):
+                raise HistoryCorruptError(self.path) from exc
             raise HistoryError(f"cannot use history database {self.path}: {exc}") from exc
         except HistoryError:
             self._conn.close()
@@ -654,9 +663,12 @@ class History:
 class NullHistory:
     """No recording (``settings.history`` off, or the database unusable): weights are the settings' priors."""
 
-    def __init__(self, settings: Settings | None = None, evidence: EvidenceWeights = DEFAULT_EVIDENCE) -> None:
+    def __init__(
+        self, settings: Settings | None = None, evidence: EvidenceWeights = DEFAULT_EVIDENCE, reason: str | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.evidence = evidence
+        self.reason = reason  # why there is no history although the settings asked for one (shown to the user)
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         return {m.id: prior_for(m.name, self.settings.model_weights, self.evidence.default_prior) for m in models}
@@ -682,12 +694,36 @@ class NullHistory:
         return None
 
 
+def is_corruption(exc: BaseException) -> bool:
+    """Whether an SQLite error says the file is damaged (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def move_aside(path: str | Path) -> Path:
+    """Rename a damaged history file (and its ``-wal``/``-shm`` companions) to ``<name>.corrupt-<time>``, so the
+    next run starts a new one and nothing is deleted. Returns the new path of the database file."""
+    source = Path(path).expanduser()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = source.with_name(f"{source.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        companion = source.with_name(source.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    source.rename(target)
+    return target
+
+
 def open_history(settings: Settings) -> History | NullHistory:
-    """The history the settings ask for; a :class:`NullHistory` (logged) when it is off or cannot be opened."""
+    """The history the settings ask for; a :class:`NullHistory` (logged, with ``reason``) when it is off or cannot
+    be opened, so runs go on without it."""
     if not settings.history:
         return NullHistory(settings)
     try:
         return History(settings=settings)
     except HistoryError as exc:
-        log.warning("history disabled: %s", exc)
-        return NullHistory(settings)
+        log.warning("running without history: %s", exc)
+        return NullHistory(settings, reason=f"running without history: {exc}")

@@ -20,13 +20,13 @@ from pydantic.alias_generators import to_camel
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble.context import build_context, language_from_path
+from ensemble.context import language_from_path
 from ensemble.errors import CodeConductorError
 from ensemble.types import CodeContext, Request, Result, TaskKind
 
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
 from ..runs import RunRecord, Span
-from ..server import CodeConductorServer, RunCancelled
+from ..server import CodeConductorServer, RunCancelled, document_context
 from .diagnostics import publish
 
 __all__ = ["COMMANDS", "consensus_label", "register"]
@@ -53,8 +53,9 @@ class _Args(BaseModel):
 
 
 class _Position(_Args):
-    line: int = Field(ge=0)
-    character: int = Field(ge=0)
+    # LSP positions are uintegers: a larger number is InvalidParams here, not an internal error later.
+    line: int = Field(ge=0, le=2**31 - 1)
+    character: int = Field(ge=0, le=2**31 - 1)
 
 
 class _Range(_Args):
@@ -172,7 +173,7 @@ async def _run(ls: CodeConductorServer, run_id: str, request: Request) -> Result
 
 
 def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
-    return build_context(doc.source, start, end, language=language_of(doc), path=doc.path)
+    return document_context(doc, start, end, language_of(doc))  # bounded on huge documents
 
 
 def _parses(code: str) -> bool:

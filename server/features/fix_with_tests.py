@@ -115,7 +115,7 @@ def _root_of(ls: CodeConductorServer, doc: TextDocument) -> tuple[Path, str]:
 
 def _function_at(ls: CodeConductorServer, doc: TextDocument, line: int) -> tuple[str, int, int]:
     """The qualified name and lines of the function at ``line`` (``Class.method`` inside a class)."""
-    blocks = ls.blocks(doc, language_of(doc))
+    blocks = ls.blocks(doc, language_of(doc), line)
     block = enclosing_block(blocks, line, language_of(doc))
     if block is None or block.kind != "function":
         raise JsonRpcInvalidParams("put the cursor in a function (no function encloses that line)")
@@ -309,7 +309,7 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams, only: li
     if language_of(doc) != "python":
         return []
     start, end = target_span(ls, doc, params.range)
-    block = enclosing_block(ls.blocks(doc, "python"), params.range.start.line, "python")
+    block = enclosing_block(ls.blocks(doc, "python", params.range.start.line), params.range.start.line, "python")
     if block is None or block.kind != "function":
         return []
     target = {
