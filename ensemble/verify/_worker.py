@@ -236,9 +236,11 @@ def _child_setup(job: dict[str, Any], scratch: str, result_fd: int) -> None:
         os.setgroups([])
         os.setgid(_NOBODY)
         os.setuid(_NOBODY)
-    # No new processes at all: the child itself already counts against the limit.
+    # No new processes at all: the child itself already counts against the limit. A program (node, a compiled
+    # binary) gets a few tasks for its runtime's threads instead: RLIMIT_NPROC counts threads too.
+    nproc = int(job.get("threads", 0)) if job["kind"] == "program" else 0
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"})
 
@@ -322,6 +324,9 @@ def _handle(job: dict[str, Any], base: str, state: dict[str, bool]) -> dict[str,
             if job["kind"] == "script":
                 os.close(write_fd)
                 os.execv(sys.executable, [sys.executable, "-I", "-c", _BOOT, scratch, *job["argv"]])
+            if job["kind"] == "program":  # any executable (node, a compiled candidate): argv[0] is its path
+                os.close(write_fd)
+                os.execv(job["argv"][0], list(job["argv"]))
             _run_calls(job, scratch, write_fd)
         except BaseException:
             os._exit(70)

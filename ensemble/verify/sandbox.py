@@ -7,7 +7,8 @@ caps, whole process group killed afterwards). Two paths:
 * :meth:`Sandbox.run_calls` - define the candidate, evaluate call expressions, get one :class:`CallOutcome` each
   (canonical value repr or error type, and whether it matched an expected value);
 * :meth:`Sandbox.run_script` - write files into the scratch directory and run ``python -I ARGV`` there
-  (pytest on candidates, HumanEval's checks), get a :class:`ScriptOutcome`.
+  (pytest on candidates, HumanEval's checks), get a :class:`ScriptOutcome`;
+* :meth:`Sandbox.run_program` - the same for any program (``argv[0]`` an absolute path: node, a compiled binary).
 
 Both have ``a``-prefixed async twins. A candidate failing is an outcome; :class:`~ensemble.errors.SandboxError` is
 raised only when the sandbox itself cannot run.
@@ -296,6 +297,43 @@ class Sandbox:
             network_blocked=bool(reply.get("network_blocked")),
             wall_s=float(reply.get("wall_s", 0.0)),
         )
+
+    def run_program(
+        self,
+        files: Mapping[str, str],
+        argv: Sequence[str],
+        timeout_s: float = 10.0,
+        *,
+        memory_mb: int | None = None,
+    ) -> ScriptOutcome:
+        """Write ``files`` into a scratch directory and exec ``argv`` there (``argv[0]``: an absolute path, e.g.
+        node), under the same limits as :meth:`run_script`, except that the program may start up to 32 threads
+        (RLIMIT_NPROC counts threads; runtimes such as node need a few)."""
+        if not argv or not Path(argv[0]).is_absolute():
+            raise SandboxError("run_program needs an absolute path to the program as argv[0]")
+        job = {
+            "kind": "program",
+            "files": dict(files),
+            "argv": list(argv),
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb or self.memory_mb,
+            "output_limit": self.output_limit,
+            "threads": 32,
+        }
+        reply = self._submit(job)
+        return ScriptOutcome(
+            exit_code=int(reply.get("exit_code", -1)),
+            stdout=str(reply.get("stdout", "")),
+            stderr=str(reply.get("stderr", "")),
+            timed_out=bool(reply.get("timed_out")),
+            network_blocked=bool(reply.get("network_blocked")),
+            wall_s=float(reply.get("wall_s", 0.0)),
+        )
+
+    async def arun_program(
+        self, files: Mapping[str, str], argv: Sequence[str], timeout_s: float = 10.0, *, memory_mb: int | None = None
+    ) -> ScriptOutcome:
+        return await asyncio.to_thread(self.run_program, files, argv, timeout_s, memory_mb=memory_mb)
 
     async def arun_calls(
         self,
