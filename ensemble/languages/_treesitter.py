@@ -7,6 +7,7 @@ fills in its grammar's node types and, where it needs to, overrides a hook.
 from __future__ import annotations
 
 import functools
+import re
 import textwrap
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
@@ -30,6 +31,21 @@ def parser_for(grammar: str) -> Parser:
     from tree_sitter_language_pack import get_parser
 
     return get_parser(grammar)  # type: ignore[arg-type]
+
+
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_CODE_CHARS = re.compile(r"[{}();=<>\[\]]")
+
+
+def _is_prose_line(line: str) -> bool:
+    """A sentence, not code: several words, hardly any brackets or operators, not ending like a statement.
+    (Text heuristics only decide what may be dropped around code; the parser decides what is code.)"""
+    text = line.strip()
+    if not text:
+        return True
+    if text.endswith(("{", ";", ",", "}", ")", "(", "[", "=>", "&&", "||")):
+        return False
+    return len(_WORD.findall(text)) >= 2 and len(_CODE_CHARS.findall(text)) <= 2
 
 
 def _walk(node: Node) -> Iterator[Node]:
@@ -216,31 +232,32 @@ class TreeSitterLanguage(Language):
         return (int(defines), int(self.parses(body)), len(body))
 
     def _code_span(self, text: str, notes: list[str]) -> str | None:
-        """The longest run of lines, earliest first, that is code of this language; prose around it goes."""
+        """The longest run of lines, earliest first, that is code of this language with only prose around it
+        (a code line left out means the answer is broken, not that it was prose)."""
         lines = text.split("\n")
         tries = 0
         starts = [i for i, line in enumerate(lines) if line.strip()]
         for start in starts:
+            if not all(_is_prose_line(line) for line in lines[:start]):
+                break
             for end in range(len(lines), start, -1):
-                if not lines[end - 1].strip():
+                if not lines[end - 1].strip() or not all(_is_prose_line(line) for line in lines[end:]):
                     continue
                 tries += 1
                 if tries > _MAX_SPAN_TRIES:
                     return self._broken_code(lines, notes)
                 chunk = "\n".join(lines[start:end])
                 if self.is_code(chunk):
-                    if start or end < len(lines) and any(x.strip() for x in lines[end:]):
+                    if start or any(x.strip() for x in lines[end:]):
                         notes.append("prose removed")
                     return chunk
-            if self._starts_code(lines[start]):
-                break  # code starts here but nothing from here parses: a broken answer, not prose
         return self._broken_code(lines, notes)
 
     def _broken_code(self, lines: list[str], notes: list[str]) -> str | None:
         """No run of lines parses: the text from the first line that starts a definition or statement (kept
         and marked unparseable: a broken answer), or None when nothing in it looks like code (prose)."""
         for index, line in enumerate(lines):
-            if line.strip() and self._starts_code(line):
+            if line.strip() and not _is_prose_line(line) and self._starts_code(line):
                 if index:
                     notes.append("prose removed")
                 return "\n".join(lines[index:])
