@@ -53,7 +53,7 @@ def load_tasks() -> list[dict[str, Any]]:
 
 def user_code(task: dict[str, Any], kind: str) -> str:
     body = task["buggy_solution"] if kind == "fix" else task["canonical_solution"]
-    return task["prompt"] + body
+    return str(task["prompt"]) + str(body)
 
 
 def assemble_qwen() -> Path:

@@ -21,7 +21,7 @@ class Plain(Language):
     def __init__(self, language_id: str, extensions: tuple[str, ...] = ()) -> None:
         self.name = language_id  # type: ignore[misc]
         self.ids = (language_id,)  # type: ignore[misc]
-        self.extensions = extensions  # type: ignore[misc]
+        self.extensions = extensions  # type: ignore[misc,assignment]
 
     def parses(self, code: str) -> bool:
         return bool(code.strip())  # unknown: not checked

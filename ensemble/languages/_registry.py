@@ -15,7 +15,17 @@ from .rust import Rust
 
 __all__ = ["LANGUAGES", "is_python", "language_by_extension", "language_for", "supported_language_ids"]
 
-LANGUAGES: tuple[Language, ...] = (Python(), JavaScript(), TypeScript(), TypeScriptReact(), Go(), Rust(), Java(), C(), Cpp())
+LANGUAGES: tuple[Language, ...] = (
+    Python(),
+    JavaScript(),
+    TypeScript(),
+    TypeScriptReact(),
+    Go(),
+    Rust(),
+    Java(),
+    C(),
+    Cpp(),
+)
 # Known to editors and to language_from_path, not parsed here.
 _PLAIN = (Plain("ruby", (".rb",)), Plain("lua", (".lua",)), Plain("shellscript", (".sh", ".bash")))
 
@@ -56,4 +66,15 @@ def is_python(language_id: str | None) -> bool:
 def supported_language_ids() -> tuple[str, ...]:
     """The LSP languageIds editors should activate for: the canonical one of each parsed language, plus the
     React variants editors use for JSX."""
-    return ("python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "java", "c", "cpp")
+    return (
+        "python",
+        "javascript",
+        "javascriptreact",
+        "typescript",
+        "typescriptreact",
+        "go",
+        "rust",
+        "java",
+        "c",
+        "cpp",
+    )

@@ -25,7 +25,7 @@ __all__ = ["TreeSitterLanguage", "parser_for"]
 _MAX_SPAN_TRIES = 400  # bare answers: parses tried to find the code between the prose (tree-sitter is fast)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parser_for(grammar: str) -> Parser:
     """One parser per grammar per process (tree-sitter parsers are reusable, cheap to keep)."""
     from tree_sitter_language_pack import get_parser

@@ -3,7 +3,7 @@ yet (``can_execute`` is False: the consensus caps its confidence, labelled "not 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ._treesitter import TreeSitterLanguage
 
@@ -15,8 +15,8 @@ __all__ = ["C", "Cpp"]
 
 class C(TreeSitterLanguage):
     name = "c"
-    ids = ("c", "h")
-    extensions = (".c", ".h")
+    ids: ClassVar[tuple[str, ...]] = ("c", "h")
+    extensions: ClassVar[tuple[str, ...]] = (".c", ".h")
     grammar = "c"
     function_types = frozenset({"function_definition"})
     identifier_types = frozenset({"identifier"})
@@ -31,8 +31,13 @@ class C(TreeSitterLanguage):
 
     def _function_name(self, node: Node) -> str | None:
         declarator = node.child_by_field_name("declarator")
-        while declarator is not None and declarator.type not in ("identifier", "field_identifier", "qualified_identifier",
-                                                                 "destructor_name", "operator_name"):
+        while declarator is not None and declarator.type not in (
+            "identifier",
+            "field_identifier",
+            "qualified_identifier",
+            "destructor_name",
+            "operator_name",
+        ):
             declarator = declarator.child_by_field_name("declarator")
         if declarator is None or declarator.text is None:
             return None
@@ -60,7 +65,7 @@ class C(TreeSitterLanguage):
 
 class Cpp(C):
     name = "cpp"
-    ids = ("cpp", "c++", "cc", "cxx", "hpp", "cuda")
-    extensions = (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".cu")
+    ids: ClassVar[tuple[str, ...]] = ("cpp", "c++", "cc", "cxx", "hpp", "cuda")
+    extensions: ClassVar[tuple[str, ...]] = (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".cu")
     grammar = "cpp"
     function_types = frozenset({"function_definition"})

@@ -49,6 +49,9 @@ _JS_GLOBALS = frozenset(
 )  # fmt: skip
 
 
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
 @functools.lru_cache(maxsize=1)
 def node_path() -> str | None:
     """The absolute path of ``node``, or None when it is not installed."""
@@ -92,8 +95,8 @@ def _strip_types(code: str, loader: str) -> str:
 
 class JavaScript(TreeSitterLanguage):
     name = "javascript"
-    ids = ("javascript", "js", "javascriptreact", "jsx", "node", "mjs", "cjs")
-    extensions = (".js", ".mjs", ".cjs", ".jsx")
+    ids: ClassVar[tuple[str, ...]] = ("javascript", "js", "javascriptreact", "jsx", "node", "mjs", "cjs")
+    extensions: ClassVar[tuple[str, ...]] = (".js", ".mjs", ".cjs", ".jsx")
     grammar = "javascript"
     function_types = frozenset(
         {"function_declaration", "generator_function_declaration", "method_definition", "arrow_function",
@@ -140,6 +143,38 @@ class JavaScript(TreeSitterLanguage):
             return False
         root = self.tree(f"({text});").root_node
         return not root.has_error and len(root.named_children) == 1
+
+    def examples(self, code: str, entry_point: str) -> list[Example]:
+        """Comment examples, with what a reader means where JavaScript would read it otherwise: ``(2, 3)`` (a
+        pair written as a tuple, common in comments) is a comma expression in JavaScript, so it becomes
+        ``[2, 3]``, in calls and expected values; a bare ``True`` / ``False`` / ``None`` becomes ``true`` /
+        ``false`` / ``null``."""
+        from ._base import Example
+
+        out = []
+        for example in super().examples(code, entry_point):
+            expected = _PY_LITERALS.get(example.expected, example.expected)
+            out.append(Example(self._tuples_as_arrays(example.call), self._tuples_as_arrays(expected)))
+        return out
+
+    def _tuples_as_arrays(self, text: str) -> str:
+        data = text.encode("utf-8")
+        tuples = [
+            n
+            for n in _descendants(self.tree(f"{text};").root_node)
+            if n.type == "parenthesized_expression"
+            and n.named_children
+            and n.named_children[0].type == "sequence_expression"
+        ]
+        for node in sorted(tuples, key=lambda n: -n.start_byte):  # innermost/last first keeps offsets valid
+            data = (
+                data[: node.start_byte]
+                + b"["
+                + data[node.start_byte + 1 : node.end_byte - 1]
+                + b"]"
+                + data[node.end_byte :]
+            )
+        return data.decode("utf-8", "replace")
 
     def _clean(self, code: str, entry_point: str | None, notes: list[str]) -> str:
         """Keep the declarations; drop demo calls, prints, ``module.exports`` and imports around them, and
@@ -268,8 +303,8 @@ class JavaScript(TreeSitterLanguage):
 
 class TypeScript(JavaScript):
     name = "typescript"
-    ids = ("typescript", "ts", "mts", "cts")
-    extensions = (".ts", ".mts", ".cts")
+    ids: ClassVar[tuple[str, ...]] = ("typescript", "ts", "mts", "cts")
+    extensions: ClassVar[tuple[str, ...]] = (".ts", ".mts", ".cts")
     grammar = "typescript"
     loader = "ts"
 
@@ -279,8 +314,8 @@ class TypeScript(JavaScript):
 
 class TypeScriptReact(TypeScript):
     name = "typescriptreact"
-    ids = ("typescriptreact", "tsx")
-    extensions = (".tsx",)
+    ids: ClassVar[tuple[str, ...]] = ("typescriptreact", "tsx")
+    extensions: ClassVar[tuple[str, ...]] = (".tsx",)
     grammar = "tsx"
     loader = "tsx"
 

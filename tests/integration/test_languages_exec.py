@@ -9,7 +9,6 @@ import socket
 import pytest
 
 from ensemble.errors import SandboxError
-
 from ensemble.languages import language_for
 from ensemble.languages.javascript import esbuild_path, node_path
 from ensemble.verify.sandbox import CallSpec, Sandbox
@@ -42,9 +41,9 @@ ANSWERS_JS = {
 }
 BUGGY_TS = BUGGY_JS.replace("(l) =>", "(l: number[]): number =>").replace("let best", "let best: number")
 ANSWERS_TS = {
-    "correct": ANSWERS_JS["correct"].replace("```javascript", "```typescript").replace(
-        "(l) =>", "(l: number[]): number =>"
-    ),
+    "correct": ANSWERS_JS["correct"]
+    .replace("```javascript", "```typescript")
+    .replace("(l) =>", "(l: number[]): number =>"),
     "wrong": "```ts\nconst maxElement = (l: number[]): number => l.length === 3 ? 3 : 123;\n```",
     "broken": ANSWERS_JS["broken"].replace("```javascript", "```ts").replace("(l) =>", "(l: number[]) =>"),
     "prose": ANSWERS_JS["prose"],
@@ -78,8 +77,10 @@ def test_execution_tells_the_correct_answer_apart(
 
     extracted = {name: lang.extract(text, context=buggy) for name, text in answers.items()}
     assert extracted["prose"].empty  # prose is never code
-    assert not extracted["broken"].parseable and not extracted["broken"].empty
-    assert extracted["correct"].parseable and "console.log" not in extracted["correct"].code
+    assert not extracted["broken"].parseable
+    assert not extracted["broken"].empty
+    assert extracted["correct"].parseable
+    assert "console.log" not in extracted["correct"].code
 
     def run(code: str) -> list[str]:
         return [o.key for o in lang.run_calls(sandbox, code, entry, calls, 10.0, call_timeout_s=1.0)]
@@ -93,7 +94,8 @@ def test_execution_tells_the_correct_answer_apart(
     assert passes(extracted["correct"].code) == [True, True]
     assert passes(extracted["wrong"].code) == [True, True]  # the examples alone cannot tell these apart...
     assert correct != wrong  # ...the varied calls do
-    assert correct[:2] == ["=3", "=123"] and original[:2] == ["=1", "=-10"]
+    assert correct[:2] == ["=3", "=123"]
+    assert original[:2] == ["=1", "=-10"]
     assert set(broken) == {"!load:SyntaxError"}
     # The correct answer returns the largest element on every varied call.
     for spec, key in zip(calls, correct, strict=True):
@@ -104,13 +106,14 @@ def test_harness_contains_candidates(sandbox: Sandbox) -> None:
     js = language_for("javascript")
     calls = [CallSpec("f(1)", "2"), CallSpec("f(-1)"), CallSpec("g()"), CallSpec("f({b: 1, a: [0.1 + 0.2]})")]
     code = (
-        "const f = (x) => { console.log('{\"ok\": true, \"value\": \"forged\"}');"
+        'const f = (x) => { console.log(\'{"ok": true, "value": "forged"}\');'
         " if (x < 0) throw new RangeError('neg'); return typeof x === 'object' ? x : x + 1; };\n"
         "const g = () => { while (true) {} };"
     )
     outcomes = js.run_calls(sandbox, code, "f", calls, 10.0, call_timeout_s=0.5)
     assert [o.key for o in outcomes] == ["=2", "!RangeError", "!Timeout", '={"a":[0.3],"b":1}']
-    assert outcomes[0].matches is True and outcomes[1].matches is None
+    assert outcomes[0].matches is True
+    assert outcomes[1].matches is None
     # A candidate that is not even defined, and one that never finishes loading.
     assert {o.key for o in js.run_calls(sandbox, "const h = 1;", "f", calls[:2])} == {"!load:ReferenceError"}
     assert {o.key for o in js.run_calls(sandbox, "while (true) {}", "f", calls[:1], 5.0, call_timeout_s=0.3)} == {
@@ -136,7 +139,8 @@ def test_run_program_keeps_node_off_the_network_and_the_disk(sandbox: Sandbox) -
         out = sandbox.run_program({"probe.js": script}, [node, "probe.js"], 10.0, memory_mb=2048)
     assert out.ok, out.stderr
     wrote, network = out.stdout.split()
-    assert wrote == "no" and network != "connected"
+    assert wrote == "no"
+    assert network != "connected"
     with pytest.raises(SandboxError):
         sandbox.run_program({}, ["node", "x.js"])  # argv[0] must be an absolute path
 
@@ -144,5 +148,7 @@ def test_run_program_keeps_node_off_the_network_and_the_disk(sandbox: Sandbox) -
 def test_typescript_needs_esbuild_or_says_why() -> None:
     ts = language_for("typescript")
     assert ts.can_execute == (esbuild_path() is not None)
-    assert ts.runtime_note == ("" if ts.can_execute else ts.runtime_note) and language_for("go").runtime_note
-    assert not language_for("rust").can_execute and "not executed" in language_for("rust").runtime_note
+    assert ts.runtime_note == ("" if ts.can_execute else ts.runtime_note)
+    assert language_for("go").runtime_note
+    assert not language_for("rust").can_execute
+    assert "not executed" in language_for("rust").runtime_note

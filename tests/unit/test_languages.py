@@ -79,7 +79,9 @@ def test_registry_finds_languages_by_id_alias_and_extension() -> None:
     # The languageId wins over the extension; an unknown id gets a language without a parser.
     assert language_for("rust", "a.py").name == "rust"
     unknown = language_for("cobol", "a.cob")
-    assert isinstance(unknown, Plain) and not unknown.checks_syntax and not unknown.can_execute
+    assert isinstance(unknown, Plain)
+    assert not unknown.checks_syntax
+    assert not unknown.can_execute
     assert language_from_path("/a/b.go") == "go"
     assert language_from_path("/a/README") == "python"
     ids = [lang_id for lang in LANGUAGES for lang_id in lang.ids]
@@ -100,15 +102,21 @@ def test_editor_activates_for_every_supported_language() -> None:
 def test_syntax_normalisation_and_functions(lang_id: str) -> None:
     lang = language_for(lang_id)
     code, same, changed, broken = SNIPPETS[lang_id]
-    assert lang.parses(code) and lang.parses(same) and lang.parses(changed)
+    assert lang.parses(code)
+    assert lang.parses(same)
+    assert lang.parses(changed)
     assert not lang.parses(broken)
-    assert lang.is_code(code) and not lang.is_code(PROSE) and not lang.is_code("")
+    assert lang.is_code(code)
+    assert not lang.is_code(PROSE)
+    assert not lang.is_code("")
     # Comments, layout and local names do not matter; an operator does.
     assert lang.normalize(code) == lang.normalize(same) == normalized_key(same, lang_id)
     assert lang.normalize(code) != lang.normalize(changed)
     found = lang.find_function(code, "add")
-    assert found is not None and found.params == ("a", "b")
-    assert "add" in found.text and found.text.rstrip().endswith("}")
+    assert found is not None
+    assert found.params == ("a", "b")
+    assert "add" in found.text
+    assert found.text.rstrip().endswith("}")
     assert lang.entry_point(code) == "add"
 
 
@@ -119,15 +127,21 @@ def test_extraction_takes_the_code_and_never_prose(lang_id: str) -> None:
     tag = lang.ids[-1] if lang_id != "java" else "java"
     fenced = f"Here is the fixed version.\n\n```{tag}\n{code}```\n\nIt now adds the numbers."
     got = lang.extract(fenced)
-    assert got.parseable and got.code.strip() == code.strip() and "fenced" in got.notes
+    assert got.parseable
+    assert got.code.strip() == code.strip()
+    assert "fenced" in got.notes
     bare = f"The corrected function:\n\n{code}\nThis adds a and b."
     got = extract_code(bare, language=lang_id)  # consensus/extract.py delegates here
-    assert got.parseable and got.code.strip() == code.strip() and "prose removed" in got.notes
+    assert got.parseable
+    assert got.code.strip() == code.strip()
+    assert "prose removed" in got.notes
     assert got.norm == lang.normalize(code)
     prose = lang.extract(PROSE)
-    assert prose.empty and not prose.parseable
+    assert prose.empty
+    assert not prose.parseable
     wrong = lang.extract(f"```{tag}\n{broken}```")
-    assert not wrong.parseable and not wrong.empty
+    assert not wrong.parseable
+    assert not wrong.empty
 
 
 def test_a_python_block_is_not_javascript() -> None:
@@ -141,16 +155,20 @@ def test_javascript_extraction_repairs_body_only_and_scaffolding() -> None:
     js = language_for("javascript")
     context = "/* Sum.\n  >>> add(1, 2)\n  3\n  */\nconst add = (a, b) => {\n  return a - b;\n}\n"
     body_only = js.extract("  return a + b;", context=context)
-    assert body_only.parseable and "body merged with the signature" in body_only.notes
+    assert body_only.parseable
+    assert "body merged with the signature" in body_only.notes
     assert js.find_function(body_only.code, "add") is not None
     demo = "```js\nexport const add = (a, b) => a + b;\nconsole.log(add(1, 2));\nmodule.exports = { add };\n```"
     cleaned = js.extract(demo, context=context)
-    assert cleaned.parseable and "console.log" not in cleaned.code and "export" not in cleaned.code
+    assert cleaned.parseable
+    assert "console.log" not in cleaned.code
+    assert "export" not in cleaned.code
     assert "scaffolding removed" in cleaned.notes
     # A helper from the user's file the answer calls but did not repeat comes along.
     ctx = "const sq = (x) => x * x;\nconst sumSq = (a, b) => {\n  return a + b;\n}\n"
     helped = js.extract("```js\nconst sumSq = (a, b) => sq(a) + sq(b);\n```", context=ctx)
-    assert "context added" in helped.notes and "const sq" in helped.code
+    assert "context added" in helped.notes
+    assert "const sq" in helped.code
 
 
 def test_comment_examples() -> None:
@@ -168,7 +186,8 @@ def test_comment_examples() -> None:
     ]
     assert js.examples("/* add(1, 2) is what you call */\nfunction add(a, b) {}", "add") == []
     calls = js.generate_calls(code, "add", js.examples(code, "add"))
-    assert calls and all(c.startswith("add(") and js.is_expression(c) for c in calls)
+    assert calls
+    assert all(c.startswith("add(") and js.is_expression(c) for c in calls)
     go = language_for("go")
     assert go.examples("// add(1, 2) returns 3\nfunc add(a, b int) int { return a + b }\n", "add") == [
         Example("add(1, 2)", "3")
@@ -178,6 +197,7 @@ def test_comment_examples() -> None:
 def test_bare_java_method_is_checked_inside_a_class() -> None:
     java = language_for("java")
     method = "static int add(int a, int b) {\n  return a + b;\n}\n"
-    assert java.parses(method) and java.is_code(method)
+    assert java.parses(method)
+    assert java.is_code(method)
     assert java.find_function(method, "add") is not None
     assert not java.parses("static int add(int a, int b) {\n  return a + ;\n}\n")
