@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=40, help="how many of the chosen tasks (in order)")
     parser.add_argument("--samples", type=int, default=1, choices=(1, 2), help="1: greedy; 2: also T=0.7")
+    parser.add_argument(
+        "--finalize", action="store_true", help="generate nothing: write the answers of the first --tasks tasks"
+    )
     args = parser.parse_args(argv)
     from llama_cpp import Llama
 
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         models.append(("smollm2-135m-instruct", smollm))
     tasks = load_tasks()
     samples = SAMPLES[: args.samples]
+    if args.finalize:
+        models = []
     llms = {name: Llama(model_path=str(path), n_ctx=4096, n_threads=args.threads, verbose=False, seed=1)
             for name, path in models}  # fmt: skip
     # Task-major: an interrupted run still holds every model's answers for the tasks it reached.
@@ -141,11 +146,16 @@ def main(argv: list[str] | None = None) -> int:
                         sink.write(json.dumps(row) + "\n")
                         sink.flush()
                         print(f"{model_name} {key[0]} {kind} #{sample}: {row['seconds']} s", file=sys.stderr)
-    rows = sorted(done.values(), key=lambda r: (r["model"], int(r["task_id"].split("/")[1]), r["kind"], r["sample"]))
+    wanted = {t["task_id"] for t in tasks[: args.tasks]}
+    rows = sorted(
+        (r for r in done.values() if r["task_id"] in wanted),
+        key=lambda r: (r["model"], int(r["task_id"].split("/")[1]), r["kind"], r["sample"]),
+    )
     with gzip.open(args.out, "wt", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
-    partial.unlink(missing_ok=True)
+    if not args.finalize:
+        partial.unlink(missing_ok=True)
     print(f"{len(rows)} answers -> {args.out}", file=sys.stderr)
     return 0
 

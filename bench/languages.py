@@ -9,10 +9,12 @@ candidates run by node in the sandbox. The hidden ``test`` only scores.
 
 The pick here is a simple selection written for this benchmark with the language layer (the consensus wiring
 for JavaScript is not in ``ensemble.consensus`` yet): prose and unparseable answers are dropped; for fix a
-candidate must satisfy every comment example; for improve it must behave exactly like the user's original on every
-call (the original is the oracle: it worked); the largest group of candidates behaving alike wins; when none
-qualifies the code is left unchanged. Confidence: 0.2 + 0.6 * (examples it satisfies, up to 3) / 3 + 0.2 * its
-group's share (fix); for improve 0.5 + 0.45 * the share of calls on which the original returned a value.
+candidate must satisfy every comment example and behave differently from the buggy original somewhere; for improve
+it must behave exactly like the user's original on every call (the original is the oracle: it worked); the largest
+group of candidates behaving alike wins; when none qualifies the code is left unchanged. Confidence (fix):
+0.2 + 0.6 * (examples, up to 3) / 3 + 0.2 * its group's share when the original fails an example (the examples show
+the bug, so satisfying them is evidence), else 0.25 + 0.2 * share (nothing verifies the fix: only agreement); for
+improve 0.5 + 0.45 * the share of calls on which the original returned a value.
 
 Reported per kind: pass rate on the hidden tests of the pick, of each model alone (its greedy answer as the
 edit), of a plain vote (largest behaviour group, no gate), and of the oracle (any candidate passes; improve:
@@ -124,8 +126,11 @@ def decide_task(box: Sandbox, task: dict[str, Any], kind: str, rows: Sequence[di
             cand.hidden = _hidden(box, js, got.code, task["test"])
         cands.append(cand)
     live = [c for c in cands if c.parseable and not (calls and _degenerate(c.keys))]
+    # The examples show the bug only when the user's code fails one of them; otherwise they cannot confirm a fix.
+    shows_bug = bool(examples) and not all(o.matches for o in original[: len(examples)])
     if kind == "fix":
-        eligible = [c for c in live if examples and all(c.passed)]
+        # A "fix" that does what the buggy code does on every call changes nothing.
+        eligible = [c for c in live if examples and all(c.passed) and c.keys != original_keys]
     else:
         eligible = [c for c in live if calls and c.keys == original_keys and not _degenerate(original_keys)]
     edit, conf = None, 0.0
@@ -133,8 +138,10 @@ def decide_task(box: Sandbox, task: dict[str, Any], kind: str, rows: Sequence[di
         groups = _group(eligible)
         edit = groups[0][0]
         share = len(groups[0]) / len(cands)
-        if kind == "fix":
+        if kind == "fix" and shows_bug:
             conf = 0.2 + 0.6 * min(len(examples), 3) / 3 + 0.2 * share
+        elif kind == "fix":
+            conf = 0.25 + 0.2 * share  # unverified: only agreement speaks for it
         else:
             returned = sum(1 for k in original_keys if k.startswith("=")) / len(original_keys)
             conf = 0.5 + 0.45 * returned

@@ -2,8 +2,9 @@
 
 From a document's text and a line range this module gives the user's selection (or, with nothing selected, the
 enclosing function/class), the file's imports, the enclosing signature and the surrounding lines within a budget,
-and tells whether a function is a stub worth offering "Implement this function" on. Python is read with ``ast``;
-other languages (and Python that does not parse, common while editing) fall back to indentation.
+and tells whether a function is a stub worth offering "Implement this function" on. Python is read with ``ast``,
+the languages ``ensemble/languages`` parses with tree-sitter; others (and Python that does not parse, common while
+editing) fall back to indentation.
 No LSP imports here: the language server and the CLI both use it.
 """
 
@@ -14,7 +15,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from .languages import language_by_extension
+from .languages import language_by_extension, language_for
 from .types import CodeContext
 
 __all__ = [
@@ -112,6 +113,16 @@ def parse_blocks(text: str, language: str = "python") -> list[Block]:
         parsed = _python_blocks(text)
         if parsed is not None:
             return parsed
+    else:
+        lang = language_for(language)
+        if lang.checks_syntax:
+            # tree-sitter finds functions indentation cannot (``const f = (x) => {``), even in code being edited.
+            found = [
+                Block(f.start_line, f.end_line, "function", f.name, (f.header or f.text).split("\n", 1)[0].rstrip())
+                for f in lang.functions(text)
+            ]
+            if found:
+                return found
     return _indent_blocks(text.splitlines())
 
 
