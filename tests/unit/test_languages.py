@@ -208,8 +208,10 @@ def test_enclosing_function_in_brace_languages() -> None:
 
     js = "const helper = 1;\n\nconst add = (a, b) => {\n  const s = a + b;\n  return s;\n};\n"
     block = enclosing_block(js, 3, "javascript")
-    assert block is not None and (block.start, block.end, block.name) == (2, 6, "add")
+    assert block is not None
+    assert (block.start, block.end, block.name) == (2, 6, "add")
     go = "package m\n\nfunc add(a int, b int) int {\n\treturn a + b\n}\n"
     block = enclosing_block(go, 3, "go")
-    assert block is not None and (block.start, block.end, block.name) == (2, 5, "add")
+    assert block is not None
+    assert (block.start, block.end, block.name) == (2, 5, "add")
     assert enclosing_block(js, 0, "javascript") is None
