@@ -2,8 +2,9 @@
 
 From a document's text and a line range this module gives the user's selection (or, with nothing selected, the
 enclosing function/class), the file's imports, the enclosing signature and the surrounding lines within a budget,
-and tells whether a function is a stub worth offering "Implement this function" on. Python is read with ``ast``;
-other languages (and Python that does not parse, common while editing) fall back to indentation.
+and tells whether a function is a stub worth offering "Implement this function" on. Python is read with ``ast``,
+the languages ``ensemble/languages`` parses with tree-sitter; others (and Python that does not parse, common while
+editing) fall back to indentation.
 No LSP imports here: the language server and the CLI both use it.
 """
 
@@ -14,6 +15,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from .languages import language_by_extension, language_for
 from .types import CodeContext
 
 __all__ = [
@@ -26,24 +28,6 @@ __all__ = [
     "parse_blocks",
     "reindent",
 ]
-
-_EXTENSIONS = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".jsx": "javascriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".c": "c",
-    ".h": "c",
-    ".cpp": "cpp",
-    ".java": "java",
-    ".rb": "ruby",
-    ".lua": "lua",
-    ".sh": "shellscript",
-}
 
 # Lines that open a block worth treating as "the function" in languages we do not parse.
 _DEF_RE = re.compile(
@@ -70,11 +54,8 @@ def language_from_path(path: str | None, default: str = "python") -> str:
     """The LSP language id guessed from a file name."""
     if not path:
         return default
-    lowered = path.lower()
-    for ext, lang in _EXTENSIONS.items():
-        if lowered.endswith(ext):
-            return lang
-    return default
+    found = language_by_extension(path)
+    return found.name if found is not None else default
 
 
 def _python_blocks(text: str) -> list[Block] | None:
@@ -132,6 +113,16 @@ def parse_blocks(text: str, language: str = "python") -> list[Block]:
         parsed = _python_blocks(text)
         if parsed is not None:
             return parsed
+    else:
+        lang = language_for(language)
+        if lang.checks_syntax:
+            # tree-sitter finds functions indentation cannot (``const f = (x) => {``), even in code being edited.
+            found = [
+                Block(f.start_line, f.end_line, "function", f.name, (f.header or f.text).split("\n", 1)[0].rstrip())
+                for f in lang.functions(text)
+            ]
+            if found:
+                return found
     return _indent_blocks(text.splitlines())
 
 

@@ -51,6 +51,12 @@ fi
 log "installing codeconductor[$extras]"
 $VPY -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
 
+# The language layer's node tools (esbuild strips TypeScript types before node runs a candidate).
+if command -v npm >/dev/null && [[ -f tools/node/package.json ]]; then
+  log "npm ci (tools/node: esbuild for TypeScript)"
+  (cd tools/node && npm ci --no-audit --no-fund --loglevel=error) || log "tools/node: npm ci failed; TypeScript candidates will not run"
+fi
+
 log "preparing the embedded default models"
 $VPY -c 'from ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2
 

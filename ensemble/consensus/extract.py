@@ -1,4 +1,5 @@
-"""From a model's raw answer to the code the user would get: the right fenced block, prose removed, a body-only
+"""From a model's raw answer to the code the user would get (other languages than Python: the language layer,
+``ensemble/languages``): the right fenced block, prose removed, a body-only
 answer merged with the user's signature, indentation repaired, test scaffolding (``__main__`` blocks, example
 prints and asserts) removed, helpers and imports from the user's own code kept, and missing standard-library
 imports added. Answers that still do not parse are kept and marked, never silently dropped.
@@ -13,14 +14,14 @@ import builtins
 import functools
 import re
 import textwrap
-from dataclasses import dataclass, field
 
+from ..languages import Extracted, fenced_blocks, is_python, language_for
+from ..languages.python import Python
 from .normalize import normalize_tree
 
 __all__ = ["Extracted", "clear_cache", "extract_code", "fenced_blocks"]
 
-_PY_TAGS = {"python", "py", "python3", "py3", "", "pycon", "ipython"}
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
+_PY_TAGS = {*Python.ids, ""}
 
 # Names models use without importing them, and the import that provides each.
 _MODULES = {
@@ -47,27 +48,6 @@ _FROM = {
 _BUILTINS = set(dir(builtins))
 
 
-@dataclass(frozen=True)
-class Extracted:
-    """The code extracted from one answer. ``parseable`` is False when it still is not valid Python (then
-    ``code`` is the best-effort text); ``notes`` say what was repaired."""
-
-    code: str
-    language: str = "python"
-    parseable: bool = True
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    norm: str = ""  # normalised form (see normalize.py), computed from the tree already parsed here
-
-    @property
-    def empty(self) -> bool:
-        return not self.code.strip()
-
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language tag, body)`` of each fenced block, in order; an unterminated last fence counts."""
-    return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
-
-
 def extract_code(raw: str, *, context: str = "", entry_point: str | None = None, language: str = "python") -> Extracted:
     """The code in ``raw``. ``context`` is the user's code the answer is for (signature, docstring, helpers);
     ``entry_point`` the function asked for (default: the last function in ``context``).
@@ -85,8 +65,8 @@ def clear_cache() -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _extract_cached(raw: str, context: str, entry_point: str | None, language: str) -> Extracted:
-    if language.lower() not in ("python", "py", "python3"):
-        return _extract_other(raw, language)
+    if not is_python(language):
+        return language_for(language).extract(raw, context=context, entry_point=entry_point)
     notes: list[str] = []
     if entry_point is None and context:
         from ..verify.examples import entry_point_of
@@ -114,16 +94,6 @@ def _extract_cached(raw: str, context: str, entry_point: str | None, language: s
         notes.append("imports added: " + ", ".join(missing))
         code = "\n".join(missing) + "\n" + code
     return Extracted(code.strip("\n") + "\n", parseable=True, notes=tuple(notes), norm=normalize_tree(tree))
-
-
-def _extract_other(raw: str, language: str) -> Extracted:
-    blocks = fenced_blocks(raw)
-    if not blocks:
-        return Extracted(raw.strip() + "\n" if raw.strip() else "", language, parseable=True)
-    tag = language.lower()
-    matching = [body for lang, body in blocks if lang == tag] or [body for lang, body in blocks if not lang]
-    body = max(matching or [b for _, b in blocks], key=len)
-    return Extracted(body.strip("\n") + "\n", language, parseable=True, notes=("fenced",))
 
 
 def _choose_block(text: str, entry_point: str | None, notes: list[str]) -> str:

@@ -12,6 +12,9 @@ import re
 import tokenize
 from collections import Counter
 
+from ..languages import is_python, language_for
+from ..languages._treesitter import TreeSitterLanguage
+
 __all__ = ["normalize_python", "normalize_tree", "normalized_key", "similarity", "token_profile", "tokens"]
 
 
@@ -92,8 +95,13 @@ _TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^
 
 
 def tokens(code: str, language: str = "python") -> list[str]:
-    """Tokens without comments and layout; Python via ``tokenize``, other languages by a generic lexer."""
-    if language.lower() in ("python", "py", "python3"):
+    """Tokens without comments and layout; Python via ``tokenize``, other languages by their tree-sitter
+    grammar (``ensemble/languages``), languages without one by a generic lexer."""
+    if not is_python(language):
+        lang = language_for(language)
+        if isinstance(lang, TreeSitterLanguage):
+            return lang.tokens(code)
+    else:
         out = []
         try:
             for tok in tokenize.generate_tokens(io.StringIO(code).readline):
@@ -110,10 +118,11 @@ def tokens(code: str, language: str = "python") -> list[str]:
 
 def normalized_key(code: str, language: str = "python") -> str:
     """Equal for candidates that are the same program up to formatting, comments, docstrings and local names."""
-    if language.lower() in ("python", "py", "python3"):
-        canon = normalize_python(code)
-        if canon is not None:
-            return canon
+    if not is_python(language):
+        return language_for(language).normalize(code)
+    canon = normalize_python(code)
+    if canon is not None:
+        return canon
     return " ".join(tokens(code, language))
 
 

@@ -9,7 +9,6 @@ JSON object documented in ``docs/protocol.md``; bad arguments give ``InvalidPara
 
 from __future__ import annotations
 
-import ast
 import logging
 import textwrap
 from typing import Any, Literal, TypeVar
@@ -22,6 +21,7 @@ from pygls.workspace import TextDocument
 
 from ensemble.context import language_from_path
 from ensemble.errors import CodeConductorError
+from ensemble.languages import language_for
 from ensemble.types import CodeContext, Request, Result, TaskKind
 
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
@@ -176,20 +176,15 @@ def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
     return document_context(doc, start, end, language_of(doc))  # bounded on huge documents
 
 
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(textwrap.dedent(code))
-    except (SyntaxError, ValueError):
+def _breaks_code(doc: TextDocument, start: int, end: int, pick: str) -> bool:
+    """True when the pick is not code of the document's language but the code it would replace is: a model's
+    prose or another language's code must never be written over working code (the consensus may still pick it
+    when nothing better came). Languages without a parser are not checked."""
+    language = language_for(language_of(doc), doc.path)
+    if not language.checks_syntax:
         return False
-    return True
-
-
-def _breaks_python(doc: TextDocument, start: int, end: int, pick: str) -> bool:
-    """True when the pick is not Python but the code it would replace is: a model's prose or another language's
-    code must never be written over working code (the consensus may still pick it when nothing better came)."""
-    if language_of(doc).lower() not in ("python", "py", "python3"):
-        return False
-    return not _parses(pick) and _parses("".join(doc.lines[start:end]))
+    original = textwrap.dedent("".join(doc.lines[start:end]))
+    return not language.parses(textwrap.dedent(pick)) and language.parses(original)
 
 
 async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
@@ -207,7 +202,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return outcome
     result = outcome
     c = result.consensus
-    if not c.no_edit and (not c.offers_edit or _breaks_python(doc, start, end, c.pick)):
+    if not c.no_edit and (not c.offers_edit or _breaks_code(doc, start, end, c.pick)):
         message = "CodeConductor: no usable answer from the models. " + "; ".join(c.notes or result.notes)
         ls.show(message, 2)
         return _response(run_id, "noConsensus", result, message)

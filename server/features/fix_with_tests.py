@@ -33,6 +33,7 @@ from pygls.workspace import TextDocument
 from ensemble.context import enclosing_block
 from ensemble.edits import span_lines
 from ensemble.errors import CodeConductorError
+from ensemble.languages import is_python
 from ensemble.types import ProgressEvent, Request, Result, TaskKind
 
 from ..edits import apply_lines, doc_lines, language_of, line_span, target_span
@@ -306,7 +307,7 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
 def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams, only: list[str] | None) -> list[lsp.CodeAction]:
     """The two actions, offered when the cursor or selection is in a Python function."""
     doc = ls.document(params.text_document.uri)
-    if language_of(doc) != "python":
+    if not is_python(language_of(doc)):
         return []
     start, end = target_span(ls, doc, params.range)
     block = enclosing_block(ls.blocks(doc, "python", params.range.start.line), params.range.start.line, "python")

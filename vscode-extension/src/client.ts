@@ -14,6 +14,7 @@ import {
 } from "vscode-languageclient/node";
 
 import { serverSettings } from "./config";
+import { SUPPORTED_LANGUAGES } from "./languages";
 import { ServerCommand, STATUS_NOTIFICATION, type RunResponse, type StatusNotification } from "./protocol";
 
 export const SECTION = "codeconductor";
@@ -42,10 +43,10 @@ export async function startClient(
     options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
   };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      { scheme: "file", language: "python" },
-      { scheme: "untitled", language: "python" },
-    ],
+    documentSelector: SUPPORTED_LANGUAGES.flatMap((language) => [
+      { scheme: "file", language },
+      { scheme: "untitled", language },
+    ]),
     outputChannel: output,
     // JSON-RPC traces: set this channel's log level to Trace (Output panel) and pick codeconductor.trace.server.
     traceOutputChannel: trace,

@@ -11,6 +11,7 @@ import * as vscode from "vscode";
 import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
 
 import { enclosingBlock } from "./blocks";
+import { isSupported, SUPPORTED_LANGUAGES } from "./languages";
 import type { FixWithTestsResponse, GenerateTestsResponse, ModelInfo, RunResponse } from "./protocol";
 import { ServerCommand } from "./protocol";
 import { fixSummary, modelLabel, parseTestIds, renderFixWithTests, renderGenerateTests, renderResult } from "./render";
@@ -61,10 +62,11 @@ async function execute<T>(session: Session, command: string, arg?: object): Prom
   }
 }
 
-function pythonEditor(): vscode.TextEditor | undefined {
+function codeEditor(pythonOnly = false): vscode.TextEditor | undefined {
   const editor = vscode.window.activeTextEditor;
-  if (!editor || editor.document.languageId !== "python") {
-    void vscode.window.showWarningMessage("CodeConductor: open a Python file and select some code first.");
+  if (!editor || !isSupported(editor.document.languageId, pythonOnly)) {
+    const which = pythonOnly ? "a Python file" : `a file in one of: ${SUPPORTED_LANGUAGES.join(", ")}`;
+    void vscode.window.showWarningMessage(`CodeConductor: open ${which} and select some code first.`);
     return undefined;
   }
   return editor;
@@ -107,7 +109,7 @@ async function offerDetails(
 }
 
 async function runTask(session: Session, task: "fix" | "improve"): Promise<void> {
-  const editor = pythonEditor();
+  const editor = codeEditor();
   if (!editor) {
     return;
   }
@@ -152,7 +154,7 @@ async function reportUnapplied(session: Session, response: RunResponse, title: s
 /** "Make Tests Pass": which tests (empty: the server picks those mentioning the function), then the
  * fix-until-green loop; the outcome (k/n candidates pass, or the best attempt's failures) as a preview. */
 async function makeTestsPass(session: Session): Promise<void> {
-  const editor = pythonEditor();
+  const editor = codeEditor(true);
   if (!editor) {
     return;
   }
@@ -220,7 +222,7 @@ async function makeTestsPass(session: Session): Promise<void> {
 /** "Generate Tests": the server asks the ensemble for tests, keeps those the models agree on and creates the
  * file (workspace/applyEdit); the user can open it or read why each test was kept or not. */
 async function generateTests(session: Session): Promise<void> {
-  const editor = pythonEditor();
+  const editor = codeEditor(true);
   if (!editor) {
     return;
   }
@@ -258,7 +260,7 @@ async function generateTests(session: Session): Promise<void> {
 }
 
 async function review(session: Session): Promise<void> {
-  const editor = pythonEditor();
+  const editor = codeEditor();
   if (!editor) {
     return;
   }

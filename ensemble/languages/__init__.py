@@ -1,0 +1,27 @@
+"""The language layer: one module per language behind one interface (:class:`Language`), found by LSP
+``languageId`` or file extension through one registry (:func:`language_for`).
+
+Each language extracts its code from a model's answer (fenced or bare; prose is never code), checks syntax
+(tree-sitter grammars from ``tree-sitter-language-pack``; Python keeps ``ast``), normalises code for syntactic
+agreement, finds functions and the examples their comments give, and where a runtime exists runs code in the
+sandbox on call expressions, returning the same outcomes for every language. Python, JavaScript and TypeScript
+execute (node; esbuild strips types); Go, Rust, Java, C and C++ are parsed but not executed.
+"""
+
+from __future__ import annotations
+
+from ._base import Example, Extracted, Function, Language, fenced_blocks
+from ._registry import LANGUAGES, is_python, language_by_extension, language_for, supported_language_ids
+
+__all__ = [
+    "LANGUAGES",
+    "Example",
+    "Extracted",
+    "Function",
+    "Language",
+    "fenced_blocks",
+    "is_python",
+    "language_by_extension",
+    "language_for",
+    "supported_language_ids",
+]

@@ -1,0 +1,156 @@
+"""The one interface every language implements, and the value types it returns.
+
+A :class:`Language` knows how to pull its code out of a model's answer, check its syntax, normalise it for
+syntactic agreement, find a function and the examples its comments give, and (where a runtime exists) run it in
+the sandbox on call expressions, returning the same :class:`~ensemble.verify.sandbox.CallOutcome` objects for
+every language so the consensus can treat them alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from ..verify.examples import Example
+
+if TYPE_CHECKING:
+    from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
+
+__all__ = ["Example", "Extracted", "Function", "Language", "fenced_blocks"]
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language tag, body)`` of each fenced block, in order; an unterminated last fence counts."""
+    return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The code extracted from one answer. ``parseable`` is False when it still is not valid code of its
+    language (then ``code`` is the best-effort text); ``notes`` say what was repaired."""
+
+    code: str
+    language: str = "python"
+    parseable: bool = True
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    norm: str = ""  # normalised form (see Language.normalize), computed from the tree already parsed
+
+    @property
+    def empty(self) -> bool:
+        return not self.code.strip()
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function found in some code: lines ``[start_line, end_line)`` (0-based), its parameters' names, its
+    text, and the text up to and including its body's opening (the header a body-only answer goes under)."""
+
+    name: str
+    start_line: int
+    end_line: int
+    params: tuple[str, ...]
+    text: str
+    header: str = ""
+
+
+class Language(ABC):
+    """One programming language. ``ids`` are its LSP languageIds and the fence tags models use (the first is
+    its canonical name); ``extensions`` the file suffixes it is found by."""
+
+    name: ClassVar[str]
+    ids: ClassVar[tuple[str, ...]]
+    extensions: ClassVar[tuple[str, ...]]
+    #: Whether :meth:`parses` checks real syntax (False: a language this layer only knows by name).
+    checks_syntax: ClassVar[bool] = True
+
+    # -- syntax ---------------------------------------------------------------------------------------------
+    @abstractmethod
+    def parses(self, code: str) -> bool:
+        """Whether ``code`` is syntactically valid (a whole file's worth of top-level code)."""
+
+    def is_code(self, text: str) -> bool:
+        """Whether ``text`` is code of this language rather than prose: it parses and has some structure."""
+        return bool(text.strip()) and self.parses(text) and self._looks_structured(text)
+
+    def _looks_structured(self, text: str) -> bool:
+        return any(ch in text for ch in "(){}[]=;:")
+
+    @abstractmethod
+    def extract(self, raw: str, *, context: str = "", entry_point: str | None = None) -> Extracted:
+        """The code of this language in a model's answer ``raw`` (fenced or bare; prose is never code)."""
+
+    @abstractmethod
+    def normalize(self, code: str) -> str:
+        """A form equal for code that differs only in comments, layout and (where cheap) local names."""
+
+    # -- functions and examples -----------------------------------------------------------------------------
+    @abstractmethod
+    def functions(self, code: str) -> list[Function]:
+        """Every function defined in ``code``, in source order (nested ones after their parents)."""
+
+    def find_function(self, code: str, name: str) -> Function | None:
+        return next((f for f in self.functions(code) if f.name == name), None)
+
+    def entry_point(self, code: str) -> str | None:
+        """The function a selection is about: the last top-level function defined in it."""
+        found = self.functions(code)
+        top = [f for f in found if not any(o is not f and o.start_line <= f.start_line < o.end_line for o in found)]
+        return top[-1].name if top else None
+
+    def examples(self, code: str, entry_point: str) -> list[Example]:
+        """The examples ``code``'s comments give for ``entry_point``, as (call, expected) expressions."""
+        return []
+
+    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
+        """More call expressions (no expected value) that tell candidates apart: variations of the examples."""
+        return []
+
+    # -- execution ------------------------------------------------------------------------------------------
+    @property
+    def can_execute(self) -> bool:
+        """Whether candidates in this language can run here (its runtime is installed)."""
+        return False
+
+    @property
+    def runtime_note(self) -> str:
+        """Why it cannot run, when it cannot (shown to the user next to a capped confidence)."""
+        return "" if self.can_execute else f"{self.name}: not executed (no runtime for it here)"
+
+    def run_calls(
+        self,
+        sandbox: Sandbox,
+        code: str,
+        entry_point: str,
+        calls: Sequence[str | CallSpec],
+        timeout_s: float = 5.0,
+        *,
+        call_timeout_s: float = 1.0,
+    ) -> list[CallOutcome]:
+        """Define ``code`` and evaluate each call in the sandbox; one outcome per call, in order. Raises
+        :class:`~ensemble.errors.SandboxError` when this language cannot run here."""
+        from ..errors import SandboxError
+
+        raise SandboxError(self.runtime_note)
+
+    async def arun_calls(
+        self,
+        sandbox: Sandbox,
+        code: str,
+        entry_point: str,
+        calls: Sequence[str | CallSpec],
+        timeout_s: float = 5.0,
+        *,
+        call_timeout_s: float = 1.0,
+    ) -> list[CallOutcome]:
+        return await asyncio.to_thread(
+            self.run_calls, sandbox, code, entry_point, calls, timeout_s, call_timeout_s=call_timeout_s
+        )
+
+    def __repr__(self) -> str:
+        return f"<Language {self.name}>"

@@ -1,0 +1,358 @@
+"""JavaScript and TypeScript (and TSX): tree-sitter for syntax, functions and normalisation; node for execution.
+
+Candidates run in the project's sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`): a small harness
+(``_harness.js``) defines the candidate in a fresh ``vm`` context, evaluates each call expression and prints one
+JSON line per call, which become the same :class:`~ensemble.verify.sandbox.CallOutcome` objects as Python's path.
+TypeScript is turned into JavaScript first by esbuild (type stripping only; esbuild parses, it never runs the
+code), found at run time: ``$CODECONDUCTOR_ESBUILD``, the copy ``scripts/setup.sh`` installs under ``tools/node``,
+or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can_execute`` is False.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import SandboxError
+from ._examples import balanced_calls
+from ._treesitter import TreeSitterLanguage
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
+
+    from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
+    from ._base import Example
+
+__all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path"]
+
+_HARNESS = Path(__file__).with_name("_harness.js").read_text(encoding="utf-8")
+_NODE_MEMORY_MB = 2048  # V8 reserves ~1 GiB of address space up front; the heap itself is capped below
+_NODE_HEAP_MB = 256
+_TOOLS = Path(__file__).resolve().parents[2] / "tools" / "node" / "node_modules" / "esbuild" / "bin" / "esbuild"
+
+_KEEP_TOP_LEVEL = frozenset(
+    {"function_declaration", "generator_function_declaration", "lexical_declaration", "variable_declaration",
+     "class_declaration", "comment", "type_alias_declaration", "interface_declaration", "enum_declaration",
+     "abstract_class_declaration", "function_signature", "ambient_declaration", "empty_statement"}
+)  # fmt: skip
+_JS_GLOBALS = frozenset(
+    {"Math", "JSON", "Object", "Array", "String", "Number", "Boolean", "Set", "Map", "WeakMap", "WeakSet",
+     "Symbol", "BigInt", "Date", "RegExp", "Error", "TypeError", "RangeError", "Infinity", "NaN", "undefined",
+     "parseInt", "parseFloat", "isNaN", "isFinite", "console", "Promise", "Reflect", "Proxy", "globalThis",
+     "arguments", "require", "module", "exports", "process"}
+)  # fmt: skip
+
+
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
+@functools.lru_cache(maxsize=1)
+def node_path() -> str | None:
+    """The absolute path of ``node``, or None when it is not installed."""
+    found = shutil.which("node")
+    return os.path.realpath(found) if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def esbuild_path() -> str | None:
+    """The esbuild binary: ``$CODECONDUCTOR_ESBUILD``, ``tools/node`` (installed by setup), or PATH."""
+    override = os.environ.get("CODECONDUCTOR_ESBUILD")
+    for candidate in (override, str(_TOOLS), shutil.which("esbuild")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _strip_types(code: str, loader: str) -> str:
+    """TypeScript to JavaScript with esbuild (types removed, nothing else rewritten). Raises SandboxError when
+    esbuild is missing or rejects the code."""
+    binary = esbuild_path()
+    if binary is None:
+        raise SandboxError("TypeScript: esbuild is not installed (run scripts/setup.sh)")
+    try:
+        done = subprocess.run(
+            [binary, f"--loader={loader}", "--log-level=error", "--target=es2022"],
+            input=code,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={"PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"TypeScript: esbuild failed: {type(exc).__name__}") from exc
+    if done.returncode != 0:
+        raise SandboxError("TypeScript: esbuild rejected the code")
+    return done.stdout
+
+
+class JavaScript(TreeSitterLanguage):
+    name = "javascript"
+    ids: ClassVar[tuple[str, ...]] = ("javascript", "js", "javascriptreact", "jsx", "node", "mjs", "cjs")
+    extensions: ClassVar[tuple[str, ...]] = (".js", ".mjs", ".cjs", ".jsx")
+    grammar = "javascript"
+    function_types = frozenset(
+        {"function_declaration", "generator_function_declaration", "method_definition", "arrow_function",
+         "function_expression", "function"}
+    )  # fmt: skip
+    identifier_types = frozenset({"identifier", "shorthand_property_identifier"})
+    globals = _JS_GLOBALS
+    code_markers = frozenset(
+        {"lexical_declaration", "variable_declaration", "class_declaration", "call_expression",
+         "assignment_expression", "augmented_assignment_expression", "return_statement", "if_statement",
+         "for_statement", "for_in_statement", "while_statement", "update_expression", "export_statement",
+         "import_statement", "statement_block"}
+    )  # fmt: skip
+    #: esbuild loader for the code before it runs (None: run as it is).
+    loader: ClassVar[str | None] = None
+
+    def _function_name(self, node: Node) -> str | None:
+        name = node.child_by_field_name("name")
+        if name is None and node.type in ("arrow_function", "function_expression", "function"):
+            parent = node.parent
+            if parent is not None and parent.type in ("variable_declarator", "assignment_expression", "pair"):
+                name = parent.child_by_field_name("name") or parent.child_by_field_name("left")
+                name = name or parent.child_by_field_name("key")
+        if name is None or name.text is None or name.type not in ("identifier", "property_identifier"):
+            return None
+        return name.text.decode()
+
+    def _function_params(self, node: Node) -> tuple[str, ...]:
+        single = node.child_by_field_name("parameter")
+        if single is not None and single.text is not None:
+            return (single.text.decode(),)
+        return super()._function_params(node)
+
+    def _function_span(self, node: Node) -> Node:
+        """``const f = (x) => {...};``: the whole declaration, not only the arrow function."""
+        if node.type in ("arrow_function", "function_expression", "function"):
+            parent = node.parent
+            if parent is not None and parent.type == "variable_declarator" and parent.parent is not None:
+                return parent.parent
+        return node
+
+    def is_expression(self, text: str) -> bool:
+        if not text.strip():
+            return False
+        root = self.tree(f"({text});").root_node
+        return not root.has_error and len(root.named_children) == 1
+
+    def examples(self, code: str, entry_point: str) -> list[Example]:
+        """Comment examples, with what a reader means where JavaScript would read it otherwise: ``(2, 3)`` (a
+        pair written as a tuple, common in comments) is a comma expression in JavaScript, so it becomes
+        ``[2, 3]``, in calls and expected values; a bare ``True`` / ``False`` / ``None`` becomes ``true`` /
+        ``false`` / ``null``."""
+        from ._base import Example
+
+        out = []
+        for example in super().examples(code, entry_point):
+            expected = _PY_LITERALS.get(example.expected, example.expected)
+            out.append(Example(self._tuples_as_arrays(example.call), self._tuples_as_arrays(expected)))
+        return out
+
+    def _tuples_as_arrays(self, text: str) -> str:
+        data = text.encode("utf-8")
+        tuples = [
+            n
+            for n in _descendants(self.tree(f"{text};").root_node)
+            if n.type == "parenthesized_expression"
+            and n.named_children
+            and n.named_children[0].type == "sequence_expression"
+        ]
+        for node in sorted(tuples, key=lambda n: -n.start_byte):  # innermost/last first keeps offsets valid
+            data = (
+                data[: node.start_byte]
+                + b"["
+                + data[node.start_byte + 1 : node.end_byte - 1]
+                + b"]"
+                + data[node.end_byte :]
+            )
+        return data.decode("utf-8", "replace")
+
+    def _clean(self, code: str, entry_point: str | None, notes: list[str]) -> str:
+        """Keep the declarations; drop demo calls, prints, ``module.exports`` and imports around them, and
+        unwrap ``export`` (the harness runs a script, not a module)."""
+        data = code.encode("utf-8")
+        root = self.tree(code).root_node
+        kept: list[str] = []
+        dropped = False
+        for child in root.named_children:
+            node = child
+            if child.type == "export_statement":
+                inner = child.child_by_field_name("declaration")
+                if inner is None:
+                    dropped = True
+                    continue
+                node = inner
+            if node.type in _KEEP_TOP_LEVEL:
+                kept.append(data[node.start_byte : node.end_byte].decode("utf-8", "replace"))
+            else:
+                dropped = True
+        if not dropped and all(c.type != "export_statement" for c in root.named_children):
+            return code
+        notes.append("scaffolding removed")
+        return "\n\n".join(kept) + "\n"
+
+    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
+        """Variations of the examples' calls: each argument in turn changed (arrays reversed, shortened and
+        emptied; numbers shifted; strings reversed), so candidates that agree on the examples may still differ."""
+        calls: list[str] = []
+        seen = {e.call for e in examples}
+        for example in examples:
+            for variant in self._variants(example.call, entry_point):
+                if variant not in seen and self.is_expression(variant):
+                    seen.add(variant)
+                    calls.append(variant)
+                    if len(calls) >= limit:
+                        return calls
+        return calls
+
+    def _variants(self, call: str, entry_point: str) -> list[str]:
+        spans = balanced_calls(call, entry_point)
+        if not spans:
+            return []
+        root = self.tree(call).root_node
+        args = next((n for n in _descendants(root) if n.type == "arguments"), None)
+        if args is None:
+            return []
+        data = call.encode("utf-8")
+        out = []
+        for arg in args.named_children:
+            text = data[arg.start_byte : arg.end_byte].decode("utf-8", "replace")
+            for changed in _mutations(arg, text):
+                out.append((data[: arg.start_byte] + changed.encode() + data[arg.end_byte :]).decode())
+        return out
+
+    # -- execution ------------------------------------------------------------------------------------------
+    @property
+    def can_execute(self) -> bool:
+        return node_path() is not None and (self.loader is None or esbuild_path() is not None)
+
+    @property
+    def runtime_note(self) -> str:
+        if node_path() is None:
+            return f"{self.name}: not executed (node is not installed)"
+        if self.loader is not None and esbuild_path() is None:
+            return f"{self.name}: not executed (esbuild is not installed: run scripts/setup.sh)"
+        return ""
+
+    def runnable(self, code: str) -> str:
+        """The JavaScript that runs for ``code`` (TypeScript: types stripped by esbuild)."""
+        return _strip_types(code, self.loader) if self.loader else code
+
+    def run_calls(
+        self,
+        sandbox: Sandbox,
+        code: str,
+        entry_point: str,
+        calls: Sequence[str | CallSpec],
+        timeout_s: float = 5.0,
+        *,
+        call_timeout_s: float = 1.0,
+    ) -> list[CallOutcome]:
+        from ..verify.sandbox import CallOutcome, CallSpec
+
+        node = node_path()
+        if node is None:
+            raise SandboxError(self.runtime_note)
+        specs = [c if isinstance(c, CallSpec) else CallSpec(c) for c in calls]
+        try:
+            script = self.runnable(code)
+        except SandboxError:
+            return [CallOutcome(False, error="load:SyntaxError", matches=False if s.expected else None) for s in specs]
+        job = {
+            "code": script,
+            "entry": entry_point,
+            "calls": [{"expr": s.expr, "expected": s.expected} for s in specs],
+            "callTimeoutMs": int(call_timeout_s * 1000),
+        }
+        outcome = sandbox.run_program(
+            {"harness.js": _HARNESS, "job.json": json.dumps(job)},
+            [node, f"--max-old-space-size={_NODE_HEAP_MB}", "--stack-size=2048", "harness.js"],
+            timeout_s,
+            memory_mb=max(_NODE_MEMORY_MB, sandbox.memory_mb),
+        )
+        results = []
+        for line in outcome.stdout.splitlines():
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                break
+            if isinstance(parsed, dict):
+                results.append(parsed)
+        if results and "load_error" in results[0]:
+            error = f"load:{results[0]['load_error']}"
+            return [CallOutcome(False, error=error, matches=False if s.expected else None) for s in specs]
+        outcomes = []
+        for index, spec in enumerate(specs):
+            if index < len(results):
+                r = results[index]
+                outcomes.append(CallOutcome(bool(r.get("ok")), r.get("value"), r.get("error"), r.get("matches")))
+            else:
+                error = "Timeout" if outcome.timed_out else f"Killed:{outcome.exit_code}"
+                outcomes.append(CallOutcome(False, error=error, matches=False if spec.expected else None))
+        return outcomes
+
+
+class TypeScript(JavaScript):
+    name = "typescript"
+    ids: ClassVar[tuple[str, ...]] = ("typescript", "ts", "mts", "cts")
+    extensions: ClassVar[tuple[str, ...]] = (".ts", ".mts", ".cts")
+    grammar = "typescript"
+    loader = "ts"
+
+    def is_expression(self, text: str) -> bool:
+        return JAVASCRIPT.is_expression(text) or super().is_expression(text)
+
+
+class TypeScriptReact(TypeScript):
+    name = "typescriptreact"
+    ids: ClassVar[tuple[str, ...]] = ("typescriptreact", "tsx")
+    extensions: ClassVar[tuple[str, ...]] = (".tsx",)
+    grammar = "tsx"
+    loader = "tsx"
+
+
+JAVASCRIPT = JavaScript()
+
+
+def _descendants(node: Node) -> list[Node]:
+    out, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(reversed(current.children))
+    return out
+
+
+def _mutations(arg: Node, text: str) -> list[str]:
+    if arg.type == "array":
+        items = [c.text.decode("utf-8", "replace") for c in arg.named_children if c.text is not None]
+        out = ["[]"]
+        if len(items) > 1:
+            out += ["[" + ", ".join(reversed(items)) + "]", "[" + ", ".join(items[:-1]) + "]"]
+        return out
+    if arg.type == "number":
+        try:
+            value = float(text)
+        except ValueError:
+            return []
+        if value.is_integer():
+            return [str(int(value) + 1), str(int(value) * 2 + 3), "0"]
+        return [repr(value + 1.5), repr(-value)]
+    if arg.type == "unary_expression" and text.startswith("-") and text[1:].strip().isdigit():
+        return [text[1:].strip()]
+    if arg.type == "string" and len(text) >= 2:
+        inner = text[1:-1]
+        if "\\" in inner:
+            return []
+        quote = text[0]
+        return [quote + inner[::-1] + quote, quote + inner.upper() + quote, quote + quote]
+    return []
