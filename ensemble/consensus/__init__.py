@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..edits import docstring_of, with_docstring
+from ..languages import Language, is_python, language_for
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from ..verify.examples import entry_point_of
 from .behaviour import Behaviour, Executor, Probe, build_probe
@@ -46,11 +47,16 @@ def _context_code(request: Request) -> str:
 
 
 def _is_python(request: Request) -> bool:
-    return request.context.language.lower() in ("python", "py", "python3")
+    return is_python(request.context.language)
+
+
+def _language(request: Request) -> Language:
+    return language_for(request.context.language, request.context.path)
 
 
 def _entry_point(request: Request) -> str | None:
-    return entry_point_of(_context_code(request)) if _is_python(request) else None
+    context = _context_code(request)
+    return entry_point_of(context) if _is_python(request) else _language(request).entry_point(context)
 
 
 def _extract(request: Request, text: str) -> Extracted:
@@ -69,9 +75,19 @@ def agreement_key(request: Request, text: str) -> str:
 
 def probe_for(request: Request) -> Probe | None:
     """The inputs candidates will be run on, or None when this request's candidates are not executed."""
-    if request.task not in _EXECUTABLE_TASKS or not _is_python(request):
+    if request.task not in _EXECUTABLE_TASKS:
         return None
     context = _context_code(request)
+    if not _is_python(request):
+        language = _language(request)
+        entry = language.entry_point(context) if language.can_execute else None
+        if entry is None:
+            return None
+        examples = language.examples(context, entry)
+        limit = ORACLE_INPUTS if request.task in _ORACLE_TASKS else 8
+        extra = language.generate_calls(context, entry, examples, limit=limit)
+        probe = Probe(entry, tuple(examples), tuple(extra), language=language.name)
+        return None if probe.empty else probe
     entry = entry_point_of(context)
     if entry is None:
         return None
@@ -111,34 +127,38 @@ def candidates_for(
     return out
 
 
-def _looks_like_code(code: str) -> bool:
-    """For languages without a parser here yet: prose has sentences, code has brackets and operators."""
-    lines = [line for line in code.splitlines() if line.strip()]
-    if not lines:
-        return False
-    codey = sum(any(ch in line for ch in "{}();=[]") for line in lines)
-    return codey / len(lines) >= 0.5
-
-
 def _static_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
     """Why ``cand`` cannot be an edit whatever it does: not code of the file's language, or prose."""
-    language = request.context.language or "python"
     if not cand.parseable:
-        return f"is not valid {language} code"
+        return f"is not valid {request.context.language or 'python'} code"
     if _is_python(request):
         target = None if request.task is TaskKind.TESTS else entry
         if not is_python_code(cand.code, target):
             if target is not None and not is_python_code(cand.code):
                 return "is not code (prose, or an empty body)"
             return f"does not define a working {target}()" if target else "is not code (prose)"
-    elif not _looks_like_code(cand.code):
-        return "is not code (prose)"
+    else:
+        language = _language(request)
+        if not language.is_code(cand.code):
+            return "is not code (prose)"
+        if (
+            entry is not None
+            and request.task is not TaskKind.TESTS
+            and language.find_function(cand.code, entry) is None
+        ):
+            return f"does not define {entry}"
     return None
 
 
 def _docstring_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
     """Docstring task: why ``cand`` is out. Only a new docstring over the user's unchanged code may be offered
     (syntax tree for syntax tree); the edit then keeps every other character of the user's code."""
+    if not _is_python(request):
+        # Comments are the documentation there: the normalised code (comments dropped) must not change.
+        language = _language(request)
+        if language.normalize(cand.code) != language.normalize(_context_code(request)):
+            return "changes your code, not only its documentation"
+        return "adds no documentation" if cand.code.strip() == _context_code(request).strip() else None
     if entry is None:
         return "there is no function to document"
     doc = docstring_of(cand.code, entry)
@@ -244,7 +264,12 @@ async def _decide_code(
     observed = _Observed(probe, original)
     selection = select(candidates)
     reasons = _gate(request, selection, observed)
-    if request.task is TaskKind.IMPROVE and executor is not None and _is_python(request) and original is None:
+    if (
+        request.task is TaskKind.IMPROVE
+        and executor is not None
+        and _language(request).can_execute
+        and original is None
+    ):
         # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.
         for group in selection.groups:
             reasons.setdefault(id(group), UNCHECKED)
@@ -388,7 +413,8 @@ def _result(
     proven = pick_group.proven_unchanged
     if not observed.executed and not proven:
         conf = min(conf, NOT_EXECUTED_CAP)
-        notes.append(f"not executed: confidence capped at {NOT_EXECUTED_CAP}")
+        why = _language(request).runtime_note or "not executed"
+        notes.append(f"{why}: confidence capped at {NOT_EXECUTED_CAP}")
     elif observed.executed and observed.original is None and request.task in _ORACLE_TASKS and not proven:
         conf = min(conf, NOT_EXECUTED_CAP)
         notes.append(f"not compared with your code's behaviour: confidence capped at {NOT_EXECUTED_CAP}")

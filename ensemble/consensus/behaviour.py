@@ -25,6 +25,7 @@ class Probe:
     entry_point: str
     examples: tuple[Example, ...]
     extra: tuple[str, ...]
+    language: str = "python"  # the language layer's name for the code (``ensemble.languages``)
 
     @property
     def empty(self) -> bool:

@@ -11,6 +11,7 @@ import hashlib
 from collections import OrderedDict
 
 from ..consensus.behaviour import Behaviour, Probe
+from ..languages import is_python, language_for
 from .sandbox import CallSpec, Sandbox, shared_sandbox
 
 __all__ = ["SandboxExecutor", "shared_executor"]
@@ -45,6 +46,7 @@ class SandboxExecutor:
             digest.update(b"\0" + example.call.encode() + b"\1" + example.expected.encode())
         for call in probe.extra:
             digest.update(b"\0" + call.encode())
+        digest.update(b"\2" + probe.language.encode())
         return digest.hexdigest()
 
     async def observe(self, code: str, probe: Probe) -> Behaviour:
@@ -55,9 +57,14 @@ class SandboxExecutor:
             return cached
         calls = [CallSpec(e.call, e.expected) for e in probe.examples] + [CallSpec(c) for c in probe.extra]
         budget = min(3.0 + 0.1 * len(calls), self.call_timeout_s * len(calls) + 1.0)
-        outcomes = await self.sandbox.arun_calls(
-            code, probe.entry_point, calls, budget, call_timeout_s=self.call_timeout_s
-        )
+        if is_python(probe.language):
+            outcomes = await self.sandbox.arun_calls(
+                code, probe.entry_point, calls, budget, call_timeout_s=self.call_timeout_s
+            )
+        else:  # node and the like start slower than a forked interpreter: a little more room
+            outcomes = await language_for(probe.language).arun_calls(
+                self.sandbox, code, probe.entry_point, calls, budget + 2.0, call_timeout_s=self.call_timeout_s
+            )
         self._ran = True
         behaviour = Behaviour(
             keys=tuple(o.key for o in outcomes),

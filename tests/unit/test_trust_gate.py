@@ -195,3 +195,42 @@ async def test_history_records_the_truth(executor: SandboxExecutor, tmp_path: Pa
     assert kind == "no_edit"
     assert passed == {"table": 0, "undef": 0}  # the table passes the 3 doctests, but changes what the code does
     history.close()
+
+
+JS_BUGGY = """/**
+ * Sum of the numbers.
+ * sumList([1, 2, 3]) === 6
+ * sumList([]) === 0
+ */
+function sumList(xs) {
+  let s = 1;
+  for (const x of xs) s += x;
+  return s;
+}
+"""
+
+
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, language: str) -> None:
+    """The languages issue's case, through the same gate: correct, wrong, broken and prose answers."""
+    from ensemble.languages import language_for
+
+    if not language_for(language).can_execute:
+        pytest.skip(language_for(language).runtime_note)
+    typed = language == "typescript"
+    sig = "function sumList(xs: number[]): number {" if typed else "function sumList(xs) {"
+    answers = [
+        _answer("wrong", f"```{language}\n{sig}\n  return xs.length;\n}}\n```"),
+        _answer("right", f"```{language}\n{sig}\n  let s = 0;\n  for (const x of xs) s += x;\n  return s;\n}}\n```"),
+        _answer("broken", f"```{language}\n{sig}\n  return xs.reduce((a, b) => a + b, 0\n}}\n```"),
+        _answer("prose", "You should initialise s to zero instead of one."),
+    ]
+    selection = JS_BUGGY.replace("function sumList(xs) {", sig)
+    result = await decide(_request(TaskKind.FIX, selection, language), answers, executor=executor)
+    assert result.offers_edit
+    assert result.pick_models == [answers[1].model_id]
+    assert result.method.startswith("behaviour")
+    assert result.executed
+    broken = next(c for c in result.clusters if answers[2].model_id in c.members)
+    assert broken.rejected is not None
+    assert "not valid" in broken.rejected
