@@ -682,6 +682,10 @@ def open_history(settings: Settings) -> History | NullHistory:
     """The history the settings ask for; a :class:`NullHistory` (logged) when it is off or cannot be opened."""
     if not settings.history:
         return NullHistory(settings)
+    if settings.history_url:  # the team's shared PostgreSQL history (ensemble.history._postgres)
+        from ._postgres import open_postgres_history
+
+        return open_postgres_history(settings)
     try:
         return History(settings=settings)
     except HistoryError as exc:
