@@ -197,9 +197,10 @@ class Dispatcher:
         return all(load is not None and load.overloaded(capacity) for load, capacity in loads)
 
     def _pick(self, job: _Job) -> ModelInfo | None:
-        """The replica to ask next for ``job``: not tried yet, reachable if any is, least work ahead of it."""
-        failed = {entry.split(": ", 1)[0] for entry in job.tried}
-        left = [r for r in replicas_of(job.model) if r.endpoint not in failed]
+        """The replica to ask next for ``job``: not tried yet, reachable if any is, least work ahead of it. A gateway
+        with several deployments may be asked once per deployment (it routes each call anew)."""
+        failed = [entry.split(": ", 1)[0] for entry in job.tried]
+        left = [r for r in replicas_of(job.model) if failed.count(r.endpoint) < _tries(r)]
         if not left:
             return None
         now = time.perf_counter()
@@ -334,19 +335,24 @@ class Dispatcher:
         try:
             while True:
                 replica = self._pick(job)
-                if replica is None:  # only when every replica failed: the last failure is the answer
+                if replica is None:  # every replica failed: the last failure is the answer
                     assert job.answer is not None
                     return job.answer
                 answer = await self._attempt(job, replica, report)
                 if answer.status is AnswerStatus.ANSWERED or answer.reason in _NO_FAILOVER:
                     return answer
-                job.answer = answer
                 job.tried.append(f"{replica.endpoint}: {answer.reason}")
-                if answer.reason in ("unavailable", "stream_closed") or (answer.reason or "").startswith("http_5"):
+                job.answer = answer.model_copy(update={"tried": list(job.tried)})
+                unreachable = answer.reason in ("unavailable", "stream_closed") or (answer.reason or "").startswith(
+                    "http_5"
+                )
+                if unreachable and _tries(replica) == 1:  # (a gateway routes the next call elsewhere)
                     self._host(replica).down_until = time.perf_counter() + REPLICA_RETRY_S
-                if len(replicas_of(job.model)) == len(job.tried) or time.perf_counter() >= job.deadline:
-                    return answer.model_copy(update={"tried": list(job.tried)})
-                logger.info("%s failed on %s (%s): asking another replica", job.model.name, replica.endpoint, answer.reason)
+                if time.perf_counter() >= job.deadline:
+                    return job.answer
+                logger.info(
+                    "%s failed on %s (%s): asking another replica", job.model.name, replica.endpoint, answer.reason
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # anything unforeseen is one model's failure, not the run's
@@ -398,6 +404,11 @@ class Dispatcher:
             finally:
                 job.phase = _Phase.DONE
             return _answer(job, AnswerStatus.ANSWERED, result=result)
+
+
+def _tries(replica: ModelInfo) -> int:
+    """How often one call may be asked of ``replica``: once, or once per deployment behind a gateway."""
+    return max(1, replica.deployments or 1) if replica.server == "litellm" else 1
 
 
 def _sample_params(base: GenerationParams, sample: int, samples: int) -> GenerationParams:

@@ -1,9 +1,11 @@
 """What a team's model servers say about themselves: which server it is, how many replicas a gateway has, and how
 busy each one is.
 
-* **LiteLLM proxy** (the gateway): ``/health/readiness`` (public; carries ``litellm_version``) tells it is LiteLLM
-  and whether it is ready; ``/model/info`` (with the key) lists each model group's deployments, i.e. how many
-  replicas answer behind one model name; ``/health/liveliness`` is its liveness probe.
+* **LiteLLM proxy** (the gateway): ``/health/readiness`` (public: ``{"status": "healthy", ...}``) says whether it
+  is ready; ``/model/info`` (with the key) lists each model group's deployments with the ``litellm_params`` they
+  route to, i.e. how many replicas answer behind one model name (and that this is LiteLLM);
+  ``/health/liveliness`` is its liveness probe. Each answer names the deployment that served it
+  (``x-litellm-model-api-base``).
 * **vLLM**: ``/health`` (200 when the engine is up) and the Prometheus text at ``/metrics``:
   ``vllm:num_requests_waiting`` (requests queued because the batch or the KV cache is full),
   ``vllm:num_requests_running`` and the KV-cache usage, ``vllm:kv_cache_usage_perc`` (``vllm:gpu_cache_usage_perc``
@@ -121,7 +123,9 @@ def _metric(samples: Sequence[tuple[str, dict[str, str], float]], names: Sequenc
     return None
 
 
-async def _get(client: httpx.AsyncClient, url: str, headers: Mapping[str, str], timeout: float) -> httpx.Response | None:
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], timeout: float
+) -> httpx.Response | None:
     try:
         return await client.get(url, headers=dict(headers), timeout=timeout)
     except httpx.HTTPError as exc:
@@ -143,13 +147,17 @@ async def detect_openai_server(
 ) -> ServerTraits:
     """Which server an OpenAI-compatible endpoint is (LiteLLM, vLLM, llama.cpp), and LiteLLM's deployments."""
     readiness = _json(await _get(client, f"{url}/health/readiness", headers, timeout))
-    if isinstance(readiness, dict) and "litellm_version" in readiness:
+    if isinstance(readiness, dict) and "status" in readiness:
+        # LiteLLM's readiness is {"status": "healthy", "db": ...}; its /model/info lists each deployment with the
+        # litellm_params it routes to, which nothing else serves.
         info = _json(await _get(client, f"{url}/model/info", headers, timeout))
-        counts: dict[str, int] = {}
-        for entry in info.get("data", []) if isinstance(info, dict) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("model_name"), str):
-                counts[entry["model_name"]] = counts.get(entry["model_name"], 0) + 1
-        return ServerTraits("litellm", counts)
+        entries = [e for e in (info.get("data") or []) if isinstance(e, dict)] if isinstance(info, dict) else []
+        if "litellm_version" in readiness or any("litellm_params" in e for e in entries):
+            counts: dict[str, int] = {}
+            for entry in entries:
+                if isinstance(entry.get("model_name"), str):
+                    counts[entry["model_name"]] = counts.get(entry["model_name"], 0) + 1
+            return ServerTraits("litellm", counts)
     metrics = await _get(client, f"{url}/metrics", headers, timeout)
     if metrics is not None and metrics.status_code == 200:
         text = metrics.text

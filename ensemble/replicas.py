@@ -38,7 +38,15 @@ from .types import ModelInfo
 __all__ = ["ROUTE_PREFIXES", "fingerprint", "group_replicas", "normalized_name", "replicas_of", "same_model"]
 
 # Provider routes a gateway puts in front of a model name (LiteLLM's ``provider/model`` convention).
-ROUTE_PREFIXES = ("openai/", "ollama/", "ollama_chat/", "hosted_vllm/", "vllm/", "litellm_proxy/", "text-completion-openai/")
+ROUTE_PREFIXES = (
+    "openai/",
+    "ollama/",
+    "ollama_chat/",
+    "hosted_vllm/",
+    "vllm/",
+    "litellm_proxy/",
+    "text-completion-openai/",
+)
 
 
 def normalized_name(name: str) -> str:

@@ -186,7 +186,10 @@ class _Connection:
 
         try:
             self._conn = psycopg.connect(
-                self._url, autocommit=True, connect_timeout=max(1, round(self._timeout)), application_name="codeconductor"
+                self._url,
+                autocommit=True,
+                connect_timeout=max(1, round(self._timeout)),
+                application_name="codeconductor",
             )
         except psycopg.Error as exc:
             raise PostgresError(f"cannot connect to {redact_url(self._url)}: {_first_line(exc)}") from exc

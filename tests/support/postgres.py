@@ -60,7 +60,12 @@ class PostgresServer:
 
     def _run(self, *args: str, timeout: float = 60) -> None:
         result = subprocess.run(
-            [*self._as_other, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            [*self._as_other, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr[-2000:]}{self._log_tail()}")
