@@ -12,8 +12,9 @@ that does not translate fails loudly in the tests instead of silently diverging.
 :class:`PostgresError`, a :class:`sqlite3.DatabaseError`, so History's handling of a failing database (record never
 raises, weights fall back to the priors) applies unchanged.
 
-Writers on many machines at once: each run is one transaction; one that loses a deadlock or a serialisation
-conflict (two runs bumping the same evidence counters in another order) is retried, and a dropped connection is
+Writers on many machines at once: each run is one transaction that bumps the shared evidence counters in one global
+order (by model name), so writers queue rather than deadlock; one that still loses a deadlock or a serialisation
+conflict (feedback racing a run) is retried, and a dropped connection is
 reopened once, so no run is lost to another writer. A writer killed mid-transaction leaves nothing behind
 (PostgreSQL rolls it back). The schema version lives in ``codeconductor_schema``; the first process to open a new
 database creates the tables under an advisory lock, and a database of a newer version is left untouched.
@@ -25,6 +26,7 @@ is never logged with its password.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import sqlite3
 import threading
@@ -298,9 +300,14 @@ class PostgresHistory(History):
                 if not _retryable(exc) or attempt == _RETRIES - 1:
                     raise
                 log.debug("history: %s conflicted with another writer (%s); retrying", what, exc)
-                time.sleep(0.01 * (2**attempt))
+                time.sleep(random.uniform(0.01, 0.02) * (2**attempt))
 
     def _record(self, result: Result) -> None:
+        # Answers in one global order (model name first), so two writers bump the shared evidence counters in the
+        # same order and queue behind each other instead of deadlocking (which would cost each a 1 s detection).
+        ordered = sorted(result.answers, key=lambda a: (a.model.name, a.model.endpoint, a.sample))
+        if ordered != result.answers:
+            result = result.model_copy(update={"answers": ordered})
         self._retrying(f"run {result.id}", lambda: super(PostgresHistory, self)._record(result))
 
     def record_feedback(
