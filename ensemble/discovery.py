@@ -377,12 +377,13 @@ class Discovery:
             return [m.model_copy(update={"server": "ollama"}) for m in models]
         if not models:
             return models
-        try:
-            async with asyncio.timeout(self._budget):
+        try:  # as long as listing may take: a busy gateway answers slowly, and this is once per discovery
+            async with asyncio.timeout(LIST_TIMEOUT_S):
                 traits = await detect_openai_server(
-                    self._client, target.url, self.auth_headers(target.url), self._budget
+                    self._client, target.url, self.auth_headers(target.url), LIST_TIMEOUT_S
                 )
         except TimeoutError:
+            logger.info("endpoint %s: could not tell which server it is in time", target.url)
             return models
         return [
             m.model_copy(update={"server": traits.server, "deployments": traits.deployments.get(m.name)})
