@@ -65,4 +65,5 @@ def test_litellm_config_groups_replicas_and_keeps_secrets_out() -> None:
         assert len(set(bases)) == len(bases), name
         for base in bases:
             host = re.match(r"http://([\w-]+):\d+", base)
-            assert host and host.group(1) in services, f"{name}: {base} is not a service here"
+            assert host is not None, base
+            assert host.group(1) in services, f"{name}: {base} is not a service here"
