@@ -387,8 +387,9 @@ class Dispatcher:
             job.phase = _Phase.RUNNING
             detail = f"retry on {replica.endpoint}" if job.tried else None
             report(job, "loading" if job.must_load else "started", detail)
-            # A retry on another replica gets what is left of the run's deadline, at most the per-model timeout.
-            timeout_s = max(0.001, min(self._settings.timeout_s, job.deadline - time.perf_counter()))
+            # The run's deadline stops this call from outside (and is then reported as such); a retry on another
+            # replica starts only while the deadline is still ahead.
+            timeout_s = self._settings.timeout_s
             try:
                 provider = self._provider_for(replica)
                 async with asyncio.timeout(timeout_s):
