@@ -15,7 +15,7 @@ and the gateway's overhead as a ratio of a run's wall time, measured two ways in
 cores and load average are printed: on a 2-core machine shared with other work, more than 2 single-threaded replicas
 cannot add throughput, which is the CPU's limit, not the design's.
 
-    python -m bench.team [--json] [--users 20] [--runs 1] [--samples 2] [--max-tokens 32]
+    python -m bench.team [--json] [--users 20] [--runs 1] [--samples 1] [--max-tokens 16]
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             servers.append(start_llama_server(weights, alias="smol", n_ctx=2048, log_dir=folder))
         groups = {f"smol-{n}": [s.url for s in servers[:n]] for n in REPLICAS}
         started = time.perf_counter()
-        with LiteLLMProxy(groups, routing="least-busy", folder=folder / "litellm") as proxy:
+        with LiteLLMProxy(groups, routing="least-busy", folder=folder / "litellm", served_as="smol") as proxy:
             report["proxy_start_s"] = time.perf_counter() - started
             os.environ[KEY_ENV] = proxy.master_key
             gateway = [{"url": proxy.url, "kind": "openai", "api_key_env": KEY_ENV}]
@@ -192,11 +192,11 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             # Warm-up (first calls load caches), then one user alone: the gateway's overhead without contention.
             await _load(_settings(direct(1), "smol", args), 1, 2)
             await _load(_settings(gateway, "smol-1", args), 1, 2)
-            alone_direct = await _load(_settings(direct(1), "smol", args), 1, 5)
-            alone_gateway = await _load(_settings(gateway, "smol-1", args), 1, 5)
+            alone_direct = await _load(_settings(direct(1), "smol", args), 1, 3)
+            alone_gateway = await _load(_settings(gateway, "smol-1", args), 1, 3)
             report["alone"] = {"direct": alone_direct, "gateway": alone_gateway}
             report["overhead_alone"] = (alone_gateway["p50_s"] - alone_direct["p50_s"]) / alone_gateway["p50_s"]
-            report["litellm_headers"] = await _overhead_header(proxy, "smol-1", 5, args.max_tokens)
+            report["litellm_headers"] = await _overhead_header(proxy, "smol-1", 3, args.max_tokens)
             configs: dict[str, Any] = {}
             for n in REPLICAS:
                 configs[f"direct-{n}"] = await _load(_settings(direct(n), "smol", args), args.users, args.runs)
@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--runs", type=int, default=1, help="runs per user")
-    parser.add_argument("--samples", type=int, default=2, help="samples per run")
-    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=1, help="samples per run")
+    parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args(argv)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     report = asyncio.run(_bench(args))

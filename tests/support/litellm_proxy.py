@@ -58,11 +58,17 @@ def proxy_env() -> dict[str, str]:
     return env
 
 
-def _config(groups: Mapping[str, Sequence[str]], routing: str, master_key: str) -> dict[str, object]:
+def _config(
+    groups: Mapping[str, Sequence[str]], routing: str, master_key: str, served_as: str | None
+) -> dict[str, object]:
     model_list = [
         {
             "model_name": group,
-            "litellm_params": {"model": f"openai/{group}", "api_base": f"{url.rstrip('/')}/v1", "api_key": "none"},
+            "litellm_params": {
+                "model": f"openai/{served_as or group}",
+                "api_base": f"{url.rstrip('/')}/v1",
+                "api_key": "none",
+            },
         }
         for group, urls in groups.items()
         for url in urls
@@ -86,7 +92,10 @@ class LiteLLMProxy:
         routing: str = "simple-shuffle",
         folder: Path,
         startup_timeout: float = _STARTUP_TIMEOUT_S,
+        served_as: str | None = None,
     ) -> None:
+        """``served_as``: the model name the replicas serve, when it is not the group's name."""
+        self.served_as = served_as
         self.groups = {k: list(v) for k, v in groups.items()}
         self.routing = routing
         self.folder = Path(folder)
@@ -115,7 +124,7 @@ class LiteLLMProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "config.yaml"
         # JSON is YAML: no YAML writer needed here.
-        config.write_text(json.dumps(_config(self.groups, self.routing, self.master_key), indent=1))
+        config.write_text(json.dumps(_config(self.groups, self.routing, self.master_key, self.served_as), indent=1))
         config.chmod(0o600)  # it holds the master key
         self.port = free_port()
         cmd = [str(executable), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port)]
