@@ -202,7 +202,11 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
     for m in models:
         size = m.parameter_size or (_human_bytes(m.size_bytes) if m.size_bytes else "")
         loaded = "" if m.loaded is None else ("yes" if m.loaded else "no")
-        table.add_row(m.name, m.provider.value, m.endpoint, size, m.family or "", m.quantization or "", loaded)
+        # A model served by several replicas is one member: every replica's endpoint is listed (ensemble.replicas).
+        where = "\n".join(r.endpoint for r in m.replicas) if m.replicas else m.endpoint
+        if m.server == "litellm" and m.deployments:
+            where += f" ({m.deployments} deployments)"
+        table.add_row(m.name, m.provider.value, where, size, m.family or "", m.quantization or "", loaded)
     out.print(table)
     for e in endpoints:
         style = {"up": "green", "down": "dim", "error": "red"}.get(e.state, "yellow")

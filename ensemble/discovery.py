@@ -12,6 +12,10 @@ embedded models are used (``Settings.embedded``). The result is cached for ``dis
 :meth:`Discovery.endpoints` tells per endpoint what happened (up, down, skipped-remote, error), for
 ``codeconductor models`` and the editor's status. API keys are read from the environment variable named in the
 endpoint's settings when a request is made, and never logged.
+
+Team servers (:mod:`ensemble.gateways`): an OpenAI-compatible endpoint that is a LiteLLM proxy, a vLLM or a
+llama.cpp server is recognised, a LiteLLM model group's deployments are counted, and the same model found on
+several endpoints becomes one member with several replicas (:mod:`ensemble.replicas`), so it has one vote.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CodeConductorError
+from .gateways import detect_openai_server
 from .providers.base import Provider
+from .replicas import group_replicas, replicas_of
 from .settings import EndpointSettings, Settings, is_loopback_url
 from .types import ModelInfo, ProviderKind
 
@@ -259,7 +265,7 @@ class Discovery:
             statuses.append(status)
             found.extend(models)
 
-        server_models = self._filter(found)
+        server_models = group_replicas(self._filter(found))
         embedded_models: list[ModelInfo] = []
         mode = settings.embedded
         if mode == "on" or (mode == "auto" and not server_models):
@@ -274,7 +280,8 @@ class Discovery:
         chosen = self._limit(server_models + embedded_models, notes)
         counts: dict[str, int] = {}
         for model in chosen:
-            counts[model.endpoint] = counts.get(model.endpoint, 0) + 1
+            for replica in replicas_of(model):
+                counts[replica.endpoint] = counts.get(replica.endpoint, 0) + 1
         for status in statuses:
             if status.state == "up":
                 status.models = counts.get(status.url, 0)
@@ -309,6 +316,7 @@ class Discovery:
                 models = await provider.list_models(timeout=LIST_TIMEOUT_S)
             except CodeConductorError as exc:
                 raise _ProbeFailure("error", f"{api.value} API detected, but listing models failed: {exc}") from exc
+            models = await self._describe(target, api, models)
         except _ProbeFailure as failure:
             log = logger.debug if failure.state == "down" else logger.info
             log("endpoint %s: %s", target.url, failure.detail)
@@ -358,6 +366,31 @@ class Discovery:
     def _api_key(self, url: str) -> str | None:
         env = self._key_env.get(url)
         return os.environ.get(env) if env else None
+
+    def auth_headers(self, url: str) -> dict[str, str]:
+        """The bearer header for endpoint ``url`` (from its ``api_key_env``), or none."""
+        key = self._api_key(url)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _describe(self, target: _Target, api: ProviderKind, models: list[ModelInfo]) -> list[ModelInfo]:
+        """Say which server this is (LiteLLM, vLLM, llama.cpp, Ollama) and, for a gateway, how many deployments
+        each model group has."""
+        if api is ProviderKind.OLLAMA:
+            return [m.model_copy(update={"server": "ollama"}) for m in models]
+        if not models:
+            return models
+        try:  # as long as listing may take: a busy gateway answers slowly, and this is once per discovery
+            async with asyncio.timeout(LIST_TIMEOUT_S):
+                traits = await detect_openai_server(
+                    self._client, target.url, self.auth_headers(target.url), LIST_TIMEOUT_S
+                )
+        except TimeoutError:
+            logger.info("endpoint %s: could not tell which server it is in time", target.url)
+            return models
+        return [
+            m.model_copy(update={"server": traits.server, "deployments": traits.deployments.get(m.name)})
+            for m in models
+        ]
 
     # -- embedded and filtering ----------------------------------------------------------------------------------
 

@@ -11,6 +11,13 @@ answers agree and the stragglers are cancelled. Cancelling the caller's task can
 Times in each :class:`~ensemble.types.ModelAnswer`: ``queue_s`` is the wait for the endpoint's slot (and, for a
 model that must be loaded, for the host's load turn); ``load_s`` is the load time the server reported; and
 ``latency_s`` is the rest of the call, i.e. generation time without queueing or loading.
+
+A model served by several replicas (:mod:`ensemble.replicas`) is one member: each of its samples goes to the
+replica with the least work ahead of it (our own calls in flight there, plus the server's own queue as
+:mod:`ensemble.gateways` reads it), and a call that fails or times out on one replica is asked again of another,
+within the run's deadline; ``ModelAnswer.replica`` says which one answered and ``tried`` which failed first. A
+replica that cannot be reached is avoided for ``REPLICA_RETRY_S``. A server that reports itself overloaded is asked
+last and for one sample only. A gateway's model group (LiteLLM) gets one slot per deployment behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
+import random
 import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -25,7 +34,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import ProviderError, ProviderTimeout
+from .gateways import LoadMonitor
 from .providers.base import Provider
+from .replicas import replicas_of
 from .settings import Settings
 from .types import (
     AnswerStatus,
@@ -39,6 +50,7 @@ from .types import (
 )
 
 __all__ = [
+    "REPLICA_RETRY_S",
     "SAMPLING_TEMPERATURE",
     "AgreementKey",
     "Dispatcher",
@@ -59,6 +71,10 @@ AgreementKey = Callable[[str], Hashable | None]
 
 # Several samples at temperature 0 would all be identical, which wastes the extra samples.
 SAMPLING_TEMPERATURE = 0.3
+# A replica that could not be reached is not asked again for this long (unless no other replica is left).
+REPLICA_RETRY_S = 5.0
+# Failures after which another replica is worth a try: the replica, not the request, is at fault.
+_NO_FAILOVER = frozenset({"model_error", "http_400", "http_401", "http_403", "http_413", "http_422"})
 
 ProgressStatus = Literal["queued", "loading", "started", "answered", "timeout", "failed", "cancelled", "skipped"]
 _FINAL: dict[AnswerStatus, ProgressStatus] = {
@@ -98,10 +114,13 @@ class _Job:
     params: GenerationParams
     messages: Sequence[ChatMessage]
     must_load: bool
+    deadline: float = math.inf  # perf_counter time the run stops
     phase: _Phase = _Phase.QUEUED
     created: float = field(default_factory=time.perf_counter)
     started: float | None = None
     answer: ModelAnswer | None = None
+    replica: ModelInfo | None = None  # the replica being asked now
+    tried: list[str] = field(default_factory=list)  # "endpoint: reason" of replicas that failed
 
     def elapsed(self) -> tuple[float | None, float | None]:
         """(queue_s, running_s) so far."""
@@ -115,9 +134,12 @@ class _Host:
     """Per-endpoint limits: the concurrency slots and the one-at-a-time load turn."""
 
     def __init__(self, slots: int) -> None:
+        self.capacity = slots
         self.slots = asyncio.Semaphore(slots)
         self.load_turn = asyncio.Lock()
         self.warm: set[str] = set()  # models this host has loaded for us
+        self.pending = 0  # our calls assigned to this host and not finished (queued or running)
+        self.down_until = 0.0  # perf_counter time until which it is avoided (could not be reached)
 
 
 class Dispatcher:
@@ -126,10 +148,13 @@ class Dispatcher:
     ``provider_for`` gives the provider for a model (``Discovery.provider_for``).
     """
 
-    def __init__(self, settings: Settings, provider_for: ProviderFor) -> None:
+    def __init__(
+        self, settings: Settings, provider_for: ProviderFor, *, load_monitor: LoadMonitor | None = None
+    ) -> None:
         self._settings = settings
         self._provider_for = provider_for
         self._hosts: dict[str, _Host] = {}
+        self._loads = load_monitor
 
     @property
     def settings(self) -> Settings:
@@ -143,12 +168,44 @@ class Dispatcher:
 
     def _host(self, model: ModelInfo) -> _Host:
         # In-process models each have their own runtime (and lock), so each is its own "endpoint"; server models
-        # share their server.
-        key = model.id if model.provider is ProviderKind.EMBEDDED else model.endpoint
+        # share their server; a gateway's model group is its own pool of deployments, one slot set per deployment.
+        slots = self._settings.per_endpoint_concurrency
+        if model.provider is ProviderKind.EMBEDDED:
+            key = model.id
+        elif model.server == "litellm":
+            key = model.id
+            slots *= max(1, model.deployments or 1)
+        else:
+            key = model.endpoint
         host = self._hosts.get(key)
         if host is None:
-            host = self._hosts[key] = _Host(self._settings.per_endpoint_concurrency)
+            host = self._hosts[key] = _Host(slots)
         return host
+
+    def _pressure(self, replica: ModelInfo) -> float:
+        """Work ahead of a new call on ``replica``, in slots: ours in flight there plus the server's own queue."""
+        host = self._host(replica)
+        load = self._loads.load(replica) if self._loads is not None else None
+        remote = load.pressure(host.capacity) if load is not None else 0.0
+        return host.pending / host.capacity + remote
+
+    def _overloaded(self, model: ModelInfo) -> bool:
+        """Every replica of ``model`` says it is overloaded (so it gets one sample, and goes last)."""
+        if self._loads is None:
+            return False
+        loads = [(self._loads.load(r), self._host(r).capacity) for r in replicas_of(model)]
+        return all(load is not None and load.overloaded(capacity) for load, capacity in loads)
+
+    def _pick(self, job: _Job) -> ModelInfo | None:
+        """The replica to ask next for ``job``: not tried yet, reachable if any is, least work ahead of it. A gateway
+        with several deployments may be asked once per deployment (it routes each call anew)."""
+        failed = [entry.split(": ", 1)[0] for entry in job.tried]
+        left = [r for r in replicas_of(job.model) if failed.count(r.endpoint) < _tries(r)]
+        if not left:
+            return None
+        now = time.perf_counter()
+        # random() breaks ties, so that several CodeConductor processes do not all start on the first replica.
+        return min(left, key=lambda r: (self._host(r).down_until > now, self._pressure(r), random.random()))
 
     async def run(
         self,
@@ -168,6 +225,8 @@ class Dispatcher:
         base = params or GenerationParams(
             temperature=settings.temperature, max_tokens=settings.max_tokens, keep_alive=settings.keep_alive
         )
+        if self._loads is not None:
+            await self._loads.refresh([r for model in models for r in replicas_of(model)])
         jobs = self._plan(models, messages_for, base, samples)
         total = len(jobs)
         done = 0
@@ -194,13 +253,14 @@ class Dispatcher:
             return []
 
         # Model calls are their own tasks so that a quorum, the deadline or the caller can cancel them.
+        deadline = time.perf_counter() + settings.deadline_s
         tasks: dict[asyncio.Task[ModelAnswer], _Job] = {}
         for job in self._start_order(jobs):
+            job.deadline = deadline
             task = asyncio.create_task(self._call(job, report), name=f"codeconductor:{job.model.id}#{job.sample}")
             tasks[task] = job
 
         votes: dict[Hashable, int] = {}
-        deadline = time.perf_counter() + settings.deadline_s
         pending: set[asyncio.Task[ModelAnswer]] = set(tasks)
         stop_reason: str | None = None
         try:
@@ -249,7 +309,11 @@ class Dispatcher:
         for model in models:
             messages = list(messages_for(model))
             must_load = model.provider is ProviderKind.OLLAMA and model.loaded is False
-            for sample in range(samples):
+            wanted = samples
+            if samples > 1 and self._overloaded(model):
+                logger.info("%s is overloaded: asking it for one sample instead of %d", model.id, samples)
+                wanted = 1
+            for sample in range(wanted):
                 jobs.append(
                     _Job(
                         model=model,
@@ -261,42 +325,75 @@ class Dispatcher:
                 )
         return jobs
 
-    @staticmethod
-    def _start_order(jobs: Iterable[_Job]) -> list[_Job]:
+    def _start_order(self, jobs: Iterable[_Job]) -> list[_Job]:
         # Slots are granted in the order tasks first wait for them, so models already in memory start first and
-        # models that still need loading queue behind them.
-        return sorted(jobs, key=lambda job: job.must_load)
+        # models that still need loading queue behind them; models on overloaded servers go last.
+        return sorted(jobs, key=lambda job: (job.must_load, self._overloaded(job.model)))
 
     async def _call(self, job: _Job, report: _Report) -> ModelAnswer:
-        host = self._host(job.model)
+        """Ask ``job``'s model, failing over to its other replicas while the deadline allows."""
         try:
-            if job.must_load and job.model.name not in host.warm:
-                # One load at a time per host: loading two models at once on one machine makes them evict each
-                # other. Later samples of the same model wait for the first, then find it loaded.
-                async with host.load_turn:
-                    if job.model.name not in host.warm:
-                        answer = await self._call_in_slot(job, host, report)
-                        if answer.status is AnswerStatus.ANSWERED:
-                            host.warm.add(job.model.name)
-                        return answer
-                job.must_load = False
-            return await self._call_in_slot(job, host, report)
+            while True:
+                replica = self._pick(job)
+                if replica is None:  # every replica failed: the last failure is the answer
+                    assert job.answer is not None
+                    return job.answer
+                answer = await self._attempt(job, replica, report)
+                if answer.status is AnswerStatus.ANSWERED or answer.reason in _NO_FAILOVER:
+                    return answer
+                job.tried.append(f"{replica.endpoint}: {answer.reason}")
+                job.answer = answer.model_copy(update={"tried": list(job.tried)})
+                unreachable = answer.reason in ("unavailable", "stream_closed") or (answer.reason or "").startswith(
+                    "http_5"
+                )
+                if unreachable and _tries(replica) == 1:  # (a gateway routes the next call elsewhere)
+                    self._host(replica).down_until = time.perf_counter() + REPLICA_RETRY_S
+                if time.perf_counter() >= job.deadline:
+                    return job.answer
+                logger.info(
+                    "%s failed on %s (%s): asking another replica", job.model.name, replica.endpoint, answer.reason
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # anything unforeseen is one model's failure, not the run's
             logger.exception("model call %s failed unexpectedly", job.model.id)
             return _answer(job, AnswerStatus.FAILED, error=f"{type(exc).__name__}: {exc}", reason="internal")
 
+    async def _attempt(self, job: _Job, replica: ModelInfo, report: _Report) -> ModelAnswer:
+        """One call of ``job`` on one replica (after its host's load turn, if it must load the model)."""
+        host = self._host(replica)
+        job.replica = replica
+        job.must_load = replica.provider is ProviderKind.OLLAMA and replica.loaded is False
+        host.pending += 1
+        try:
+            if job.must_load and replica.name not in host.warm:
+                # One load at a time per host: loading two models at once on one machine makes them evict each
+                # other. Later samples of the same model wait for the first, then find it loaded.
+                async with host.load_turn:
+                    if replica.name not in host.warm:
+                        answer = await self._call_in_slot(job, host, report)
+                        if answer.status is AnswerStatus.ANSWERED:
+                            host.warm.add(replica.name)
+                        return answer
+                job.must_load = False
+            return await self._call_in_slot(job, host, report)
+        finally:
+            host.pending -= 1
+
     async def _call_in_slot(self, job: _Job, host: _Host, report: _Report) -> ModelAnswer:
+        replica = job.replica or job.model
         async with host.slots:
             job.started = time.perf_counter()
             job.phase = _Phase.RUNNING
-            report(job, "loading" if job.must_load else "started", None)
+            detail = f"retry on {replica.endpoint}" if job.tried else None
+            report(job, "loading" if job.must_load else "started", detail)
+            # The run's deadline stops this call from outside (and is then reported as such); a retry on another
+            # replica starts only while the deadline is still ahead.
             timeout_s = self._settings.timeout_s
             try:
-                provider = self._provider_for(job.model)
+                provider = self._provider_for(replica)
                 async with asyncio.timeout(timeout_s):
-                    result = await provider.generate(job.model, job.messages, job.params)
+                    result = await provider.generate(replica, job.messages, job.params)
             except TimeoutError:
                 return _answer(
                     job, AnswerStatus.TIMEOUT, error=f"no answer within the {timeout_s:g} s timeout", reason="timeout"
@@ -308,6 +405,11 @@ class Dispatcher:
             finally:
                 job.phase = _Phase.DONE
             return _answer(job, AnswerStatus.ANSWERED, result=result)
+
+
+def _tries(replica: ModelInfo) -> int:
+    """How often one call may be asked of ``replica``: once, or once per deployment behind a gateway."""
+    return max(1, replica.deployments or 1) if replica.server == "litellm" else 1
 
 
 def _sample_params(base: GenerationParams, sample: int, samples: int) -> GenerationParams:
@@ -341,6 +443,9 @@ def _answer(
     queue_s, running_s = job.elapsed()
     load_s = result.load_s if result is not None else None
     latency_s = None if running_s is None else max(0.0, running_s - (load_s or 0.0))
+    replica = job.replica.endpoint if job.replica is not None else None
+    if result is not None and result.served_by and replica is not None:
+        replica = f"{replica} -> {result.served_by}"  # the deployment behind a gateway
     return ModelAnswer(
         model=job.model,
         sample=job.sample,
@@ -353,6 +458,8 @@ def _answer(
         load_s=load_s,
         tokens_in=result.tokens_in if result is not None else None,
         tokens_out=result.tokens_out if result is not None else None,
+        replica=replica,
+        tried=list(job.tried),
     )
 
 

@@ -23,6 +23,7 @@ from . import consensus
 from .discovery import Discovery, EndpointStatus
 from .dispatcher import Dispatcher, OnProgress
 from .errors import RequestError
+from .gateways import LoadMonitor
 from .prompts import build_messages
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
@@ -70,7 +71,9 @@ class Pipeline:
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(self._settings.timeout_s, connect=5.0))
         self._history = history
         self._discovery = discovery or Discovery(self._settings, self._client)
-        self._dispatcher = Dispatcher(self._settings, self._discovery.provider_for)
+        # Servers' own load signals (vLLM /metrics, Ollama /api/ps, LiteLLM readiness) steer the dispatch.
+        loads = LoadMonitor(self._client, headers_for=self._discovery.auth_headers)
+        self._dispatcher = Dispatcher(self._settings, self._discovery.provider_for, load_monitor=loads)
         self._executor: SandboxExecutor | None = None  # started on the first run that verifies candidates
 
     def _verifier(self) -> SandboxExecutor:

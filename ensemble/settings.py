@@ -180,8 +180,21 @@ class Settings(BaseModel):
     )
     history: bool = Field(default=True, description="Record runs in the local history database.")
     history_path: str | None = Field(default=None, description="History database path (default: user data dir).")
+    history_url: str | None = Field(
+        default=None,
+        description="A PostgreSQL history shared by a team, e.g. postgresql://codeconductor@db.example.com/history "
+        "(instead of history_path; a server on another machine only with allow_remote). Keep the password in "
+        "PGPASSWORD or ~/.pgpass, not here.",
+    )
     store_code: bool = Field(default=False, description="Store code and answers in the history database.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+
+    @field_validator("history_url")
+    @classmethod
+    def _check_history_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @field_validator("model_weights")
     @classmethod

@@ -67,6 +67,11 @@ class ModelInfo(_Model):
     context_length: int | None = None
     loaded: bool | None = None  # None: the server does not say
     chat: bool = True  # False: completion mode only (base models)
+    digest: str | None = None  # the weights' digest when the server reports it (Ollama)
+    server: str | None = None  # what serves it when detected: "litellm", "vllm", "llama.cpp", "ollama"
+    deployments: int | None = None  # replicas behind a gateway (LiteLLM model group), when it says
+    # The same model on several endpoints (see ensemble.replicas): every replica, this one first. Empty: only this.
+    replicas: list[ModelInfo] = Field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -95,6 +100,7 @@ class GenerationResult(_Model):
     tokens_out: int | None = None
     load_s: float | None = None  # time the server spent loading the model, when it reports it
     first_token_s: float | None = None
+    served_by: str | None = None  # the deployment a gateway routed the call to, when it says (LiteLLM)
 
 
 class CodeContext(_Model):
@@ -140,6 +146,8 @@ class ModelAnswer(_Model):
     load_s: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    replica: str | None = None  # the endpoint that answered (for a gateway: the deployment behind it, if known)
+    tried: list[str] = Field(default_factory=list)  # replicas that failed before this one: "endpoint: reason"
 
     @property
     def model_id(self) -> str:

@@ -62,6 +62,15 @@ $VPY -c 'from ensemble.weights import default_embedded_models as d; [print(m.nam
 
 if [[ $dev == 1 ]]; then
   apt_install neovim
+  # Team scale (docs/team.md): a throw-away PostgreSQL cluster for the shared-history tests, and the LiteLLM proxy
+  # in its own venv (exact versions with hashes: litellm 1.107.0 was a compromised release).
+  apt_install postgresql
+  if [[ ! -x .venv-litellm/bin/litellm ]]; then
+    log "installing the LiteLLM proxy into .venv-litellm (requirements/litellm-proxy.txt, --require-hashes)"
+    "$PYTHON" -m venv .venv-litellm
+    .venv-litellm/bin/python -m pip install -q --require-hashes --no-deps -r requirements/litellm-proxy.txt 2>&1 \
+      | grep -v '^WARNING: Location' || true
+  fi
   if [[ -x scripts/install_code_server.sh ]]; then
     log "installing code-server + Chromium for the VS Code end-to-end test"
     bash scripts/install_code_server.sh

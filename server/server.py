@@ -315,9 +315,10 @@ class CodeConductorServer(LanguageServer):
             self.show(f"CodeConductor: invalid settings ({source}): {fields}. Keeping the previous settings.", 1)
             logger.warning("invalid settings from %s: %s", source, fields)
             return False
-        history_changed = (settings.history, settings.history_path) != (
+        history_changed = (settings.history, settings.history_path, settings.history_url) != (
             self.settings.history,
             self.settings.history_path,
+            self.settings.history_url,
         )
         self.settings = settings
         if history_changed and self._pipeline is not None and not self._runs:

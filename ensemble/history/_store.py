@@ -722,6 +722,10 @@ def open_history(settings: Settings) -> History | NullHistory:
     be opened, so runs go on without it."""
     if not settings.history:
         return NullHistory(settings)
+    if settings.history_url:  # the team's shared PostgreSQL history (ensemble.history._postgres)
+        from ._postgres import open_postgres_history
+
+        return open_postgres_history(settings)
     try:
         return History(settings=settings)
     except HistoryError as exc:

@@ -78,6 +78,7 @@ class OllamaProvider(Provider):
                     parameter_size=details.get("parameter_size"),
                     quantization=details.get("quantization_level"),
                     size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
+                    digest=entry.get("digest") if isinstance(entry.get("digest"), str) else None,
                     context_length=_context_length(show),
                     loaded=None if loaded is None else name in loaded,
                 )

@@ -141,6 +141,7 @@ class OpenAICompatProvider(Provider):
             ) as response,
         ):
             await check_status(response, self.base_url, model.name)
+            served_by = _deployment(response.headers)
             if stream:
                 usage = await self._read_stream(response, model, answer)
             else:
@@ -151,6 +152,7 @@ class OpenAICompatProvider(Provider):
             # Without usage (llama-cpp-python does not send it when streaming) each streamed piece is one token.
             tokens_out=_int(usage.get("completion_tokens")) or (answer.pieces if stream else None),
             first_token_s=answer.first_token_s,
+            served_by=served_by,
         )
 
     def _read_whole(self, payload: Any, model: ModelInfo, answer: AnswerBuffer) -> dict[str, Any]:
@@ -189,6 +191,12 @@ class OpenAICompatProvider(Provider):
                 f"{self.base_url}: stream ended before the answer finished", endpoint=self.base_url, model=model.name
             )
         return usage
+
+
+def _deployment(headers: httpx.Headers) -> str | None:
+    """Which deployment a gateway routed the call to: LiteLLM names its API base (or at least its id)."""
+    value = headers.get("x-litellm-model-api-base") or headers.get("x-litellm-model-id")
+    return value.strip()[:200] or None if value else None
 
 
 def _int(value: Any) -> int | None:

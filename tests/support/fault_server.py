@@ -6,7 +6,9 @@ This is *not* a model: it is an HTTP-level fake that speaks the OpenAI-compatibl
 ``/api/v0/models``. Tests use it only for what a real llama.cpp server cannot be made to do on demand: hang, fail
 with HTTP 500, drop the connection mid-stream, send invalid UTF-8 or broken JSON, stream 50 MB, trickle one token a
 second, report an in-band error - and to check the documented Ollama wire format. Everything else is tested
-against real llama.cpp servers (see ``llama_server.py``).
+against real llama.cpp servers (see ``llama_server.py``). With ``"vllm"`` in ``apis`` it also serves vLLM's
+``/health`` and Prometheus ``/metrics`` (``vllm_healthy``, ``vllm_metrics``): vLLM itself cannot run on CPU-only
+test machines.
 
 One server hosts several "models"; each model's behaviour comes from its name unless registered explicitly:
 
@@ -101,6 +103,7 @@ class FakeModel:
     capabilities: list[str] | None = field(default_factory=lambda: ["completion"])
     lmstudio_type: str = "llm"  # LM Studio /api/v0/models "type": llm, vlm, embeddings
     load_s: float = 0.5  # reported as Ollama load_duration (ns)
+    digest: str = "0" * 64  # Ollama's digest of the weights
 
     def resolved(self) -> tuple[Behaviour, float, int]:
         behaviour, delay, status = behaviour_from_name(self.name)
@@ -149,6 +152,8 @@ class FaultServer:
         self.api_key = api_key
         self.huge_bytes = huge_bytes
         self.version = version
+        self.vllm_healthy = True
+        self.vllm_metrics: str | None = None  # Prometheus text at /metrics ("vllm" API); None: idle, per model
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[str] = []  # model names whose answer the client abandoned
         self._thread: threading.Thread | None = None
@@ -317,7 +322,32 @@ class FaultServer:
             }
         if "lmstudio" in self.apis:
             routes[("GET", "/api/v0/models")] = self._lmstudio_models
+        if "vllm" in self.apis:
+            routes |= {("GET", "/health"): self._vllm_health, ("GET", "/metrics"): self._vllm_metrics}
         return routes.get((method, path))
+
+    # --- vLLM's extras -----------------------------------------------------------------------------------------
+    async def _vllm_health(self, ctx: _Ctx, body: dict[str, Any]) -> None:
+        await _send_json(ctx.send, 200 if self.vllm_healthy else 503, {})
+
+    async def _vllm_metrics(self, ctx: _Ctx, body: dict[str, Any]) -> None:
+        text = self.vllm_metrics
+        if text is None:
+            text = "# TYPE vllm:num_requests_waiting gauge\n" + "".join(
+                f'vllm:num_requests_waiting{{engine="0",model_name="{m.name}"}} 0.0\n' for m in self.models
+            )
+        data = text.encode()
+        await ctx.send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/plain; version=0.0.4"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
+        await ctx.send({"type": "http.response.body", "body": data, "more_body": False})
 
     # --- OpenAI-compatible -------------------------------------------------------------------------------------
     async def _openai_models(self, ctx: _Ctx, body: dict[str, Any]) -> None:
@@ -441,7 +471,7 @@ class FaultServer:
             "model": m.name,
             "modified_at": "2025-01-01T00:00:00Z",
             "size": m.size_bytes,
-            "digest": "0" * 64,
+            "digest": m.digest,
             "details": {
                 "parent_model": "",
                 "format": "gguf",
