@@ -192,6 +192,7 @@ class ConsensusResult(_Model):
     findings: list[Finding] = Field(default_factory=list)
     method: str = ""  # how the pick was made, for the curious
     notes: list[str] = Field(default_factory=list)
+    no_edit: str | None = None
 
 
 class Result(_Model):

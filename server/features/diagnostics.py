@@ -76,10 +76,10 @@ def finding_diagnostic(doc: TextDocument, record: RunRecord, index: int, span: S
 
 def _run_diagnostic(doc: TextDocument, record: RunRecord) -> lsp.Diagnostic | None:
     c = record.result.consensus
-    if c.kind == "none" or not c.pick:
-        return None
+    if c.kind == "none" or not c.pick or (record.rejected and not record.applied):
+        return None  # nothing to suggest, or the user said no: do not nag
     noun = _TASK_NOUN.get(record.task, record.task.value)
-    state = "applied" if record.applied else "suggested"
+    state = "applied" if record.applied else ("waiting for accept or reject" if record.offer else "suggested")
     alternatives = max(0, len(c.clusters) - 1)
     alt = f"; {alternatives} alternative{'s' if alternatives != 1 else ''}" if alternatives else ""
     return lsp.Diagnostic(

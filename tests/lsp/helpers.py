@@ -48,6 +48,8 @@ class Editor:
     versions: dict[str, int] = field(default_factory=dict)
     applied: list[lsp.ApplyWorkspaceEditParams] = field(default_factory=list)
     refuse: bool = False
+    discard_confirmations: bool = False  # the user discards edits shown for confirmation (needsConfirmation)
+    confirmations: list[str] = field(default_factory=list)  # labels of edits shown for confirmation
     status: list[Any] = field(default_factory=list)
     init_result: lsp.InitializeResult | None = None
 
@@ -75,13 +77,20 @@ class Editor:
         self.applied.append(params)
         if self.refuse:
             return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="refused by the test")
+        annotations = params.edit.change_annotations or {}
+        confirm = [a.label for a in annotations.values() if a.needs_confirmation]
+        if confirm:
+            # What VS Code does: show the edit in its refactor preview; the user applies or discards it.
+            self.confirmations.extend(confirm)
+            if self.discard_confirmations:
+                return lsp.ApplyWorkspaceEditResult(applied=False)
         for change in params.edit.document_changes or []:
             assert isinstance(change, lsp.TextDocumentEdit)
             uri = change.text_document.uri
             if change.text_document.version != self.versions[uri]:
                 return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="version mismatch")
             for edit in change.edits:
-                assert isinstance(edit, lsp.TextEdit)
+                assert isinstance(edit, lsp.TextEdit | lsp.AnnotatedTextEdit)
                 self.change(uri, edit.range, edit.new_text)
         return lsp.ApplyWorkspaceEditResult(applied=True)
 
