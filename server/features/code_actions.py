@@ -31,6 +31,7 @@ KINDS = {
 }
 APPLY_KIND = "quickfix.codeconductor.apply"
 REJECT_TITLE = "Reject the ensemble's suggestion (nothing changes)"
+_WAITING = ("Accept: ", REJECT_TITLE)
 
 _TITLES = {
     TaskKind.FIX: "Fix with ensemble",
@@ -60,7 +61,9 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
         "range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}},
         "version": doc.version,
     }
-    actions: list[lsp.CodeAction] = []
+    fresh = _fresh_results(ls, doc.uri, params, start, end) if _wanted(APPLY_KIND, only) else []
+    # A preview waiting for the user's answer comes first (in Neovim and Emacs it is the preview).
+    actions = [a for a in fresh if a.command is not None and a.command.title.startswith(_WAITING)]
     for task in (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.IMPLEMENT, TaskKind.DOCSTRING):
         if not _wanted(KINDS[task], only):
             continue
@@ -69,8 +72,7 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
         actions.append(_action(_TITLES[task], KINDS[task], "codeconductor.run", {**target, "task": task.value}))
     if _wanted(KINDS[TaskKind.REVIEW], only):
         actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
-    if _wanted(APPLY_KIND, only):
-        actions.extend(_fresh_results(ls, doc.uri, params, start, end))
+    actions.extend(a for a in fresh if a not in actions)
     actions.extend(fix_with_tests.code_actions(ls, params, only))  # "Make tests pass" / "Generate tests"
     return actions
 

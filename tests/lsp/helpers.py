@@ -124,9 +124,9 @@ def fix_code_action_structuring(client: LanguageClient) -> None:
     converter.register_structure_hook(Union[lsp.Command, lsp.CodeAction], hook)  # noqa: UP007 - the key lsprotocol uses
 
 
-def params(options: dict[str, Any] | None) -> lsp.InitializeParams:
+def params(options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities | None = None) -> lsp.InitializeParams:
     return lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
+        capabilities=capabilities or client_capabilities("visual-studio-code"),
         initialization_options=options,
         root_uri="file:///tmp/codeconductor-lsp-tests",
     )
@@ -167,3 +167,26 @@ async def started_token(client: LanguageClient, editor: Editor, known: set[Any] 
         for t, vs in client.progress_reports.items()
         if t not in known and any(isinstance(v, lsp.WorkDoneProgressBegin) for v in vs)
     )
+
+
+async def open_session(
+    client: LanguageClient, settings: dict[str, Any], capabilities: lsp.ClientCapabilities | None = None
+) -> Editor:
+    """Initialize ``client`` as an editor that applies the server's edits (``client.editor``) and keeps its status
+    notifications; ``capabilities`` default to VS Code's."""
+    editor = Editor(client)
+    client.editor = editor  # type: ignore[attr-defined]
+
+    # pygls tags handlers with attributes, so they must be plain functions (not bound methods).
+    def apply_edit(p: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        return editor.on_apply_edit(p)
+
+    def status(p: Any) -> None:
+        # pygls turns unknown notifications' params into namedtuples.
+        editor.status.append(p._asdict() if hasattr(p, "_asdict") else dict(p))
+
+    fix_code_action_structuring(client)
+    client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
+    client.feature("codeconductor/status")(status)
+    editor.init_result = await client.initialize_session(params(settings, capabilities))
+    return editor
