@@ -227,7 +227,7 @@ def test_preview_accept_reject_alternative_and_status_menu(
             shots,
             "preview",
             expectStatus="⚖ 3 models",
-            selectLines=[3, 3],
+            selectLines=[1, 3],
             fixedText="return a + b",
             alternativeText="return sum((a, b))",
         )

@@ -315,6 +315,7 @@ async function waitFor(what, probe, timeout = T) {
     }
     await page_.waitForTimeout(200);
   }
+  await shot(page_, "timeout");
   throw new Error(`timed out waiting for ${what}`);
 }
 
@@ -373,7 +374,8 @@ async function preview(page) {
   await page.locator(".editor-group-container").nth(0).locator(".view-lines").first().click();
   await page.keyboard.press("Control+End");
   await page.keyboard.type("# edited");
-  await titleAction(page, "Accept");
+  // The file's editor is the active one now: accept from its CodeLens.
+  await page.locator(".codelens-decoration a", { hasText: "Accept" }).first().click();
   obs.staleToast = await toast(page, "changed");
   obs.afterStale = await groupText(page, 0);
   await shot(page, "05-stale-refused");
