@@ -382,7 +382,9 @@ async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, A
     code = _cluster_code(record, index)
     label = consensus_label(record.result) if index == 0 else alternative_title(record.result, index)
     new_lines = replacement_lines(doc, record.span.start, record.span.end, code)
-    out = await preview.offer(ls, doc, record, new_lines, cluster=index, label=label, version=doc.version, explicit=True)
+    out = await preview.offer(
+        ls, doc, record, new_lines, cluster=index, label=label, version=doc.version, explicit=True
+    )
     publish(ls, doc.uri)
     return out
 

@@ -40,6 +40,8 @@ def readme_config() -> str:
         SNIPPET_OPTIONS,
         f'vim.tbl_extend("force", vim.fn.json_decode(os.getenv("CC_INIT_OPTIONS")), {SNIPPET_OPTIONS})',
     )
+
+
 BUGGY = "import os\n\n\ndef add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"
 

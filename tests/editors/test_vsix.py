@@ -32,9 +32,7 @@ def _version(spec: str) -> tuple[int, ...]:
 def _vsce(*args: str) -> str:
     if shutil.which("node") is None or not VSCE.exists():
         pytest.skip("node or the extension's node modules are missing (scripts/setup.sh --dev runs npm ci)")
-    proc = subprocess.run(
-        [str(VSCE), *args], cwd=EXTENSION, capture_output=True, text=True, timeout=300, check=False
-    )
+    proc = subprocess.run([str(VSCE), *args], cwd=EXTENSION, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, f"vsce {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import pytest_lsp
-from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fault_server import Behaviour, FaultServer

@@ -94,7 +94,7 @@ def _feedback(db: Path) -> dict[str, str]:
     """model name -> the user's latest action, as the history stored it."""
     with History(db) as history:
         rows = history._conn.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'").fetchall()
-    return {name: action for name, action in rows}
+    return dict(rows)
 
 
 def _weight(db: Path, name: str) -> float:
