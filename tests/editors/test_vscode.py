@@ -215,6 +215,7 @@ def test_preview_accept_reject_alternative_and_status_menu(
         {
             "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],
             "codeconductor.includeModels": ["ok-vscode-preview-*"],
+            "codeconductor.connectTimeoutS": 5,  # a loaded machine must not make the probe miss the fake server
             "codeconductor.verify": False,
             "codeconductor.history": True,
             "codeconductor.historyPath": str(db),

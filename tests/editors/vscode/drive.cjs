@@ -383,6 +383,9 @@ async function preview(page) {
   await fixToPreview(page, cfg.fixedText);
   await titleAction(page, "Accept");
   obs.acceptedToast = await toast(page, "applied");
+  // Back to the top of the file (the typing above scrolled it): only visible lines are read.
+  await page.locator(".editor-group-container").nth(0).locator(".view-lines").first().click();
+  await page.keyboard.press("Control+Home");
   obs.afterAccept = await waitFor("the accepted edit", async () => {
     const text = await groupText(page, 0);
     return text.includes(cfg.fixedText) ? text : "";
