@@ -67,6 +67,8 @@ def _settings(llamas: list[LlamaServer], fake: FaultServer) -> dict[str, Any]:
         "verify": False,
         "history": False,
         "discoveryTtlS": 3600,
+        "apply": "auto",  # the load client applies every edit (no preview: it has no change annotations)
+        "autoApplyConfidence": 0.0,
     }
 
 

@@ -188,6 +188,17 @@ class Settings(BaseModel):
     )
     store_code: bool = Field(default=False, description="Store code and answers in the history database.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    apply: Literal["preview", "auto", "never"] = Field(
+        default="preview",
+        description=(
+            "What happens to a suggested edit: 'preview' shows the diff first (accept or reject it), 'auto' applies "
+            "it at once when the confidence reaches autoApplyConfidence (else previews it), 'never' only offers it "
+            "as a code action."
+        ),
+    )
+    auto_apply_confidence: float = Field(
+        default=0.8, ge=0, le=1, description="With apply 'auto': the lowest confidence that applies an edit unseen."
+    )
 
     @field_validator("history_url")
     @classmethod

@@ -32,6 +32,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_ANNOTATION = "codeconductor.suggestion"
+_CONFIRM_TIMEOUT_S = 600.0
+
 
 def line_span(doc: TextDocument, rng: lsp.Range) -> tuple[int, int]:
     """Whole lines ``[start, end)`` covered by ``rng``; InvalidParams when it lies outside the document."""
@@ -89,9 +92,12 @@ async def apply_lines(
     *,
     label: str,
     version: int | None,
+    confirm: bool = False,
 ) -> dict[str, Any]:
     """Replace ``span`` of ``doc`` with ``new_lines`` via ``workspace/applyEdit`` if ``doc`` is still at
-    ``version``. Returns ``{"applied", "status", "message"}``."""
+    ``version``. With ``confirm`` the edit carries a change annotation with ``needsConfirmation`` (LSP 3.16): the
+    client shows it to the user (VS Code: the refactor preview) and applies it only if they accept. Returns
+    ``{"applied", "status", "message"}``."""
     if version is not None and doc.version != version:
         message = (
             f"CodeConductor: {doc.uri} changed since the request (version {version} -> {doc.version}); "
@@ -102,13 +108,19 @@ async def apply_lines(
     rng = span_range(doc, span.start, span.end)
     ends_with_break = rng.end.character == 0 and span.end > span.start
     new_text = "\n".join(new_lines) + ("\n" if ends_with_break or not new_lines else "")
+    text_edit: lsp.TextEdit | lsp.AnnotatedTextEdit = lsp.TextEdit(range=rng, new_text=new_text)
+    annotations: dict[str, lsp.ChangeAnnotation] | None = None
+    if confirm:
+        text_edit = lsp.AnnotatedTextEdit(range=rng, new_text=new_text, annotation_id=_ANNOTATION)
+        annotations = {_ANNOTATION: lsp.ChangeAnnotation(label=label, needs_confirmation=True)}
     edit = lsp.WorkspaceEdit(
         document_changes=[
             lsp.TextDocumentEdit(
                 text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version),
-                edits=[lsp.TextEdit(range=rng, new_text=new_text)],
+                edits=[text_edit],
             )
-        ]
+        ],
+        change_annotations=annotations,
     )
     # Expect our own edit, so the stored result moves onto the new text instead of being dropped by it.
     is_record_span = span is record.span
@@ -117,7 +129,9 @@ async def apply_lines(
         record.pending = list(new_lines)
     try:
         reply = await ls.ask_client(
-            lambda: ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+            lambda: ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label)),
+            # The user is reading the diff before answering: give them time.
+            timeout=_CONFIRM_TIMEOUT_S if confirm else None,
         )
     except Exception as exc:
         logger.warning("workspace/applyEdit failed: %s", exc)

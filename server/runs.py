@@ -16,7 +16,7 @@ from lsprotocol import types as lsp
 
 from ensemble.types import Result, TaskKind
 
-__all__ = ["RunRecord", "RunStore", "Span"]
+__all__ = ["Offer", "RunRecord", "RunStore", "Span"]
 
 
 @dataclass(slots=True)
@@ -58,6 +58,18 @@ class Span:
 
 
 @dataclass(slots=True)
+class Offer:
+    """An edit previewed to the user: accepting it applies exactly these lines (what they saw), if the document
+    is still at ``version``."""
+
+    cluster: int  # 0: the consensus; k: the k-th dissenting cluster
+    lines: list[str]
+    members: list[str]  # the models behind it (their feedback)
+    label: str
+    version: int | None
+
+
+@dataclass(slots=True)
 class RunRecord:
     """One finished run on one document."""
 
@@ -72,6 +84,8 @@ class RunRecord:
     pending: list[str] | None = None  # lines we asked the client to write over the span
     pending_from: Span | None = None  # the span before that edit (restored when the client refuses it)
     findings: list[Span | None] = field(default_factory=list)  # per review finding; None: dropped
+    offer: Offer | None = None  # the edit shown to the user, waiting for accept or reject (server/preview.py)
+    rejected: bool = False  # the user rejected the consensus: it is no longer offered
 
     @property
     def alive(self) -> bool:

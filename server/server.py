@@ -350,6 +350,11 @@ class CodeConductorServer(LanguageServer):
             self._pipeline = Pipeline(self.settings, history=self._history)
         return self._pipeline
 
+    @property
+    def history(self) -> History | NullHistory | None:
+        """The history the pipeline records into (None until the pipeline is first used)."""
+        return self._history
+
     def feedback(self, result: Result, members: list[str], action: str) -> None:
         """Tell the history what the user did with a suggestion (applied the consensus, chose an alternative)."""
         if self._history is None or not members:
@@ -503,6 +508,6 @@ class CodeConductorServer(LanguageServer):
         )
         return token
 
-    async def ask_client(self, call: Callable[[], Any]) -> Any:
+    async def ask_client(self, call: Callable[[], Any], timeout: float | None = None) -> Any:
         """Await a request to the client with a timeout (a client that never answers must not hang a run)."""
-        return await asyncio.wait_for(call(), _CLIENT_REPLY_TIMEOUT_S)
+        return await asyncio.wait_for(call(), timeout or _CLIENT_REPLY_TIMEOUT_S)

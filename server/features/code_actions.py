@@ -14,12 +14,13 @@ from lsprotocol import types as lsp
 
 from ensemble.types import TaskKind
 
+from .. import preview
 from ..edits import language_of, target_span
 from ..server import CodeConductorServer
 from . import fix_with_tests
 from .commands import alternative_title, consensus_label
 
-__all__ = ["KINDS", "register"]
+__all__ = ["KINDS", "REJECT_TITLE", "register"]
 
 KINDS = {
     TaskKind.FIX: "quickfix.codeconductor.fix",
@@ -29,6 +30,8 @@ KINDS = {
     TaskKind.REVIEW: "refactor.codeconductor.review",
 }
 APPLY_KIND = "quickfix.codeconductor.apply"
+REJECT_TITLE = "Reject the ensemble's suggestion (nothing changes)"
+_WAITING = ("Accept: ", REJECT_TITLE)
 
 _TITLES = {
     TaskKind.FIX: "Fix with ensemble",
@@ -58,7 +61,9 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
         "range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}},
         "version": doc.version,
     }
-    actions: list[lsp.CodeAction] = []
+    fresh = _fresh_results(ls, doc.uri, params, start, end) if _wanted(APPLY_KIND, only) else []
+    # A preview waiting for the user's answer comes first (in Neovim and Emacs it is the preview).
+    actions = [a for a in fresh if a.command is not None and a.command.title.startswith(_WAITING)]
     for task in (TaskKind.FIX, TaskKind.IMPROVE, TaskKind.IMPLEMENT, TaskKind.DOCSTRING):
         if not _wanted(KINDS[task], only):
             continue
@@ -67,8 +72,7 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
         actions.append(_action(_TITLES[task], KINDS[task], "codeconductor.run", {**target, "task": task.value}))
     if _wanted(KINDS[TaskKind.REVIEW], only):
         actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
-    if _wanted(APPLY_KIND, only):
-        actions.extend(_fresh_results(ls, doc.uri, params, start, end))
+    actions.extend(a for a in fresh if a not in actions)
     actions.extend(fix_with_tests.code_actions(ls, params, only))  # "Make tests pass" / "Generate tests"
     return actions
 
@@ -80,11 +84,32 @@ def _fresh_results(
     for the review findings the client sent as context."""
     actions: list[lsp.CodeAction] = []
     line = params.range.start.line
+    # Where the client can show a diff (its own preview, or change annotations), alternatives are previewed
+    # first; elsewhere picking one is the user's explicit choice of code they can read in the hover.
+    alternative_command = (
+        "codeconductor.preview"
+        if ls.settings.apply != "never" and (preview.client_previews(ls) or preview.annotations_supported(ls))
+        else "codeconductor.applySuggestion"
+    )
     for record in ls.store.overlapping(uri, min(start, line), max(end, line + 1)):
         c = record.result.consensus
+        offer = record.offer
+        if offer is not None and record.pending is None:
+            # A preview waiting for the user (the code-action fallback: the only place Neovim/Emacs show it).
+            target = {"runId": record.id, "cluster": offer.cluster}
+            actions.append(
+                _action(
+                    f"Accept: {offer.label}",
+                    APPLY_KIND,
+                    "codeconductor.applySuggestion",
+                    {**target, "version": offer.version},
+                    is_preferred=True,
+                )
+            )
+            actions.append(_action(REJECT_TITLE, APPLY_KIND, "codeconductor.reject", target))
         if record.task is TaskKind.REVIEW or not c.clusters:
             continue
-        if not record.applied and record.pending is None and c.offers_edit:
+        if not record.applied and record.pending is None and not record.rejected and offer is None and c.offers_edit:
             actions.append(
                 _action(
                     consensus_label(record.result),
@@ -97,11 +122,13 @@ def _fresh_results(
         for index in range(1, len(c.clusters)):
             if c.clusters[index].rejected:
                 continue  # failed the trust gate: viewable in the hover, never one click away
+            if offer is not None and offer.cluster == index:
+                continue
             actions.append(
                 _action(
                     alternative_title(record.result, index),
                     APPLY_KIND,
-                    "codeconductor.applySuggestion",
+                    alternative_command,
                     {"runId": record.id, "cluster": index},
                 )
             )

@@ -24,8 +24,9 @@ from ensemble.errors import CodeConductorError
 from ensemble.languages import language_for
 from ensemble.types import CodeContext, Request, Result, TaskKind
 
+from .. import preview
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
-from ..runs import RunRecord, Span
+from ..runs import Offer, RunRecord, Span
 from ..server import CodeConductorServer, RunCancelled, document_context
 from .diagnostics import publish
 
@@ -42,6 +43,9 @@ COMMANDS = [
     "codeconductor.refreshModels",
     "codeconductor.cancel",
     "codeconductor.status",
+    "codeconductor.reject",
+    "codeconductor.preview",
+    "codeconductor.historyReport",
 ]
 
 _A = TypeVar("_A", bound="_Args")
@@ -95,6 +99,11 @@ class ApplyArgs(_Args):
     cluster: int | None = Field(default=None, ge=0)
     finding: int | None = Field(default=None, ge=0)
     version: int | None = None
+
+
+class ClusterArgs(_Args):
+    run_id: str
+    cluster: int | None = Field(default=None, ge=0)
 
 
 class ModelsArgs(_Args):
@@ -203,9 +212,10 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     result = outcome
     c = result.consensus
     if not c.no_edit and (not c.offers_edit or _breaks_code(doc, start, end, c.pick)):
-        message = "CodeConductor: no usable answer from the models. " + "; ".join(c.notes or result.notes)
+        reason = "no usable answer from the models. " + "; ".join(c.notes or result.notes)
+        message = f"CodeConductor: {reason}"
         ls.show(message, 2)
-        return _response(run_id, "noConsensus", result, message)
+        return _response(run_id, "noConsensus", result, message, noEdit=reason)
     if doc.version != version:
         return _stale(ls, doc, version, run_id, result)
     record = RunRecord(
@@ -232,12 +242,9 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     if not a.apply:
         publish(ls, doc.uri)
         return _response(run_id, "proposed", result, label, **extra)
-    applied = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
-    if applied["applied"]:
-        record.applied = True
-        ls.feedback(result, c.pick_models, "applied")
+    offered = await preview.offer(ls, doc, record, new_lines, cluster=0, label=label, version=version)
     publish(ls, doc.uri)
-    return _response(run_id, applied["status"], result, applied["message"], **extra) | {"applied": applied["applied"]}
+    return _response(run_id, offered.pop("status"), result, offered.pop("message"), **extra) | offered
 
 
 async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
@@ -313,11 +320,14 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
     a = _parse(args, ApplyArgs)
     record = ls.store.get(a.run_id)
     if record is None:
-        message = f"CodeConductor: result {a.run_id} is gone (its code was edited since, or it never existed)."
-        ls.show(message, 2)
-        return {"applied": False, "status": "gone", "message": message}
+        return _gone(ls, a.run_id)
     doc = ls.document(record.uri)
     c = record.result.consensus
+    if a.finding is None and record.offer is not None and a.cluster in (None, record.offer.cluster):
+        # Accepting a preview: exactly the lines the user saw, on the version they saw them on.
+        out = await preview.accept(ls, doc, record, version=a.version)
+        publish(ls, doc.uri)
+        return out
     version = a.version if a.version is not None else doc.version
     if a.finding is not None:
         if a.finding >= len(c.findings):
@@ -333,31 +343,86 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         out = await apply_lines(ls, doc, record, span, new_lines, label=label, version=version)
     else:
         index = a.cluster or 0
-        if c.clusters and index >= len(c.clusters):
-            raise JsonRpcInvalidParams(f"cluster {index} does not exist (result has {len(c.clusters)})")
-        if not c.clusters and index > 0:
-            raise JsonRpcInvalidParams("this result has no alternatives")
-        code = c.clusters[index].representative if c.clusters else c.pick
-        if not code.strip() or record.task is TaskKind.REVIEW:
-            raise JsonRpcInvalidParams("this result has no code to apply")
-        refused = c.clusters[index].rejected if c.clusters else c.no_edit
-        if refused or (index == 0 and c.no_edit):
-            # The trust gate's verdict holds in every front end: an answer that breaks the user's code is
-            # shown, never applied.
-            return {"applied": False, "status": "refused", "message": f"not applied: {refused or c.no_edit}"}
+        code = _cluster_code(record, index)
+        if (refused := _refusal(record, index)) is not None:
+            return refused
         label = consensus_label(record.result) if index == 0 else alternative_title(record.result, index)
         new_lines = replacement_lines(doc, record.span.start, record.span.end, code)
-        out = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
-        if out["applied"]:
-            record.applied = True
-            if index > 0:
-                # The user preferred a dissenting model's answer: that is evidence about both sides.
-                ls.feedback(record.result, c.clusters[index].members, "applied")
-                ls.feedback(record.result, c.pick_models, "rejected")
-            else:
-                ls.feedback(record.result, c.pick_models, "applied")
+        record.offer = Offer(index, new_lines, preview.members_of(record, index), label, version)
+        out = await preview.accept(ls, doc, record, version=version)
+        if not out["applied"]:
+            record.offer = None
     publish(ls, doc.uri)
     return out
+
+
+def _refusal(record: RunRecord, index: int) -> dict[str, Any] | None:
+    """The reply when cluster ``index`` failed the trust gate: an answer that breaks the user's code is shown
+    (hover, diff), never previewed for acceptance or applied, in every front end."""
+    c = record.result.consensus
+    refused = c.clusters[index].rejected if index < len(c.clusters) else None
+    refused = refused or (c.no_edit if index == 0 else None)
+    if refused is None:
+        return None
+    return {"applied": False, "status": "refused", "message": f"not applied: {refused}"}
+
+
+def _cluster_code(record: RunRecord, index: int) -> str:
+    c = record.result.consensus
+    if c.clusters and index >= len(c.clusters):
+        raise JsonRpcInvalidParams(f"cluster {index} does not exist (result has {len(c.clusters)})")
+    if not c.clusters and index > 0:
+        raise JsonRpcInvalidParams("this result has no alternatives")
+    code = c.clusters[index].representative if c.clusters else c.pick
+    if not code.strip() or record.task is TaskKind.REVIEW:
+        raise JsonRpcInvalidParams("this result has no code to apply")
+    return code
+
+
+def _gone(ls: CodeConductorServer, run_id: str) -> dict[str, Any]:
+    message = f"CodeConductor: result {run_id} is gone (its code was edited since, or it never existed)."
+    ls.show(message, 2)
+    return {"applied": False, "status": "gone", "message": message}
+
+
+async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.preview``: show the consensus or a dissenting cluster's edit the way previews are shown
+    (``server/preview.py``), whatever the ``apply`` setting says: the user asked to see it."""
+    a = _parse(args, ClusterArgs)
+    record = ls.store.get(a.run_id)
+    if record is None:
+        return _gone(ls, a.run_id)
+    doc = ls.document(record.uri)
+    index = a.cluster or 0
+    code = _cluster_code(record, index)
+    if (refused := _refusal(record, index)) is not None:
+        return refused
+    label = consensus_label(record.result) if index == 0 else alternative_title(record.result, index)
+    new_lines = replacement_lines(doc, record.span.start, record.span.end, code)
+    out = await preview.offer(
+        ls, doc, record, new_lines, cluster=index, label=label, version=doc.version, explicit=True
+    )
+    publish(ls, doc.uri)
+    return out
+
+
+def reject_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.reject``: the user rejected the previewed edit (or cluster ``cluster``'s): recorded as
+    feedback; the document is not touched (nothing was changed)."""
+    a = _parse(args, ClusterArgs)
+    record = ls.store.get(a.run_id)
+    if record is None:
+        return _gone(ls, a.run_id)
+    offered = record.offer
+    if offered is not None and a.cluster in (None, offered.cluster):
+        index, members = offered.cluster, offered.members
+    else:
+        index = a.cluster or 0
+        _cluster_code(record, index)
+        members = preview.members_of(record, index)
+    preview.reject(ls, record, index, members)
+    publish(ls, record.uri)
+    return {"runId": record.id, "cluster": index, "status": "rejected", "applied": False, "message": "nothing changed"}
 
 
 def alternative_title(result: Result, index: int) -> str:
@@ -381,9 +446,28 @@ async def refresh_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
 async def _models(ls: CodeConductorServer, refresh: bool) -> dict[str, Any]:
     try:
         models = await ls.refresh_models(refresh)
+        endpoints = await ls.pipeline.endpoints()
     except CodeConductorError as exc:
         raise JsonRpcInvalidParams(f"cannot list models: {exc}") from exc
-    return {"models": [m.model_dump(mode="json") for m in models]}
+    # Endpoints: what discovery found at each server (up, down and why), for the status menu.
+    return {
+        "models": [m.model_dump(mode="json") for m in models],
+        "endpoints": [e.model_dump(mode="json") for e in endpoints],
+    }
+
+
+def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+    """``codeconductor.historyReport``: the history dashboard (``codeconductor stats --html``) as ``{html}``, for
+    an editor to show; ``html`` is empty with the reason in ``message`` when the history is off."""
+    _parse(args, _Args)
+    from ensemble.history import History
+    from ensemble.stats import render_report
+
+    ls.pipeline  # noqa: B018 - opens the history the settings ask for
+    history = ls.history
+    if not isinstance(history, History):
+        return {"html": "", "message": "The history is off (setting codeconductor.history)."}
+    return {"html": render_report(history), "message": f"{history.run_count()} runs recorded"}
 
 
 def cancel(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
@@ -406,6 +490,9 @@ def register(ls: CodeConductorServer) -> None:
         "codeconductor.refreshModels": refresh_models,
         "codeconductor.cancel": cancel,
         "codeconductor.status": status,
+        "codeconductor.reject": reject_suggestion,
+        "codeconductor.preview": preview_suggestion,
+        "codeconductor.historyReport": history_report,
     }
     for name, handler in handlers.items():
         ls.command(name)(handler)

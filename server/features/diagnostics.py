@@ -86,9 +86,9 @@ def _run_diagnostic(doc: TextDocument, record: RunRecord) -> lsp.Diagnostic | No
             code=f"ensemble-{record.task.value}",
             data={"runId": record.id, "noEdit": True},
         )
-    if c.kind == "none" or not c.pick:
-        return None
-    state = "applied" if record.applied else "suggested"
+    if c.kind == "none" or not c.pick or (record.rejected and not record.applied):
+        return None  # nothing to suggest, or the user said no: do not nag
+    state = "applied" if record.applied else ("waiting for accept or reject" if record.offer else "suggested")
     alternatives = max(0, len(c.clusters) - 1)
     alt = f"; {alternatives} alternative{'s' if alternatives != 1 else ''}" if alternatives else ""
     return lsp.Diagnostic(

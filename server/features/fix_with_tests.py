@@ -36,7 +36,8 @@ from ensemble.errors import CodeConductorError
 from ensemble.languages import is_python
 from ensemble.types import ProgressEvent, Request, Result, TaskKind
 
-from ..edits import apply_lines, doc_lines, language_of, line_span, target_span
+from .. import preview
+from ..edits import doc_lines, language_of, line_span, target_span
 from ..runs import RunRecord, Span
 from ..server import CodeConductorServer, RunCancelled
 from .commands import _Args, _parse, _Range
@@ -236,11 +237,14 @@ async def _deliver(
     if not a.apply:
         return out | {"status": "proposed"}
     label = f"Apply fix: {outcome.message}"
-    applied = await apply_lines(ls, doc, record, record.span, new_lines, label=label, version=version)
-    record.applied = bool(applied["applied"])
-    if applied["applied"]:
+    # Through the preview like every edit (server/preview.py); "passed" stays the status once it is applied.
+    offered = await preview.offer(
+        ls, doc, record, new_lines, cluster=0, label=label, version=version, members=list(outcome.pick_models)
+    )
+    if offered["applied"]:
         return out | {"applied": True}
-    return out | {"status": applied["status"], "message": applied["message"]}
+    extra = {k: offered[k] for k in ("range", "preview", "version", "uri", "oldText") if k in offered}
+    return out | extra | {"status": offered["status"], "message": offered["message"]}
 
 
 async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ensemble.history import History
 from tests.conftest import LlamaServerFactory
 from tests.editors.vscode.harness import (
     ROOT,
@@ -35,6 +36,8 @@ from tests.support.llama_server import LlamaServer
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(900)]
 
 SHOTS = ROOT / "test-results" / "vscode"
+# Tests about progress, hovers and the fix loop apply edits at once; the preview has its own test (the last one).
+APPLY_AT_ONCE = {"codeconductor.apply": "auto", "codeconductor.autoApplyConfidence": 0.0}
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +103,9 @@ def test_code_action_progress_edit_and_disagreement_hover(
     # Two real models that disagree: SmolLM2 writes the fix; a tiny random model answers noise.
     tiny = llama_server_factory(write_tiny_gguf(tmp_path / "noise.gguf", seed=7), alias="noise", n_ctx=2048)
     settings = user_settings(
-        sys.executable, [smollm2_server.url, tiny.url], {"codeconductor.maxTokens": 96, "codeconductor.timeoutS": 240}
+        sys.executable,
+        [smollm2_server.url, tiny.url],
+        {"codeconductor.maxTokens": 96, "codeconductor.timeoutS": 240, **APPLY_AT_ONCE},
     )
     shots = SHOTS / "code-action"
     with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
@@ -174,6 +179,7 @@ def test_make_tests_pass_from_the_palette(
             "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],
             "codeconductor.includeModels": ["ok-vscode-fixtests-right", "ok-vscode-fixtests-wrong"],
             "codeconductor.verify": False,
+            **APPLY_AT_ONCE,
         },
     )
     shots = SHOTS / "make-tests-pass"
@@ -191,3 +197,72 @@ def test_make_tests_pass_from_the_palette(
     assert "ok-vscode-fixtests-wrong" in preview  # the failing candidate is listed too
     for step in ("02-which-tests", "03-outcome", "04-outcome-preview"):
         assert (shots / f"{step}.png").is_file()
+
+
+def test_preview_accept_reject_alternative_and_status_menu(
+    code_server_bin: Path, vsix: Path, fault_server: FaultServer, tmp_path: Path
+) -> None:
+    # Fixed answers through the real HTTP path (the editor is under test): two models agree, one dissents.
+    right = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
+    other = 'def add(a, b):\n    """Return the sum of a and b."""\n    return sum((a, b))\n'
+    for name in ("ok-vscode-preview-a", "ok-vscode-preview-b"):
+        fault_server.add_model(name, text=f"```python\n{right}```\n")
+    fault_server.add_model("ok-vscode-preview-alt", text=f"```python\n{other}```\n")
+    db = tmp_path / "history.sqlite"
+    settings = user_settings(
+        sys.executable,
+        [],
+        {
+            "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],
+            "codeconductor.includeModels": ["ok-vscode-preview-*"],
+            "codeconductor.connectTimeoutS": 5,  # a loaded machine must not make the probe miss the fake server
+            "codeconductor.verify": False,
+            "codeconductor.history": True,
+            "codeconductor.historyPath": str(db),
+        },
+    )
+    shots = SHOTS / "preview"
+    with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
+        obs = drive(
+            cs,
+            shots,
+            "preview",
+            expectStatus="⚖ 3 models",
+            selectLines=[1, 3],
+            fixedText="return a + b",
+            alternativeText="return sum((a, b))",
+        )
+    # Preview shown: a diff beside the file, CodeLens over the range, and nothing applied yet.
+    assert "return a - b" in obs["before"]
+    assert "return a + b" in obs["proposed"]
+    assert "CodeConductor: Apply consensus (2/3 models" in obs["previewTab"]
+    assert "Accept | Reject | Alternatives" in " ".join(obs["lenses"].replace("\xa0", " ").split())
+    assert obs["afterPreview"] == obs["before"]
+    # An alternative previews its own diff.
+    assert any("ok-vscode-preview-alt" in row for row in obs["alternatives"])
+    assert "return sum((a, b))" in obs["alternativeProposed"]
+    # Reject leaves the file untouched.
+    assert obs["afterReject"] == obs["before"]
+    assert "nothing was changed" in obs["rejectedToast"]
+    # The document changed since the preview: the edit is refused.
+    assert "changed" in obs["staleToast"]
+    assert "return a - b" in obs["afterStale"]
+    assert "# edited" in obs["afterStale"]
+    # Accept applies it.
+    assert "return a + b" in obs["afterAccept"]
+    assert "return a - b" not in obs["afterAccept"]
+    # The status menu: the server up with its models, the last run, the actions; the dashboard in a webview.
+    menu = " / ".join(obs["statusMenu"])
+    assert "up · 3 models" in menu
+    assert "fix: confidence" in menu
+    for action in ("Cancel Running Runs", "Show Output", "Open History Dashboard"):
+        assert action in menu
+    assert "ok-vscode-preview-alt" in obs["dashboard"]
+    # Accept and reject were recorded as feedback in the history.
+    with History(db) as history:
+        rows = set(history._conn.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'").fetchall())
+    assert ("ok-vscode-preview-alt", "rejected") in rows
+    assert ("ok-vscode-preview-a", "applied") in rows
+    for step in ("02-preview", "03-alternative", "04-rejected", "05-stale-refused", "06-accepted", "07-status-menu"):
+        assert (shots / f"{step}.png").is_file()
+    assert (shots / "08-history-dashboard.png").is_file()

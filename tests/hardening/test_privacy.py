@@ -132,6 +132,8 @@ def _keyed_settings(url: str, db: Path) -> dict[str, Any]:
         "storeCode": True,
         "logLevel": "debug",
         "verify": False,
+        "apply": "auto",  # a bare client (no change annotations) would otherwise get a preview, not the edit
+        "autoApplyConfidence": 0.0,
     }
 
 

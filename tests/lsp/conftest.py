@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 import pytest_lsp
-from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fault_server import Behaviour, FaultServer
 
-from .helpers import ALTERNATIVE, FIXED, SERVER, Editor, fenced, fix_code_action_structuring, params, settings_for
+from .helpers import ALTERNATIVE, FIXED, SERVER, fenced, open_session, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -41,20 +40,6 @@ def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
-    editor = Editor(lsp_client)
-    lsp_client.editor = editor  # type: ignore[attr-defined]
-
-    # pygls tags handlers with attributes, so they must be plain functions (not bound methods).
-    def apply_edit(p: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
-        return editor.on_apply_edit(p)
-
-    def status(p: Any) -> None:
-        # pygls turns unknown notifications' params into namedtuples.
-        editor.status.append(p._asdict() if hasattr(p, "_asdict") else dict(p))
-
-    fix_code_action_structuring(lsp_client)
-    lsp_client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
-    lsp_client.feature("codeconductor/status")(status)
-    editor.init_result = await lsp_client.initialize_session(params(lsp_settings))
+    await open_session(lsp_client, lsp_settings)
     yield
     await lsp_client.shutdown_session()

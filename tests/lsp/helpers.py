@@ -48,6 +48,8 @@ class Editor:
     versions: dict[str, int] = field(default_factory=dict)
     applied: list[lsp.ApplyWorkspaceEditParams] = field(default_factory=list)
     refuse: bool = False
+    discard_confirmations: bool = False  # the user discards edits shown for confirmation (needsConfirmation)
+    confirmations: list[str] = field(default_factory=list)  # labels of edits shown for confirmation
     status: list[Any] = field(default_factory=list)
     init_result: lsp.InitializeResult | None = None
 
@@ -75,13 +77,20 @@ class Editor:
         self.applied.append(params)
         if self.refuse:
             return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="refused by the test")
+        annotations = params.edit.change_annotations or {}
+        confirm = [a.label for a in annotations.values() if a.needs_confirmation]
+        if confirm:
+            # What VS Code does: show the edit in its refactor preview; the user applies or discards it.
+            self.confirmations.extend(confirm)
+            if self.discard_confirmations:
+                return lsp.ApplyWorkspaceEditResult(applied=False)
         for change in params.edit.document_changes or []:
             assert isinstance(change, lsp.TextDocumentEdit)
             uri = change.text_document.uri
             if change.text_document.version != self.versions[uri]:
                 return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="version mismatch")
             for edit in change.edits:
-                assert isinstance(edit, lsp.TextEdit)
+                assert isinstance(edit, lsp.TextEdit | lsp.AnnotatedTextEdit)
                 self.change(uri, edit.range, edit.new_text)
         return lsp.ApplyWorkspaceEditResult(applied=True)
 
@@ -115,9 +124,9 @@ def fix_code_action_structuring(client: LanguageClient) -> None:
     converter.register_structure_hook(Union[lsp.Command, lsp.CodeAction], hook)  # noqa: UP007 - the key lsprotocol uses
 
 
-def params(options: dict[str, Any] | None) -> lsp.InitializeParams:
+def params(options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities | None = None) -> lsp.InitializeParams:
     return lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
+        capabilities=capabilities or client_capabilities("visual-studio-code"),
         initialization_options=options,
         root_uri="file:///tmp/codeconductor-lsp-tests",
     )
@@ -158,3 +167,26 @@ async def started_token(client: LanguageClient, editor: Editor, known: set[Any] 
         for t, vs in client.progress_reports.items()
         if t not in known and any(isinstance(v, lsp.WorkDoneProgressBegin) for v in vs)
     )
+
+
+async def open_session(
+    client: LanguageClient, settings: dict[str, Any], capabilities: lsp.ClientCapabilities | None = None
+) -> Editor:
+    """Initialize ``client`` as an editor that applies the server's edits (``client.editor``) and keeps its status
+    notifications; ``capabilities`` default to VS Code's."""
+    editor = Editor(client)
+    client.editor = editor  # type: ignore[attr-defined]
+
+    # pygls tags handlers with attributes, so they must be plain functions (not bound methods).
+    def apply_edit(p: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        return editor.on_apply_edit(p)
+
+    def status(p: Any) -> None:
+        # pygls turns unknown notifications' params into namedtuples.
+        editor.status.append(p._asdict() if hasattr(p, "_asdict") else dict(p))
+
+    fix_code_action_structuring(client)
+    client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
+    client.feature("codeconductor/status")(status)
+    editor.init_result = await client.initialize_session(params(settings, capabilities))
+    return editor

@@ -73,6 +73,16 @@ export async function startClient(
     },
   };
   const client = new LanguageClient(SECTION, "CodeConductor", serverOptions, clientOptions);
+  // This extension shows edits as a diff to accept or reject (preview.ts): the server then sends them back
+  // instead of applying them (server/preview.py).
+  client.registerFeature({
+    fillClientCapabilities(capabilities) {
+      capabilities.experimental = { ...(capabilities.experimental as object | undefined), codeconductor: { preview: true } };
+    },
+    initialize() {},
+    getState: () => ({ kind: "static" }),
+    clear() {},
+  });
   client.onDidChangeState((event) => hooks.onStateChange(event.newState === State.Running));
   // Registered before start: the server sends its first status right after initialization.
   client.onNotification(STATUS_NOTIFICATION, (status: StatusNotification) => hooks.onStatus(status));

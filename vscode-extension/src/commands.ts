@@ -15,6 +15,7 @@ import { isSupported, SUPPORTED_LANGUAGES } from "./languages";
 import type { FixWithTestsResponse, GenerateTestsResponse, ModelInfo, RunResponse } from "./protocol";
 import { ServerCommand } from "./protocol";
 import { fixSummary, modelLabel, parseTestIds, renderFixWithTests, renderGenerateTests, renderResult } from "./render";
+import type { PreviewManager, PreviewResponse } from "./preview";
 import type { ResultViewer } from "./results";
 
 export const PaletteCommand = {
@@ -30,6 +31,8 @@ export const PaletteCommand = {
   cancel: "codeconductor.cancelRuns",
   showOutput: "codeconductor.showOutput",
   restart: "codeconductor.restartServer",
+  statusMenu: "codeconductor.statusMenu",
+  dashboard: "codeconductor.openHistoryDashboard",
 } as const;
 
 export interface Session {
@@ -37,10 +40,15 @@ export interface Session {
   client(): Promise<LanguageClient | undefined>;
   readonly output: vscode.LogOutputChannel;
   readonly viewer: ResultViewer;
+  readonly previews: PreviewManager;
   restart(): Promise<void>;
+  /** Remember a run's outcome for the status menu ("last run"). */
+  noteRun(task: string, response: RunResponse): void;
+  /** The status bar menu: servers up/down, the last run, cancel, output, history dashboard. */
+  statusMenu(): Promise<void>;
 }
 
-async function execute<T>(session: Session, command: string, arg?: object): Promise<T | undefined> {
+export async function execute<T>(session: Session, command: string, arg?: object): Promise<T | undefined> {
   const client = await session.client();
   if (!client) {
     return undefined;
@@ -123,8 +131,15 @@ async function runTask(session: Session, task: "fix" | "improve"): Promise<void>
   if (!response) {
     return;
   }
+  session.noteRun(task, response);
   const title = `CodeConductor: ${task}`;
+  if (response.result) {
+    session.viewer.remember(renderResult(response, title), title); // for Show Last Result
+  }
   switch (response.status) {
+    case "preview":
+      await session.previews.show(response as PreviewResponse);
+      break;
     case "applied":
       await offerDetails(session, "info", response.label ?? `CodeConductor: ${task} applied`, response, title);
       break;
@@ -185,6 +200,11 @@ async function makeTestsPass(session: Session): Promise<void> {
   const summary = fixSummary(response);
   session.output.info(`[extension] ${title}: ${response.status ?? "?"}: ${response.message ?? ""}`);
   switch (response.status) {
+    case "preview":
+      // The passing candidate, as a diff to accept or reject (like every edit).
+      session.viewer.remember(renderFixWithTests(response, title), "make-tests-pass");
+      await session.previews.show({ ...(response as unknown as PreviewResponse), label: response.message });
+      return;
     case "cancelled":
       void vscode.window.showInformationMessage(summary);
       return;
@@ -366,5 +386,24 @@ export function registerCommands(session: Session): vscode.Disposable[] {
     reg(PaletteCommand.cancel, () => cancel(session)),
     reg(PaletteCommand.showOutput, () => session.output.show(true)),
     reg(PaletteCommand.restart, () => session.restart()),
+    reg(PaletteCommand.statusMenu, () => session.statusMenu()),
+    reg(PaletteCommand.dashboard, () => openDashboard(session)),
   ];
+}
+
+/** The history dashboard (`codeconductor stats --html`, rendered by the server from its history) in a webview. */
+export async function openDashboard(session: Session): Promise<void> {
+  const reply = await execute<{ html?: string; message?: string }>(session, ServerCommand.historyReport);
+  if (!reply) {
+    return;
+  }
+  if (!reply.html) {
+    void vscode.window.showInformationMessage(`CodeConductor: ${reply.message ?? "no history to show"}`);
+    return;
+  }
+  // Scripts stay off: the page is static HTML with inline SVG plots.
+  const panel = vscode.window.createWebviewPanel("codeconductor.history", "CodeConductor History", vscode.ViewColumn.Active, {
+    enableScripts: false,
+  });
+  panel.webview.html = reply.html;
 }

@@ -7,18 +7,28 @@ import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
 
 import { pushSettings, SECTION, startClient } from "./client";
-import { PaletteCommand, registerCommands, type Session } from "./commands";
+import { execute, PaletteCommand, registerCommands, type Session } from "./commands";
 import { onPythonInterpreterChange, vscodeCandidateSources } from "./interpreter";
 import { describeAttempts, explainFailure, installCommand, resolveInterpreter, type Resolution } from "./python";
+import { PreviewManager, type PreviewResponse } from "./preview";
+import type { RunResponse } from "./protocol";
+import { ServerCommand } from "./protocol";
 import { renderResponse } from "./render";
 import { ResultViewer } from "./results";
+import { statusMenuItems, type EndpointInfo, type LastRun } from "./status";
 import { StatusBar } from "./statusBar";
 
 class Controller implements Session, vscode.Disposable {
   readonly output = vscode.window.createOutputChannel("CodeConductor", { log: true });
   readonly viewer = new ResultViewer();
   private readonly trace = vscode.window.createOutputChannel("CodeConductor Trace", { log: true });
-  private readonly statusBar = new StatusBar(PaletteCommand.listModels);
+  readonly previews: PreviewManager = new PreviewManager(
+    <T>(command: string, arg?: object): Promise<T | undefined> => execute<T>(this, command, arg),
+    this.output,
+  );
+  private readonly statusBar = new StatusBar(PaletteCommand.statusMenu);
+  private lastRun: LastRun | undefined;
+  private inFlight = 0;
   private running: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private lastFailure: Resolution | undefined;
@@ -58,13 +68,19 @@ class Controller implements Session, vscode.Disposable {
     this.output.appendLine(`[extension] starting: ${resolution.chosen.command} -m server`);
     try {
       this.running = await startClient(resolution.chosen.command, this.output, this.trace, {
-        onStatus: (status) => this.statusBar.update(status.models, status.running),
+        onStatus: (status) => {
+          this.inFlight = status.running ?? this.inFlight;
+          this.statusBar.update(status.models, status.running);
+        },
         onStateChange: (up) => this.statusBar.setState(up ? "running" : "stopped"),
         onCommandResult: (command, response) => {
           const task = response.result?.request?.task ?? command.replace(/^codeconductor\./, "");
           // Without an ensemble `result` (fix loop, test generation) the renderer names the function itself.
           const title = response.result ? `CodeConductor: ${task}` : undefined;
           this.viewer.remember(renderResponse(command, response, title), task);
+          this.noteRun(task, response);
+          // A lightbulb run or alternative in preview mode: show the diff to accept or reject.
+          void this.previews.show(response as PreviewResponse);
         },
       });
       this.statusBar.setState("running");
@@ -154,7 +170,55 @@ class Controller implements Session, vscode.Disposable {
     }
   }
 
+  noteRun(task: string, response: RunResponse): void {
+    if (!response.result && response.confidence === undefined) {
+      return; // cancelled or failed: nothing to report
+    }
+    this.lastRun = {
+      task,
+      confidence: response.confidence ?? response.result?.consensus?.confidence,
+      agree: response.agree,
+      asked: response.asked,
+      wallS: response.result?.wall_s,
+      at: new Date(),
+    };
+  }
+
+  async statusMenu(): Promise<void> {
+    const client = await this.client();
+    let endpoints: EndpointInfo[] = [];
+    if (client) {
+      const reply = await execute<{ endpoints?: EndpointInfo[] }>(this, ServerCommand.listModels);
+      endpoints = reply?.endpoints ?? [];
+    }
+    const items = statusMenuItems(endpoints, this.lastRun, this.inFlight).map((item) => ({
+      ...item,
+      kind: item.kind === -1 ? vscode.QuickPickItemKind.Separator : undefined,
+    }));
+    const picked = await vscode.window.showQuickPick(items, { title: "CodeConductor", matchOnDescription: true });
+    switch (picked?.action) {
+      case "cancel":
+        await vscode.commands.executeCommand(PaletteCommand.cancel);
+        break;
+      case "output":
+        this.output.show(true);
+        break;
+      case "dashboard":
+        await vscode.commands.executeCommand(PaletteCommand.dashboard);
+        break;
+      case "refresh":
+        await vscode.commands.executeCommand(PaletteCommand.refreshModels);
+        break;
+      case "models":
+        await vscode.commands.executeCommand(PaletteCommand.listModels);
+        break;
+      default:
+        break;
+    }
+  }
+
   dispose(): void {
+    this.previews.dispose();
     this.statusBar.dispose();
     this.viewer.dispose();
     this.trace.dispose();

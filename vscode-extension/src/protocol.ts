@@ -46,6 +46,7 @@ export interface Finding {
 }
 
 export interface ConsensusResult {
+  no_edit?: string | null;
   kind: string; // code | findings | text | none
   pick?: string;
   pick_models?: string[];
@@ -84,6 +85,8 @@ export interface RunResponse {
   answer?: string;
   findings?: Finding[];
   result?: Result | null;
+  /** Why no edit is offered (the consensus' `no_edit`), when none is. */
+  noEdit?: string;
 }
 
 /** One distinct candidate of the fix-until-green loop and what the tests said (ensemble.fixloop.CandidateReport). */
@@ -186,6 +189,9 @@ export const ServerCommand = {
   refreshModels: "codeconductor.refreshModels",
   cancel: "codeconductor.cancel",
   status: "codeconductor.status",
+  reject: "codeconductor.reject",
+  preview: "codeconductor.preview",
+  historyReport: "codeconductor.historyReport",
   fixWithTests: "codeconductor.fixWithTests",
   generateTests: "codeconductor.generateTests",
 } as const;

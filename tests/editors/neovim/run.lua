@@ -1,6 +1,8 @@
--- Drives CodeConductor's language server from a real, headless Neovim (0.7+): open a file, list the code
--- actions, run "Fix with ensemble", check that Neovim applied the server's edit, read the hover.
--- Configuration comes from the environment (set by tests/editors/test_neovim.py):
+-- Drives CodeConductor's language server from a real, headless Neovim (0.7+) configured by the README's snippet:
+-- open a file, list the code actions, run "Fix with ensemble" (a preview: Neovim lacks change annotations, so the
+-- edit waits in the code actions), reject it (nothing changes), run again and accept it (Neovim applies the
+-- server's edit), read the hover.
+-- Configuration comes from the environment (set by tests/editors/test_neovim.py; the snippet reads the first two):
 --   CC_SERVER_CMD  JSON list: the server command      CC_INIT_OPTIONS  JSON object: initializationOptions
 --   CC_FILE        the file to open                   CC_EXPECT        a line the fixed file must contain
 -- Exits 0 on success; on any failure prints "FAIL: ..." to stderr and exits 1.
@@ -15,35 +17,30 @@ local function log(msg)
 end
 
 local ok, err = pcall(function()
-  local cmd = vim.fn.json_decode(os.getenv("CC_SERVER_CMD"))
-  local init_options = vim.fn.json_decode(os.getenv("CC_INIT_OPTIONS"))
   local file = os.getenv("CC_FILE")
   local expect = os.getenv("CC_EXPECT")
 
+  -- Progress reports reach the global handler (the client comes from the user's config: the README's snippet).
+  local progress = {}
+  local default_progress = vim.lsp.handlers["$/progress"]
+  vim.lsp.handlers["$/progress"] = function(e, result, ctx, config)
+    table.insert(progress, result.value.kind)
+    return default_progress(e, result, ctx, config)
+  end
+
   vim.cmd("edit " .. vim.fn.fnameescape(file))
-  vim.bo.filetype = "python"
+  vim.bo.filetype = "python"  -- the config's FileType autocommand starts and attaches the server
   local bufnr = vim.api.nvim_get_current_buf()
 
-  local ready = false
-  local progress = {}
-  local handlers = {
-    ["$/progress"] = function(e, result, ctx, config)
-      table.insert(progress, result.value.kind)
-      return vim.lsp.handlers["$/progress"](e, result, ctx, config)
-    end,
-  }
-  local client_id = vim.lsp.start_client({
-    name = "codeconductor",
-    cmd = cmd,
-    root_dir = vim.fn.fnamemodify(file, ":h"),
-    init_options = init_options,
-    handlers = handlers,
-    on_init = function() ready = true end,
-  })
-  if not client_id then fail("could not start the server") end
-  vim.lsp.buf_attach_client(bufnr, client_id)
-  if not vim.wait(30000, function() return ready end, 50) then fail("server did not initialize") end
-  local client = vim.lsp.get_client_by_id(client_id)
+  local client
+  local function attached()
+    for _, c in pairs(vim.lsp.buf_get_clients(bufnr)) do
+      if c.name == "codeconductor" and c.initialized then client = c end
+    end
+    return client ~= nil
+  end
+  if not vim.wait(30000, attached, 50) then fail("the config did not start and attach the server") end
+  local client_id = client.id
   log("initialized")
 
   -- 1. Code actions on the buggy function (cursor inside it, nothing selected).
@@ -64,12 +61,45 @@ local ok, err = pcall(function()
   log("code actions: " .. table.concat(titles, ", "))
   if not fix then fail("no 'Fix with ensemble' action") end
 
-  -- 2. Run it: the server asks Neovim to apply the edit (workspace/applyEdit) while we wait for the reply.
-  local run = client.request_sync("workspace/executeCommand", fix.command, 60000, bufnr)
-  if not run or run.err then fail("executeCommand: " .. vim.inspect(run)) end
-  log("run status: " .. tostring(run.result.status) .. ", label: " .. tostring(run.result.label))
-  if run.result.status ~= "applied" then fail("edit not applied: " .. vim.inspect(run.result)) end
-  local text = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
+  local function buffer_text() return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n") .. "\n" end
+  local before = buffer_text()
+  local function actions()
+    local r = client.request_sync("textDocument/codeAction", params, 20000, bufnr)
+    if not r or r.err then fail("codeAction: " .. vim.inspect(r)) end
+    return r.result or {}
+  end
+  local function execute(action)
+    local r = client.request_sync("workspace/executeCommand", action.command, 60000, bufnr)
+    if not r or r.err then fail("executeCommand: " .. vim.inspect(r)) end
+    return r.result
+  end
+  local function find(prefix)
+    for _, action in ipairs(actions()) do
+      if string.sub(action.title, 1, #prefix) == prefix then return action end
+    end
+    fail("no code action starting with " .. prefix)
+  end
+
+  -- 2. Run it: Neovim has no change annotations, so nothing is applied; the edit waits in the code actions.
+  local run = execute(fix)
+  log("run status: " .. tostring(run.status) .. ", preview: " .. tostring(run.preview))
+  if run.status ~= "preview" or run.preview ~= "codeAction" then fail("not a preview: " .. vim.inspect(run)) end
+  if buffer_text() ~= before then fail("the buffer changed before accepting") end
+  local titles = {}
+  for _, action in ipairs(actions()) do table.insert(titles, action.title) end
+  log("waiting actions: " .. titles[1] .. " | " .. titles[2])
+
+  -- 3. Reject: nothing changes.
+  local rejected = execute(find("Reject"))
+  log("reject status: " .. tostring(rejected.status))
+  if buffer_text() ~= before then fail("reject changed the buffer") end
+
+  -- 4. Run again and accept: Neovim applies the server's edit (workspace/applyEdit).
+  execute(fix)
+  local accepted = execute(find("Accept: "))
+  log("accept status: " .. tostring(accepted.status))
+  if accepted.status ~= "applied" then fail("edit not applied: " .. vim.inspect(accepted)) end
+  local text = buffer_text()
   if not string.find(text, expect, 1, true) then fail("buffer lacks the fix:\n" .. text) end
   if string.find(text, "return a - b", 1, true) then fail("the bug is still there:\n" .. text) end
   if #progress < 2 or progress[1] ~= "begin" or progress[#progress] ~= "end" then

@@ -4,7 +4,7 @@
  * for tests/editors/test_vscode.py to assert on.
  *
  * Usage: node drive.cjs '<json config>'
- *   {url, folder, file, shots, scenario: "smoke" | "full" | "ask" | "palette" | "makeTestsPass",
+ *   {url, folder, file, shots, scenario: "smoke" | "full" | "ask" | "palette" | "makeTestsPass" | "preview",
  *    selectLines?: [start, end] (1-based, inclusive), timeoutMs?}
  * Everything goes to 127.0.0.1 only; chromium runs with a fresh profile and no background networking.
  */
@@ -143,6 +143,10 @@ async function main() {
       await makeTestsPass(page);
       return;
     }
+    if (cfg.scenario === "preview") {
+      await preview(page);
+      return;
+    }
     if (cfg.scenario === "palette") {
       await selectLines(page, ...cfg.selectLines);
       await palette(page, cfg.command);
@@ -273,6 +277,134 @@ async function full(page) {
   await palette(page, "CodeConductor: Show Last Result");
   obs.lastResult = await previewText(page);
   await shot(page, "06-last-result");
+}
+
+/** The text of editor group `index`'s (non-diff) editor, visible lines in order. */
+async function groupText(page, index) {
+  const lines = await page
+    .locator(".editor-group-container")
+    .nth(index)
+    .locator(".monaco-editor .view-lines .view-line")
+    .evaluateAll((els) =>
+      els
+        .map((el) => ({ top: parseFloat(el.style.top || "0"), text: el.textContent.replace(/\u00a0/g, " ") }))
+        .sort((a, b) => a.top - b.top)
+        .map((l) => l.text),
+    );
+  return lines.join("\n");
+}
+
+/** The proposed (right-hand) side of the open diff editor. */
+async function proposedText(page) {
+  const lines = await page.locator(".monaco-diff-editor .editor.modified .view-lines .view-line").evaluateAll((els) =>
+    els
+      .map((el) => ({ top: parseFloat(el.style.top || "0"), text: el.textContent.replace(/\u00a0/g, " ") }))
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text),
+  );
+  return lines.join("\n");
+}
+
+async function waitFor(what, probe, timeout = T) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) {
+      return last;
+    }
+    await page_.waitForTimeout(200);
+  }
+  await shot(page_, "timeout");
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+let page_;
+
+/** Fix Selection from the palette with the cursor in the function; wait for the diff editor. */
+async function fixToPreview(page, expect) {
+  await selectLines(page, ...cfg.selectLines);
+  await palette(page, "CodeConductor: Fix Selection");
+  await page.locator(".monaco-diff-editor").first().waitFor({ state: "visible", timeout: T * 2 });
+  return waitFor("the proposed text", async () => {
+    const text = await proposedText(page);
+    return text.includes(expect) ? text : "";
+  });
+}
+
+async function titleAction(page, name) {
+  await page.locator(`.editor-actions a.action-label[aria-label^="${name}"]`).first().click();
+}
+
+async function toast(page, text) {
+  const found = page.locator(".notifications-toasts .notification-toast", { hasText: text }).first();
+  await found.waitFor({ state: "visible", timeout: T });
+  return (await found.innerText()).replace(/\s+/g, " ");
+}
+
+/** The preview before any edit: diff editor, CodeLens, an alternative's diff, reject, a stale accept refused,
+ * accept, then the status bar menu and the history dashboard. */
+async function preview(page) {
+  page_ = page;
+  obs.before = await groupText(page, 0);
+  // 1. The fix opens as a diff beside the file; nothing is applied.
+  obs.proposed = await fixToPreview(page, cfg.fixedText);
+  obs.previewTab = (await page.locator(".tabs-container .tab", { hasText: "CodeConductor" }).first().innerText()).trim();
+  obs.lenses = await waitFor("the CodeLens", async () => (await page.locator(".codelens-decoration").allInnerTexts()).join(" / "));
+  obs.afterPreview = await groupText(page, 0);
+  await shot(page, "02-preview");
+  // 2. Alternatives (CodeLens): the dissenting answer previews its own diff.
+  await page.locator(".codelens-decoration a", { hasText: "Alternatives" }).first().click();
+  await page.locator(".quick-input-widget", { hasText: "another answer" }).waitFor({ state: "visible", timeout: T });
+  obs.alternatives = (await page.locator(".quick-input-widget .monaco-list-row").allInnerTexts()).map((t) => t.replace(/\s+/g, " "));
+  await page.keyboard.press("Enter");
+  obs.alternativeProposed = await waitFor("the alternative's diff", async () => {
+    const text = await proposedText(page);
+    return text.includes(cfg.alternativeText) ? text : "";
+  });
+  await shot(page, "03-alternative");
+  // 3. Reject (editor title): the diff closes and the file is as it was.
+  await titleAction(page, "Reject");
+  obs.rejectedToast = await toast(page, "rejected");
+  await page.locator(".monaco-diff-editor").first().waitFor({ state: "hidden", timeout: T });
+  obs.afterReject = await groupText(page, 0);
+  await shot(page, "04-rejected");
+  // 4. Preview again, then the user types in the file: Accept is refused (the text changed since the request).
+  await fixToPreview(page, cfg.fixedText);
+  await page.locator(".editor-group-container").nth(0).locator(".view-lines").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("# edited");
+  // The file's editor is the active one now: accept from its CodeLens.
+  await page.locator(".codelens-decoration a", { hasText: "Accept" }).first().click();
+  obs.staleToast = await toast(page, "changed");
+  obs.afterStale = await groupText(page, 0);
+  await shot(page, "05-stale-refused");
+  // 5. Preview on the current text and Accept: the edit lands.
+  await fixToPreview(page, cfg.fixedText);
+  await titleAction(page, "Accept");
+  obs.acceptedToast = await toast(page, "applied");
+  // Back to the top of the file (the typing above scrolled it): only visible lines are read.
+  await page.locator(".editor-group-container").nth(0).locator(".view-lines").first().click();
+  await page.keyboard.press("Control+Home");
+  obs.afterAccept = await waitFor("the accepted edit", async () => {
+    const text = await groupText(page, 0);
+    return text.includes(cfg.fixedText) ? text : "";
+  });
+  await shot(page, "06-accepted");
+  // 6. The status bar menu: servers, the last run, the actions; then the history dashboard in a webview.
+  await page.keyboard.press("Escape");
+  await page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "⚖" }).first().click();
+  const menu = page.locator(".quick-input-widget", { hasText: "Open History Dashboard" });
+  await menu.waitFor({ state: "visible", timeout: T });
+  obs.statusMenu = (await page.locator(".quick-input-widget .monaco-list-row").allInnerTexts()).map((t) => t.replace(/\s+/g, " "));
+  await shot(page, "07-status-menu");
+  await page.locator(".quick-input-widget .quick-input-box input").fill("History Dashboard");
+  await page.keyboard.press("Enter");
+  await page.locator(".tabs-container .tab", { hasText: "CodeConductor History" }).first().waitFor({ timeout: T });
+  const body = page.frameLocator("iframe.webview.ready").first().frameLocator("iframe#active-frame").locator("body");
+  await body.locator("table").first().waitFor({ state: "visible", timeout: T });
+  obs.dashboard = await body.innerText();
+  await shot(page, "08-history-dashboard");
 }
 
 /** The text of the markdown preview that just opened (a webview: an iframe holding the active frame). */
