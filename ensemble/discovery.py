@@ -365,6 +365,11 @@ class Discovery:
 
     def _api_key(self, url: str) -> str | None:
         env = self._key_env.get(url)
+        if env is None:  # not probed by this instance (models passed in by the caller): the settings say
+            env = next(
+                (e.api_key_env for e in self._settings.endpoints if e.api_key_env and _normalize_url(e.url) == url),
+                None,
+            )
         return os.environ.get(env) if env else None
 
     def auth_headers(self, url: str) -> dict[str, str]:

@@ -172,3 +172,26 @@ async def test_two_ollama_hosts_with_the_same_tag_are_one_member(client: httpx.A
     finally:
         for server in [*hosts, other]:
             server.stop()
+
+
+async def test_models_passed_in_still_get_their_endpoints_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that discovered once and passes the models to other pipelines (as many users of one gateway
+    would): each pipeline must still send the endpoint's key, from the settings' api_key_env."""
+    from ensemble.pipeline import Pipeline
+    from ensemble.types import CodeContext, ProviderKind, Request
+
+    monkeypatch.setenv("CC_TEST_FAKE_KEY", "sk-fake-key")
+    with FaultServer([FakeModel("m")], api_key="sk-fake-key") as server:
+        settings = Settings.model_validate(
+            {
+                "endpoints": [{"url": server.url, "kind": "openai", "api_key_env": "CC_TEST_FAKE_KEY"}],
+                "probe_local": False,
+                "embedded": "off",
+                "verify": False,
+            }
+        )
+        model = ModelInfo(name="m", provider=ProviderKind.OPENAI, endpoint=server.url)
+        request = Request(task="ask", context=CodeContext(selection="x = 1", end_line=1), instruction="what?")
+        async with Pipeline(settings) as pipeline:
+            result = await pipeline.run(request, models=[model])
+    assert [a.status for a in result.answers] == [AnswerStatus.ANSWERED]
