@@ -25,6 +25,7 @@ from .errors import RequestError
 from .prompts import build_messages
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+from .weights import embedded_prior
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -166,7 +167,7 @@ class Pipeline:
         for model in models:
             prior = next(
                 (w for pattern, w in settings.model_weights.items() if fnmatch.fnmatchcase(model.name, pattern)),
-                None,
+                embedded_prior(model.name),  # the measured prior of an embedded default model, if it is one
             )
             if prior is not None:
                 weights[model.id] = prior
