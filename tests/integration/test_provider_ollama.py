@@ -91,7 +91,7 @@ async def test_chat_answer_counts_and_request_body(
     assert request.body == {
         "model": "ok-fast",
         "stream": stream,
-        "options": {"temperature": 0.1, "num_predict": 64, "seed": 5, "stop": ["```"]},
+        "options": {"temperature": 0.1, "num_predict": 64, "num_ctx": 8192, "seed": 5, "stop": ["```"]},
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}],
         "keep_alive": "5m",
     }
@@ -209,3 +209,28 @@ async def test_list_models_on_a_broken_server(client: httpx.AsyncClient) -> None
     with FaultServer([], apis=("openai",)) as server, pytest.raises(ProviderHTTPError) as info:  # no /api/tags
         await OllamaProvider(server.url, client).list_models()
     assert info.value.status_code == 404
+
+
+async def test_num_ctx_is_a_stable_bucket_that_fits_the_prompt(
+    fault_server: FaultServer, client: httpx.AsyncClient
+) -> None:
+    """num_ctx stays the same across ordinary requests (a change would make Ollama reload the model), grows to the
+    next bucket once for a prompt that would not fit, stays there, and never exceeds the model's context length."""
+    provider = OllamaProvider(fault_server.url, client)
+    model = ModelInfo(name="ok-fast", provider=ProviderKind.OLLAMA, endpoint=fault_server.url, context_length=32768)
+
+    async def sent_num_ctx(prompt_chars: int, max_tokens: int = 512) -> int:
+        messages = [ChatMessage(role="user", content="x" * prompt_chars)]
+        await provider.generate(model, messages, GenerationParams(max_tokens=max_tokens))
+        request = next(r for r in reversed(fault_server.requests) if r.path == "/api/chat")
+        return int(request.body["options"]["num_ctx"])
+
+    assert [await sent_num_ctx(n) for n in (10, 3000, 20_000)] == [8192, 8192, 8192]
+    assert await sent_num_ctx(40_000) == 16384  # ~13k tokens + 512 do not fit 8192
+    assert await sent_num_ctx(10) == 16384  # and the window stays put afterwards
+    assert await sent_num_ctx(300_000) == 32768  # capped at the model's context length
+    small = ModelInfo(name="tiny-ctx", provider=ProviderKind.OLLAMA, endpoint=fault_server.url, context_length=2048)
+    with pytest.raises(ProviderHTTPError):  # the fake serves no such model; the request it got is what counts
+        await OllamaProvider(fault_server.url, client).generate(small, MESSAGES, GenerationParams(max_tokens=16))
+    request = next(r for r in reversed(fault_server.requests) if r.path == "/api/chat")
+    assert request.body["options"]["num_ctx"] == 2048

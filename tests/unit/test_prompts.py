@@ -96,3 +96,56 @@ def test_small_context_window_trims_surroundings_not_selection() -> None:
 def test_messages_are_json_serialisable() -> None:
     messages = build_messages(Request(task=TaskKind.REVIEW, context=CTX), CHAT)
     assert json.loads(json.dumps([m.model_dump() for m in messages]))[0]["role"] == "system"
+
+
+# -- started answers and where an answer ends ----------------------------------------------------------------
+
+
+def test_embedded_chat_models_get_an_opened_fence_to_continue_server_models_do_not() -> None:
+    from ensemble.prompts import AnswerShape, answer_shape
+
+    request = Request(task=TaskKind.IMPROVE, context=CodeContext(selection="def f():\n    return 1\n"))
+    embedded = ModelInfo(name="q", provider=ProviderKind.EMBEDDED, endpoint="embedded://")
+    started = build_messages(request, embedded)
+    assert started[-1].role == "assistant"
+    assert started[-1].content == "```python\n"
+    assert answer_shape("<|im_start|>assistant\n" + started[-1].content) is AnswerShape.FENCED
+    server = ModelInfo(name="q", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
+    assert [m.role for m in build_messages(request, server)] == ["system", "user"]
+    review = request.model_copy(update={"task": TaskKind.REVIEW})
+    assert build_messages(review, embedded)[-1].role == "user"  # only code answers are started
+
+
+def test_answer_shape_from_the_end_of_the_prompt() -> None:
+    from ensemble.prompts import AnswerShape, answer_shape
+
+    assert answer_shape("# fix it:\n```python\n") is AnswerShape.FENCED
+    assert answer_shape('def f(x):\n    """Double x."""\n') is AnswerShape.BODY
+    assert answer_shape("def f(x):\n") is AnswerShape.BODY
+    assert answer_shape("What does this do?") is AnswerShape.FREE
+    assert answer_shape("x = 1\n") is AnswerShape.FREE
+
+
+@pytest.mark.parametrize(
+    ("shape", "text", "kept"),
+    [
+        ("fenced", "def f():\n    return 1\n``", None),  # not yet: "``" may still become the fence
+        ("fenced", "def f():\n    return 1\n```\nExplanation: ...", len("def f():\n    return 1\n")),
+        ("fenced", "```", 0),
+        ("fenced", "x = '```'\n", None),  # a fence inside a line is code
+        ("body", "    return x\n", None),
+        ("body", "    y = 1\n\n    return y\n\ndef g():", len("    y = 1\n\n    return y\n\n")),
+        ("body", "    return 1\nprint(f())", len("    return 1\n")),
+        ("body", "def again", None),  # an unindented line before any body is not the end
+        ("free", "```\nanything\n```\n", None),
+    ],
+)
+def test_answer_end(shape: str, text: str, kept: int | None) -> None:
+    from ensemble.prompts import AnswerShape, answer_end
+
+    assert answer_end(AnswerShape(shape), text) == kept
+    if kept is not None:  # streamed one character at a time it ends at the same place, as soon as it can
+        ends = [answer_end(AnswerShape(shape), text[:i]) for i in range(len(text) + 1)]
+        first = next(i for i, end in enumerate(ends) if end is not None)
+        assert ends[first] == kept
+        assert first <= len(text)
