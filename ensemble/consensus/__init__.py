@@ -372,6 +372,7 @@ def _result(
     pick_group: Group | None = eligible[0] if eligible else None
     # Diffs are against the pick, or against the user's own code when nothing is offered.
     base = pick_group.representative.code if pick_group is not None else _context_code(request)
+    base_label = "pick" if pick_group is not None else "your code"
     n_examples = observed.n_examples
     clusters = []
     for group in groups:
@@ -383,7 +384,9 @@ def _result(
                 representative=rep.code,
                 support=round(group.support, 4),
                 passes_examples=passes,
-                diff="" if group is pick_group else unified_diff(base, rep.code, other_label=rep.label),
+                diff=""
+                if group is pick_group
+                else unified_diff(base, rep.code, pick_label=base_label, other_label=rep.label),
                 rejected=reasons.get(id(group)),
             )
         )
