@@ -131,4 +131,4 @@ def test_real_qwen_coder_is_assembled_and_verified_without_importing_its_package
     assert path.with_name(path.name + ".sha256").read_text().strip() == weights.QWEN_CODER.sha256
     assert not any(name.startswith("pandas_sns") for name in sys.modules)
     specs = weights.default_embedded_models()
-    assert [(s.name, s.chat, s.prior) for s in specs] == [("qwen2.5-coder-0.5b-instruct", True, 0.5)]
+    assert [(s.name, s.chat, s.prior) for s in specs] == [("qwen2.5-coder-0.5b-instruct", True, 0.6)]
