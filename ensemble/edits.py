@@ -13,7 +13,7 @@ import re
 
 from .context import reindent
 
-__all__ = ["docstring_of", "fit_code", "replace_span", "span_lines", "with_docstring"]
+__all__ = ["docstring_of", "fit_code", "function_named", "parse_python", "replace_span", "span_lines", "with_docstring"]
 
 _IMPORT = re.compile(r"^(?:import\s|from\s+\S+\s+import\s)")
 
@@ -51,7 +51,18 @@ def span_lines(old_text: str, new_text: str, start: int, end: int) -> list[str]:
     return new[start : len(new) - tail]
 
 
-def _function_node(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def parse_python(source: str) -> ast.Module | None:
+    """``source``'s syntax tree, or None when it is not Python (or too deep to parse)."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def function_named(tree: ast.Module, name: str | None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The first function (at any depth) called ``name`` in ``tree``."""
+    if name is None:
+        return None
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             return node
@@ -60,10 +71,8 @@ def _function_node(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFu
 
 def docstring_of(source: str, entry_point: str) -> str | None:
     """The docstring of ``entry_point`` in ``source`` (None: no such function, no docstring, or not Python)."""
-    try:
-        node = _function_node(ast.parse(source), entry_point)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    tree = parse_python(source)
+    node = function_named(tree, entry_point) if tree is not None else None
     return ast.get_docstring(node, clean=True) if node is not None else None
 
 
@@ -71,10 +80,8 @@ def with_docstring(source: str, entry_point: str, docstring: str) -> str | None:
     """``source`` with ``entry_point``'s docstring set to ``docstring`` and every other character kept: the edit
     for "add docstring", so the user's body, comments and formatting cannot change. None when ``source`` has no
     such function."""
-    try:
-        node = _function_node(ast.parse(source), entry_point)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    tree = parse_python(source)
+    node = function_named(tree, entry_point) if tree is not None else None
     if node is None or not node.body:
         return None
     lines = source.splitlines(keepends=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 
+from ..edits import function_named, parse_python
 from ..types import TaskKind
 from .behaviour import Behaviour, stopped
 
@@ -87,30 +88,14 @@ def _without_docs(tree: ast.AST) -> str:
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _function(tree: ast.Module, name: str | None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    if name is None:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node
-    return None
-
-
 def same_code_but_docs(a: str, b: str, entry_point: str | None = None) -> bool | None:
     """Whether two Python sources are the same program but for docstrings and comments: the ``entry_point``
     functions when both define it (imports a model repeats around it do not matter), else the whole modules.
     None when either is not Python."""
-    tree_a, tree_b = _parse(a), _parse(b)
+    tree_a, tree_b = parse_python(a), parse_python(b)
     if tree_a is None or tree_b is None:
         return None
-    fa, fb = _function(tree_a, entry_point), _function(tree_b, entry_point)
+    fa, fb = function_named(tree_a, entry_point), function_named(tree_b, entry_point)
     if fa is not None and fb is not None:
         return _without_docs(fa) == _without_docs(fb)
     return _without_docs(tree_a) == _without_docs(tree_b)
@@ -126,11 +111,11 @@ def _is_inert(stmt: ast.stmt) -> bool:
 def is_python_code(code: str, entry_point: str | None = None) -> bool:
     """Whether ``code`` is a program rather than prose that happens to parse: it parses, defines
     ``entry_point`` when one is named, and that function (or the module) has a statement that does something."""
-    tree = _parse(code)
+    tree = parse_python(code)
     if tree is None:
         return False
     if entry_point is not None:
-        function = _function(tree, entry_point)
+        function = function_named(tree, entry_point)
         if function is None:
             return False
         body = function.body
