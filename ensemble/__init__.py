@@ -1,9 +1,14 @@
-"""CodeConductor's engine: an ensemble of local LLMs and a consensus among them. No LSP code lives here."""
+"""CodeConductor's engine: an ensemble of local LLMs and a consensus among them. No LSP code lives here; the
+language server imports the engine from here only."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._targets import FunctionAt, breaks_code, find_project_tests, find_tests, finding_lines, function_at
+from .context import Block, build_context, enclosing_block, find_imports, is_stub, language_from_path, parse_blocks
+from .edits import fit_code, replace_span, span_lines
 from .errors import (
     CodeConductorError,
     ModelError,
@@ -17,6 +22,7 @@ from .errors import (
     SandboxError,
     SettingsError,
 )
+from .languages import is_python, language_for
 from .settings import EndpointSettings, Settings, load_settings, parse_settings
 from .types import (
     AnswerStatus,
@@ -38,6 +44,7 @@ from .types import (
 
 __all__ = [
     "AnswerStatus",
+    "Block",
     "ChatMessage",
     "Cluster",
     "CodeConductorError",
@@ -46,11 +53,18 @@ __all__ = [
     "EndpointSettings",
     "EndpointStatus",
     "Finding",
+    "FixOutcome",
+    "FixProgress",
+    "FixTarget",
+    "FunctionAt",
+    "Generate",
     "GenerationParams",
     "GenerationResult",
+    "History",
     "ModelAnswer",
     "ModelError",
     "ModelInfo",
+    "NullHistory",
     "Pipeline",
     "ProgressEvent",
     "ProviderClosed",
@@ -67,24 +81,59 @@ __all__ = [
     "Settings",
     "SettingsError",
     "TaskKind",
+    "breaks_code",
+    "build_context",
+    "enclosing_block",
+    "find_imports",
+    "find_project_tests",
+    "find_tests",
+    "finding_lines",
+    "fit_code",
+    "fix_with_tests",
+    "function_at",
+    "generate_tests",
+    "is_python",
+    "is_stub",
+    "language_for",
+    "language_from_path",
     "load_settings",
+    "open_history",
+    "parse_blocks",
     "parse_settings",
+    "render_report",
+    "replace_span",
+    "span_lines",
 ]
 
 if TYPE_CHECKING:
     from .discovery import EndpointStatus
+    from .fixloop import FixOutcome, FixProgress, FixTarget, Generate, fix_with_tests
+    from .history import History, NullHistory, open_history
     from .pipeline import Pipeline
+    from .stats import render_report
+    from .testgen import generate_tests
+
+# The pipeline pulls in httpx, the providers and the consensus (the fix loop and test generation too; the history
+# and its report, sqlite): imported on first use so that a language server (or a CLI call that only reads
+# settings) starts fast.
+_LAZY = {
+    "EndpointStatus": ".discovery",
+    "Pipeline": ".pipeline",
+    "FixOutcome": ".fixloop",
+    "FixProgress": ".fixloop",
+    "FixTarget": ".fixloop",
+    "Generate": ".fixloop",
+    "fix_with_tests": ".fixloop",
+    "History": ".history",
+    "NullHistory": ".history",
+    "open_history": ".history",
+    "render_report": ".stats",
+    "generate_tests": ".testgen",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The pipeline pulls in httpx, the providers and the consensus: imported on first use so that a language
-    # server (or a CLI call that only reads settings) starts fast.
-    if name == "Pipeline":
-        from .pipeline import Pipeline
-
-        return Pipeline
-    if name == "EndpointStatus":
-        from .discovery import EndpointStatus
-
-        return EndpointStatus
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

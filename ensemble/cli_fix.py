@@ -3,12 +3,13 @@ ensemble, or have the ensemble write tests for it, from a terminal.
 
 Commands::
 
-    codeconductor fix --tests tests/test_x.py::test_y [--tests ...] [--rounds 3] [--time-limit S] [--root DIR]
+    codeconductor fix [--tests tests/test_x.py::test_y ...] [--rounds 3] [--time-limit S] [--root DIR]
                       [--apply] [--json] [--quiet] path/to/file.py:function
     codeconductor gen-tests [--code-correct] [--min-agree 2] [--out PATH] [--write] [--root DIR] [--json]
                       path/to/file.py:function
 
-Paths and test ids are relative to ``--root`` (default: the current folder). Nothing is written unless
+Paths and test ids are relative to ``--root`` (default: the current folder). Without ``--tests``, ``fix`` uses the
+project's tests that mention the function, found as the editor finds them. Nothing is written unless
 ``--apply`` / ``--write`` is given; by default the change is printed as a diff. Exit codes: 0 the tests pass (or
 tests were kept), 1 error, 2 usage error, 3 no candidate passed (or no test was kept).
 """
@@ -21,7 +22,6 @@ import difflib
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
+from ._targets import find_project_tests
 from .errors import CodeConductorError, SettingsError
 from .fixloop import FixOutcome, FixProgress, FixTarget, fix_with_tests
 from .pipeline import Pipeline
 from .settings import Settings, load_settings, parse_settings
 from .testgen import TestGenOutcome, generate_tests
-from .types import ProgressEvent, Request, Result
+from .types import ProgressEvent
 
 __all__ = ["add_fix_subcommand", "add_gen_tests_subcommand", "run_fix", "run_gen_tests"]
 
@@ -48,7 +49,10 @@ def add_fix_subcommand(subparsers: Any) -> None:
     fix = subparsers.add_parser("fix", help="make a function pass your pytest tests with the ensemble")
     fix.add_argument("target", help="path/to/file.py:function (or Class.method)")
     fix.add_argument(
-        "--tests", "-T", action="append", required=True, help="pytest node id or path (repeatable), e.g. t.py::t"
+        "--tests",
+        "-T",
+        action="append",
+        help="pytest node id or path (repeatable), e.g. t.py::t (default: the tests that mention the function)",
     )
     fix.add_argument("--rounds", type=int, default=3, help="at most this many rounds of model answers (default 3)")
     fix.add_argument("--time-limit", type=float, default=600.0, help="stop starting rounds after S seconds")
@@ -103,13 +107,6 @@ def _settings(args: argparse.Namespace, root: Path) -> Settings:
     return parse_settings({**settings.model_dump(), "timeout_s": args.timeout}, source="command line")
 
 
-def _generator(pipeline: Pipeline) -> Callable[[Request, Callable[[ProgressEvent], None] | None], Any]:
-    async def generate(request: Request, on_progress: Callable[[ProgressEvent], None] | None) -> Result:
-        return await pipeline.run(request, on_progress=on_progress)
-
-    return generate
-
-
 def _relative(root: Path, path: str) -> str:
     candidate = Path(path)
     if candidate.is_absolute():
@@ -124,9 +121,17 @@ def run_fix(args: argparse.Namespace) -> int:
         if args.rounds < 1:
             raise ValueError("--rounds must be at least 1")
         root, rel, function, settings = _resolve(args)
-        target = FixTarget(root=str(root), path=rel, function=function, tests=args.tests)
+        tests = args.tests or asyncio.run(find_project_tests(root, function))
+        if not tests:
+            raise ValueError(
+                f"no test in the project mentions {function}; pass test ids (e.g. --tests tests/test_x.py::test_y)"
+            )
+        target = FixTarget(root=str(root), path=rel, function=function, tests=tests)
     except (SettingsError, ValueError) as exc:
         return _usage_error(err, exc)
+    except CodeConductorError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_ERROR
 
     def show(event: FixProgress) -> None:
         # Model events: only their final states, not every queued/started step.
@@ -136,7 +141,7 @@ def run_fix(args: argparse.Namespace) -> int:
     async def go() -> FixOutcome:
         async with Pipeline(settings) as pipeline:
             return await fix_with_tests(
-                _generator(pipeline), target, rounds=args.rounds, time_limit_s=args.time_limit, on_progress=show
+                pipeline.run, target, rounds=args.rounds, time_limit_s=args.time_limit, on_progress=show
             )
 
     try:
@@ -198,18 +203,15 @@ def run_gen_tests(args: argparse.Namespace) -> int:
 
     async def go() -> TestGenOutcome:
         async with Pipeline(settings) as pipeline:
-
-            async def generate(request: Request, _: object) -> Result:
-                return await pipeline.run(request, on_progress=show)
-
             return await generate_tests(
-                generate,
+                pipeline.run,
                 root=root,
                 path=rel,
                 function=function,
                 code_correct=args.code_correct,
                 min_agree=args.min_agree,
                 out_path=args.out,
+                on_progress=show,
             )
 
     try:

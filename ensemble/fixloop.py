@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -47,7 +47,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Generate = Callable[[Request, Callable[[ProgressEvent], None] | None], Awaitable[Result]]
+
+class Generate(Protocol):
+    """What asks the ensemble for a request: :meth:`Pipeline.run <ensemble.pipeline.Pipeline.run>` itself (or
+    anything called the same way), reporting each model's progress to ``on_progress``."""
+
+    async def __call__(
+        self, request: Request, *, on_progress: Callable[[ProgressEvent], None] | None = None
+    ) -> Result: ...
+
+
 OnFixProgress = Callable[["FixProgress"], None]
 
 _TEST_SOURCE_BUDGET = 2500  # characters of test code in the prompt: small models have small context windows
@@ -198,8 +207,8 @@ async def fix_with_tests(
     on_progress: OnFixProgress | None = None,
     weights: dict[str, float] | None = None,
 ) -> FixOutcome:
-    """Run the fix-until-green loop. ``generate`` asks the ensemble (e.g. ``pipeline.run``, given the request and
-    a model progress callback). Raises :class:`RequestError` when the file or the function cannot be found."""
+    """Run the fix-until-green loop. ``generate`` asks the ensemble (``pipeline.run``). Raises
+    :class:`RequestError` when the file or the function cannot be found."""
     started = time.perf_counter()
     runner = runner or PytestRunner()
     root = Path(target.root)
@@ -264,7 +273,7 @@ async def fix_with_tests(
         def on_model(event: ProgressEvent, round_no: int = round_no) -> None:
             progress(round=round_no, phase="model", model_id=event.model_id, detail=event.status)
 
-        result = await generate(request, on_model)
+        result = await generate(request, on_progress=on_model)
         answers = [a for a in result.answers if a.status is AnswerStatus.ANSWERED and a.text.strip()]
         round_report = RoundReport(
             round=round_no, asked=len(result.answers), answered=len({a.model_id for a in answers})

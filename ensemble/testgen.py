@@ -287,7 +287,7 @@ async def generate_tests(
             "Use plain `assert` statements with concrete expected values; cover normal and edge cases."
         ),
     )
-    result = await generate(request, on_progress)
+    result = await generate(request, on_progress=on_progress)
     answers: list[ModelAnswer] = [a for a in result.answers if a.status is AnswerStatus.ANSWERED and a.text.strip()]
     split: list[SplitTest] = []
     for answer in answers:

@@ -14,8 +14,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble.context import enclosing_block, language_from_path
-from ensemble.edits import fit_code
+from ensemble import enclosing_block, fit_code, language_from_path
 
 from .runs import RunRecord, Span
 from .server import CodeConductorServer

@@ -1,8 +1,8 @@
 """The CodeConductor language server object: everything the editor features share.
 
 It holds the settings, the one ensemble pipeline, the stored results (``RunStore``) and the runs in flight, and
-knows how to run the ensemble for a request with progress and cancellation. Editor features live in
-``server/features/`` and only talk to this object; no state lives in module globals.
+runs long work cancellably (``track_run``; ``features/_common.py`` adds the progress around it). Editor features
+live in ``server/features/`` and only talk to this object; no state lives in module globals.
 """
 
 from __future__ import annotations
@@ -25,17 +25,25 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
-from ensemble.context import Block, build_context, enclosing_block, find_imports, is_stub, parse_blocks
-from ensemble.errors import SettingsError
-from ensemble.settings import Settings, parse_settings
-from ensemble.types import CodeContext, ProgressEvent, Request, Result
+from ensemble import (
+    Block,
+    CodeContext,
+    Result,
+    Settings,
+    SettingsError,
+    build_context,
+    enclosing_block,
+    find_imports,
+    is_stub,
+    parse_blocks,
+    parse_settings,
+)
 
 from . import framing
 from .runs import RunStore
 
 if TYPE_CHECKING:
-    from ensemble.history import History, NullHistory
-    from ensemble.pipeline import Pipeline
+    from ensemble import History, NullHistory, Pipeline
 
 __all__ = [
     "FULL_PARSE_LINES",
@@ -340,8 +348,7 @@ class CodeConductorServer(LanguageServer):
         """The ensemble pipeline, created on first use (so starting the server stays fast), recording runs in the
         history the settings ask for (learned weights feed the next consensus)."""
         if self._pipeline is None:
-            from ensemble.history import open_history
-            from ensemble.pipeline import Pipeline
+            from ensemble import Pipeline, open_history
 
             self._history = open_history(self.settings)
             reason = getattr(self._history, "reason", None)
@@ -428,35 +435,6 @@ class CodeConductorServer(LanguageServer):
             logger.info("progress %s cancelled by the user: cancelling run %s", token, run_id)
             self.cancel_run(run_id)
 
-    async def run_ensemble(self, run_id: str, request: Request, *, title: str) -> Result:
-        """Run the pipeline for ``request`` with ``$/progress`` and cancellation; raises :class:`RunCancelled`."""
-        token = await self._create_progress(title)
-        total = 0
-
-        def on_progress(event: ProgressEvent) -> None:
-            nonlocal total
-            total = event.total
-            if token is None or event.status in ("queued", "loading", "started"):
-                return
-            percentage = int(100 * event.done / event.total) if event.total else None
-            self.work_done_progress.report(
-                token,
-                lsp.WorkDoneProgressReport(
-                    message=f"{event.done}/{event.total} models answered", percentage=percentage, cancellable=True
-                ),
-            )
-
-        end_message = "cancelled"
-        try:
-            result = await self.track_run(run_id, self.pipeline.run(request, on_progress=on_progress), token=token)
-            end_message = result.summary
-            return result
-        finally:
-            if token is not None:
-                self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))
-                # pygls keeps every token it ever saw (one future per run): forget finished ones.
-                self.work_done_progress.tokens.pop(token, None)
-
     async def track_run(self, run_id: str, work: Coroutine[Any, Any, _T], *, token: str | None) -> _T:
         """Await ``work`` as the run ``run_id``: listed by ``codeconductor.status`` and stopped at once by
         ``codeconductor.cancel``, by ``$/cancelRequest`` on the request being handled and by the cancel button of
@@ -489,7 +467,7 @@ class CodeConductorServer(LanguageServer):
                 self._token_runs.pop(str(token), None)
             self.send_status()
 
-    async def _create_progress(self, title: str) -> str | None:
+    async def create_progress(self, title: str) -> str | None:
         """A server-initiated progress token, begun; None when the client cannot show progress."""
         window = self.client_capabilities.window
         if window is None or not window.work_done_progress:

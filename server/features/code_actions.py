@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.workspace import TextDocument
 
-from ensemble.types import TaskKind
+from ensemble import TaskKind, function_at, is_python
 
 from .. import preview
 from ..edits import language_of, target_span
 from ..server import CodeConductorServer
-from . import fix_with_tests
-from .commands import alternative_title, consensus_label
+from ._common import alternative_title, consensus_label, target_argument
 
 __all__ = ["KINDS", "REJECT_TITLE", "register"]
 
@@ -30,6 +30,8 @@ KINDS = {
     TaskKind.REVIEW: "refactor.codeconductor.review",
 }
 APPLY_KIND = "quickfix.codeconductor.apply"
+FIX_KIND = "quickfix.codeconductor.fixWithTests"
+GEN_KIND = "refactor.codeconductor.generateTests"
 REJECT_TITLE = "Reject the ensemble's suggestion (nothing changes)"
 _WAITING = ("Accept: ", REJECT_TITLE)
 
@@ -40,6 +42,8 @@ _TITLES = {
     TaskKind.DOCSTRING: "Add docstring",
     TaskKind.REVIEW: "Review with ensemble",
 }
+_FIX_TITLE = "Make tests pass with ensemble"
+_GEN_TITLE = "Generate tests with ensemble"
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:
@@ -56,11 +60,7 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
     doc = ls.document(params.text_document.uri)
     start, end = target_span(ls, doc, params.range)
     only = [str(k) for k in params.context.only] if params.context.only else None
-    target = {
-        "uri": doc.uri,
-        "range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}},
-        "version": doc.version,
-    }
+    target = target_argument(doc, start, end) | {"version": doc.version}
     fresh = _fresh_results(ls, doc.uri, params, start, end) if _wanted(APPLY_KIND, only) else []
     # A preview waiting for the user's answer comes first (in Neovim and Emacs it is the preview).
     actions = [a for a in fresh if a.command is not None and a.command.title.startswith(_WAITING)]
@@ -73,8 +73,23 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
     if _wanted(KINDS[TaskKind.REVIEW], only):
         actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
     actions.extend(a for a in fresh if a not in actions)
-    actions.extend(fix_with_tests.code_actions(ls, params, only))  # "Make tests pass" / "Generate tests"
+    actions.extend(_test_actions(ls, doc, params.range.start.line, target_argument(doc, start, end), only))
     return actions
+
+
+def _test_actions(
+    ls: CodeConductorServer, doc: TextDocument, line: int, target: dict[str, Any], only: list[str] | None
+) -> list[lsp.CodeAction]:
+    """ "Make tests pass" and "Generate tests", offered when the cursor or selection is in a Python function."""
+    if not is_python(language_of(doc)) or function_at(ls.blocks(doc, "python", line), line, "python") is None:
+        return []
+    offered = (
+        (_FIX_TITLE, FIX_KIND, "codeconductor.fixWithTests", target | {"version": doc.version}),
+        (_GEN_TITLE, GEN_KIND, "codeconductor.generateTests", target),
+    )
+    return [
+        _action(title, kind, command, argument) for title, kind, command, argument in offered if _wanted(kind, only)
+    ]
 
 
 def _fresh_results(

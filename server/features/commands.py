@@ -9,30 +9,32 @@ JSON object documented in ``docs/protocol.md``; bad arguments give ``InvalidPara
 
 from __future__ import annotations
 
-import logging
-import textwrap
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from lsprotocol import types as lsp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble.context import language_from_path
-from ensemble.errors import CodeConductorError
-from ensemble.languages import language_for
-from ensemble.types import CodeContext, Request, Result, TaskKind
+from ensemble import (
+    CodeConductorError,
+    CodeContext,
+    Request,
+    Result,
+    TaskKind,
+    breaks_code,
+    finding_lines,
+    language_from_path,
+)
 
 from .. import preview
+from ..diagnostics import publish
 from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
 from ..runs import Offer, RunRecord, Span
-from ..server import CodeConductorServer, RunCancelled, document_context
-from .diagnostics import publish
+from ..server import CodeConductorServer, document_context
+from ._common import Args, RangeArgs, alternative_title, consensus_label, parse, run_reply, tracked_run
 
-__all__ = ["COMMANDS", "consensus_label", "register"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["COMMANDS", "register"]
 
 COMMANDS = [
     "codeconductor.run",
@@ -48,86 +50,47 @@ COMMANDS = [
     "codeconductor.historyReport",
 ]
 
-_A = TypeVar("_A", bound="_Args")
 
-
-class _Args(BaseModel):
-    # strict: a client sending "3" for a line gets InvalidParams instead of a silent guess.
-    model_config = ConfigDict(strict=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class _Position(_Args):
-    # LSP positions are uintegers: a larger number is InvalidParams here, not an internal error later.
-    line: int = Field(ge=0, le=2**31 - 1)
-    character: int = Field(ge=0, le=2**31 - 1)
-
-
-class _Range(_Args):
-    start: _Position
-    end: _Position
-
-    def to_lsp(self) -> lsp.Range:
-        return lsp.Range(
-            lsp.Position(self.start.line, self.start.character), lsp.Position(self.end.line, self.end.character)
-        )
-
-
-class RunArgs(_Args):
+class RunArgs(Args):
     uri: str
-    range: _Range
+    range: RangeArgs
     task: Literal["fix", "improve", "implement", "docstring", "tests"]
     version: int | None = None
     instruction: str = ""
     apply: bool = True
 
 
-class ReviewArgs(_Args):
+class ReviewArgs(Args):
     uri: str
-    range: _Range | None = None
+    range: RangeArgs | None = None
     version: int | None = None
     instruction: str = ""
 
 
-class AskArgs(_Args):
+class AskArgs(Args):
     question: str = Field(min_length=1)
     uri: str | None = None
-    range: _Range | None = None
+    range: RangeArgs | None = None
 
 
-class ApplyArgs(_Args):
+class ApplyArgs(Args):
     run_id: str
     cluster: int | None = Field(default=None, ge=0)
     finding: int | None = Field(default=None, ge=0)
     version: int | None = None
 
 
-class ClusterArgs(_Args):
+class ClusterArgs(Args):
     run_id: str
     cluster: int | None = Field(default=None, ge=0)
 
 
-class ModelsArgs(_Args):
+class ModelsArgs(Args):
     refresh: bool = False
 
 
-class CancelArgs(_Args):
+class CancelArgs(Args):
     run_id: str | None = None
-
-
-def _parse(args: tuple[Any, ...], model: type[_A]) -> _A:
-    """The one argument object of a command, validated; InvalidParams naming the bad fields otherwise."""
-    if len(args) > 1:
-        raise JsonRpcInvalidParams(f"expected one argument object, got {len(args)} arguments")
-    raw = args[0] if args else {}
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise JsonRpcInvalidParams(f"expected an argument object, got {type(raw).__name__}")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise JsonRpcInvalidParams(f"invalid arguments: {fields}") from exc
 
 
 def _range_json(rng: lsp.Range) -> dict[str, Any]:
@@ -137,13 +100,8 @@ def _range_json(rng: lsp.Range) -> dict[str, Any]:
     }
 
 
-def consensus_label(result: Result) -> str:
-    c = result.consensus
-    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f})"
-
-
 def _response(run_id: str, status: str, result: Result | None, message: str = "", **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"runId": run_id, "status": status, "applied": False, "message": message}
+    out = run_reply(run_id, status, message)
     if result is not None:
         c = result.consensus
         out.update(
@@ -171,34 +129,22 @@ def _stale(
 
 async def _run(ls: CodeConductorServer, run_id: str, request: Request) -> Result | dict[str, Any]:
     """Run the ensemble; on cancellation or an engine error, the response to return instead."""
-    try:
-        return await ls.run_ensemble(run_id, request, title=f"CodeConductor: {request.task.value}")
-    except RunCancelled:
-        return _response(run_id, "cancelled", None, "cancelled")
-    except CodeConductorError as exc:
-        logger.warning("run %s failed: %s", run_id, exc)
-        ls.show(f"CodeConductor: {exc}", 1)
-        return _response(run_id, "failed", None, str(exc))
+    return await tracked_run(
+        ls,
+        run_id,
+        f"CodeConductor: {request.task.value}",
+        lambda progress: ls.pipeline.run(request, on_progress=progress.models_answered),
+        summary=lambda result: result.summary,
+    )
 
 
 def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
     return document_context(doc, start, end, language_of(doc))  # bounded on huge documents
 
 
-def _breaks_code(doc: TextDocument, start: int, end: int, pick: str) -> bool:
-    """True when the pick is not code of the document's language but the code it would replace is: a model's
-    prose or another language's code must never be written over working code (the consensus may still pick it
-    when nothing better came). Languages without a parser are not checked."""
-    language = language_for(language_of(doc), doc.path)
-    if not language.checks_syntax:
-        return False
-    original = textwrap.dedent("".join(doc.lines[start:end]))
-    return not language.parses(textwrap.dedent(pick)) and language.parses(original)
-
-
 async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.run``: fix/improve/implement/docstring/tests on a range, applied when still current."""
-    a = _parse(args, RunArgs)
+    a = parse(args, RunArgs)
     doc = ls.document(a.uri)
     start, end = line_span(doc, a.range.to_lsp())
     run_id = ls.store.new_id()
@@ -211,7 +157,8 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return outcome
     result = outcome
     c = result.consensus
-    if not c.no_edit and (not c.offers_edit or _breaks_code(doc, start, end, c.pick)):
+    replaced = "".join(doc.lines[start:end])
+    if not c.no_edit and (not c.offers_edit or breaks_code(replaced, c.pick, language_of(doc), doc.path)):
         reason = "no usable answer from the models. " + "; ".join(c.notes or result.notes)
         message = f"CodeConductor: {reason}"
         ls.show(message, 2)
@@ -249,7 +196,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
 
 async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.review``: findings published as diagnostics, with quick fixes where a model gave one."""
-    a = _parse(args, ReviewArgs)
+    a = parse(args, ReviewArgs)
     doc = ls.document(a.uri)
     n = len(doc.lines)
     if a.range is not None:
@@ -270,10 +217,7 @@ async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     findings = result.consensus.findings
     spans: list[Span | None] = []
     for finding in findings:
-        # Findings are document lines; keep them inside the reviewed range whatever a model claimed.
-        first = min(max(finding.line, start), max(end - 1, start))
-        last = min(max(finding.end_line if finding.end_line is not None else first, first), max(end - 1, start))
-        spans.append(Span(first, last + 1))
+        spans.append(Span(*finding_lines(finding, start, end)))
     record = RunRecord(
         id=run_id,
         uri=doc.uri,
@@ -293,7 +237,7 @@ async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
 
 async def ask(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.ask``: a free question about the selection (or the file, or nothing)."""
-    a = _parse(args, AskArgs)
+    a = parse(args, AskArgs)
     if a.uri is not None:
         doc = ls.document(a.uri)
         if a.range is not None:
@@ -317,7 +261,7 @@ async def ask(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
 
 async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.applySuggestion``: the consensus, an alternative cluster, or a finding's fix."""
-    a = _parse(args, ApplyArgs)
+    a = parse(args, ApplyArgs)
     record = ls.store.get(a.run_id)
     if record is None:
         return _gone(ls, a.run_id)
@@ -388,7 +332,7 @@ def _gone(ls: CodeConductorServer, run_id: str) -> dict[str, Any]:
 async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.preview``: show the consensus or a dissenting cluster's edit the way previews are shown
     (``server/preview.py``), whatever the ``apply`` setting says: the user asked to see it."""
-    a = _parse(args, ClusterArgs)
+    a = parse(args, ClusterArgs)
     record = ls.store.get(a.run_id)
     if record is None:
         return _gone(ls, a.run_id)
@@ -409,7 +353,7 @@ async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, A
 def reject_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.reject``: the user rejected the previewed edit (or cluster ``cluster``'s): recorded as
     feedback; the document is not touched (nothing was changed)."""
-    a = _parse(args, ClusterArgs)
+    a = parse(args, ClusterArgs)
     record = ls.store.get(a.run_id)
     if record is None:
         return _gone(ls, a.run_id)
@@ -425,21 +369,13 @@ def reject_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     return {"runId": record.id, "cluster": index, "status": "rejected", "applied": False, "message": "nothing changed"}
 
 
-def alternative_title(result: Result, index: int) -> str:
-    cluster = result.consensus.clusters[index]
-    name = cluster.members[0].split("@", 1)[0] if cluster.members else f"cluster {index}"
-    others = len(cluster.members) - 1
-    more = f" (+{others} model{'s' if others != 1 else ''})" if others > 0 else ""
-    return f"Apply {name}'s alternative{more}"
-
-
 async def list_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
-    a = _parse(args, ModelsArgs)
+    a = parse(args, ModelsArgs)
     return await _models(ls, a.refresh)
 
 
 async def refresh_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
-    _parse(args, ModelsArgs)
+    parse(args, ModelsArgs)
     return await _models(ls, True)
 
 
@@ -459,9 +395,8 @@ async def _models(ls: CodeConductorServer, refresh: bool) -> dict[str, Any]:
 def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.historyReport``: the history dashboard (``codeconductor stats --html``) as ``{html}``, for
     an editor to show; ``html`` is empty with the reason in ``message`` when the history is off."""
-    _parse(args, _Args)
-    from ensemble.history import History
-    from ensemble.stats import render_report
+    parse(args, Args)
+    from ensemble import History, render_report  # the history's report: read when asked for, not at start
 
     ls.pipeline  # noqa: B018 - opens the history the settings ask for
     history = ls.history
@@ -471,12 +406,12 @@ def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
 
 
 def cancel(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
-    a = _parse(args, CancelArgs)
+    a = parse(args, CancelArgs)
     return {"cancelled": ls.cancel_run(a.run_id)}
 
 
 def status(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
-    _parse(args, _Args)
+    parse(args, Args)
     return {"models": ls.model_count, "running": len(ls.running), "runs": ls.running}
 
 

@@ -1,12 +1,11 @@
 """Settings from the editor: ``initializationOptions``, ``workspace/configuration`` (section ``codeconductor``)
 and ``workspace/didChangeConfiguration``; all validated by the same model as the CLI's. Invalid settings are
 named in a message and the previous valid ones kept. Also starts model discovery in the background after
-initialisation so the status bar shows how many models are there, and releases everything on shutdown.
+initialisation so the status bar shows how many models are there.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -93,7 +92,3 @@ def register(ls: CodeConductorServer) -> None:
             return
         await pull_configuration(server)
         server.spawn(_discover(server))
-
-    @ls.feature(lsp.SHUTDOWN)
-    async def on_shutdown(server: CodeConductorServer, params: None) -> None:
-        await asyncio.wait_for(server.aclose(), 5)

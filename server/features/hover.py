@@ -8,11 +8,11 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ensemble.types import Result, TaskKind
+from ensemble import Result, TaskKind
 
+from ..diagnostics import tight_range
 from ..runs import RunRecord
 from ..server import CodeConductorServer
-from .diagnostics import tight_range
 
 __all__ = ["register", "render"]
 

@@ -3,7 +3,7 @@
 After a code run the user sees one Information/Hint diagnostic over the range saying what the ensemble suggests
 and how many models agree; after a review, one diagnostic per finding, its severity following the models'
 severity and their confidence. Edits above move them, edits touching them remove them, closing the file clears
-them. Source: ``codeconductor``.
+them. Source: ``codeconductor``. Every feature that changes the stored results calls :func:`publish`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from urllib.parse import unquote
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
 
-from ensemble.types import Finding, TaskKind
+from ensemble import Finding, TaskKind
 
-from ..edits import doc_lines
-from ..runs import RunRecord, Span
-from ..server import CodeConductorServer
+from .runs import RunRecord, Span
+from .server import CodeConductorServer
 
-__all__ = ["SOURCE", "finding_diagnostic", "publish", "register", "severity_of", "tight_range"]
+__all__ = ["SOURCE", "finding_diagnostic", "publish", "severity_of", "tight_range"]
 
 SOURCE = "codeconductor"
 
@@ -123,23 +122,3 @@ def publish(ls: CodeConductorServer, uri: str) -> None:
     ls.text_document_publish_diagnostics(
         lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version if doc else None)
     )
-
-
-def register(ls: CodeConductorServer) -> None:
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(server: CodeConductorServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        doc = server.workspace.text_documents.get(unquote(params.text_document.uri))
-        if doc is None or not server.store.for_uri(doc.uri):
-            return  # the common case: nothing stored here, nothing to do
-        uri = doc.uri
-        changes = [(getattr(change, "range", None), change.text) for change in params.content_changes]
-        if server.store.on_change(uri, changes, doc_lines(doc)):
-            publish(server, uri)
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(server: CodeConductorServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        had = bool(server.store.for_uri(uri))
-        server.forget(uri)
-        if had:
-            server.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

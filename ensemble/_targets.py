@@ -1,0 +1,95 @@
+"""What a front end works on, decided the same way in the editor and on the command line: the function at a line
+(``Class.method`` inside a class), the tests that exercise a function, where review findings lie, and whether a
+pick may be written over the user's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .context import Block, enclosing_block
+from .languages import language_for
+from .types import Finding
+
+__all__ = ["FunctionAt", "breaks_code", "find_project_tests", "find_tests", "finding_lines", "function_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionAt:
+    """A function's qualified name (``name``, or ``Class.method`` inside a class) and its lines ``[start, end)``."""
+
+    name: str
+    start: int
+    end: int
+
+
+def function_at(blocks: Sequence[Block], line: int, language: str) -> FunctionAt | None:
+    """The function enclosing ``line`` among ``blocks`` (:func:`~ensemble.context.parse_blocks`), qualified by
+    the innermost class around it; None when no function encloses the line."""
+    block = enclosing_block(list(blocks), line, language)
+    if block is None or block.kind != "function":
+        return None
+    outer = [b for b in blocks if b.kind == "class" and b.start <= block.start and block.end <= b.end]
+    name = f"{max(outer, key=lambda b: b.start).name}.{block.name}" if outer else block.name
+    return FunctionAt(name, block.start, block.end)
+
+
+def _is_test_file(path: str) -> bool:
+    base = path.rsplit("/", 1)[-1]
+    return base.endswith(".py") and (base.startswith("test_") or base.endswith("_test.py"))
+
+
+def find_tests(files: Mapping[str, str], function: str) -> list[str]:
+    """Test functions and classes (pytest node ids) in the project's test files that mention ``function``'s
+    name (the method's own name for ``Class.method``)."""
+    name = function.rsplit(".", 1)[-1]
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    found: list[str] = []
+    for path, text in sorted(files.items()):
+        if not _is_test_file(path) or not word.search(text):
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            is_test = node.name.startswith("Test" if isinstance(node, ast.ClassDef) else "test")
+            if is_test and word.search(ast.get_source_segment(text, node) or ""):
+                found.append(f"{path}::{node.name}")
+    return found
+
+
+async def find_project_tests(root: Path | str, function: str) -> list[str]:
+    """:func:`find_tests` over the project under ``root`` (read off the event loop: a big tree takes a while)."""
+    # The sandbox's snapshot reads the tree the way the test run will see it (same skipped folders and caps).
+    from .verify.pytest_runner import ProjectSnapshot
+
+    snapshot = await asyncio.to_thread(ProjectSnapshot.capture, root)
+    return find_tests(snapshot.files, function)
+
+
+def finding_lines(finding: Finding, start: int, end: int) -> tuple[int, int]:
+    """The document lines ``[first, last + 1)`` of a review finding, kept inside the reviewed lines
+    ``[start, end)`` whatever line a model claimed."""
+    last_line = max(end - 1, start)
+    first = min(max(finding.line, start), last_line)
+    last = min(max(finding.end_line if finding.end_line is not None else first, first), last_line)
+    return first, last + 1
+
+
+def breaks_code(replaced: str, pick: str, language: str, path: str | None = None) -> bool:
+    """True when ``pick`` is not code of the language but the code it would replace is: a model's prose or
+    another language's code must never be written over working code (the consensus may still pick it when nothing
+    better came). Languages without a parser are not checked."""
+    lang = language_for(language, path)
+    if not lang.checks_syntax:
+        return False
+    return not lang.parses(textwrap.dedent(pick)) and lang.parses(textwrap.dedent(replaced))

@@ -1,0 +1,72 @@
+"""What both front ends work on (ensemble._targets): the function at a line, the tests that mention a function,
+the lines of a review finding, and whether a pick would break working code."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ensemble import Finding, breaks_code, find_project_tests, find_tests, finding_lines, function_at, parse_blocks
+
+SOURCE = (
+    "def top(x):\n"  # 0
+    "    return x\n"  # 1
+    "\n"  # 2
+    "class Box:\n"  # 3
+    "    def get(self):\n"  # 4
+    "        return 1\n"  # 5
+    "\n"  # 6
+    "VALUE = 3\n"  # 7
+)
+
+
+def test_function_at_names_methods_by_their_class() -> None:
+    blocks = parse_blocks(SOURCE, "python")
+    top = function_at(blocks, 1, "python")
+    assert top is not None and (top.name, top.start, top.end) == ("top", 0, 2)
+    method = function_at(blocks, 5, "python")
+    assert method is not None and (method.name, method.start, method.end) == ("Box.get", 4, 6)
+
+
+def test_function_at_is_none_outside_a_function() -> None:
+    blocks = parse_blocks(SOURCE, "python")
+    assert function_at(blocks, 7, "python") is None
+    assert function_at(blocks, 3, "python") is None  # a class line, not a function
+
+
+def test_find_tests_keeps_test_functions_and_classes_that_mention_the_name() -> None:
+    files = {
+        "tests/test_box.py": (
+            "from box import Box\n\n\ndef test_get():\n    assert Box().get() == 1\n\n\n"
+            "def test_other():\n    assert True\n\n\nclass TestBox:\n    def test_it(self):\n        Box().get()\n"
+        ),
+        "tests/helper.py": "def test_get():\n    get()\n",  # not a test file
+        "tests/test_broken.py": "def test_get(:\n",  # does not parse
+        "tests/box_test.py": "def test_gets():\n    budget()\n",  # mentions only longer words
+    }
+    assert find_tests(files, "Box.get") == ["tests/test_box.py::test_get", "tests/test_box.py::TestBox"]
+    assert find_tests(files, "missing") == []
+
+
+def test_find_project_tests_reads_the_project(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_top.py").write_text("from mod import top\n\n\ndef test_top():\n    assert top(1)\n")
+    (tmp_path / "mod.py").write_text(SOURCE)
+    assert asyncio.run(find_project_tests(tmp_path, "top")) == ["tests/test_top.py::test_top"]
+
+
+def test_finding_lines_stay_inside_the_reviewed_lines() -> None:
+    assert finding_lines(Finding(line=12, end_line=14, message="m"), 10, 20) == (12, 15)
+    assert finding_lines(Finding(line=2, message="m"), 10, 20) == (10, 11)  # above: the first reviewed line
+    assert finding_lines(Finding(line=30, end_line=40, message="m"), 10, 20) == (19, 20)
+    assert finding_lines(Finding(line=15, end_line=12, message="m"), 10, 20) == (15, 16)  # end before start
+    assert finding_lines(Finding(line=5, message="m"), 10, 10) == (10, 11)  # an empty range keeps one line
+
+
+def test_breaks_code_only_when_prose_would_replace_working_code() -> None:
+    working = "def f(x):\n    return x\n"
+    assert breaks_code(working, "Sure! Here is the fixed function: it returns x.", "python")
+    assert not breaks_code(working, "def f(x):\n    return x + 1\n", "python")
+    assert not breaks_code("def f(x:\n", "not code either", "python")  # nothing working to break
+    assert not breaks_code("    return x\n", "        return x + 1\n", "python")  # indented code is dedented
+    assert not breaks_code("some notes\n", "other notes", "plaintext")  # no parser: not checked
