@@ -74,6 +74,20 @@ def test_fix_prints_the_diff_and_applies_only_when_asked(fake: FaultServer, tmp_
     assert "max(lo, min(x, hi))" in (root / "pkg" / "util.py").read_text()
 
 
+def test_fix_finds_the_tests_when_none_are_given(fake: FaultServer, tmp_path: Path) -> None:
+    root = project(tmp_path, fake, ["ok-cli-right"])
+    done = cli(root, "fix", "--json", "--quiet", "pkg/util.py:clamp")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "passed"
+    assert outcome["baseline"]["total"] == 2  # test_low and test_high, found as the editor finds them
+    with (root / "pkg" / "util.py").open("a") as util:
+        util.write("\n\ndef untested(x):\n    return x\n")
+    none = cli(root, "fix", "pkg/util.py:untested")
+    assert none.returncode == 2
+    assert "no test in the project mentions untested" in none.stderr
+
+
 def test_fix_exit_code_when_nothing_passes(fake: FaultServer, tmp_path: Path) -> None:
     root = project(tmp_path, fake, ["ok-cli-wrong"])
     done = cli(root, "fix", "-T", "tests/test_util.py", "--rounds", "1", "--json", "pkg/util.py:clamp")
