@@ -6,7 +6,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ensemble import Finding, breaks_code, find_project_tests, find_tests, finding_lines, function_at, parse_blocks
+from ensemble import (
+    Finding,
+    FunctionAt,
+    breaks_code,
+    find_project_tests,
+    find_tests,
+    finding_lines,
+    function_at,
+    parse_blocks,
+)
 
 SOURCE = (
     "def top(x):\n"  # 0
@@ -22,10 +31,8 @@ SOURCE = (
 
 def test_function_at_names_methods_by_their_class() -> None:
     blocks = parse_blocks(SOURCE, "python")
-    top = function_at(blocks, 1, "python")
-    assert top is not None and (top.name, top.start, top.end) == ("top", 0, 2)
-    method = function_at(blocks, 5, "python")
-    assert method is not None and (method.name, method.start, method.end) == ("Box.get", 4, 6)
+    assert function_at(blocks, 1, "python") == FunctionAt("top", 0, 2)
+    assert function_at(blocks, 5, "python") == FunctionAt("Box.get", 4, 6)
 
 
 def test_function_at_is_none_outside_a_function() -> None:
