@@ -120,7 +120,7 @@ def write_project(root: Path, task: Task) -> None:
 async def run_config(
     pipeline: Pipeline, config: Config, tasks: list[Task], runner: PytestRunner, log: Callable[[str], None]
 ) -> None:
-    async def generate(request: Request, on_progress: Callable[[ProgressEvent], None] | None) -> Result:
+    async def generate(request: Request, *, on_progress: Callable[[ProgressEvent], None] | None = None) -> Result:
         result = await pipeline.run(request, on_progress=on_progress, models=config.models)
         config.calls += len(result.answers)
         return result

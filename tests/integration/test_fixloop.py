@@ -4,16 +4,17 @@ the real sandbox, and the loop reports an honest pass or fail without touching t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ensemble.fixloop import FixProgress, FixTarget, fix_with_tests
+from ensemble.fixloop import FixProgress, FixTarget, Generate, fix_with_tests
 from ensemble.pipeline import Pipeline
 from ensemble.settings import Settings
-from ensemble.types import ModelInfo, ProviderKind, Request, Result
+from ensemble.types import ModelInfo, ProviderKind
 from ensemble.verify.pytest_runner import PytestRunner
 from ensemble.verify.sandbox import Sandbox
 from tests.support.fault_server import FaultServer
@@ -65,17 +66,14 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def generator(fake: FaultServer, names: list[str]) -> tuple[Pipeline, object]:
+def generator(fake: FaultServer, names: list[str]) -> tuple[Pipeline, Generate]:
     settings = Settings.model_validate(
         {"probe_local": False, "embedded": "off", "verify": False, "history": False, "timeout_s": 20}
     )
     pipeline = Pipeline(settings)
     models = [ModelInfo(name=n, provider=ProviderKind.OPENAI, endpoint=fake.url) for n in names]
 
-    async def generate(request: Request, on_progress: object) -> Result:
-        return await pipeline.run(request, on_progress=on_progress, models=models)  # type: ignore[arg-type]
-
-    return pipeline, generate
+    return pipeline, functools.partial(pipeline.run, models=models)
 
 
 def target(root: Path, tests: list[str] | None = None) -> FixTarget:
@@ -93,7 +91,7 @@ async def test_passing_candidate_wins_and_user_files_untouched(
     pipeline, generate = generator(fake, ["ok-fix-right", "ok-fix-wrong"])
     async with pipeline:
         outcome = await fix_with_tests(
-            generate,  # type: ignore[arg-type]
+            generate,
             target(root),
             runner=PytestRunner(sandbox),
             on_progress=events.append,
@@ -135,7 +133,7 @@ async def test_failures_go_back_to_the_models(fake: FaultServer, sandbox: Sandbo
     pipeline, generate = generator(fake, ["ok-fix-learner"])
     async with pipeline:
         outcome = await fix_with_tests(
-            generate,  # type: ignore[arg-type]
+            generate,
             target(root),
             runner=PytestRunner(sandbox),
             on_progress=on_progress,
@@ -161,7 +159,7 @@ async def test_no_candidate_passes_is_reported_honestly(fake: FaultServer, sandb
     pipeline, generate = generator(fake, ["ok-fix-bad1", "ok-fix-bad2", "ok-fix-prose"])
     async with pipeline:
         outcome = await fix_with_tests(
-            generate,  # type: ignore[arg-type]
+            generate,
             target(root),
             rounds=2,
             runner=PytestRunner(sandbox),
@@ -184,7 +182,7 @@ async def test_already_passing_asks_no_model(fake: FaultServer, sandbox: Sandbox
     fake.clear_log()
     pipeline, generate = generator(fake, ["ok-fix-right"])
     async with pipeline:
-        outcome = await fix_with_tests(generate, target(root), runner=PytestRunner(sandbox))  # type: ignore[arg-type]
+        outcome = await fix_with_tests(generate, target(root), runner=PytestRunner(sandbox))
     assert outcome.status == "already_passing"
     assert (outcome.baseline.passed, outcome.baseline.total) == (3, 3)
     assert not [r for r in fake.requests if r.path.endswith("/chat/completions")]
@@ -196,7 +194,7 @@ async def test_wrong_test_id_is_not_a_pass(fake: FaultServer, sandbox: Sandbox, 
     pipeline, generate = generator(fake, ["ok-fix-right"])
     async with pipeline:
         outcome = await fix_with_tests(
-            generate,  # type: ignore[arg-type]
+            generate,
             target(root, ["tests/test_util.py::test_missing"]),
             rounds=1,
             runner=PytestRunner(sandbox),

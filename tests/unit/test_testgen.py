@@ -5,6 +5,7 @@ fake's fixed-answer "ok-*" models, generated tests run on the current code in th
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from ensemble.testgen import (
     select_tests,
     split_tests,
 )
-from ensemble.types import ModelInfo, ProviderKind, Request, Result
+from ensemble.types import ModelInfo, ProviderKind
 from ensemble.verify.pytest_runner import CaseResult, PytestRunner
 from ensemble.verify.sandbox import Sandbox
 from tests.support.fault_server import FaultServer
@@ -148,9 +149,7 @@ async def test_generate_tests_end_to_end(tmp_path: Path) -> None:
             ModelInfo(name=n, provider=ProviderKind.OPENAI, endpoint=fake.url) for n in ("ok-tests-b", "ok-tests-c")
         ]
         async with Pipeline(settings) as pipeline:
-
-            async def generate(request: Request, on_progress: object) -> Result:
-                return await pipeline.run(request, models=models)
+            generate = functools.partial(pipeline.run, models=models)
 
             outcome = await generate_tests(
                 generate, root=tmp_path, path="pkg/calc.py", function="add", runner=PytestRunner(box)
