@@ -114,9 +114,11 @@ def schema_properties() -> dict[str, dict[str, Any]]:
         if resolved.get("type") == "object" and "additionalProperties" in resolved:
             prop["additionalProperties"] = resolved["additionalProperties"]
         if name in USER_ONLY_KEYS or name == "endpoints":
-            # Workspace trust: VS Code takes "machine" settings from user (or remote) settings only, never from a
-            # repository's .vscode/settings.json, so a cloned project cannot choose where code and keys go.
-            prop["scope"] = "machine"
+            # Workspace trust: VS Code takes "application" settings from the user's settings only, never from a
+            # repository's .vscode/settings.json, so a cloned project cannot choose where code and keys go. Not
+            # "machine": a remote window (code-server, Remote-SSH, WSL) drops those from the user's settings once
+            # the extension's schema is known, and a live change then reads the defaults (no endpoints).
+            prop["scope"] = "application"
         props[f"{SECTION}.{camel(name)}"] = prop
     return props
 

@@ -128,12 +128,6 @@ def test_code_action_progress_edit_and_disagreement_hover(
         assert (shots / f"{step}.png").is_file()
 
 
-@pytest.mark.xfail(
-    reason="after the merge of workspace trust and replica-aware discovery, the live settings change leaves the "
-    "status bar at 0 models in code-server (found at the last run of this session; the LSP-level settings tests "
-    "pass): to be fixed next",
-    strict=False,
-)
 def test_live_settings_and_ask_preview(
     code_server_bin: Path, vsix: Path, llama_server_factory: LlamaServerFactory, tmp_path: Path
 ) -> None:
@@ -205,12 +199,6 @@ def test_make_tests_pass_from_the_palette(
         assert (shots / f"{step}.png").is_file()
 
 
-@pytest.mark.xfail(
-    reason="the diff preview opens with the right text (screenshot), but code-server never renders the CodeLens "
-    "over the range in this session's runs, also on the editor branch alone; tests/lsp/test_preview.py covers "
-    "accept/reject/alternatives at the protocol level: to be fixed next",
-    strict=False,
-)
 def test_preview_accept_reject_alternative_and_status_menu(
     code_server_bin: Path, vsix: Path, fault_server: FaultServer, tmp_path: Path
 ) -> None:

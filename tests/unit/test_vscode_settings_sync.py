@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ensemble.errors import SettingsError
-from ensemble.settings import Settings, parse_settings
+from ensemble.settings import USER_ONLY_KEYS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +96,14 @@ def test_camel() -> None:
     assert gen.camel("probe_local") == "probeLocal"
     assert gen.camel("per_endpoint_concurrency") == "perEndpointConcurrency"
     assert gen.camel("verify") == "verify"
+
+
+def test_where_code_goes_is_set_in_user_settings_only() -> None:
+    # "application": never from a repository's .vscode/settings.json, and still read from the user's settings in
+    # a remote window (code-server, Remote-SSH), which drops "machine" settings from them.
+    props = _server_section(_package())
+    for name in ("endpoints", *USER_ONLY_KEYS):
+        key = f"codeconductor.{gen.camel(name)}"
+        if key in props:
+            assert props[key]["scope"] == "application", key
+    assert {prop.get("scope") for prop in props.values()} <= {None, "application"}

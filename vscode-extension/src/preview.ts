@@ -120,13 +120,15 @@ export class PreviewManager implements vscode.TextDocumentContentProvider, vscod
       clusters,
     };
     this.pending.set(documentUri.toString(), pending);
-    this.lensesChanged.fire();
     await vscode.commands.executeCommand("setContext", "codeconductor.previewing", true);
     this.output.info(`[extension] preview of ${pending.label} (run ${pending.runId}, cluster ${pending.cluster})`);
     await vscode.commands.executeCommand("vscode.diff", documentUri, proposedUri, `${base} ↔ CodeConductor: ${pending.label}`, {
       preview: true,
       viewColumn: vscode.ViewColumn.Beside,
     });
+    // Only now: VS Code drops a CodeLens refresh still waiting in an editor that loses focus, and the diff just
+    // took it from the file's editor, so a change signalled before the diff opened could leave the file bare.
+    this.lensesChanged.fire();
     return true;
   }
 
