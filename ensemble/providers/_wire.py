@@ -12,14 +12,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
 from ..errors import ModelError, ProviderHTTPError, ProviderProtocolError
 from ..types import ChatMessage
-from .base import OnToken
+from .base import OnToken, translate_transport_errors
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -31,6 +32,7 @@ __all__ = [
     "iter_lines",
     "iter_sse_data",
     "looks_like_embedding",
+    "post_answer",
     "read_json",
 ]
 
@@ -89,6 +91,26 @@ async def check_status(response: httpx.Response, endpoint: str, model: str | Non
     status = response.status_code
     message = f"{endpoint}: HTTP {status}" + (f": {detail}" if detail else "")
     raise ProviderHTTPError(message, status_code=status, endpoint=endpoint, model=model)
+
+
+@asynccontextmanager
+async def post_answer(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    path: str,
+    body: Mapping[str, Any],
+    model: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[httpx.Response]:
+    """POST a generation request and hold its streamed response open, its status checked; every transport or
+    decoding error raised while the caller reads it becomes a :class:`~ensemble.errors.ProviderError`."""
+    async with (
+        translate_transport_errors(endpoint, model),
+        client.stream("POST", f"{endpoint}{path}", json=body, headers=headers) as response,
+    ):
+        await check_status(response, endpoint, model)
+        yield response
 
 
 async def read_json(response: httpx.Response, endpoint: str, model: str | None = None) -> Any:

@@ -23,7 +23,15 @@ import httpx
 
 from ..errors import ProviderClosed, ProviderProtocolError
 from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
-from ._wire import AnswerBuffer, check_status, completion_prompt, iter_lines, looks_like_embedding, read_json
+from ._wire import (
+    AnswerBuffer,
+    check_status,
+    completion_prompt,
+    iter_lines,
+    looks_like_embedding,
+    post_answer,
+    read_json,
+)
 from .base import OnToken, Provider, translate_transport_errors
 
 __all__ = ["DEFAULT_NUM_CTX", "NUM_CTX_BUCKETS", "OllamaProvider"]
@@ -169,13 +177,8 @@ class OllamaProvider(Provider):
         path = "/api/chat" if model.chat else "/api/generate"
         stream = on_token is not None
         answer = AnswerBuffer(self.base_url, model.name, on_token)
-        async with (
-            translate_transport_errors(self.base_url, model.name),
-            self._client.stream(
-                "POST", f"{self.base_url}{path}", json=self._body(model, messages, params, stream)
-            ) as response,
-        ):
-            await check_status(response, self.base_url, model.name)
+        body = self._body(model, messages, params, stream)
+        async with post_answer(self._client, self.base_url, path, body, model.name) as response:
             if stream:
                 final = await self._read_stream(response, model, answer)
             else:

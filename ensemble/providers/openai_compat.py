@@ -16,7 +16,15 @@ import httpx
 
 from ..errors import ProviderClosed, ProviderProtocolError
 from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
-from ._wire import AnswerBuffer, check_status, completion_prompt, iter_sse_data, looks_like_embedding, read_json
+from ._wire import (
+    AnswerBuffer,
+    check_status,
+    completion_prompt,
+    iter_sse_data,
+    looks_like_embedding,
+    post_answer,
+    read_json,
+)
 from .base import OnToken, Provider, translate_transport_errors
 
 __all__ = ["OpenAICompatProvider"]
@@ -131,16 +139,10 @@ class OpenAICompatProvider(Provider):
         path = "/v1/chat/completions" if model.chat else "/v1/completions"
         stream = on_token is not None
         answer = AnswerBuffer(self.base_url, model.name, on_token)
-        async with (
-            translate_transport_errors(self.base_url, model.name),
-            self._client.stream(
-                "POST",
-                f"{self.base_url}{path}",
-                json=self._body(model, messages, params, stream),
-                headers=self._headers(),
-            ) as response,
-        ):
-            await check_status(response, self.base_url, model.name)
+        body = self._body(model, messages, params, stream)
+        async with post_answer(
+            self._client, self.base_url, path, body, model.name, headers=self._headers()
+        ) as response:
             served_by = _deployment(response.headers)
             if stream:
                 usage = await self._read_stream(response, model, answer)
