@@ -40,7 +40,7 @@ from ..errors import HistoryError
 from ..settings import Settings, is_loopback_url
 from ..types import Result
 from ._evidence import DEFAULT_EVIDENCE, EvidenceWeights
-from ._schema import SCHEMA_VERSION
+from ._schema import SCHEMA_VERSION, answer_evidence
 from ._store import FeedbackAction, History, NullHistory
 
 __all__ = ["PostgresError", "PostgresHistory", "is_postgres_url", "redact_url"]
@@ -72,7 +72,8 @@ class PostgresError(sqlite3.DatabaseError):
 # The same tables and columns, in the same order, as the SQLite schema v2 (ensemble.history._schema); REAL is
 # DOUBLE PRECISION. The evidence triggers do what the SQLite ones do (a count per model name, task and kind, moved
 # in the same transaction as the write).
-_V2_TABLES = """
+_V2_TABLES = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, started_at DOUBLE PRECISION NOT NULL, task TEXT NOT NULL, wall_s DOUBLE PRECISION,
     kind TEXT, method TEXT, asked INTEGER, answered INTEGER, agree INTEGER, confidence DOUBLE PRECISION,
@@ -107,12 +108,9 @@ BEGIN
     IF run_task IS NULL THEN RETURN NULL; END IF;
     INSERT INTO evidence (model_name, task, kind, n)
     SELECT rec.model_name, run_task, k.kind, GREATEST(delta, 0) FROM (
-        SELECT 'joined' AS kind WHERE rec.status = 'answered' AND rec.joined = 1
-        UNION ALL SELECT 'outvoted' WHERE rec.status = 'answered' AND rec.joined = 0
-        UNION ALL SELECT 'examples_passed' WHERE rec.examples_passed = 1
-        UNION ALL SELECT 'examples_failed' WHERE rec.examples_passed = 0
-        UNION ALL SELECT 'timeout' WHERE rec.status = 'timeout'
-        UNION ALL SELECT 'error' WHERE rec.status = 'failed'
+        """
+    + answer_evidence("rec")
+    + """
     ) AS k
     ON CONFLICT (model_name, task, kind) DO UPDATE SET n = evidence.n + delta;
     RETURN NULL;
@@ -135,6 +133,7 @@ END $$;
 CREATE OR REPLACE TRIGGER feedback_evidence AFTER INSERT OR DELETE ON feedback
     FOR EACH ROW EXECUTE FUNCTION codeconductor_feedback_evidence();
 """
+)
 
 # Tables History writes with INSERT OR REPLACE: primary key and columns, for PostgreSQL's ON CONFLICT DO UPDATE.
 _UPSERT = {

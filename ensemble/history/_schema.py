@@ -20,9 +20,41 @@ from collections.abc import Callable
 
 from ..errors import HistoryError
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "answer_evidence", "migrate"]
 
 SCHEMA_VERSION = 2
+
+
+def answer_evidence(row: str) -> str:
+    """The kinds of evidence one answer counts as, as SQL rows of ``kind`` over the answer row ``row`` (``NEW``,
+    ``OLD``, a PL/pgSQL record): the one rule both stores' triggers use."""
+    return f"""SELECT 'joined' AS kind WHERE {row}.status = 'answered' AND {row}.joined = 1
+        UNION ALL SELECT 'outvoted' WHERE {row}.status = 'answered' AND {row}.joined = 0
+        UNION ALL SELECT 'examples_passed' WHERE {row}.examples_passed = 1
+        UNION ALL SELECT 'examples_failed' WHERE {row}.examples_passed = 0
+        UNION ALL SELECT 'timeout' WHERE {row}.status = 'timeout'
+        UNION ALL SELECT 'error' WHERE {row}.status = 'failed'"""
+
+
+def _evidence_triggers(op: str) -> str:
+    # An insert counts an answer's (or a feedback action's) evidence up, a delete counts it down (the row starts
+    # at 0 when a delete finds none, as the count cannot go below what was inserted).
+    row, first, sign = ("NEW", 1, "+") if op == "INSERT" else ("OLD", 0, "-")
+    name = op.lower()
+    return f"""CREATE TRIGGER IF NOT EXISTS answers_evidence_{name} AFTER {op} ON answers BEGIN
+    INSERT INTO evidence (model_name, task, kind, n)
+    SELECT {row}.model_name, r.task, k.kind, {first} FROM runs r, (
+        {answer_evidence(row)}
+    ) AS k WHERE r.id = {row}.run_id
+    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n {sign} 1;
+END;
+CREATE TRIGGER IF NOT EXISTS feedback_evidence_{name} AFTER {op} ON feedback BEGIN
+    INSERT INTO evidence (model_name, task, kind, n)
+    SELECT {row}.model_name, r.task, {row}.action, {first} FROM runs r WHERE r.id = {row}.run_id
+    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n {sign} 1;
+END;
+"""
+
 
 _V2_TABLES = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -80,41 +112,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     n          REAL NOT NULL,
     PRIMARY KEY (model_name, task, kind)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS answers_evidence_insert AFTER INSERT ON answers BEGIN
-    INSERT INTO evidence (model_name, task, kind, n)
-    SELECT NEW.model_name, r.task, k.kind, 1 FROM runs r, (
-        SELECT 'joined' AS kind WHERE NEW.status = 'answered' AND NEW.joined = 1
-        UNION ALL SELECT 'outvoted' WHERE NEW.status = 'answered' AND NEW.joined = 0
-        UNION ALL SELECT 'examples_passed' WHERE NEW.examples_passed = 1
-        UNION ALL SELECT 'examples_failed' WHERE NEW.examples_passed = 0
-        UNION ALL SELECT 'timeout' WHERE NEW.status = 'timeout'
-        UNION ALL SELECT 'error' WHERE NEW.status = 'failed'
-    ) AS k WHERE r.id = NEW.run_id
-    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS answers_evidence_delete AFTER DELETE ON answers BEGIN
-    INSERT INTO evidence (model_name, task, kind, n)
-    SELECT OLD.model_name, r.task, k.kind, 0 FROM runs r, (
-        SELECT 'joined' AS kind WHERE OLD.status = 'answered' AND OLD.joined = 1
-        UNION ALL SELECT 'outvoted' WHERE OLD.status = 'answered' AND OLD.joined = 0
-        UNION ALL SELECT 'examples_passed' WHERE OLD.examples_passed = 1
-        UNION ALL SELECT 'examples_failed' WHERE OLD.examples_passed = 0
-        UNION ALL SELECT 'timeout' WHERE OLD.status = 'timeout'
-        UNION ALL SELECT 'error' WHERE OLD.status = 'failed'
-    ) AS k WHERE r.id = OLD.run_id
-    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n - 1;
-END;
-CREATE TRIGGER IF NOT EXISTS feedback_evidence_insert AFTER INSERT ON feedback BEGIN
-    INSERT INTO evidence (model_name, task, kind, n)
-    SELECT NEW.model_name, r.task, NEW.action, 1 FROM runs r WHERE r.id = NEW.run_id
-    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS feedback_evidence_delete AFTER DELETE ON feedback BEGIN
-    INSERT INTO evidence (model_name, task, kind, n)
-    SELECT OLD.model_name, r.task, OLD.action, 0 FROM runs r WHERE r.id = OLD.run_id
-    ON CONFLICT (model_name, task, kind) DO UPDATE SET n = n - 1;
-END;
-"""
+""" + "".join(_evidence_triggers(op) for op in ("INSERT", "DELETE"))
 
 
 def _statements(script: str) -> list[str]:
