@@ -22,7 +22,7 @@ Transport errors are translated into this tree at one choke point,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CodeConductorError",
@@ -61,22 +61,20 @@ class ProviderError(CodeConductorError):
         self.endpoint = endpoint
         self.model = model
 
+    # A short machine-friendly reason, used in results and history (``timeout``, ``http_500``, ...).
+    _reason: ClassVar[str] = "error"
+
     @property
     def reason(self) -> str:
-        """A short machine-friendly reason, used in results and history (``timeout``, ``http_500``, ...)."""
-        return "error"
+        return self._reason
 
 
 class ProviderUnavailable(ProviderError):
-    @property
-    def reason(self) -> str:
-        return "unavailable"
+    _reason = "unavailable"
 
 
 class ProviderTimeout(ProviderError):
-    @property
-    def reason(self) -> str:
-        return "timeout"
+    _reason = "timeout"
 
 
 class ProviderHTTPError(ProviderError):
@@ -90,21 +88,15 @@ class ProviderHTTPError(ProviderError):
 
 
 class ProviderProtocolError(ProviderError):
-    @property
-    def reason(self) -> str:
-        return "protocol"
+    _reason = "protocol"
 
 
 class ModelError(ProviderError):
-    @property
-    def reason(self) -> str:
-        return "model_error"
+    _reason = "model_error"
 
 
 class ProviderClosed(ProviderError):
-    @property
-    def reason(self) -> str:
-        return "stream_closed"
+    _reason = "stream_closed"
 
 
 class SandboxError(CodeConductorError):
