@@ -15,7 +15,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from .languages import language_by_extension, language_for
+from .languages import is_python, language_by_extension, language_for
 from .types import CodeContext
 
 __all__ = [
@@ -109,7 +109,7 @@ def _indent_blocks(lines: list[str]) -> list[Block]:
 def parse_blocks(text: str, language: str = "python") -> list[Block]:
     """Every function and class of ``text`` (``ast`` for Python that parses, indentation otherwise). Callers that
     ask often (code actions) cache this per document version."""
-    if language == "python":
+    if is_python(language):
         parsed = _python_blocks(text)
         if parsed is not None:
             return parsed
@@ -145,7 +145,7 @@ def is_stub(code: str, language: str = "python") -> bool:
     contains a TODO/FIXME marker (docstrings and comments do not count as a body)."""
     if _TODO_RE.search(code):
         return True
-    if language == "python":
+    if is_python(language):
         try:
             tree = ast.parse(textwrap.dedent(code))
         except (SyntaxError, ValueError):

@@ -24,10 +24,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .consensus.extract import fenced_blocks
 from .context import build_context
 from .errors import RequestError
 from .fixloop import Generate
+from .languages import fenced_blocks, is_python
 from .types import AnswerStatus, ModelAnswer, ProgressEvent, Request, Result, TaskKind
 from .verify.pytest_runner import CaseResult, ProjectSnapshot, PytestRunner, locate_function
 
@@ -113,7 +113,7 @@ def module_name(rel_path: str, files: Mapping[str, str] | None = None) -> str:
 
 
 def _code_of(answer_text: str) -> str:
-    blocks = [body for lang, body in fenced_blocks(answer_text) if lang in ("", "python", "py", "python3")]
+    blocks = [body for lang, body in fenced_blocks(answer_text) if is_python(lang)]  # "" is Python too
     return max(blocks, key=len) if blocks else answer_text
 
 

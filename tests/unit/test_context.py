@@ -85,6 +85,15 @@ def test_stub_detection(code: str, stub: bool) -> None:
     assert is_stub(code, language) is stub
 
 
+@pytest.mark.parametrize("language", ["python", "py", "Python", "python3", ""])
+def test_every_python_language_id_is_read_as_python(language: str) -> None:
+    assert not is_stub("def f(x):\n    return x\n", language)
+    assert is_stub("def f(x):\n    ...\n", language)
+    blocks = parse_blocks(SOURCE, language)
+    assert [(b.kind, b.name) for b in blocks] == [(b.kind, b.name) for b in parse_blocks(SOURCE)]
+    assert ("class", "Greeter") in [(b.kind, b.name) for b in blocks]
+
+
 def test_build_context_selection_surroundings_and_budget() -> None:
     ctx = build_context(SOURCE, 7, 9, path="/x/greeter.py")
     assert ctx.selection == '    def greet(self, name: str) -> str:\n        return "hello " + name'
