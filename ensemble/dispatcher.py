@@ -222,9 +222,7 @@ class Dispatcher:
         order of ``models``. Never raises for a model's failure; raises ``CancelledError`` if the caller is
         cancelled (after cancelling every model call)."""
         settings = self._settings
-        base = params or GenerationParams(
-            temperature=settings.temperature, max_tokens=settings.max_tokens, keep_alive=settings.keep_alive
-        )
+        base = params or GenerationParams.from_settings(settings)
         if self._loads is not None:
             await self._loads.refresh([r for model in models for r in replicas_of(model)])
         jobs = self._plan(models, messages_for, base, samples)

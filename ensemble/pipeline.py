@@ -137,9 +137,7 @@ class Pipeline:
                 prompts[model.id] = build_messages(request, model)
             return prompts[model.id]
 
-        params = GenerationParams(
-            temperature=settings.temperature, max_tokens=settings.max_tokens, keep_alive=settings.keep_alive
-        )
+        params = GenerationParams.from_settings(settings)
         answers = await self._dispatcher.run(
             chosen,
             messages_for,

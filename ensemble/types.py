@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = [
     "AnswerStatus",
@@ -90,6 +93,11 @@ class GenerationParams(_Model):
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
     keep_alive: str | None = None  # Ollama only
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """What a run asks of every model by default: the settings' temperature, token limit and keep-alive."""
+        return cls(temperature=settings.temperature, max_tokens=settings.max_tokens, keep_alive=settings.keep_alive)
 
 
 class GenerationResult(_Model):

@@ -261,6 +261,13 @@ async def test_single_sample_keeps_params() -> None:
     assert log.params[0][1].seed is None
 
 
+async def test_without_params_the_settings_give_them() -> None:
+    d, log = make({"a": Behaviour(0.0)}, temperature=0.7, max_tokens=99, keep_alive="1m")
+    await d.run([model("a")], msgs)
+    assert log.params[0][1] == GenerationParams(temperature=0.7, max_tokens=99, keep_alive="1m")
+    assert GenerationParams.from_settings(Settings(max_tokens=7)) == GenerationParams(max_tokens=7, keep_alive="10m")
+
+
 async def test_progress_events_cover_every_answer() -> None:
     d, _ = make({"a": Behaviour(0.0), "b": Behaviour(error=ProviderHTTPError("x", status_code=503))})
     events: list[ProgressEvent] = []
