@@ -49,6 +49,7 @@ from ensemble.consensus import candidates_for, decide, decide_explained, probe_f
 from ensemble.consensus import extract as extract_mod
 from ensemble.consensus.confidence import NAMES, Features, confidence
 from ensemble.consensus.gate import same_code_but_docs
+from ensemble.reliability import DEFAULT_WEIGHT
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
@@ -256,7 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()}
     for answer_list in answers.values():
         for a in answer_list:
-            weights.setdefault(a.model_id, 0.5)
+            weights.setdefault(a.model_id, DEFAULT_WEIGHT)
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
     for results in cand_scores.values():

@@ -172,9 +172,10 @@ async def _humaneval(
     import itertools
 
     from ensemble.consensus import decide
+    from ensemble.reliability import weights_for
     from ensemble.types import CodeContext, ModelAnswer
     from ensemble.verify.sandbox import Sandbox
-    from ensemble.weights import all_embedded_models, embedded_prior
+    from ensemble.weights import all_embedded_models
 
     specs = all_embedded_models()
     models = [
@@ -183,7 +184,7 @@ async def _humaneval(
     ]
     names = [m.name for m in models]
     together = [m for m in models if ensemble_names is None or m.name in ensemble_names]
-    weights = {m.id: embedded_prior(m.name) or 0.5 for m in models}
+    weights = weights_for(models, {})  # the embedded models' measured priors
     settings = Settings(probe_local=False, embedded="on", timeout_s=900, deadline_s=1800)
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=1)
     subsets = [combo for r in range(2, len(models) + 1) for combo in itertools.combinations(names, r)]

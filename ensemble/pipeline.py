@@ -9,7 +9,6 @@ lives here: each step is its own module.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import time
 import uuid
@@ -25,11 +24,11 @@ from .dispatcher import Dispatcher, OnProgress
 from .errors import RequestError
 from .gateways import LoadMonitor
 from .prompts import build_messages
+from .reliability import weights_for
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
 from .verify.observe import SandboxExecutor
 from .verify.sandbox import sandbox_notice
-from .weights import embedded_prior
 
 __all__ = ["HistoryLike", "Pipeline"]
 
@@ -174,23 +173,16 @@ class Pipeline:
         return result
 
     def _weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
-        """Per model id: the learned weight when there is a history (it starts from the ``model_weights`` prior),
-        else the prior itself (first matching glob; models without one are left to the consensus default)."""
+        """Per model id: the weight the history has learned (it starts from the model's prior), else the prior
+        itself (:func:`~ensemble.reliability.weights_for`)."""
         settings = self._settings
+        learned: Mapping[str, float] = {}
         if self._history is not None and settings.history:
             try:
-                return dict(self._history.weights(task, models))
+                learned = self._history.weights(task, models)
             except Exception:  # history is advice; a broken database must not stop the run
                 logger.exception("could not read learned weights from the history")
-        weights: dict[str, float] = {}
-        for model in models:
-            prior = next(
-                (w for pattern, w in settings.model_weights.items() if fnmatch.fnmatchcase(model.name, pattern)),
-                embedded_prior(model.name),  # the measured prior of an embedded default model, if it is one
-            )
-            if prior is not None:
-                weights[model.id] = prior
-        return weights
+        return weights_for(models, settings.model_weights, learned)
 
     def _drop_hopeless(self, models: list[ModelInfo], notes: list[str]) -> list[ModelInfo]:
         """Leave out models the history says would only burn the deadline (failing streak, too slow), unless

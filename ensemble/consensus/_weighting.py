@@ -14,17 +14,15 @@ independent of the weights' scale.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..reliability import DEFAULT_WEIGHT, clamp_weight
 from ..types import ModelAnswer
 
 __all__ = ["Voter", "shrunk_confidence", "visible_text", "voters_for"]
-
-_MIN_WEIGHT = 1e-6
 
 # Reasoning models (DeepSeek-R1, Qwen3, ...) think aloud inside these tags before answering; the thinking is not
 # the answer and often contains half-formed JSON or code that would mislead the parsers.
@@ -45,15 +43,6 @@ class Voter:
     weight: float  # the model's reliability, split evenly between its samples
 
 
-def _reliability(weights: Mapping[str, float] | None, model_id: str) -> float:
-    raw = 1.0 if weights is None else weights.get(model_id, 1.0)
-    # Weights are documented to lie in (0, 1]; anything else (0, negative, NaN) is treated as barely trusted
-    # rather than failing the whole run.
-    if not isinstance(raw, int | float) or not math.isfinite(raw):
-        return _MIN_WEIGHT
-    return min(1.0, max(_MIN_WEIGHT, float(raw)))
-
-
 def voters_for(usable: Sequence[ModelAnswer], weights: Mapping[str, float] | None) -> list[Voter]:
     """A voter per usable answer, in the same order; each model's weight is split between its samples so a model
     sampled five times does not outvote five different models."""
@@ -70,7 +59,8 @@ def voters_for(usable: Sequence[ModelAnswer], weights: Mapping[str, float] | Non
             voter_id = f"{model_id}#{suffix}"
         else:
             voter_id = model_id
-        voters.append(Voter(voter_id, model_id, _reliability(weights, model_id) / per_model[model_id]))
+        reliability = clamp_weight((weights or {}).get(model_id, DEFAULT_WEIGHT))
+        voters.append(Voter(voter_id, model_id, reliability / per_model[model_id]))
     return voters
 
 

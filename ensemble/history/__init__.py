@@ -13,7 +13,8 @@ too slow for a tight deadline) from their own runs and feedback, kept in a local
 
 from __future__ import annotations
 
-from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, prior_for
+from ..reliability import prior_for
+from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior
 from ._schema import SCHEMA_VERSION
 from ._store import (
     FeedbackAction,

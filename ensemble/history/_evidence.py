@@ -3,7 +3,7 @@
 What the user gets: models that keep agreeing with the ensemble, passing the docstring examples and the user's
 tests, and whose suggestions the user applies, count for more in the next consensus; models that time out, fail
 or get rejected count for less. With few runs the weight stays near the prior (the ``model_weights`` setting,
-else 0.5), so one lucky or unlucky run does not swing it.
+else 0.5: :func:`ensemble.reliability.prior_for`), so one lucky or unlucky run does not swing it.
 
 The model
 ---------
@@ -30,28 +30,28 @@ Cancelled and skipped answers are no evidence: cancelling a model because a quor
 
 The prior is two-level so the estimate is honest with few runs and still learns across tasks:
 
-* model level: ``Beta(m0·n0, (1-m0)·n0)`` with ``m0`` the settings' prior (most specific matching glob of
-  ``model_weights``, else 0.5) and ``n0`` = :attr:`EvidenceWeights.prior_strength`, updated with the model's
-  evidence on *other* task kinds, discounted by :attr:`EvidenceWeights.cross_task_discount` (being good at
-  ``fix`` says something, not everything, about ``review``);
+* model level: ``Beta(m0·n0, (1-m0)·n0)`` with ``m0`` the settings' prior (:func:`ensemble.reliability.prior_for`:
+  the exact or most specific matching ``model_weights`` entry, else 0.5) and ``n0`` =
+  :attr:`EvidenceWeights.prior_strength`, updated with the model's evidence on *other* task kinds, discounted by
+  :attr:`EvidenceWeights.cross_task_discount` (being good at ``fix`` says something, not everything, about
+  ``review``);
 * task level: that model-level mean, with strength :attr:`EvidenceWeights.task_prior_strength`, updated with the
-  evidence on this task kind. The weight is the posterior mean, clamped to ``[min_weight, 1]``.
+  evidence on this task kind. The weight is the posterior mean, clamped to ``[MIN_WEIGHT, 1]``
+  (:func:`ensemble.reliability.clamp_weight`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from ..weights import embedded_prior
+from ..reliability import DEFAULT_WEIGHT
 
 __all__ = [
     "DEFAULT_EVIDENCE",
     "Evidence",
     "EvidenceWeights",
     "Posterior",
-    "prior_for",
     "task_posterior",
 ]
 
@@ -107,8 +107,6 @@ class EvidenceWeights:
     prior_strength: float = 4.0
     task_prior_strength: float = 4.0
     cross_task_discount: float = 0.5
-    default_prior: float = 0.5
-    min_weight: float = 0.02
 
     def alpha_beta(self, evidence: Evidence) -> tuple[float, float]:
         """The (α, β) pseudo-counts ``evidence`` adds."""
@@ -133,7 +131,7 @@ class Posterior:
     @property
     def mean(self) -> float:
         total = self.alpha + self.beta
-        return self.alpha / total if total > 0 else 0.5
+        return self.alpha / total if total > 0 else DEFAULT_WEIGHT
 
     @property
     def sd(self) -> float:
@@ -141,21 +139,6 @@ class Posterior:
         if total <= 0:
             return 0.0
         return float((self.alpha * self.beta / (total * total * (total + 1))) ** 0.5)
-
-
-def prior_for(name: str, globs: Mapping[str, float], default: float = 0.5) -> float:
-    """The settings' prior for model ``name``: the most specific (longest) matching glob wins, case-insensitive;
-    without one, the measured prior of an embedded default model (:data:`ensemble.weights.EMBEDDED_PRIORS`), else
-    ``default``."""
-    lowered = name.lower()
-    best: tuple[int, float] | None = None
-    for pattern, weight in globs.items():
-        if fnmatch.fnmatchcase(lowered, pattern.lower()) and (best is None or len(pattern) > best[0]):
-            best = (len(pattern), weight)
-    if best is not None:
-        return best[1]
-    measured = embedded_prior(name)
-    return measured if measured is not None else default
 
 
 def task_posterior(

@@ -31,9 +31,10 @@ import platformdirs
 
 from ..consensus.gate import NO_CHANGE
 from ..errors import HistoryCorruptError, HistoryError
+from ..reliability import clamp_weight, prior_for
 from ..settings import Settings
 from ..types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, Result, TaskKind
-from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, prior_for, task_posterior
+from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, task_posterior
 from ._schema import SCHEMA_VERSION, migrate
 
 __all__ = [
@@ -415,7 +416,7 @@ class History:
         return out
 
     def _prior(self, name: str) -> float:
-        return prior_for(name, self.settings.model_weights, self.evidence.default_prior)
+        return prior_for(name, self.settings.model_weights)
 
     def posterior(self, name: str, task: TaskKind | str | None = None) -> Posterior:
         """The reliability posterior of model ``name`` on ``task`` (None: across all task kinds)."""
@@ -432,9 +433,6 @@ class History:
         other = total - on_task
         return task_posterior(self._prior(name), on_task, other, self.evidence)
 
-    def _clamp(self, value: float) -> float:
-        return min(1.0, max(self.evidence.min_weight, value))
-
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         """Model id -> learned reliability in (0, 1] for ``task``. Keyed by model name internally, so one model
         served by two endpoints shares its reliability. Falls back to the priors when the database cannot be read."""
@@ -443,7 +441,7 @@ class History:
         except sqlite3.Error as exc:
             log.warning("history: cannot read weights, using priors: %s", exc)
             evidence = {}
-        return {m.id: self._clamp(self._posterior(m.name, evidence.get(m.name, {}), str(task)).mean) for m in models}
+        return {m.id: clamp_weight(self._posterior(m.name, evidence.get(m.name, {}), str(task)).mean) for m in models}
 
     # -- latency and skipping ----------------------------------------------------------------------------------
 
@@ -556,7 +554,7 @@ class History:
                     applied_rate=_rate(sum(r["user_action"] in ("applied", "changed") for r in acted), len(acted)),
                     latency_p50_s=_percentile(latencies, 0.50),
                     latency_p95_s=_percentile(latencies, 0.95),
-                    weight=self._clamp(post.mean),
+                    weight=clamp_weight(post.mean),
                     weight_sd=post.sd,
                     last_used=max(float(r["started_at"]) for r in rows),
                 )
@@ -578,7 +576,7 @@ class History:
         """Model name -> task kind -> learned weight, for every task kind (the dashboard's heat map)."""
         evidence = self._evidence(names)
         return {
-            name: {str(t): self._clamp(self._posterior(name, evidence.get(name, {}), str(t)).mean) for t in TaskKind}
+            name: {str(t): clamp_weight(self._posterior(name, evidence.get(name, {}), str(t)).mean) for t in TaskKind}
             for name in names
         }
 
@@ -671,7 +669,7 @@ class NullHistory:
         self.reason = reason  # why there is no history although the settings asked for one (shown to the user)
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
-        return {m.id: prior_for(m.name, self.settings.model_weights, self.evidence.default_prior) for m in models}
+        return {m.id: prior_for(m.name, self.settings.model_weights) for m in models}
 
     def record(self, result: Result) -> None:
         return None

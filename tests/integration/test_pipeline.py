@@ -151,3 +151,28 @@ async def test_quorum_through_the_consensus_key() -> None:
         "ok-b": (AnswerStatus.ANSWERED, None),
         "hang": (AnswerStatus.CANCELLED, "quorum"),
     }
+
+
+async def test_priors_weigh_the_models_when_the_history_is_off() -> None:
+    # A free-text question: one trusted model against two others that agree with each other. The prior glob is
+    # matched case-insensitively, and a model without a prior counts the default 0.5 (as in the code consensus),
+    # so the trusted answer (0.9) beats the agreeing pair (0.1 + 0.5).
+    trusted = "Use a dictionary keyed by the user id; lookups are constant time."
+    other = "Sort the list first and then binary search it for every query you make."
+    with FaultServer(["ok-trusted", "ok-doubted", "ok-unknown"], apis=("openai",)) as server:
+        server.add_model("ok-trusted", text=trusted)
+        server.add_model("ok-doubted", text=other)
+        server.add_model("ok-unknown", text=other)
+        configured = settings(
+            server.url,
+            history=False,
+            per_endpoint_concurrency=4,
+            # The longer glob would say 0.7, the exact name says 0.1; ok-unknown has no prior.
+            model_weights={"ok-doubted*": 0.7, "OK-TRUSTED*": 0.9, "ok-doubted": 0.1},
+        )
+        async with Pipeline(configured) as pipeline:
+            result = await pipeline.run(request(task="ask", instruction="how do I find users fast?"))
+    assert [a.status for a in result.answers] == [AnswerStatus.ANSWERED] * 3
+    assert result.consensus.pick == trusted
+    supports = sorted(round(c.support, 6) for c in result.consensus.clusters)
+    assert supports == [0.6, 0.9]

@@ -185,6 +185,13 @@ def test_prior_comes_from_settings_globs_most_specific_first(tmp_path: Path) -> 
     assert NullHistory(settings).weights(TaskKind.FIX, [GOOD])[GOOD.id] == 0.8
 
 
+def test_prior_glob_is_case_insensitive_and_an_exact_name_beats_a_longer_glob(tmp_path: Path) -> None:
+    settings = Settings(model_weights={"GOOD:7b*": 0.9, "Good:7B": 0.2})
+    with History(tmp_path / "h.sqlite3", settings=settings) as h:
+        w = h.weights(TaskKind.FIX, [GOOD, BAD])
+    assert w == {GOOD.id: 0.2, BAD.id: 0.5}
+
+
 def test_reliability_is_shared_by_name_across_endpoints(db: History) -> None:
     elsewhere = ModelInfo(name=GOOD.name, provider=ProviderKind.OPENAI, endpoint="http://127.0.0.1:8080")
     for _ in range(5):

@@ -1,0 +1,77 @@
+"""The one rule for a model's prior and the bounds of a weight (ensemble.reliability)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ensemble.reliability import DEFAULT_WEIGHT, MIN_WEIGHT, clamp_weight, glob_prior, prior_for, weights_for
+from ensemble.types import ModelInfo, ProviderKind
+from ensemble.weights import EMBEDDED_PRIORS, QWEN_NAME
+
+EP = "http://127.0.0.1:11434"
+
+
+def model(name: str) -> ModelInfo:
+    return ModelInfo(name=name, provider=ProviderKind.OLLAMA, endpoint=EP)
+
+
+def test_globs_match_whatever_the_case() -> None:
+    assert glob_prior("Qwen2.5-Coder:7B", {"qwen2.5-coder*": 0.9}) == 0.9
+    assert glob_prior("qwen2.5-coder:7b", {"QWEN2.5-CODER*": 0.9}) == 0.9
+
+
+def test_the_longest_matching_glob_wins_whatever_the_order() -> None:
+    specific_last = {"*": 0.1, "qwen*": 0.4, "qwen2.5-coder*": 0.9}
+    specific_first = dict(reversed(specific_last.items()))
+    assert glob_prior("qwen2.5-coder:7b", specific_last) == 0.9
+    assert glob_prior("qwen2.5-coder:7b", specific_first) == 0.9
+    assert glob_prior("qwen3:8b", specific_last) == 0.4
+    assert glob_prior("llama3:8b", specific_last) == 0.1
+
+
+def test_an_exact_name_beats_a_longer_glob() -> None:
+    globs = {"qwen2.5-coder:7b*": 0.9, "Qwen2.5-Coder:7b": 0.3}
+    assert glob_prior("qwen2.5-coder:7b", globs) == 0.3
+    assert glob_prior("qwen2.5-coder:7b-q4", globs) == 0.9
+
+
+def test_no_matching_glob_is_none() -> None:
+    assert glob_prior("llama3:8b", {"qwen*": 0.9}) is None
+    assert glob_prior("llama3:8b", {}) is None
+
+
+def test_prior_falls_back_to_the_embedded_measurement_then_the_default() -> None:
+    assert prior_for(QWEN_NAME, {}) == EMBEDDED_PRIORS[QWEN_NAME]
+    assert prior_for(QWEN_NAME, {"qwen2.5-coder-0.5b*": 0.9}) == 0.9  # the user's glob takes precedence
+    assert prior_for("unknown:1b", {}) == DEFAULT_WEIGHT == 0.5
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (0.5, 0.5),
+        (1.0, 1.0),
+        (1.7, 1.0),
+        (MIN_WEIGHT, MIN_WEIGHT),
+        (0.001, MIN_WEIGHT),
+        (0.0, MIN_WEIGHT),
+        (-3.0, MIN_WEIGHT),
+        (math.nan, MIN_WEIGHT),
+        (math.inf, MIN_WEIGHT),
+        ("0.9", MIN_WEIGHT),
+        (True, MIN_WEIGHT),
+        (1, 1.0),
+    ],
+)
+def test_clamp_bounds_every_weight(raw: object, expected: float) -> None:
+    assert clamp_weight(raw) == expected
+
+
+def test_weights_for_gives_every_model_its_learned_weight_else_its_prior() -> None:
+    learned, prior_only, nothing = model("good:7b"), model("qwen:7b"), model("other:3b")
+    weights = weights_for([learned, prior_only, nothing], {"qwen*": 0.8, "good*": 0.1}, {learned.id: 0.7})
+    assert weights == {learned.id: 0.7, prior_only.id: 0.8, nothing.id: DEFAULT_WEIGHT}
+    assert weights_for([nothing], {"other*": 0.001}) == {nothing.id: MIN_WEIGHT}
+    assert weights_for([learned], {}, {learned.id: math.nan}) == {learned.id: MIN_WEIGHT}
