@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Self
 
 import httpx
 
@@ -23,6 +23,7 @@ from .discovery import Discovery, EndpointStatus
 from .dispatcher import Dispatcher, OnProgress
 from .errors import RequestError
 from .gateways import LoadMonitor
+from .history import HistoryLike, NullHistory
 from .prompts import build_messages
 from .reliability import weights_for
 from .settings import Settings
@@ -41,17 +42,7 @@ _NO_MODELS_ADVICE = (
 )
 
 
-@runtime_checkable
-class HistoryLike(Protocol):
-    """What the pipeline needs from a history store: learned weights in, outcomes out."""
-
-    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
-        """Learned reliability in (0, 1] per model id, for ``task`` (models it knows nothing of may be absent)."""
-        ...
-
-    def record(self, result: Result) -> None:
-        """Store the outcome of one run."""
-        ...
+_NO_HISTORY = NullHistory()  # a pipeline given no history: priors only, nothing recorded, nobody skipped
 
 
 class Pipeline:
@@ -62,7 +53,7 @@ class Pipeline:
         settings: Settings | None = None,
         *,
         client: httpx.AsyncClient | None = None,
-        history: HistoryLike | None = None,
+        history: HistoryLike = _NO_HISTORY,
         discovery: Discovery | None = None,
     ) -> None:
         self._settings = settings or Settings()
@@ -165,7 +156,7 @@ class Pipeline:
             wall_s=time.perf_counter() - started,
             notes=notes,
         )
-        if self._history is not None and settings.history:
+        if settings.history:
             try:
                 self._history.record(result)
             except Exception:  # losing one history row must not lose the user's answer
@@ -177,7 +168,7 @@ class Pipeline:
         itself (:func:`~ensemble.reliability.weights_for`)."""
         settings = self._settings
         learned: Mapping[str, float] = {}
-        if self._history is not None and settings.history:
+        if settings.history:
             try:
                 learned = self._history.weights(task, models)
             except Exception:  # history is advice; a broken database must not stop the run
@@ -187,14 +178,13 @@ class Pipeline:
     def _drop_hopeless(self, models: list[ModelInfo], notes: list[str]) -> list[ModelInfo]:
         """Leave out models the history says would only burn the deadline (failing streak, too slow), unless
         that would leave none; each one left out is named in the result's notes."""
-        skip_reason = getattr(self._history, "skip_reason", None)
-        if skip_reason is None or not self._settings.history:
+        if not self._settings.history:
             return models
         kept: list[ModelInfo] = []
         dropped: list[str] = []
         for model in models:
             try:
-                reason = skip_reason(model, self._settings.deadline_s)
+                reason = self._history.skip_reason(model, self._settings.deadline_s)
             except Exception:
                 logger.exception("could not read the history of %s", model.name)
                 reason = None

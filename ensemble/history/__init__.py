@@ -8,6 +8,7 @@ too slow for a tight deadline) from their own runs and feedback, kept in a local
 * :class:`History` — the store: :meth:`~History.record`, :meth:`~History.record_feedback`,
   :meth:`~History.weights`, :meth:`~History.should_skip` / :meth:`~History.expected_latency`, stats and export.
 * :func:`open_history` — the history the settings ask for (a :class:`NullHistory` when off or unusable).
+* :class:`HistoryLike` — what a run needs of a history (:class:`History`, :class:`NullHistory`).
 * :mod:`ensemble.history._evidence` documents how evidence becomes a weight (Beta posterior).
 """
 

@@ -376,9 +376,9 @@ def open_postgres_history(settings: Settings) -> History | NullHistory:
     url = settings.history_url or ""
     if not settings.allow_remote and not _on_this_machine(url):
         log.warning("history disabled: %s is not on this machine and allow_remote is off", redact_url(url))
-        return NullHistory(settings)
+        return NullHistory()
     try:
         return PostgresHistory(url, settings=settings)
     except HistoryError as exc:
         log.warning("history disabled: %s", exc)
-        return NullHistory(settings)
+        return NullHistory()

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 import platformdirs
 
@@ -52,12 +52,23 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class HistoryLike(Protocol):
-    """What the pipeline needs from a history: weights before a run, a record after it."""
+    """What a run needs from a history: learned weights and the models to leave out before it, a record after it.
+    :class:`History` (and the team's PostgreSQL one) and :class:`NullHistory` are histories."""
 
-    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]: ...
+    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+        """Learned reliability in (0, 1] per model id, for ``task``; a model it knows nothing of may be absent
+        (the caller then uses its prior, :func:`ensemble.reliability.prior_for`)."""
+        ...
 
-    def record(self, result: Result) -> None: ...
+    def skip_reason(self, model: ModelInfo, deadline_s: float) -> str | None:
+        """Why ``model`` would only burn a run's ``deadline_s`` (None: ask it)."""
+        ...
+
+    def record(self, result: Result) -> None:
+        """Store the outcome of one run."""
+        ...
 
 
 class FeedbackAction(enum.StrEnum):
@@ -659,17 +670,14 @@ class History:
 
 
 class NullHistory:
-    """No recording (``settings.history`` off, or the database unusable): weights are the settings' priors."""
+    """The history when there is none (``settings.history`` off, the database unusable, or nobody gave one): it
+    records nothing and knows nothing, so every model gets its prior and none is skipped."""
 
-    def __init__(
-        self, settings: Settings | None = None, evidence: EvidenceWeights = DEFAULT_EVIDENCE, reason: str | None = None
-    ) -> None:
-        self.settings = settings or Settings()
-        self.evidence = evidence
+    def __init__(self, reason: str | None = None) -> None:
         self.reason = reason  # why there is no history although the settings asked for one (shown to the user)
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
-        return {m.id: prior_for(m.name, self.settings.model_weights) for m in models}
+        return {}
 
     def record(self, result: Result) -> None:
         return None
@@ -719,7 +727,7 @@ def open_history(settings: Settings) -> History | NullHistory:
     """The history the settings ask for; a :class:`NullHistory` (logged, with ``reason``) when it is off or cannot
     be opened, so runs go on without it."""
     if not settings.history:
-        return NullHistory(settings)
+        return NullHistory()
     if settings.history_url:  # the team's shared PostgreSQL history (ensemble.history._postgres)
         from ._postgres import open_postgres_history
 
@@ -728,4 +736,4 @@ def open_history(settings: Settings) -> History | NullHistory:
         return History(settings=settings)
     except HistoryError as exc:
         log.warning("running without history: %s", exc)
-        return NullHistory(settings, reason=f"running without history: {exc}")
+        return NullHistory(reason=f"running without history: {exc}")

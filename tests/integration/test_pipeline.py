@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ensemble.errors import RequestError
-from ensemble.pipeline import HistoryLike, Pipeline
+from ensemble.history import HistoryLike, NullHistory
+from ensemble.pipeline import Pipeline
 from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
 from tests.support.fault_server import FaultServer
@@ -55,10 +56,11 @@ def request(**extra: object) -> Request:
     )
 
 
-class RecordingHistory:
+class RecordingHistory(NullHistory):
     """A real (in-memory) history: gives fixed learned weights and keeps what it is asked to record."""
 
     def __init__(self, learned: Mapping[str, float]) -> None:
+        super().__init__()
         self.learned = dict(learned)
         self.asked: list[tuple[TaskKind, list[str]]] = []
         self.recorded: list[Result] = []
@@ -128,6 +130,9 @@ async def test_no_models_raises_request_error_with_advice() -> None:
 async def test_broken_history_does_not_lose_the_answer(servers: list[LlamaServer]) -> None:
     class Broken:
         def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+            raise OSError("database is locked")
+
+        def skip_reason(self, model: ModelInfo, deadline_s: float) -> str | None:
             raise OSError("database is locked")
 
         def record(self, result: Result) -> None:

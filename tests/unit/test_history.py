@@ -182,7 +182,6 @@ def test_prior_comes_from_settings_globs_most_specific_first(tmp_path: Path) -> 
     with History(tmp_path / "h.sqlite3", settings=settings) as h:
         w = h.weights(TaskKind.FIX, [GOOD, BAD, OTHER])
     assert w == {GOOD.id: 0.8, BAD.id: 0.3, OTHER.id: 0.5}
-    assert NullHistory(settings).weights(TaskKind.FIX, [GOOD])[GOOD.id] == 0.8
 
 
 def test_prior_glob_is_case_insensitive_and_an_exact_name_beats_a_longer_glob(tmp_path: Path) -> None:
@@ -190,6 +189,13 @@ def test_prior_glob_is_case_insensitive_and_an_exact_name_beats_a_longer_glob(tm
     with History(tmp_path / "h.sqlite3", settings=settings) as h:
         w = h.weights(TaskKind.FIX, [GOOD, BAD])
     assert w == {GOOD.id: 0.2, BAD.id: 0.5}
+
+
+def test_null_history_knows_nothing_and_skips_nobody() -> None:
+    null = NullHistory()
+    assert null.weights(TaskKind.FIX, [GOOD, BAD]) == {}
+    assert null.skip_reason(BAD, deadline_s=0.001) is None
+    assert null.reason is None
 
 
 def test_reliability_is_shared_by_name_across_endpoints(db: History) -> None:
@@ -398,7 +404,10 @@ def test_evidence_table_stays_in_step_with_the_history(tmp_path_factory: pytest.
 
 
 def test_history_satisfies_the_pipelines_protocol(db: History) -> None:
-    from ensemble.pipeline import HistoryLike
+    from ensemble import pipeline
+    from ensemble.history import HistoryLike
 
+    assert pipeline.HistoryLike is HistoryLike  # one protocol, re-exported
     assert isinstance(db, HistoryLike)
     assert isinstance(NullHistory(), HistoryLike)
+    assert not isinstance(object(), HistoryLike)
