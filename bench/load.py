@@ -51,7 +51,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / (1024 * 1024)
+    rss: int = psutil.Process(pid).memory_info().rss
+    return rss / (1024 * 1024)
 
 
 def _settings(llamas: list[LlamaServer], fake: FaultServer) -> dict[str, Any]:

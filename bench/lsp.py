@@ -111,7 +111,8 @@ async def _server_side(
 ) -> dict[str, Any]:
     startups = await _startup(cmd, options, starts)
     client, _ = await start_client(cmd, options)
-    pid = client._server.pid  # type: ignore[union-attr]
+    assert client._server is not None  # started by start_client
+    pid = client._server.pid
     await asyncio.sleep(0.5)  # let start-up discovery finish
     timings = await _requests(client, text, n)
     await asyncio.sleep(0.5)

@@ -84,7 +84,7 @@ async def _bare_server_once(endpoint: str) -> float:
     finally:
         await client.shutdown_async(None)
         client.exit(None)
-        await client.stop()  # type: ignore[no-untyped-call]
+        await client.stop()
 
 
 def _import_check_once() -> float:

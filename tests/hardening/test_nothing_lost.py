@@ -54,7 +54,7 @@ def _random_edit(rng: random.Random, text: str) -> tuple[lsp.Range, str]:
     return lsp.Range(lsp.Position(line, 0), end), ""
 
 
-async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
+async def test_randomized_edits_during_runs(client: LanguageClient, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(SEED)
     editor = editor_of(client)
     received: list[tuple[str, int | None, int]] = []  # (uri, version the edit is for, editor's version then)
@@ -68,7 +68,7 @@ async def test_randomized_edits_during_runs(client: LanguageClient) -> None:
             )
         return original_apply(params)
 
-    editor.on_apply_edit = on_apply_edit  # type: ignore[method-assign]
+    monkeypatch.setattr(editor, "on_apply_edit", on_apply_edit)
     outcomes: dict[str, int] = {}
     corrupted: list[str] = []
     for trial in range(TRIALS):

@@ -12,6 +12,7 @@ import pytest
 from ensemble.discovery import Discovery, LocalEndpoint
 from ensemble.settings import EndpointSettings, Settings, is_loopback_url
 from ensemble.types import ProviderKind
+from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port
 
@@ -66,9 +67,9 @@ def settings(*urls: str, **extra: object) -> Settings:
 
 
 async def test_finds_real_llama_servers(
-    tiny_server: LlamaServer, llama_server_factory: object, client: httpx.AsyncClient
+    tiny_server: LlamaServer, llama_server_factory: LlamaServerFactory, client: httpx.AsyncClient
 ) -> None:
-    other = llama_server_factory(alias="tiny-two")  # type: ignore[operator]
+    other = llama_server_factory(alias="tiny-two")
     discovery = Discovery(settings(tiny_server.url, f"{other.url}/v1/"), client)
     models = await discovery.models()
     assert {(m.name, m.endpoint) for m in models} == {("tiny", tiny_server.url), ("tiny-two", other.url)}

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -13,6 +13,7 @@ from ensemble.discovery import Discovery
 from ensemble.dispatcher import Dispatcher
 from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo, ProgressEvent, ProviderKind
+from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer
 
@@ -37,18 +38,18 @@ def openai_model(name: str, url: str) -> ModelInfo:
     return ModelInfo(name=name, provider=ProviderKind.OPENAI, endpoint=url)
 
 
-async def wait_for(condition: object, seconds: float = 10.0) -> bool:
+async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     for _ in range(int(seconds / 0.05)):
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         await asyncio.sleep(0.05)
     return False
 
 
 async def test_real_llama_servers_answer_in_parallel(
-    tiny_server: LlamaServer, llama_server_factory: object, client: httpx.AsyncClient
+    tiny_server: LlamaServer, llama_server_factory: LlamaServerFactory, client: httpx.AsyncClient
 ) -> None:
-    other = llama_server_factory(alias="tiny-b")  # type: ignore[operator]
+    other = llama_server_factory(alias="tiny-b")
     models = [openai_model("tiny", tiny_server.url), openai_model("tiny-b", other.url)]
     events: list[ProgressEvent] = []
     answers = await dispatcher(client).run(models, lambda _m: MESSAGES, params=PARAMS, on_progress=events.append)

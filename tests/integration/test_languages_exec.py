@@ -5,6 +5,7 @@ told apart by what each does on the examples its comment gives and on calls vari
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,10 @@ ANSWERS_TS = {
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
+def sandbox() -> Iterator[Sandbox]:
     box = Sandbox()
     box.start()
-    yield box  # type: ignore[misc]
+    yield box
     box.close()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer
 
@@ -24,7 +25,7 @@ def test_tiny_server_serves_chat_and_completion(tiny_server: LlamaServer) -> Non
     assert chat["usage"]["completion_tokens"] == 5
 
 
-def test_factory_starts_a_second_server(llama_server_factory, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+def test_factory_starts_a_second_server(llama_server_factory: LlamaServerFactory, tiny_gguf: Path) -> None:
     server = llama_server_factory(tiny_gguf, alias="second")
     assert httpx.get(f"{server.url}/v1/models").json()["data"][0]["id"] == "second"
     server.stop()

@@ -12,6 +12,7 @@ import pytest
 from ensemble.errors import (
     ModelError,
     ProviderClosed,
+    ProviderError,
     ProviderHTTPError,
     ProviderProtocolError,
     ProviderTimeout,
@@ -129,16 +130,17 @@ async def test_completion_mode_uses_generate_raw(
     ],
 )
 async def test_fault_paths(
-    fault_server: FaultServer, client: httpx.AsyncClient, name: str, error: type[Exception], stream: bool
+    fault_server: FaultServer, client: httpx.AsyncClient, name: str, error: type[ProviderError], stream: bool
 ) -> None:
     provider = OllamaProvider(fault_server.url, client)
     with pytest.raises(error) as info:
         await provider.generate(
             _model(fault_server.url, name), MESSAGES, GenerationParams(), (lambda _t: None) if stream else None
         )
-    assert info.value.model == name  # type: ignore[attr-defined]
+    assert info.value.model == name
     if name == "http500":
-        assert info.value.status_code == 500  # type: ignore[attr-defined]
+        assert isinstance(info.value, ProviderHTTPError)
+        assert info.value.status_code == 500
         assert "internal error serving http500" in str(info.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from ensemble.errors import (
     ModelError,
     ProviderClosed,
+    ProviderError,
     ProviderHTTPError,
     ProviderProtocolError,
     ProviderTimeout,
@@ -18,6 +20,7 @@ from ensemble.errors import (
 )
 from ensemble.providers import OpenAICompatProvider
 from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import DEFAULT_TEXT, FaultServer
 from tests.support.llama_server import LlamaServer, free_port
 
@@ -122,7 +125,9 @@ async def test_second_request_while_one_is_in_flight(tiny_server: LlamaServer, c
         assert "".join(streamed) == long_result.text
 
 
-async def test_two_servers_two_models_disagree(llama_server_factory, client: httpx.AsyncClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_two_servers_two_models_disagree(
+    llama_server_factory: LlamaServerFactory, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
     from tests.support.gguf_tiny import write_tiny_gguf
 
     other = llama_server_factory(write_tiny_gguf(tmp_path / "seed7.gguf", seed=7), alias="tiny-7")
@@ -185,7 +190,7 @@ async def test_fault_paths(  # noqa: PLR0917 - pytest passes parameters position
     fault_server: FaultServer,
     client: httpx.AsyncClient,
     name: str,
-    error: type[Exception],
+    error: type[ProviderError],
     reason: str,
     stream: bool,
 ) -> None:
@@ -196,11 +201,12 @@ async def test_fault_paths(  # noqa: PLR0917 - pytest passes parameters position
             _model(fault_server.url, name), MESSAGES, GenerationParams(), tokens.append if stream else None
         )
     exc = info.value
-    assert exc.reason == reason  # type: ignore[attr-defined]
-    assert exc.endpoint == fault_server.url  # type: ignore[attr-defined]
-    assert exc.model == name  # type: ignore[attr-defined]
+    assert exc.reason == reason
+    assert exc.endpoint == fault_server.url
+    assert exc.model == name
     if name == "http500":
-        assert exc.status_code == 500  # type: ignore[attr-defined]
+        assert isinstance(exc, ProviderHTTPError)
+        assert exc.status_code == 500
         assert "internal error serving http500" in str(exc)
 
 

@@ -117,8 +117,8 @@ def _unprivileged_command(argv: list[str], env: dict[str, str], uid: int, stage:
             lines.append(f"mount --bind {shlex.quote(path)} {shlex.quote(str(staged))}")
             rebind.append((str(staged), path))
         lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(blocker)}")
-    for staged, path in rebind:
-        lines.append(f"mkdir -p {shlex.quote(path)} && mount --bind {shlex.quote(staged)} {shlex.quote(path)}")
+    for bound, target in rebind:
+        lines.append(f"mkdir -p {shlex.quote(target)} && mount --bind {shlex.quote(bound)} {shlex.quote(target)}")
     env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
     lines.append(f"exec runuser -u {USER} -- env -i {env_args} {' '.join(shlex.quote(a) for a in argv)}")
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Protocol, Union, cast
 
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
@@ -132,10 +132,41 @@ def params(options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities 
     )
 
 
+class _WithEditor(Protocol):
+    """A client that carries its editor: pytest-lsp's ``LanguageClient`` has no such attribute, the tests add it."""
+
+    editor: Editor
+
+
+def attach_editor(client: LanguageClient) -> Editor:
+    """A new :class:`Editor` for ``client``, which :func:`editor_of` returns from then on."""
+    editor = Editor(client)
+    cast(_WithEditor, client).editor = editor
+    return editor
+
+
 def editor_of(client: LanguageClient) -> Editor:
-    editor = client.editor  # type: ignore[attr-defined]
+    editor = cast(_WithEditor, client).editor
     assert isinstance(editor, Editor)
     return editor
+
+
+Progress = lsp.WorkDoneProgressBegin | lsp.WorkDoneProgressReport | lsp.WorkDoneProgressEnd
+
+
+def progress_of(client: LanguageClient, token: lsp.ProgressToken) -> list[Progress]:
+    """The progress received for ``token``: pytest-lsp keeps the begin/report/end values, though it declares
+    ``ProgressParams`` (against which mypy finds every ``isinstance`` impossible and skips what follows)."""
+    return cast(list[Progress], client.progress_reports[token])
+
+
+def command_argument(action: lsp.CodeAction) -> dict[str, Any]:
+    """The first argument of ``action``'s command: our commands take one JSON object."""
+    assert action.command is not None
+    assert action.command.arguments
+    argument = action.command.arguments[0]
+    assert isinstance(argument, dict)
+    return argument
 
 
 def whole(text: str) -> lsp.Range:
@@ -174,8 +205,7 @@ async def open_session(
 ) -> Editor:
     """Initialize ``client`` as an editor that applies the server's edits (``client.editor``) and keeps its status
     notifications; ``capabilities`` default to VS Code's."""
-    editor = Editor(client)
-    client.editor = editor  # type: ignore[attr-defined]
+    editor = attach_editor(client)
 
     # pygls tags handlers with attributes, so they must be plain functions (not bound methods).
     def apply_edit(p: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:

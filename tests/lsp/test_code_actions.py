@@ -8,7 +8,7 @@ from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
 
-from .helpers import BUGGY, editor_of
+from .helpers import BUGGY, command_argument, editor_of
 
 URI = "file:///tmp/codeconductor-lsp-tests/actions.py"
 
@@ -38,7 +38,7 @@ async def test_actions_on_enclosing_function(client: LanguageClient, lsp_models:
     assert fix.command is not None
     assert fix.kind == "quickfix.codeconductor.fix"
     assert fix.command.command == "codeconductor.run"
-    arg = fix.command.arguments[0]  # type: ignore[index]
+    arg = command_argument(fix)
     # No selection: the whole enclosing function `add` (lines 3-4), at the version it was listed on.
     assert arg["range"] == {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": 0}}
     assert arg["task"] == "fix"
@@ -55,8 +55,7 @@ async def test_implement_offered_only_on_stub(client: LanguageClient) -> None:
     titles = [a.title for a in actions if isinstance(a, lsp.CodeAction)]
     assert "Implement this function" in titles
     implement = next(a for a in actions if isinstance(a, lsp.CodeAction) and a.title == "Implement this function")
-    assert implement.command is not None
-    assert implement.command.arguments[0]["range"]["start"]["line"] == 7  # type: ignore[index]
+    assert command_argument(implement)["range"]["start"]["line"] == 7
 
 
 async def test_selection_is_used_as_whole_lines_and_only_filters(client: LanguageClient) -> None:
@@ -67,8 +66,7 @@ async def test_selection_is_used_as_whole_lines_and_only_filters(client: Languag
     assert kinds
     assert all(str(k).startswith("refactor") for k in kinds)
     improve = next(a for a in actions if isinstance(a, lsp.CodeAction) and a.title == "Improve with ensemble")
-    assert improve.command is not None
-    assert improve.command.arguments[0]["range"] == {  # type: ignore[index]
+    assert command_argument(improve)["range"] == {
         "start": {"line": 0, "character": 0},
         "end": {"line": 1, "character": 0},
     }

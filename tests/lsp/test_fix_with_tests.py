@@ -21,7 +21,7 @@ from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import Behaviour, FaultServer
 
-from .helpers import command, editor_of, fenced, settings_for, span, started_token
+from .helpers import command, command_argument, editor_of, fenced, progress_of, settings_for, span, started_token
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -90,8 +90,7 @@ async def test_code_actions_on_a_function(client: LanguageClient, project: Path)
     fix = by_title["Make tests pass with ensemble"]
     assert fix.command is not None
     assert fix.command.command == "codeconductor.fixWithTests"
-    assert fix.command.arguments is not None
-    assert fix.command.arguments[0]["range"]["start"]["line"] == 0
+    assert command_argument(fix)["range"]["start"]["line"] == 0
     assert "Generate tests with ensemble" in by_title
     # Outside any function: not offered.
     editor.open(uri + "x", "x = 1\n")
@@ -120,13 +119,13 @@ async def test_fix_with_tests_applies_the_passing_candidate(client: LanguageClie
     messages = [
         v.message
         for t in tokens
-        for v in client.progress_reports[t]
+        for v in progress_of(client, t)
         if isinstance(v, lsp.WorkDoneProgressReport) and v.message
     ]
     assert any(m.startswith("current code: tested") and "0/2 tests passed" in m for m in messages)
     assert any(m.startswith("round 1/3: model ok-lsp-fixtests-") for m in messages)
     assert any(m.startswith("round 1/3: tested") and "2/2 tests passed" in m for m in messages)
-    ends = [v for t in tokens for v in client.progress_reports[t] if isinstance(v, lsp.WorkDoneProgressEnd)]
+    ends = [v for t in tokens for v in progress_of(client, t) if isinstance(v, lsp.WorkDoneProgressEnd)]
     assert any(e.message and "candidates pass the tests" in e.message for e in ends)
 
 
@@ -205,7 +204,7 @@ async def _assert_stopped(client: LanguageClient, fault_server: FaultServer, tok
     """The hanging model's connection was abandoned, the progress ended "cancelled", no run is left."""
     editor = editor_of(client)
     await editor.wait_for(lambda: HANG in fault_server.disconnects, timeout=10)
-    end = client.progress_reports[token][-1]
+    end = progress_of(client, token)[-1]
     assert isinstance(end, lsp.WorkDoneProgressEnd)
     assert end.message == "cancelled"
     status = await command(client, "codeconductor.status")
@@ -224,7 +223,7 @@ async def test_fix_cancelled_from_progress(
     args = {"uri": uri, "range": span(0, 4), "version": 1}
     reply, token = await _start_hanging(client, fault_server, "codeconductor.fixWithTests", args)
     # The loop's progress reports offer the cancel button too (not only its begin).
-    reports = [v for v in client.progress_reports[token] if isinstance(v, lsp.WorkDoneProgressReport)]
+    reports = [v for v in progress_of(client, token) if isinstance(v, lsp.WorkDoneProgressReport)]
     assert reports
     assert all(r.cancellable for r in reports)
     client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))

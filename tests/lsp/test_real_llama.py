@@ -14,7 +14,7 @@ from pytest_lsp import LanguageClient
 
 from tests.support.llama_server import LlamaServer, start_llama_server
 
-from .helpers import BUGGY, command, editor_of, span
+from .helpers import BUGGY, command, editor_of, progress_of, span
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -62,7 +62,7 @@ async def test_run_on_real_servers(client: LanguageClient) -> None:
     assert all(a["latency_s"] is not None for a in answers)
     # One progress report per model, ending at 2/2.
     token = next(t for t in client.progress_reports if str(t).startswith("codeconductor-"))
-    reports = [v.message for v in client.progress_reports[token] if isinstance(v, lsp.WorkDoneProgressReport)]
+    reports = [v.message for v in progress_of(client, token) if isinstance(v, lsp.WorkDoneProgressReport)]
     assert reports[-1] == "2/2 models answered"
     if reply["status"] == "applied":
         (edit,) = editor.applied
@@ -71,7 +71,8 @@ async def test_run_on_real_servers(client: LanguageClient) -> None:
             lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=URI), position=lsp.Position(3, 1))
         )
         assert hover is not None
-        assert "tiny-lsp-a" in hover.contents.value  # type: ignore[union-attr]
+        assert isinstance(hover.contents, lsp.MarkupContent)
+        assert "tiny-lsp-a" in hover.contents.value
     else:
         assert editor.applied == []
         assert editor.texts[URI] == BUGGY

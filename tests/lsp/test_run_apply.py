@@ -7,7 +7,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from .helpers import ALTERNATIVE, BUGGY, FIXED, command, editor_of, span
+from .helpers import ALTERNATIVE, BUGGY, FIXED, command, editor_of, progress_of, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/run.py"
 
@@ -33,13 +33,13 @@ async def test_fix_runs_reports_progress_and_applies(client: LanguageClient) -> 
 
     # Progress: created, begun (cancellable), one report per model, ended.
     (token,) = [t for t in client.progress_reports if str(t).startswith("codeconductor-")]
-    kinds = [type(v).__name__ for v in client.progress_reports[token]]
+    kinds = [type(v).__name__ for v in progress_of(client, token)]
     assert kinds[0] == "WorkDoneProgressBegin"
     assert kinds[-1] == "WorkDoneProgressEnd"
-    begin = client.progress_reports[token][0]
+    begin = progress_of(client, token)[0]
     assert isinstance(begin, lsp.WorkDoneProgressBegin)
     assert begin.cancellable is True
-    reports = [v.message for v in client.progress_reports[token] if isinstance(v, lsp.WorkDoneProgressReport)]
+    reports = [v.message for v in progress_of(client, token) if isinstance(v, lsp.WorkDoneProgressReport)]
     assert reports[-1] == "4/4 models answered"
     assert len(reports) >= 4
 

@@ -12,7 +12,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fault_server import FaultServer
 
-from .helpers import SERVER, Editor, command, editor_of, params, settings_for
+from .helpers import SERVER, attach_editor, command, editor_of, params, settings_for
 
 
 async def _names(client: LanguageClient) -> list[str]:
@@ -52,8 +52,7 @@ def configured(lsp_models: FaultServer) -> dict[str, Any]:
 async def pulled(lsp_client: LanguageClient, configured: dict[str, Any]) -> Any:
     """A client whose ``workspace/configuration`` holds the settings, and whose initializationOptions are invalid."""
     lsp_client.set_configuration(configured["codeconductor"], section="codeconductor")
-    editor = Editor(lsp_client)
-    lsp_client.editor = editor  # type: ignore[attr-defined]
+    attach_editor(lsp_client)
     await lsp_client.initialize_session(params({"timeoutS": "soon"}))
     yield
     await lsp_client.shutdown_session()

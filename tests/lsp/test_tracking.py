@@ -15,7 +15,7 @@ def _rng(sl: int, sc: int, el: int, ec: int) -> lsp.Range:
     return lsp.Range(lsp.Position(sl, sc), lsp.Position(el, ec))
 
 
-def _record(store: RunStore, start: int, end: int, lines: list[str], **extra: object) -> RunRecord:
+def _record(store: RunStore, start: int, end: int, lines: list[str]) -> RunRecord:
     result = Result(
         id="x",
         request=Request(task=TaskKind.FIX, context=CodeContext()),
@@ -31,7 +31,6 @@ def _record(store: RunStore, start: int, end: int, lines: list[str], **extra: ob
         span=Span(start, end),
         version=1,
         lines=lines,
-        **extra,  # type: ignore[arg-type]
     )
     store.add(record)
     return record

@@ -20,6 +20,7 @@ from ensemble.pipeline import Pipeline
 from ensemble.replicas import replicas_of
 from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, CodeContext, ProgressEvent, Request
+from tests.conftest import LlamaServerFactory
 from tests.support.litellm_proxy import LiteLLMProxy
 from tests.support.llama_server import LlamaServer
 
@@ -90,9 +91,9 @@ async def test_discovery_sees_the_gateway_and_its_deployments(
 
 
 async def test_replicas_behind_the_gateway_count_once(
-    litellm_proxy: LiteLLMProxy, tiny_replicas: dict[str, list[LlamaServer]], llama_server_factory: object
+    litellm_proxy: LiteLLMProxy, tiny_replicas: dict[str, list[LlamaServer]], llama_server_factory: LlamaServerFactory
 ) -> None:
-    other = llama_server_factory(alias="other", n_ctx=2048)  # type: ignore[operator]
+    other = llama_server_factory(alias="other", n_ctx=2048)
     direct = [{"url": s.url, "kind": "openai"} for s in tiny_replicas["tiny"]]
     settings = _settings(
         [_proxy(litellm_proxy), *direct, {"url": other.url, "kind": "openai"}],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ensemble.consensus.behaviour import Behaviour, build_probe
+from ensemble.consensus.behaviour import Behaviour, Probe, build_probe
 from ensemble.verify.examples import Example, entry_point_of, extract_examples
 from ensemble.verify.inputs import generate_inputs
 from ensemble.verify.observe import SandboxExecutor
@@ -73,8 +73,8 @@ async def test_behaviour_groups_equivalent_code_and_flags_degenerate(box: Sandbo
     probe = build_probe(STUB, "add_one")
     executor = SandboxExecutor(box)
 
-    async def observe(_: Sandbox, code: str, probe: object) -> Behaviour:
-        return await executor.observe(code, probe)  # type: ignore[arg-type]
+    async def observe(_: Sandbox, code: str, probe: Probe) -> Behaviour:
+        return await executor.observe(code, probe)
 
     good_a = await observe(box, "def add_one(xs):\n    return [x + 1 for x in xs]\n", probe)
     good_b = await observe(

@@ -103,7 +103,7 @@ def make(behaviours: dict[str, Behaviour], **settings: object) -> tuple[Dispatch
             providers[m.endpoint] = SleepyProvider(m.endpoint, behaviours, log)
         return providers[m.endpoint]
 
-    base = {"per_endpoint_concurrency": 4, "timeout_s": 5.0, "deadline_s": 10.0}
+    base: dict[str, object] = {"per_endpoint_concurrency": 4, "timeout_s": 5.0, "deadline_s": 10.0}
     base.update(settings)
     return Dispatcher(Settings.model_validate(base), provider_for), log
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from ensemble.consensus.extract import clear_cache, extract_code, fenced_blocks
 
@@ -43,9 +44,9 @@ def test_body_only_is_merged_with_the_signature_and_helpers_kept() -> None:
     assert _defines(out.code, "total")
     assert _defines(out.code, "helper")
     assert "from typing import List" in out.code
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(out.code, namespace)
-    assert namespace["total"]([1, 2]) == 5  # type: ignore[operator]
+    assert namespace["total"]([1, 2]) == 5
 
 
 def test_main_guard_prints_and_asserts_are_removed() -> None:
@@ -71,9 +72,9 @@ def test_lost_indentation_is_repaired() -> None:
     raw = "def total(values):\n s = 0\n for v in values:\n s += v + 1\n return s\n"
     out = extract_code(raw, context=STUB)
     assert out.parseable
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(out.code, namespace)
-    assert namespace["total"]([1, 2]) == 5  # type: ignore[operator]
+    assert namespace["total"]([1, 2]) == 5
 
 
 def test_truncated_answer_keeps_the_parseable_prefix() -> None:

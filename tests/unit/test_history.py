@@ -7,6 +7,7 @@ import itertools
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,9 +88,9 @@ def make_result(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> History:
+def db(tmp_path: Path) -> Iterator[History]:
     history = History(tmp_path / "h.sqlite3")
-    yield history  # type: ignore[misc]
+    yield history
     history.close()
 
 
@@ -382,7 +383,10 @@ def _recount(path: Path) -> dict[tuple[str, str, str], float]:
         max_size=12,
     )
 )
-def test_evidence_table_stays_in_step_with_the_history(tmp_path_factory: pytest.TempPathFactory, ops: list) -> None:  # type: ignore[type-arg]
+def test_evidence_table_stays_in_step_with_the_history(
+    tmp_path_factory: pytest.TempPathFactory,
+    ops: list[tuple[str, list[AnswerStatus], str, FeedbackAction, bool | None]],
+) -> None:
     path = tmp_path_factory.mktemp("ev") / "h.sqlite3"
     ids: list[str] = []
     with History(path) as h:

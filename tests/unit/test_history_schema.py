@@ -34,7 +34,7 @@ EP = "http://127.0.0.1:11434"
 def make_v1(path: Path, runs: int = 10) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(V1_SCHEMA)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for i in range(runs):
         rows.append((f"run{i}", 1_700_000_000.0 + i, "fix", f"good:7b@{EP}", "answered", 1.5, 20, 1))
         rows.append((f"run{i}", 1_700_000_000.0 + i, "fix", f"bad:7b@{EP}", "timeout", 30.0, None, None))

@@ -15,6 +15,7 @@ from ensemble.consensus.normalize import normalized_key
 from ensemble.context import language_from_path
 from ensemble.languages import LANGUAGES, Example, language_for, supported_language_ids
 from ensemble.languages._plain import Plain
+from ensemble.languages.javascript import JavaScript
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,6 +188,7 @@ def test_comment_examples() -> None:
     assert js.examples("/* add(1, 2) is what you call */\nfunction add(a, b) {}", "add") == []
     calls = js.generate_calls(code, "add", js.examples(code, "add"))
     assert calls
+    assert isinstance(js, JavaScript)  # only the languages that parse calls have is_expression
     assert all(c.startswith("add(") and js.is_expression(c) for c in calls)
     go = language_for("go")
     assert go.examples("// add(1, 2) returns 3\nfunc add(a, b int) int { return a + b }\n", "add") == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -55,7 +57,7 @@ def test_completion_prompt_joins_contents() -> None:
 
 
 def _response(chunks: list[bytes]) -> httpx.Response:
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         for chunk in chunks:
             yield chunk
 

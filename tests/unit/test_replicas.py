@@ -12,7 +12,7 @@ from ensemble.types import ModelInfo, ProviderKind
 
 
 def _m(name: str, endpoint: str, kind: ProviderKind = ProviderKind.OPENAI, **extra: object) -> ModelInfo:
-    return ModelInfo(name=name, provider=kind, endpoint=endpoint, **extra)  # type: ignore[arg-type]
+    return ModelInfo(name=name, provider=kind, endpoint=endpoint, **extra)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,13 @@ def _frame(obj: dict[str, object], seq: int, nonce: bytes = NONCE) -> bytes:
 
 def _read(data: bytes, *, limit: int = 1 << 20, close: bool = True) -> tuple[list[dict[str, object]], str]:
     read_fd, write_fd = os.pipe()
-    writer = threading.Thread(target=lambda: (os.write(write_fd, data), close and os.close(write_fd)))
+
+    def write() -> None:
+        os.write(write_fd, data)
+        if close:
+            os.close(write_fd)
+
+    writer = threading.Thread(target=write)
     writer.start()
     try:
         return read_frames(read_fd, NONCE, time.monotonic() + 1.0, limit)

@@ -34,12 +34,14 @@ gen = _load_generator()
 
 
 def _package() -> dict[str, Any]:
-    return json.loads((ROOT / "vscode-extension" / "package.json").read_text(encoding="utf-8"))
+    package: dict[str, Any] = json.loads((ROOT / "vscode-extension" / "package.json").read_text(encoding="utf-8"))
+    return package
 
 
 def _server_section(package: dict[str, Any]) -> dict[str, Any]:
     sections = package["contributes"]["configuration"]
-    return next(s for s in sections if s["id"] == "codeconductor")["properties"]
+    properties: dict[str, Any] = next(s for s in sections if s["id"] == "codeconductor")["properties"]
+    return properties
 
 
 def test_package_json_configuration_matches_the_schema() -> None:
