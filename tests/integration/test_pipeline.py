@@ -65,9 +65,9 @@ class RecordingHistory(NullHistory):
         self.asked: list[tuple[TaskKind, list[str]]] = []
         self.recorded: list[Result] = []
 
-    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
+    def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         self.asked.append((task, [m.id for m in models]))
-        return self.learned
+        return dict(self.learned)
 
     def record(self, result: Result) -> None:
         self.recorded.append(result)
