@@ -141,8 +141,12 @@ class Language(ABC):
         """The examples ``code``'s comments give for ``entry_point``, as (call, expected) expressions."""
         return []
 
-    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
-        """More call expressions (no expected value) that tell candidates apart: variations of the examples."""
+    def generate_calls(
+        self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
+    ) -> list[str]:
+        """Up to ``limit`` more call expressions (no expected value) that tell candidates apart: variations of
+        the examples. ``wide`` asks for a wider net where the language has one: worth it when the user's own
+        code gives every input its expected value (the original is the oracle)."""
         return []
 
     # -- execution ------------------------------------------------------------------------------------------

@@ -197,9 +197,12 @@ class JavaScript(TreeSitterLanguage):
         notes.append("scaffolding removed")
         return "\n\n".join(kept) + "\n"
 
-    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
+    def generate_calls(
+        self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
+    ) -> list[str]:
         """Variations of the examples' calls: each argument in turn changed (arrays reversed, shortened and
-        emptied; numbers shifted; strings reversed), so candidates that agree on the examples may still differ."""
+        emptied; numbers shifted; strings reversed), so candidates that agree on the examples may still differ.
+        There is no wider net here: ``wide`` changes nothing."""
         calls: list[str] = []
         seen = {e.call for e in examples}
         for example in examples:

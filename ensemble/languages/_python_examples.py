@@ -1,4 +1,4 @@
-"""The examples a docstring already gives (``>>> f(1)`` / ``2``, ``f(1) ==> 2``, ``For x = 1 the output should
+"""Python: the examples a docstring already gives (``>>> f(1)`` / ``2``, ``f(1) ==> 2``, ``For x = 1 the output should
 be 2``, ``Input: ... Output: ...``), as call/expected pairs the sandbox can check candidates against.
 
 These come from the user's own file, so using them to choose between candidates is fair: they are the spec the
@@ -11,9 +11,9 @@ import ast
 import functools
 import re
 
-from ..languages._base import Example, balanced_calls
+from ._base import Example, balanced_calls
 
-__all__ = ["Example", "entry_point_of", "extract_examples", "function_docstring", "parameters_of"]
+__all__ = ["entry_point_of", "extract_examples", "function_docstring", "parameters_of"]
 
 
 @functools.lru_cache(maxsize=256)
