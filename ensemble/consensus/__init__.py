@@ -169,16 +169,12 @@ async def decide(
     answers: Sequence[ModelAnswer],
     *,
     weights: Mapping[str, float] | None = None,
-    verify: bool = True,
     executor: Executor | None = None,
-    sandbox: object | None = None,
 ) -> ConsensusResult:
-    """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1];
-    ``verify`` allows running candidates and the user's code through ``executor`` (default: a process-wide
-    sandbox executor; ``sandbox``: a :class:`~ensemble.verify.sandbox.Sandbox` to wrap instead)."""
-    result, _ = await decide_explained(
-        request, answers, weights=weights, verify=verify, executor=executor, sandbox=sandbox
-    )
+    """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1]. Candidates
+    and the user's code are observed through ``executor``, owned by the caller (the ``Pipeline``'s sandbox);
+    without one nothing runs and candidates are compared by their code."""
+    result, _ = await decide_explained(request, answers, weights=weights, executor=executor)
     return result
 
 
@@ -187,19 +183,13 @@ async def decide_explained(
     answers: Sequence[ModelAnswer],
     *,
     weights: Mapping[str, float] | None = None,
-    verify: bool = True,
     executor: Executor | None = None,
-    sandbox: object | None = None,
 ) -> tuple[ConsensusResult, Features | None]:
     """:func:`decide`, and the features its confidence was computed from (None when no edit was offered, or
     for non-code tasks): what the calibration benchmark fits on."""
     features: Features | None = None
     if request.task.produces_code:
-        if verify and executor is None:
-            from ..verify.observe import SandboxExecutor, shared_executor
-
-            executor = SandboxExecutor(sandbox) if sandbox is not None else shared_executor()  # type: ignore[arg-type]
-        result, features = await _decide_code(request, answers, weights, executor if verify else None)
+        result, features = await _decide_code(request, answers, weights, executor)
     else:
         result = _decide_non_code(request, answers, weights)
     asked_models = {a.model_id for a in answers}
