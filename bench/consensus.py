@@ -434,22 +434,22 @@ async def timing(repeat: int = 15) -> dict[str, float]:
         answers.append(ModelAnswer(model=model, status=AnswerStatus.ANSWERED, text=code))
     request = Request(task=TaskKind.IMPLEMENT, context=CodeContext(selection=stub))
 
-    async def median_ms(verify: bool, box: Sandbox | None, cold: bool) -> float:
+    async def median_ms(box: Sandbox | None, cold: bool) -> float:
         times = []
         for _ in range(repeat):
             if cold:
                 extract_mod.clear_cache()
             executor = SandboxExecutor(box) if box is not None else None  # fresh: real execution, not the cache
             t0 = time.perf_counter()
-            await decide(request, answers, verify=verify, executor=executor)
+            await decide(request, answers, executor=executor)
             times.append(time.perf_counter() - t0)
         return round(statistics.median(times) * 1000, 2)
 
     async with Sandbox() as box:
         await decide(request, answers, executor=SandboxExecutor(box))  # warm up
-        no_exec = await median_ms(False, None, cold=True)
-        no_exec_warm = await median_ms(False, None, cold=False)
-        with_exec = await median_ms(True, box, cold=True)
+        no_exec = await median_ms(None, cold=True)
+        no_exec_warm = await median_ms(None, cold=False)
+        with_exec = await median_ms(box, cold=True)
     return {"no_execution_ms": no_exec, "no_execution_warm_ms": no_exec_warm, "with_execution_ms": with_exec}
 
 

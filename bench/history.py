@@ -201,6 +201,7 @@ async def _passes(sandbox: Any, cache: dict[tuple[str, str], bool], task: _Task,
 
 async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[str, Any]:
     from ensemble.consensus import decide
+    from ensemble.verify.observe import SandboxExecutor
     from ensemble.verify.sandbox import Sandbox
 
     tasks = _load_tasks(models, limit)
@@ -223,13 +224,13 @@ async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[
                 for a in task.answers:
                     if a.status is AnswerStatus.ANSWERED:
                         solo[a.model.name] += await _passes(sandbox, cache, task, a.text)
-                uniform = await decide(request, task.answers, weights=None, sandbox=sandbox)
+                uniform = await decide(request, task.answers, weights=None, executor=SandboxExecutor(sandbox))
                 uniform_ok = bool(uniform.pick) and await _passes(sandbox, cache, task, uniform.pick)
                 scores["uniform"] += uniform_ok
                 for flavour, history in learners.items():
                     # Weights learned only from the tasks before this one.
                     weights = history.weights(TaskKind.IMPLEMENT, infos)
-                    consensus = await decide(request, task.answers, weights=weights, sandbox=sandbox)
+                    consensus = await decide(request, task.answers, weights=weights, executor=SandboxExecutor(sandbox))
                     ok = bool(consensus.pick) and await _passes(sandbox, cache, task, consensus.pick)
                     scores[flavour] += ok
                     flips[flavour][0] += ok and not uniform_ok

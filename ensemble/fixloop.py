@@ -351,7 +351,8 @@ async def _passed(
     common: dict[str, object],
 ) -> FixOutcome:
     """The consensus among the passing candidates only, reported as passing the user's tests."""
-    decision = await consensus.decide(request, passing, verify=False)
+    # No executor: the user's tests already judged these candidates; the consensus groups them by their code.
+    decision = await consensus.decide(request, passing)
     k, n = round_report.passing, len(round_report.candidates)
     line = f"{k}/{n} candidates pass the tests"
     for cluster in decision.clusters:

@@ -139,13 +139,9 @@ class Pipeline:
             on_progress=on_progress,
         )
         weights = self._weights(request.task, chosen)
-        decision = await consensus.decide(
-            request,
-            answers,
-            weights=weights,
-            verify=settings.verify,
-            executor=self._verifier() if settings.verify and request.task.produces_code else None,
-        )
+        # With verify off nothing runs: candidates are compared by their code.
+        executor = self._verifier() if settings.verify and request.task.produces_code else None
+        decision = await consensus.decide(request, answers, weights=weights, executor=executor)
         if settings.verify and decision.kind == "code" and (notice := sandbox_notice()):
             notes.append(notice)
         result = Result(

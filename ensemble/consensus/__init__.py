@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from ..edits import docstring_of, with_docstring
 from ..languages import Language, is_python, language_for
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
-from ..verify.examples import entry_point_of
-from .behaviour import Behaviour, Executor, Probe, build_probe
+from .behaviour import Behaviour, Executor, Probe
 from .confidence import NOT_EXECUTED_CAP, Features, confidence, discount_missing
 from .diff import unified_diff
 from .extract import Extracted, extract_code
@@ -54,9 +53,14 @@ def _language(request: Request) -> Language:
     return language_for(request.context.language, request.context.path)
 
 
+def _code_language(request: Request) -> Language:
+    """The language whose rules find the entry point and build the probe: Python whenever the language id says
+    Python (or nothing), else the id's or the path's language."""
+    return language_for(request.context.language) if _is_python(request) else _language(request)
+
+
 def _entry_point(request: Request) -> str | None:
-    context = _context_code(request)
-    return entry_point_of(context) if _is_python(request) else _language(request).entry_point(context)
+    return _code_language(request).entry_point(_context_code(request))
 
 
 def _extract(request: Request, text: str) -> Extracted:
@@ -78,24 +82,15 @@ def probe_for(request: Request) -> Probe | None:
     if request.task not in _EXECUTABLE_TASKS:
         return None
     context = _context_code(request)
-    if not _is_python(request):
-        language = _language(request)
-        entry = language.entry_point(context) if language.can_execute else None
-        if entry is None:
-            return None
-        examples = language.examples(context, entry)
-        limit = ORACLE_INPUTS if request.task in _ORACLE_TASKS else 8
-        extra = language.generate_calls(context, entry, examples, limit=limit)
-        probe = Probe(entry, tuple(examples), tuple(extra), language=language.name)
-        return None if probe.empty else probe
-    entry = entry_point_of(context)
+    language = _code_language(request)
+    entry = language.entry_point(context) if language.can_execute else None
     if entry is None:
         return None
-    if request.task in _ORACLE_TASKS:
-        # The user's code gives every generated input its expected value: cast a wider net.
-        probe = build_probe(context, entry, extra_inputs=ORACLE_INPUTS, rounds=2)
-    else:
-        probe = build_probe(context, entry)
+    examples = language.examples(context, entry)
+    # The user's code gives every generated input its expected value: cast a wider net.
+    oracle = request.task in _ORACLE_TASKS
+    extra = language.generate_calls(context, entry, examples, limit=ORACLE_INPUTS if oracle else 8, wide=oracle)
+    probe = Probe(entry, tuple(examples), tuple(extra), language=language.name)
     return None if probe.empty else probe
 
 
@@ -174,16 +169,12 @@ async def decide(
     answers: Sequence[ModelAnswer],
     *,
     weights: Mapping[str, float] | None = None,
-    verify: bool = True,
     executor: Executor | None = None,
-    sandbox: object | None = None,
 ) -> ConsensusResult:
-    """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1];
-    ``verify`` allows running candidates and the user's code through ``executor`` (default: a process-wide
-    sandbox executor; ``sandbox``: a :class:`~ensemble.verify.sandbox.Sandbox` to wrap instead)."""
-    result, _ = await decide_explained(
-        request, answers, weights=weights, verify=verify, executor=executor, sandbox=sandbox
-    )
+    """Choose among ``answers`` for ``request``. ``weights`` maps model ids to reliability in (0, 1]. Candidates
+    and the user's code are observed through ``executor``, owned by the caller (the ``Pipeline``'s sandbox);
+    without one nothing runs and candidates are compared by their code."""
+    result, _ = await decide_explained(request, answers, weights=weights, executor=executor)
     return result
 
 
@@ -192,19 +183,13 @@ async def decide_explained(
     answers: Sequence[ModelAnswer],
     *,
     weights: Mapping[str, float] | None = None,
-    verify: bool = True,
     executor: Executor | None = None,
-    sandbox: object | None = None,
 ) -> tuple[ConsensusResult, Features | None]:
     """:func:`decide`, and the features its confidence was computed from (None when no edit was offered, or
     for non-code tasks): what the calibration benchmark fits on."""
     features: Features | None = None
     if request.task.produces_code:
-        if verify and executor is None:
-            from ..verify.observe import SandboxExecutor, shared_executor
-
-            executor = SandboxExecutor(sandbox) if sandbox is not None else shared_executor()  # type: ignore[arg-type]
-        result, features = await _decide_code(request, answers, weights, executor if verify else None)
+        result, features = await _decide_code(request, answers, weights, executor)
     else:
         result = _decide_non_code(request, answers, weights)
     asked_models = {a.model_id for a in answers}

@@ -3,8 +3,9 @@ and the observed :class:`Behaviour` (one outcome key per input, which docstring 
 
 Candidates are grouped by behaviour rather than by text, so two differently written correct solutions agree and
 two broken ones that merely look alike do not; the user's original code, observed on the same probe, is the
-oracle that behaviour-preserving edits must reproduce (``gate.py``). Observing is someone else's job: an
-:class:`Executor` (the sandbox, in ``ensemble.verify.observe``) is passed in; nothing here starts a process.
+oracle that behaviour-preserving edits must reproduce (``gate.py``). The probe's inputs come from the language
+layer (``ensemble.languages``); observing is someone else's job: an :class:`Executor` (the sandbox's, owned by
+the ``Pipeline``) is passed in. Nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..verify.examples import Example, extract_examples, parameters_of
-from ..verify.inputs import generate_inputs
+from ..languages import Example
 
-__all__ = ["Behaviour", "Executor", "Probe", "build_probe"]
+__all__ = ["Behaviour", "Executor", "Probe"]
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,3 @@ class Executor(Protocol):
     def notes(self) -> list[str]:
         """What the user should know about how candidates were run (e.g. a weaker sandbox)."""
         ...
-
-
-def build_probe(context: str, entry_point: str, *, extra_inputs: int = 8, rounds: int = 1) -> Probe:
-    examples = extract_examples(context, entry_point)
-    params = parameters_of(context, entry_point)
-    extra = generate_inputs(entry_point, params, examples, limit=extra_inputs, rounds=rounds)
-    return Probe(entry_point, tuple(examples), tuple(extra))

@@ -69,9 +69,7 @@ def _extract_cached(raw: str, context: str, entry_point: str | None, language: s
         return language_for(language).extract(raw, context=context, entry_point=entry_point)
     notes: list[str] = []
     if entry_point is None and context:
-        from ..verify.examples import entry_point_of
-
-        entry_point = entry_point_of(context)
+        entry_point = language_for(language).entry_point(context)
     text = raw.replace("\r\n", "\n").replace("\t", "    ")
     text = _choose_block(text, entry_point, notes)
     text = _strip_prose(text, notes)

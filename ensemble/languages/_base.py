@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from ..verify.examples import Example
-
 if TYPE_CHECKING:
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
 
-__all__ = ["Example", "Extracted", "Function", "Language", "fenced_blocks"]
+__all__ = ["Example", "Extracted", "Function", "Language", "balanced_calls", "fenced_blocks"]
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 
@@ -28,6 +26,42 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
     """``(language tag, body)`` of each fenced block, in order; an unterminated last fence counts."""
     return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+
+
+def balanced_calls(text: str, name: str, *, quotes: str = "\"'`", not_after: str = r"\w.$") -> list[tuple[int, int]]:
+    """Spans of ``name(...)`` calls in ``text`` whose brackets balance, skipping brackets inside strings opened
+    by one of ``quotes``. A call counts only where the character before ``name`` is none of ``not_after`` (a
+    regex character set: by default no longer name, no method ``x.name(``, no JavaScript ``$name(``)."""
+    spans = []
+    for match in re.finditer(rf"(?<![{not_after}]){re.escape(name)}\s*\(", text):
+        depth, index, quote = 0, match.end() - 1, ""
+        while index < len(text):
+            char = text[index]
+            if quote:
+                if char == "\\":
+                    index += 1
+                elif char == quote:
+                    quote = ""
+            elif char in quotes:
+                quote = char
+            elif char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+                if depth == 0:
+                    spans.append((match.start(), index + 1))
+                    break
+            index += 1
+    return spans
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example a function's documentation gives: ``call`` is an expression calling the function (in the
+    function's language), ``expected`` an expression for the value it should return."""
+
+    call: str
+    expected: str
 
 
 @dataclass(frozen=True)
@@ -107,8 +141,12 @@ class Language(ABC):
         """The examples ``code``'s comments give for ``entry_point``, as (call, expected) expressions."""
         return []
 
-    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
-        """More call expressions (no expected value) that tell candidates apart: variations of the examples."""
+    def generate_calls(
+        self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
+    ) -> list[str]:
+        """Up to ``limit`` more call expressions (no expected value) that tell candidates apart: variations of
+        the examples. ``wide`` asks for a wider net where the language has one: worth it when the user's own
+        code gives every input its expected value (the original is the oracle)."""
         return []
 
     # -- execution ------------------------------------------------------------------------------------------

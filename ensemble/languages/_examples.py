@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ..verify.examples import Example
+from ._base import Example, balanced_calls
 
-__all__ = ["balanced_calls", "comment_examples", "comment_lines"]
+__all__ = ["comment_examples", "comment_lines"]
 
 _ARROW = re.compile(
     r"^\s*(?://\s*)?(?:===|!==|==>|==|=>|->|➞|→|=(?!=)|\bshould\s+(?:return|be|equal)\b|\breturns?\b|\bgives\b"
@@ -38,31 +38,6 @@ def comment_lines(comments: Sequence[str]) -> list[str]:
                     break
             out.append(stripped)
     return out
-
-
-def balanced_calls(text: str, name: str) -> list[tuple[int, int]]:
-    """Spans of ``name(...)`` calls in ``text`` whose brackets balance (strings respected)."""
-    spans = []
-    for match in re.finditer(rf"(?<![\w.$]){re.escape(name)}\s*\(", text):
-        depth, index, quote = 0, match.end() - 1, ""
-        while index < len(text):
-            char = text[index]
-            if quote:
-                if char == "\\":
-                    index += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "\"'`":
-                quote = char
-            elif char in "([{":
-                depth += 1
-            elif char in ")]}":
-                depth -= 1
-                if depth == 0:
-                    spans.append((match.start(), index + 1))
-                    break
-            index += 1
-    return spans
 
 
 def _clean_expected(text: str) -> str:

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SandboxError
-from ._examples import balanced_calls
+from ._base import Example, balanced_calls
 from ._treesitter import TreeSitterLanguage
 
 if TYPE_CHECKING:
     from tree_sitter import Node
 
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
-    from ._base import Example
 
 __all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path"]
 
@@ -149,8 +148,6 @@ class JavaScript(TreeSitterLanguage):
         pair written as a tuple, common in comments) is a comma expression in JavaScript, so it becomes
         ``[2, 3]``, in calls and expected values; a bare ``True`` / ``False`` / ``None`` becomes ``true`` /
         ``false`` / ``null``."""
-        from ._base import Example
-
         out = []
         for example in super().examples(code, entry_point):
             expected = _PY_LITERALS.get(example.expected, example.expected)
@@ -200,9 +197,12 @@ class JavaScript(TreeSitterLanguage):
         notes.append("scaffolding removed")
         return "\n\n".join(kept) + "\n"
 
-    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
+    def generate_calls(
+        self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
+    ) -> list[str]:
         """Variations of the examples' calls: each argument in turn changed (arrays reversed, shortened and
-        emptied; numbers shifted; strings reversed), so candidates that agree on the examples may still differ."""
+        emptied; numbers shifted; strings reversed), so candidates that agree on the examples may still differ.
+        There is no wider net here: ``wide`` changes nothing."""
         calls: list[str] = []
         seen = {e.call for e in examples}
         for example in examples:

@@ -1,6 +1,6 @@
 """Python: the existing ``ast``-based tools behind the language interface (extraction in
-``consensus/extract.py``, normalisation in ``consensus/normalize.py``, examples in ``verify/examples.py``, the
-sandbox's in-process ``run_calls``)."""
+``consensus/extract.py``, normalisation in ``consensus/normalize.py``, docstring examples in
+``_python_examples.py``, generated inputs in ``_python_inputs.py``, the sandbox's in-process ``run_calls``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._base import Example, Extracted, Function, Language
+from ._python_examples import entry_point_of, extract_examples, parameters_of
+from ._python_inputs import generate_inputs
 
 if TYPE_CHECKING:
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
@@ -73,20 +75,17 @@ class Python(Language):
         return found
 
     def entry_point(self, code: str) -> str | None:
-        from ..verify.examples import entry_point_of
-
         return entry_point_of(code)
 
     def examples(self, code: str, entry_point: str) -> list[Example]:
-        from ..verify.examples import extract_examples
-
         return extract_examples(code, entry_point)
 
-    def generate_calls(self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8) -> list[str]:
-        from ..verify.examples import parameters_of
-        from ..verify.inputs import generate_inputs
-
-        return generate_inputs(entry_point, parameters_of(code, entry_point), list(examples), limit=limit)
+    def generate_calls(
+        self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
+    ) -> list[str]:
+        # The wider net mutates the mutations again and adds values typed by the signature (or by the examples).
+        params = parameters_of(code, entry_point)
+        return generate_inputs(entry_point, params, list(examples), limit=limit, rounds=2 if wide else 1)
 
     @property
     def can_execute(self) -> bool:

@@ -12,9 +12,9 @@ from collections import OrderedDict
 
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
-from .sandbox import CallSpec, Sandbox, shared_sandbox
+from .sandbox import CallSpec, Sandbox
 
-__all__ = ["SandboxExecutor", "shared_executor"]
+__all__ = ["SandboxExecutor"]
 
 
 class SandboxExecutor:
@@ -79,14 +79,3 @@ class SandboxExecutor:
         self._cache.clear()
         if self._own:
             self.sandbox.close()
-
-
-_shared: list[SandboxExecutor] = []
-
-
-def shared_executor() -> SandboxExecutor:
-    """A process-wide executor for callers that own none (one-off scripts, tests); the ``Pipeline`` owns its own."""
-    box = shared_sandbox()
-    if not _shared or _shared[0].sandbox is not box:  # the shared sandbox was closed and replaced
-        _shared[:] = [SandboxExecutor(box)]
-    return _shared[0]

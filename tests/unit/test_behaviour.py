@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ensemble.consensus.behaviour import Behaviour, Probe, build_probe
-from ensemble.verify.examples import Example, entry_point_of, extract_examples
-from ensemble.verify.inputs import generate_inputs
+from ensemble.consensus import probe_for
+from ensemble.consensus.behaviour import Probe
+from ensemble.languages import Example, language_for
+from ensemble.languages._python_examples import entry_point_of, extract_examples
+from ensemble.languages._python_inputs import generate_inputs
+from ensemble.types import CodeContext, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
 
@@ -69,19 +72,35 @@ def test_generated_inputs_are_new_deterministic_and_labelless() -> None:
     assert all(call.startswith("g(") for call in typed)
 
 
+def test_oracle_tasks_probe_a_wider_net_built_by_the_language() -> None:
+    def probe(task: TaskKind) -> Probe:
+        found = probe_for(Request(task=task, context=CodeContext(selection=STUB)))
+        assert found is not None
+        return found
+
+    stub = probe(TaskKind.IMPLEMENT)
+    assert len(stub.examples) == 4
+    assert len(stub.extra) == 8  # nothing says what is right for a stub's extra inputs: a few to tell answers apart
+    fix = probe(TaskKind.FIX)
+    assert fix.examples == stub.examples
+    # The user's code is the oracle: more inputs, mutated twice, not only the first round's mutations.
+    python = language_for("python")
+    first_round = python.generate_calls(STUB, "add_one", stub.examples, limit=len(fix.extra))
+    assert len(fix.extra) > len(stub.extra)
+    assert set(fix.extra) - set(first_round)
+    assert probe_for(Request(task=TaskKind.DOCSTRING, context=CodeContext(selection=STUB))) is None  # never run
+
+
 async def test_behaviour_groups_equivalent_code_and_flags_degenerate(box: Sandbox) -> None:
-    probe = build_probe(STUB, "add_one")
+    probe = probe_for(Request(task=TaskKind.IMPLEMENT, context=CodeContext(selection=STUB)))
+    assert probe is not None
     executor = SandboxExecutor(box)
-
-    async def observe(_: Sandbox, code: str, probe: Probe) -> Behaviour:
-        return await executor.observe(code, probe)
-
-    good_a = await observe(box, "def add_one(xs):\n    return [x + 1 for x in xs]\n", probe)
-    good_b = await observe(
-        box, "def add_one(xs):\n    out = []\n    for x in xs:\n        out.append(x + 1)\n    return out\n", probe
+    good_a = await executor.observe("def add_one(xs):\n    return [x + 1 for x in xs]\n", probe)
+    good_b = await executor.observe(
+        "def add_one(xs):\n    out = []\n    for x in xs:\n        out.append(x + 1)\n    return out\n", probe
     )
-    wrong = await observe(box, "def add_one(xs):\n    return xs\n", probe)
-    broken = await observe(box, "def add_one(xs):\n    return None\n", probe)
+    wrong = await executor.observe("def add_one(xs):\n    return xs\n", probe)
+    broken = await executor.observe("def add_one(xs):\n    return None\n", probe)
     assert good_a.keys == good_b.keys
     assert all(good_a.passed)
     assert wrong.keys != good_a.keys

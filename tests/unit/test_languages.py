@@ -14,6 +14,7 @@ from ensemble.consensus.extract import extract_code
 from ensemble.consensus.normalize import normalized_key
 from ensemble.context import language_from_path
 from ensemble.languages import LANGUAGES, Example, language_for, supported_language_ids
+from ensemble.languages._base import balanced_calls
 from ensemble.languages._plain import Plain
 from ensemble.languages.javascript import JavaScript
 
@@ -194,6 +195,15 @@ def test_comment_examples() -> None:
     assert go.examples("// add(1, 2) returns 3\nfunc add(a, b int) int { return a + b }\n", "add") == [
         Example("add(1, 2)", "3")
     ]
+
+
+def test_balanced_calls_respect_strings_and_what_comes_before_the_name() -> None:
+    text = "f(1, ')') + obj.f(2) + $f(3) + `f(` + undef(4) + f([5, (6)])"
+    # The default (brace languages): no method call, no $-name, no longer name; backticks quote.
+    assert [text[a:b] for a, b in balanced_calls(text, "f")] == ["f(1, ')')", "f([5, (6)])"]
+    # Python's docstrings: a method call counts, backticks are plain text (so `f( opens a call that never closes).
+    python = balanced_calls(text, "f", quotes="'\"", not_after=r"\w")
+    assert [text[a:b] for a, b in python] == ["f(1, ')')", "f(2)", "f(3)", "f([5, (6)])"]
 
 
 def test_bare_java_method_is_checked_inside_a_class() -> None:

@@ -19,6 +19,7 @@ from ensemble.consensus import decide
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify import _bwrap
 from ensemble.verify._worker import HEADER, MAGIC
+from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import CallSpec, Sandbox, read_frames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,7 +190,7 @@ async def test_forged_results_are_never_picked() -> None:
         answers.append(ModelAnswer(model=forger, status=AnswerStatus.ANSWERED, text=text))
     request = Request(task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=STUB))
     with Sandbox() as box:
-        result = await decide(request, answers, sandbox=box)
+        result = await decide(request, answers, executor=SandboxExecutor(box))
     assert result.pick_models == ["honest@http://127.0.0.1:11434"]
     assert result.clusters[0].passes_examples is True
     assert all(c.passes_examples is not True for c in result.clusters[1:])

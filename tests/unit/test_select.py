@@ -8,6 +8,7 @@ import pytest
 
 from ensemble.consensus import agreement_key, decide
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
 
 STUB = '''def second_largest(xs: list) -> int:
@@ -34,14 +35,14 @@ def _request(selection: str = STUB, language: str = "python", task: TaskKind = T
 
 
 @pytest.fixture(scope="module")
-def box() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
+def executor() -> Iterator[SandboxExecutor]:
+    with Sandbox() as box:
+        yield SandboxExecutor(box)
 
 
-async def test_examples_beat_a_majority_of_agreeing_weak_models(box: Sandbox) -> None:
+async def test_examples_beat_a_majority_of_agreeing_weak_models(executor: SandboxExecutor) -> None:
     answers = [_answer("strong", RIGHT), *(_answer(f"weak{i}", WRONG, family=f"f{i}") for i in range(3))]
-    result = await decide(_request(), answers, sandbox=box)
+    result = await decide(_request(), answers, executor=executor)
     assert result.kind == "code"
     assert result.pick_models == ["strong@http://127.0.0.1:11434"]
     assert result.clusters[0].passes_examples is True
@@ -52,25 +53,25 @@ async def test_examples_beat_a_majority_of_agreeing_weak_models(box: Sandbox) ->
     assert result.asked == 4
 
 
-async def test_reliability_weights_decide_without_examples(box: Sandbox) -> None:
+async def test_reliability_weights_decide_without_examples(executor: SandboxExecutor) -> None:
     stub = "def norm(xs: list) -> list:\n    '''Scale to unit sum.'''\n"
     a = "def norm(xs):\n    s = sum(xs)\n    return [x / s for x in xs] if s else xs\n"
     b = "def norm(xs):\n    m = max(xs) if xs else 1\n    return [x / m for x in xs] if m else xs\n"
     answers = [_answer("strong", a), _answer("weak1", b, family="w"), _answer("weak2", b, family="w")]
     weights = {answers[0].model_id: 0.95, answers[1].model_id: 0.2, answers[2].model_id: 0.2}
-    result = await decide(_request(stub), answers, weights=weights, sandbox=box)
+    result = await decide(_request(stub), answers, weights=weights, executor=executor)
     assert result.pick_models == [answers[0].model_id]
-    unweighted = await decide(_request(stub), answers, sandbox=box)
+    unweighted = await decide(_request(stub), answers, executor=executor)
     assert set(unweighted.pick_models) == {answers[1].model_id, answers[2].model_id}
 
 
-async def test_all_candidates_broken_offers_no_edit(box: Sandbox) -> None:
+async def test_all_candidates_broken_offers_no_edit(executor: SandboxExecutor) -> None:
     answers = [
         _answer("a", "def second_largest(xs):\n    return None\n"),
         _answer("b", "def second_largest(xs):\n    raise ValueError\n"),
         _answer("c", "def second_largest(xs:\n"),
     ]
-    result = await decide(_request(), answers, sandbox=box)
+    result = await decide(_request(), answers, executor=executor)
     assert result.kind == "code"
     assert not result.pick
     assert not result.offers_edit
@@ -88,7 +89,7 @@ async def test_empty_and_failed_answers() -> None:
     assert result.kind == "none"
     assert result.asked == 2
     assert result.answered == 0
-    one = await decide(_request(), [_answer("a", RIGHT), _answer("b", "", AnswerStatus.FAILED)], verify=False)
+    one = await decide(_request(), [_answer("a", RIGHT), _answer("b", "", AnswerStatus.FAILED)])
     assert one.asked == 2
     assert one.answered == 1
     assert one.agree == 1
@@ -97,21 +98,21 @@ async def test_empty_and_failed_answers() -> None:
 async def test_syntactic_fallback_groups_equivalent_code_and_is_cheap() -> None:
     renamed = "def second_largest(values):\n    # distinct\n    return sorted(set(values))[-2]\n"
     answers = [_answer("a", RIGHT), _answer("b", f"```python\n{renamed}```"), _answer("c", WRONG)]
-    result = await decide(_request(), answers, verify=False)
+    result = await decide(_request(), answers)  # no executor: nothing runs
     assert result.method == "syntactic"
     assert set(result.pick_models) == {answers[0].model_id, answers[1].model_id}
     assert agreement_key(_request(), RIGHT) == agreement_key(_request(), renamed)
     assert agreement_key(_request(), RIGHT) != agreement_key(_request(), WRONG)
 
 
-async def test_non_python_code_uses_syntactic_agreement() -> None:
+async def test_non_python_code_uses_syntactic_agreement(executor: SandboxExecutor) -> None:
     ts = "function add(a: number, b: number) { return a + b; }"
     answers = [
         _answer("a", f"```ts\n{ts}\n```"),
         _answer("b", f"Sure!\n```ts\n{ts}  // sum\n```"),
         _answer("c", "```ts\nfunction add(a, b) { return a - b * 2 + 1; }\n```"),
     ]
-    result = await decide(_request("function add(a, b) {}", language="ts"), answers)
+    result = await decide(_request("function add(a, b) {}", language="ts"), answers, executor=executor)
     assert result.method == "syntactic"
     assert len(result.pick_models) == 2
     assert result.pick.strip() == ts
@@ -127,5 +128,5 @@ async def test_same_family_agreement_counts_less() -> None:
         _answer("mistral:7b", y, family="mistral"),
     ]
     weights = {a.model_id: 0.6 for a in answers}
-    result = await decide(_request("def f(a):\n    '''Inc.'''\n"), answers, weights=weights, verify=False)
+    result = await decide(_request("def f(a):\n    '''Inc.'''\n"), answers, weights=weights)
     assert set(result.pick_models) == {answers[2].model_id, answers[3].model_id}

@@ -154,10 +154,10 @@ async def test_prose_is_never_the_code_pick(executor: SandboxExecutor) -> None:
     assert all("not code" in (c.rejected or "") for c in result.clusters)
 
 
-async def test_unexecuted_picks_are_capped_and_labelled() -> None:
+async def test_unexecuted_picks_are_capped_and_labelled(executor: SandboxExecutor) -> None:
     js = "function add(a, b) { return a - b; }"
     answers = [_answer("a", "```js\nfunction add(a, b) { return a + b; }\n```")] * 1
-    result = await decide(_request(TaskKind.FIX, js, "javascript"), answers)
+    result = await decide(_request(TaskKind.FIX, js, "javascript"), answers, executor=executor)
     assert result.offers_edit
     assert result.confidence <= 0.45
     assert any("not executed" in note for note in result.notes)

@@ -1,4 +1,4 @@
-"""The examples a docstring already gives (``>>> f(1)`` / ``2``, ``f(1) ==> 2``, ``For x = 1 the output should
+"""Python: the examples a docstring already gives (``>>> f(1)`` / ``2``, ``f(1) ==> 2``, ``For x = 1 the output should
 be 2``, ``Input: ... Output: ...``), as call/expected pairs the sandbox can check candidates against.
 
 These come from the user's own file, so using them to choose between candidates is fair: they are the spec the
@@ -10,17 +10,10 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from dataclasses import dataclass
 
-__all__ = ["Example", "entry_point_of", "extract_examples", "function_docstring", "parameters_of"]
+from ._base import Example, balanced_calls
 
-
-@dataclass(frozen=True)
-class Example:
-    """``call`` is a Python expression calling the function; ``expected`` an expression for its value."""
-
-    call: str
-    expected: str
+__all__ = ["entry_point_of", "extract_examples", "function_docstring", "parameters_of"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -113,32 +106,6 @@ _ARROWS = (
 )
 
 
-def _balanced_call(text: str, name: str) -> list[tuple[int, int]]:
-    """Spans of ``name(...)`` calls in ``text`` with balanced brackets."""
-    spans = []
-    for match in re.finditer(rf"\b{re.escape(name)}\s*\(", text):
-        depth, index = 0, match.end() - 1
-        quote: str | None = None
-        while index < len(text):
-            ch = text[index]
-            if quote:
-                if ch == "\\":
-                    index += 1
-                elif ch == quote:
-                    quote = None
-            elif ch in "'\"":
-                quote = ch
-            elif ch in "([{":
-                depth += 1
-            elif ch in ")]}":
-                depth -= 1
-                if depth == 0:
-                    spans.append((match.start(), index + 1))
-                    break
-            index += 1
-    return spans
-
-
 def extract_examples(source: str, name: str | None = None) -> list[Example]:
     """Examples in the docstring of ``name`` (default: the entry point of ``source``), deduplicated, in order."""
     name = name or entry_point_of(source)
@@ -202,7 +169,7 @@ def _inline_examples(doc: str, name: str) -> list[Example]:
     """``f(x) ==> y``, ``f(x) ➞ y``, ``f(x) == y``, ``f(x) should return y``, possibly wrapped over lines."""
     out = []
     flat = re.sub(r"\s*\n\s*", " ", doc)
-    for start, end in _balanced_call(flat, name):
+    for start, end in balanced_calls(flat, name, quotes="'\"", not_after=r"\w"):
         call = flat[start:end]
         if flat[max(0, start - 4) : start].strip().endswith(">>>"):
             continue  # doctest form, handled above

@@ -1,4 +1,4 @@
-"""Extra inputs to tell candidates apart, without any labels: small mutations of the docstring examples'
+"""Python: extra inputs to tell candidates apart, without any labels: small mutations of the docstring examples'
 arguments, and type-directed small values from the signature when there are no examples. Candidates are then
 compared on what they return for these (agreement), never against an expected value.
 
@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .examples import Example
+from ._base import Example
 
 __all__ = ["generate_inputs"]
 
