@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from ..edits import docstring_of, with_docstring
 from ..languages import Language, is_python, language_for
+from ..reliability import DEFAULT_WEIGHT, clamp_weight
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from .behaviour import Behaviour, Executor, Probe
 from .confidence import NOT_EXECUTED_CAP, Features, confidence, discount_missing
@@ -31,7 +32,6 @@ from .text import decide_text
 __all__ = ["Executor", "agreement_key", "candidates_for", "decide", "decide_explained", "features_for", "probe_for"]
 
 _log = logging.getLogger(__name__)
-DEFAULT_WEIGHT = 0.5  # a model with no history: neither trusted nor distrusted
 # Docstring edits are checked on the syntax tree (the code must not change), never by running anything.
 _EXECUTABLE_TASKS = (TaskKind.IMPLEMENT, TaskKind.FIX, TaskKind.IMPROVE)
 # Tasks whose selection is the user's working code, to be kept (improve, docstring) or repaired (fix).
@@ -107,13 +107,12 @@ def candidates_for(
         extracted = _extract(request, answer.text)
         if extracted.empty:
             continue
-        weight = (weights or {}).get(answer.model_id, DEFAULT_WEIGHT)
         out.append(
             Candidate(
                 label=f"{answer.model_id}#{answer.sample}" if answer.model_id in multi else answer.model_id,
                 model_id=answer.model_id,
                 family=family_of(answer.model.name, answer.model.family),
-                weight=min(1.0, max(1e-3, weight)),
+                weight=clamp_weight((weights or {}).get(answer.model_id, DEFAULT_WEIGHT)),
                 code=extracted.code,
                 parseable=extracted.parseable,
                 norm=extracted.norm or normalized_key(extracted.code, request.context.language),
