@@ -470,7 +470,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--cache", help="pickle file keeping executions between runs (speeds up re-runs)")
-    parser.add_argument("--dump", help="write one JSON line per task (pick, verdict, candidates) here")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.calibrate:
