@@ -41,6 +41,7 @@ MORE: list[tuple[str, str, Any]] = [
     ("endpoints.0.url", "endpoints", [{"url": 12}]),
     ("endpoints.0.kind", "endpoints", [{"url": "http://127.0.0.1:1", "kind": "grpc"}]),
     ("endpoints.0.api_key_env", "endpoints", [{"url": "http://127.0.0.1:1", "api_key_env": 5}]),
+    ("endpoints.0.api_key_env", "endpoints", [{"url": "http://127.0.0.1:1", "apiKeyEnv": 5}]),  # either spelling
     ("endpoints.0.surprise", "endpoints", [{"url": "http://127.0.0.1:1", "surprise": True}]),
     ("time_out", "timeOut", 5),  # unknown key (a typo): named, not silently ignored
 ]
