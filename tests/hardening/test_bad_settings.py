@@ -12,10 +12,9 @@ from pydantic.alias_generators import to_camel
 from pytest_lsp import LanguageClient
 
 from ensemble.settings import Settings
-from tests.lsp.helpers import command, editor_of
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, ensemble_settings
+from tests.support.faulty_ensemble import GOOD, ensemble_settings
+from tests.support.lsp_client import command, editor_of
 
 
 def _wrong_type(field: str) -> Any:

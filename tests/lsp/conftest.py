@@ -1,22 +1,20 @@
-"""Fixtures for the end-to-end language-server tests (pytest-lsp): the real server in a subprocess, a client that
-behaves like an editor (applies ``workspace/applyEdit`` to its own copy of the text and sends ``didChange``), and
-model endpoints: the fault-injection fake with models whose answers the tests choose, or real llama.cpp servers.
+"""Fixtures for the end-to-end language-server tests (pytest-lsp): the editor-like ``client`` of
+:mod:`tests.support.lsp_client` (the real server in a subprocess), and model endpoints: the fault-injection fake
+with models whose answers the tests choose, or real llama.cpp servers.
 
 Tests choose the server's settings by overriding the ``lsp_settings`` fixture.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_lsp
-from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fault_server import Behaviour, FaultServer
+from tests.support.lsp_client import ALTERNATIVE, FIXED, client, fenced, settings_for
 
-from .helpers import ALTERNATIVE, FIXED, SERVER, fenced, open_session, settings_for
+__all__ = ["client", "lsp_models", "lsp_settings"]
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +34,3 @@ def lsp_models(fault_server: FaultServer) -> FaultServer:
 @pytest.fixture
 def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
     return settings_for(lsp_models.url, ["ok-lsp-a", "ok-lsp-b", "ok-lsp-c", "ok-lsp-d"])
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
-    await open_session(lsp_client, lsp_settings)
-    yield
-    await lsp_client.shutdown_session()

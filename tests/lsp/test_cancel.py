@@ -13,8 +13,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import BUGGY, command, editor_of, settings_for, span, started_token
+from tests.support.lsp_client import BUGGY, command, editor_of, settings_for, span, started_token
 
 URI = "file:///tmp/codeconductor-lsp-tests/cancel.py"
 RUN = {"uri": URI, "range": span(3, 5), "task": "fix"}

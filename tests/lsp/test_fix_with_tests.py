@@ -20,8 +20,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import Behaviour, FaultServer
-
-from .helpers import command, editor_of, fenced, settings_for, span, started_token
+from tests.support.lsp_client import command, editor_of, fenced, settings_for, span, started_token
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -13,8 +13,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.llama_server import LlamaServer, start_llama_server
-
-from .helpers import BUGGY, command, editor_of, span
+from tests.support.lsp_client import BUGGY, command, editor_of, span
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -1,14 +1,23 @@
-"""Helpers for the language-server tests: an editor-like client state, settings, and small builders."""
+"""The editor-like LSP client of the language-server tests (``tests/lsp``, ``tests/hardening``): the real
+``python -m server`` in a subprocess, driven by a pytest-lsp client that applies ``workspace/applyEdit`` to its
+own copy of the text and sends ``didChange`` (:class:`Editor`), settings as an editor sends them, and small
+builders.
+
+The ``client`` fixture is imported by the suites' conftest files; each suite chooses the server's settings by
+defining the ``lsp_settings`` fixture.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 SERVER = [sys.executable, "-m", "server"]
 
@@ -23,6 +32,8 @@ def fenced(code: str) -> str:
 
 
 def settings_for(url: str, include: list[str], **extra: Any) -> dict[str, Any]:
+    """Settings (camelCase, as an editor sends them) for an ensemble of ``include`` on the fault server at ``url``;
+    ``extra`` keys are added or override."""
     data: dict[str, Any] = {
         "endpoints": [{"url": url, "kind": "openai"}],
         "probeLocal": False,
@@ -190,3 +201,10 @@ async def open_session(
     client.feature("codeconductor/status")(status)
     editor.init_result = await client.initialize_session(params(settings, capabilities))
     return editor
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
+    await open_session(lsp_client, lsp_settings)
+    yield
+    await lsp_client.shutdown_session()
