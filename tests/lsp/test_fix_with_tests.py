@@ -19,15 +19,16 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
+from tests.support import clamp
 from tests.support.fault_server import Behaviour, FaultServer
 from tests.support.lsp_client import command, editor_of, fenced, settings_for, span, started_token
 
 pytestmark = pytest.mark.timeout(180)
 
 WORKSPACE = Path("/tmp/codeconductor-lsp-tests")  # the root_uri the test client initialises with
-BUGGY = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n    return x\n\n\ndef other():\n    return 1\n"
-RIGHT = "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n"
-WRONG = "def clamp(x, lo, hi):\n    return x\n"
+BUGGY = clamp.BUGGY + "\n\ndef other():\n    return 1\n"
+RIGHT = clamp.RIGHT
+WRONG = clamp.WRONG
 TESTS = (
     "from util import clamp\n\n\ndef test_low():\n    assert clamp(-5, 0, 10) == 0\n\n\n"
     "def test_high():\n    assert clamp(50, 0, 10) == 10\n\n\ndef test_unrelated():\n    assert True\n"
