@@ -7,14 +7,19 @@ Tests choose the server's settings by overriding the ``lsp_settings`` fixture.
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import clamp
 from tests.support.fault_server import Behaviour, FaultServer
-from tests.support.lsp_client import ALTERNATIVE, FIXED, client, fenced, settings_for
+from tests.support.lsp_client import ALTERNATIVE, FIXED, WORKSPACE, client, fenced, settings_for
 
-__all__ = ["client", "lsp_models", "lsp_settings"]
+__all__ = ["client", "lsp_models", "lsp_settings", "project"]
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +39,13 @@ def lsp_models(fault_server: FaultServer) -> FaultServer:
 @pytest.fixture
 def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
     return settings_for(lsp_models.url, ["ok-lsp-a", "ok-lsp-b", "ok-lsp-c", "ok-lsp-d"])
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    """A real folder under the workspace root holding the clamp module and its tests (:func:`clamp.write_module`)."""
+    folder = clamp.write_module(WORKSPACE / f"fixproj-{uuid.uuid4().hex[:8]}")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,6 +13,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Union
 
 import pytest_lsp
@@ -20,6 +21,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 SERVER = [sys.executable, "-m", "server"]
+WORKSPACE = Path("/tmp/codeconductor-lsp-tests")  # the root the client initialises the server with
 
 
 FIXED = "def add(a, b):\n    return a + b\n"
@@ -139,7 +141,7 @@ def params(options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities 
     return lsp.InitializeParams(
         capabilities=capabilities or client_capabilities("visual-studio-code"),
         initialization_options=options,
-        root_uri="file:///tmp/codeconductor-lsp-tests",
+        root_uri=WORKSPACE.as_uri(),
     )
 
 
