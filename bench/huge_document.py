@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.hardening.rawlsp import RawServer
+from tests.support.rawlsp import RawServer
 
 LINES = 200_000
 

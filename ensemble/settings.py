@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
 
 from .errors import SettingsError
 
@@ -107,10 +108,15 @@ def is_loopback_url(url: str) -> bool:
     return host is not None and host_is_loopback(host)
 
 
-class EndpointSettings(BaseModel):
-    """A model server the user configured explicitly."""
+class _SettingsModel(BaseModel):
+    """What every level of the settings shares: camelCase keys (editors) or snake_case ones (TOML) for each field,
+    unknown keys refused, and errors that name the field by its Python (snake_case) name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, loc_by_alias=False)
+
+
+class EndpointSettings(_SettingsModel):
+    """A model server the user configured explicitly."""
 
     url: str = Field(description="Base URL, e.g. http://127.0.0.1:11434 or https://llm.example.com")
     kind: Literal["auto", "ollama", "openai"] = Field(
@@ -130,10 +136,10 @@ class EndpointSettings(BaseModel):
         return value.rstrip("/")
 
 
-class Settings(BaseModel):
+class Settings(_SettingsModel):
     """Every setting of CodeConductor. Field descriptions double as documentation and VS Code setting text."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True)
 
     endpoints: list[EndpointSettings] = Field(
         default_factory=list, description="Model servers to use besides the local ones found automatically."
@@ -223,7 +229,8 @@ def _format_errors(exc: ValidationError) -> list[tuple[str, str]]:
 def parse_settings(data: Any, *, source: str = "settings") -> Settings:
     """Validate a mapping into :class:`Settings`; raise :class:`SettingsError` naming each bad field.
 
-    Keys may be camelCase (editors) or snake_case (TOML); ``None`` means defaults.
+    Keys may be camelCase (editors) or snake_case (TOML) at every level; ``None`` means defaults. The top level's
+    keys are turned to snake_case first, so an unknown key is named as the TOML files would spell it.
     """
     if data is None:
         return Settings()
@@ -370,5 +377,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON schema of :class:`Settings` (source of the VS Code extension's settings)."""
-    return Settings.model_json_schema()
+    """The JSON schema of :class:`Settings` (source of the VS Code extension's settings), by field name: the
+    extension adds its own camelCase keys, and an endpoint's keys are shown as the TOML files spell them."""
+    return Settings.model_json_schema(by_alias=False)

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: make `ensemble` importable
     sys.path.insert(0, str(ROOT))
 
+from pydantic.alias_generators import to_camel  # noqa: E402
+
 from ensemble.settings import USER_ONLY_KEYS, Settings, json_schema  # noqa: E402
 
 __all__ = ["EXTENSION_ONLY", "PACKAGE_JSON", "SECTION", "camel", "configuration", "main", "schema_properties"]
@@ -59,10 +61,8 @@ EXTENSION_ONLY: dict[str, dict[str, Any]] = {
 _KEEP = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items", "properties")
 
 
-def camel(name: str) -> str:
-    """``probe_local`` -> ``probeLocal`` (the server's ``parse_settings`` maps it back)."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+# ``probe_local`` -> ``probeLocal``: a setting's key in VS Code is its camelCase alias in the settings model.
+camel = to_camel
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ Tests that use real weights are marked ``@pytest.mark.slow``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -46,29 +47,22 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     # n_ctx 2048: the real prompts (context around the selection) do not fit in llama.cpp's 512 default.
-    server = start_llama_server(tiny_gguf, alias="tiny", n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs"))
-    try:
+    with start_llama_server(
+        tiny_gguf, alias="tiny", n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs")
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def llama_server_factory(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServerFactory]:
     """Start extra llama.cpp servers (default: on the tiny model); all are stopped when the test ends."""
-    started: list[LlamaServer] = []
+    with contextlib.ExitStack() as started:
 
-    def factory(model_path: Path | None = None, **kwargs: Any) -> LlamaServer:
-        kwargs.setdefault("log_dir", tmp_path_factory.mktemp("llama-logs"))
-        server = start_llama_server(model_path or tiny_gguf, **kwargs)
-        started.append(server)
-        return server
+        def factory(model_path: Path | None = None, **kwargs: Any) -> LlamaServer:
+            kwargs.setdefault("log_dir", tmp_path_factory.mktemp("llama-logs"))
+            return started.enter_context(start_llama_server(model_path or tiny_gguf, **kwargs))
 
-    try:
         yield factory
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -83,13 +77,10 @@ def smollm2_path() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    server = start_llama_server(
+    with start_llama_server(
         smollm2_path, alias="smollm2", n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs")
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,9 @@ The user's project is copied as text (:class:`ProjectSnapshot`: the tree minus `
 ``node_modules``, caches, binary and large files, capped in total), the candidate replaces one function in one
 file of that copy, and the chosen tests run with pytest in a contained sandbox child (scratch directory, no
 network, clean environment, CPU/memory/process limits, wall timeout; see :mod:`ensemble.verify.sandbox`). The
-user's own files are never written. A small driver script collects one :class:`CaseResult` per test (outcome and
-a trimmed failure message) and reports them as JSON; each test also gets its own time limit so one endless test
-does not hide the results of the others.
+user's own files are never written. A small driver script (:mod:`ensemble.verify._pytest_driver`) collects one
+:class:`CaseResult` per test (outcome and a trimmed failure message) and reports them as JSON; each test also gets
+its own time limit so one endless test does not hide the results of the others.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Literal
 from ..context import Block, parse_blocks
 from ..edits import replace_span  # re-exported: the one code-to-span rule lives in ensemble.edits
 from ..errors import RequestError
+from ._pytest_driver import CONFIG_NAME
 from .sandbox import Sandbox, shared_sandbox
 
 __all__ = [
@@ -40,7 +41,8 @@ _log = logging.getLogger(__name__)
 Outcome = Literal["passed", "failed", "error", "skipped", "timeout"]
 
 DRIVER_NAME = "__codeconductor_pytest__.py"
-CONFIG_NAME = "__codeconductor_pytest__.json"
+# The driver is a module of this package (checked like the rest of the code); its source goes into the sandbox.
+_DRIVER_PATH = Path(__file__).with_name("_pytest_driver.py")
 _MARKER = '{"codeconductor_pytest"'
 
 # Folders that never hold what a project's tests need, and would make the copy huge or leak secrets.
@@ -222,111 +224,6 @@ def locate_function(text: str, name: str) -> tuple[int, int]:
     return best.start, best.end
 
 
-# The script run inside the sandbox. It may use only the standard library and pytest.
-_DRIVER = r'''
-import json, os, signal, sys
-
-# The sandbox's audit hook refuses os.putenv (a candidate must not change the environment of processes it
-# cannot start anyway); pytest sets a few variables for itself, which it reads back through os.environ only.
-os.putenv = lambda key, value: None
-os.unsetenv = lambda key: None
-with open("__codeconductor_pytest__.json", encoding="utf-8") as handle:
-    cfg = json.load(handle)
-os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the user's tests get only the plugins asked for: faster
-for entry in reversed(cfg["sys_path"]):
-    sys.path.insert(0, os.path.abspath(entry))
-if cfg["site_dirs"]:
-    import site
-    for entry in cfg["site_dirs"]:
-        site.addsitedir(entry)
-import pytest
-
-LIMIT = cfg["message_limit"]
-
-
-def trim(text):
-    text = (text or "").strip()
-    if len(text) <= LIMIT:
-        return text
-    head = LIMIT // 5
-    return text[:head] + "\n[...]\n" + text[-(LIMIT - head):]
-
-
-class TestTimeout(BaseException):
-    """BaseException, so a candidate's `except Exception` cannot swallow it."""
-
-
-def on_alarm(signum, frame):
-    raise TestTimeout("test exceeded %s s" % cfg["per_test_timeout_s"])
-
-
-class Collect:
-    def __init__(self):
-        self.results = {}
-        self.order = []
-        self.errors = []
-
-    def put(self, nodeid, outcome, message=""):
-        if nodeid not in self.results:
-            self.order.append(nodeid)
-        previous = self.results.get(nodeid)
-        # The worst outcome of setup/call/teardown wins.
-        rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "timeout": 4}
-        if previous is None or rank[outcome] > rank[previous[0]]:
-            self.results[nodeid] = (outcome, trim(message))
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.errors.append(trim("%s: %s" % (report.nodeid or "collection", report.longreprtext)))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item):
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, cfg["per_test_timeout_s"])
-        try:
-            return (yield)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    def pytest_runtest_logreport(self, report):
-        text = report.longreprtext if report.outcome != "passed" else ""
-        if report.when == "call":
-            outcome = report.outcome
-            if outcome == "failed" and "TestTimeout" in text:
-                outcome = "timeout"
-            self.put(report.nodeid, outcome, text)
-        elif report.outcome == "failed":
-            self.put(report.nodeid, "error", text)
-        elif report.outcome == "skipped":
-            self.put(report.nodeid, "skipped", text)
-
-
-collect = Collect()
-sys.stdout.flush()
-real_stdout = os.dup(1)
-quiet = os.open(os.devnull, os.O_WRONLY)
-os.dup2(quiet, 1)  # pytest's own report would crowd out ours under the sandbox's output cap
-args = ["-q", "-p", "no:cacheprovider", "-o", "addopts=", "--tb=short", "--rootdir", "."]
-for plugin in cfg["plugins"]:
-    args += ["-p", plugin]
-try:
-    code = int(pytest.main(args + cfg["tests"], plugins=[collect]))
-except BaseException as exc:
-    code = 99
-    collect.errors.append(trim("pytest crashed: %s: %s" % (type(exc).__name__, exc)))
-sys.stdout.flush()
-os.dup2(real_stdout, 1)
-report = {
-    "codeconductor_pytest": 1,
-    "exit_code": code,
-    "tests": [{"nodeid": n, "outcome": collect.results[n][0], "message": collect.results[n][1]}
-              for n in collect.order],
-    "errors": collect.errors,
-}
-os.write(1, ("\n" + json.dumps(report) + "\n").encode())
-'''
-
-
 def _project_site_dirs(root: Path) -> list[str]:
     """The project's own virtual environment's site-packages, when it matches this interpreter's version, so
     its tests find their dependencies (read-only; nothing is installed)."""
@@ -388,7 +285,8 @@ class PytestRunner:
             "sys_path": sys_path,
             "site_dirs": _project_site_dirs(root) if root is not None else [],
         }
-        return {**files, DRIVER_NAME: _DRIVER, CONFIG_NAME: json.dumps(config)}
+        driver = _DRIVER_PATH.read_text(encoding="utf-8")
+        return {**files, DRIVER_NAME: driver, CONFIG_NAME: json.dumps(config)}
 
     def run(
         self, files: Mapping[str, str], tests: Sequence[str], *, root: Path | None = None, sys_path: Sequence[str] = ()

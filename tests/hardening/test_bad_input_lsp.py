@@ -20,10 +20,9 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from tests.lsp.helpers import command, editor_of, span
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, ensemble_settings
+from tests.support.faulty_ensemble import GOOD, ensemble_settings
+from tests.support.lsp_client import command, editor_of, span
 
 DIR = "file:///tmp/codeconductor-hardening"
 URI = f"{DIR}/bad.py"

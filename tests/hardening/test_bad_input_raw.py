@@ -1,7 +1,7 @@
 """Malformed JSON-RPC, byte for byte: frames a client library would never send (invalid JSON, invalid UTF-8, a
 batch, a request without a method, params of the wrong type, unknown methods). Each gets the JSON-RPC error a
 client can act on, or is ignored when there is nobody to answer; the server never crashes and answers the next
-normal request. Written with :class:`~tests.hardening.rawlsp.RawServer`, which frames bytes itself.
+normal request. Written with :class:`~tests.support.rawlsp.RawServer`, which frames bytes itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .rawlsp import RawServer, frame
+from tests.support.rawlsp import RawServer, frame
 
 DOC = "file:///tmp/codeconductor-hardening/raw.py"
 INVALID_PARAMS, METHOD_NOT_FOUND = -32602, -32601

@@ -12,10 +12,9 @@ from pydantic.alias_generators import to_camel
 from pytest_lsp import LanguageClient
 
 from ensemble.settings import Settings
-from tests.lsp.helpers import command, editor_of
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, ensemble_settings
+from tests.support.faulty_ensemble import GOOD, ensemble_settings
+from tests.support.lsp_client import command, editor_of
 
 
 def _wrong_type(field: str) -> Any:
@@ -41,6 +40,7 @@ MORE: list[tuple[str, str, Any]] = [
     ("endpoints.0.url", "endpoints", [{"url": 12}]),
     ("endpoints.0.kind", "endpoints", [{"url": "http://127.0.0.1:1", "kind": "grpc"}]),
     ("endpoints.0.api_key_env", "endpoints", [{"url": "http://127.0.0.1:1", "api_key_env": 5}]),
+    ("endpoints.0.api_key_env", "endpoints", [{"url": "http://127.0.0.1:1", "apiKeyEnv": 5}]),  # either spelling
     ("endpoints.0.surprise", "endpoints", [{"url": "http://127.0.0.1:1", "surprise": True}]),
     ("time_out", "timeOut", 5),  # unknown key (a typo): named, not silently ignored
 ]

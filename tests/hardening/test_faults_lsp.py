@@ -14,10 +14,9 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from tests.lsp.helpers import command, editor_of, span, started_token
 from tests.support.fault_server import FaultServer
-
-from .conftest import FAILING, FIXED, GARBAGE, GOOD, connections, ensemble_settings, settle
+from tests.support.faulty_ensemble import FAILING, GARBAGE, GOOD, connections, ensemble_settings, settle
+from tests.support.lsp_client import FIXED, command, editor_of, span, started_token
 
 URI = "file:///tmp/codeconductor-hardening/faults.py"
 TEXT = "import os\n\n\ndef add(a, b):\n    return a - b\n\n\ndef other(x):\n    return x * 2\n"

@@ -18,8 +18,8 @@ from ensemble.pipeline import Pipeline
 from ensemble.settings import parse_settings
 from ensemble.types import AnswerStatus, Request, Result, TaskKind
 from tests.support.fault_server import FaultServer
-
-from .conftest import FAILING, FIXED, GARBAGE, GOOD, connections, ensemble_settings, settle
+from tests.support.faulty_ensemble import FAILING, GARBAGE, GOOD, connections, ensemble_settings, settle
+from tests.support.lsp_client import FIXED
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 DEADLINE_S = 8.0

@@ -28,9 +28,8 @@ from ensemble.types import (
     TaskKind,
 )
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, ensemble_settings
-from .rawlsp import RawServer
+from tests.support.faulty_ensemble import GOOD, ensemble_settings
+from tests.support.rawlsp import RawServer
 
 MODEL = ModelInfo(name="fast:1b", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
 

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, ensemble_settings
-from .rawlsp import RawServer
+from tests.support.faulty_ensemble import GOOD, ensemble_settings
+from tests.support.rawlsp import RawServer
 
 TEXT = "def add(a, b):\n    return a - b\n"
 

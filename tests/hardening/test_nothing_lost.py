@@ -19,10 +19,9 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from tests.lsp.helpers import _splice, command, editor_of, span, started_token
 from tests.support.fault_server import FaultServer
-
-from .conftest import FIXED, ensemble_settings
+from tests.support.faulty_ensemble import ensemble_settings
+from tests.support.lsp_client import FIXED, _splice, command, editor_of, span, started_token
 
 TRIALS = int(os.environ.get("CODECONDUCTOR_EDIT_TRIALS", "24"))
 SEED = int(os.environ.get("CODECONDUCTOR_EDIT_SEED", "20261128"))

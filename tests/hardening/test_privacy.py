@@ -28,9 +28,8 @@ from ensemble.pipeline import Pipeline
 from ensemble.settings import Settings, is_loopback_url, parse_settings
 from ensemble.types import AnswerStatus, Request, TaskKind
 from tests.support.fault_server import FaultServer
-
-from .conftest import GOOD, GOOD_TEXT
-from .rawlsp import RawServer
+from tests.support.faulty_ensemble import GOOD, GOOD_TEXT
+from tests.support.rawlsp import RawServer
 
 REMOTE = "http://remote.invalid:8080"
 SECRET = "sk-hardening-7f3c9a1e5b2d4c6e8a0b"

@@ -17,7 +17,7 @@ import pytest
 
 from ensemble.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, example_path
 from tests.support.fault_server import FaultServer
-from tests.support.llama_server import LlamaServer, free_port, start_llama_server
+from tests.support.llama_server import LlamaServer, free_port, llama_servers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -27,15 +27,10 @@ CODE = "import math\n\n\ndef area(r):\n    return 3.14 * r * r\n"
 
 @pytest.fixture(scope="module")
 def servers(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
-    started: list[LlamaServer] = []
-    try:
-        for alias in ("cli-a", "cli-b"):
-            log_dir = tmp_path_factory.mktemp("llama-logs")
-            started.append(start_llama_server(tiny_gguf, alias=alias, n_ctx=2048, log_dir=log_dir))
+    with llama_servers(
+        tiny_gguf, ("cli-a", "cli-b"), n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs")
+    ) as started:
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 def write_config(folder: Path, *urls: str, extra: str = "") -> None:

@@ -17,14 +17,15 @@ from ensemble.settings import Settings
 from ensemble.types import ModelInfo, ProviderKind
 from ensemble.verify.pytest_runner import PytestRunner
 from ensemble.verify.sandbox import Sandbox
+from tests.support import clamp
 from tests.support.fault_server import FaultServer
 
 pytestmark = pytest.mark.timeout(240)
 
-BUGGY = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n    return x\n"
-RIGHT = "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```"
-WRONG = "```python\ndef clamp(x, lo, hi):\n    return x\n```"
-HALF = "```python\ndef clamp(x, lo, hi):\n    return max(lo, x)\n```"
+BUGGY = clamp.BUGGY
+RIGHT = clamp.answer(clamp.RIGHT)
+WRONG = clamp.answer(clamp.WRONG)
+HALF = clamp.answer("def clamp(x, lo, hi):\n    return max(lo, x)\n")
 TESTS = (
     "from pkg.util import clamp\n\n\n"
     "def test_low():\n    assert clamp(-5, 0, 10) == 0\n\n\n"
@@ -47,11 +48,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def make_project(root: Path, code: str = BUGGY) -> Path:
-    (root / "pkg").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "util.py").write_text("import math\n\n\n" + code + "\n\nPI = math.pi\n")
-    (root / "tests").mkdir()
-    (root / "tests" / "test_util.py").write_text(TESTS)
+    clamp.write_package(root, "import math\n\n\n" + code + "\n\nPI = math.pi\n", TESTS)
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("[core]\n")
     return root
@@ -178,7 +175,7 @@ async def test_no_candidate_passes_is_reported_honestly(fake: FaultServer, sandb
 
 
 async def test_already_passing_asks_no_model(fake: FaultServer, sandbox: Sandbox, tmp_path: Path) -> None:
-    root = make_project(tmp_path, code="def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n")
+    root = make_project(tmp_path, code=clamp.RIGHT)
     fake.clear_log()
     pipeline, generate = generator(fake, ["ok-fix-right"])
     async with pipeline:

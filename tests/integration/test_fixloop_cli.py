@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import clamp
 from tests.support.fault_server import FaultServer
 
 pytestmark = pytest.mark.timeout(240)
 
 REPO = Path(__file__).resolve().parents[2]
-BUGGY = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n    return x\n"
-RIGHT = "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```"
-WRONG = "```python\ndef clamp(x, lo, hi):\n    return x\n```"
+BUGGY = clamp.BUGGY
+RIGHT = clamp.answer(clamp.RIGHT)
+WRONG = clamp.answer(clamp.WRONG)
 TESTS = (
     "from pkg.util import clamp\n\n\ndef test_low():\n    assert clamp(-5, 0, 10) == 0\n\n\n"
     "def test_high():\n    assert clamp(50, 0, 10) == 10\n"
@@ -35,11 +36,7 @@ def fake() -> Iterator[FaultServer]:
 
 
 def project(root: Path, fake: FaultServer, models: list[str]) -> Path:
-    (root / "pkg").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "util.py").write_text(BUGGY)
-    (root / "tests").mkdir()
-    (root / "tests" / "test_util.py").write_text(TESTS)
+    clamp.write_package(root, BUGGY, TESTS)
     include = ", ".join(f'"{m}"' for m in models)
     (root / "codeconductor.toml").write_text(
         f'probe_local = false\nembedded = "off"\nhistory = false\nverify = false\n'

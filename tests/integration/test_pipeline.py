@@ -14,7 +14,7 @@ from ensemble.pipeline import Pipeline
 from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
 from tests.support.fault_server import FaultServer
-from tests.support.llama_server import LlamaServer, free_port, start_llama_server
+from tests.support.llama_server import LlamaServer, free_port, llama_servers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -22,15 +22,10 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def servers(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
     """Two real llama.cpp servers with room for the task prompts (the tiny vocabulary is one token per byte)."""
-    started: list[LlamaServer] = []
-    try:
-        for alias in ("tiny-a", "tiny-b"):
-            log_dir = tmp_path_factory.mktemp("llama-logs")
-            started.append(start_llama_server(tiny_gguf, alias=alias, n_ctx=2048, log_dir=log_dir))
+    with llama_servers(
+        tiny_gguf, ("tiny-a", "tiny-b"), n_ctx=2048, log_dir=tmp_path_factory.mktemp("llama-logs")
+    ) as started:
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 CODE = "def add(a, b):\n    return a - b\n"

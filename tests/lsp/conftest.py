@@ -1,22 +1,25 @@
-"""Fixtures for the end-to-end language-server tests (pytest-lsp): the real server in a subprocess, a client that
-behaves like an editor (applies ``workspace/applyEdit`` to its own copy of the text and sends ``didChange``), and
-model endpoints: the fault-injection fake with models whose answers the tests choose, or real llama.cpp servers.
+"""Fixtures for the end-to-end language-server tests (pytest-lsp): the editor-like ``client`` of
+:mod:`tests.support.lsp_client` (the real server in a subprocess), and model endpoints: the fault-injection fake
+with models whose answers the tests choose, or real llama.cpp servers.
 
 Tests choose the server's settings by overriding the ``lsp_settings`` fixture.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
-from pytest_lsp import ClientServerConfig, LanguageClient
 
+from tests.support import clamp
 from tests.support.fault_server import Behaviour, FaultServer
+from tests.support.lsp_client import ALTERNATIVE, FIXED, WORKSPACE, client, fenced, settings_for
 
-from .helpers import ALTERNATIVE, FIXED, SERVER, fenced, open_session, settings_for
+__all__ = ["client", "lsp_models", "lsp_settings", "project"]
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +41,11 @@ def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
     return settings_for(lsp_models.url, ["ok-lsp-a", "ok-lsp-b", "ok-lsp-c", "ok-lsp-d"])
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
-    await open_session(lsp_client, lsp_settings)
-    yield
-    await lsp_client.shutdown_session()
+@pytest.fixture
+def project() -> Iterator[Path]:
+    """A real folder under the workspace root holding the clamp module and its tests (:func:`clamp.write_module`)."""
+    folder = clamp.write_module(WORKSPACE / f"fixproj-{uuid.uuid4().hex[:8]}")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

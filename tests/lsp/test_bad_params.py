@@ -10,7 +10,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from .helpers import BUGGY, command, editor_of, span
+from tests.support.lsp_client import BUGGY, command, editor_of, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/bad.py"
 UNKNOWN = "file:///tmp/codeconductor-lsp-tests/never-opened.py"

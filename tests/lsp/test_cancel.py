@@ -1,10 +1,13 @@
-"""Cancelling a run stops every model call at once: from the progress notification
-(``window/workDoneProgress/cancel``), from ``$/cancelRequest`` on the command, and with ``codeconductor.cancel``.
-A hanging model makes the run last until cancelled; the fault server records the abandoned connection."""
+"""Cancelling a long command stops every model call of it at once: the ensemble run (``codeconductor.run``), the
+fix-until-green loop (``codeconductor.fixWithTests``) and test generation (``codeconductor.generateTests``), each
+cancelled from its progress notification (``window/workDoneProgress/cancel``), with ``codeconductor.cancel``, or
+with ``$/cancelRequest`` on the command. A model that never answers keeps the run going until it is cancelled;
+the fault server records the abandoned connection."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,84 +15,96 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
-from tests.support.fault_server import FaultServer
+from tests.support import clamp
+from tests.support.fault_server import Behaviour, FaultServer
+from tests.support.lsp_client import command, editor_of, fenced, progress_of, settings_for, span, started_token
 
-from .helpers import BUGGY, command, editor_of, settings_for, span, started_token
+pytestmark = pytest.mark.timeout(180)
 
-URI = "file:///tmp/codeconductor-lsp-tests/cancel.py"
-RUN = {"uri": URI, "range": span(3, 5), "task": "fix"}
+HANG = "hang-lsp-cancel"
+WRONG = "ok-lsp-cancel-wrong"  # answers at once, with a candidate that fails the tests: the loop goes on
+# (command, how it is cancelled)
+CASES = [
+    ("codeconductor.run", "progress"),
+    ("codeconductor.run", "request"),
+    ("codeconductor.run", "command"),
+    ("codeconductor.fixWithTests", "progress"),
+    ("codeconductor.fixWithTests", "command"),
+    ("codeconductor.fixWithTests", "request"),
+    ("codeconductor.generateTests", "progress"),
+]
 
 
 @pytest.fixture
-def lsp_settings(lsp_models: FaultServer) -> dict[str, Any]:
-    return settings_for(lsp_models.url, ["ok-lsp-a", "hang-lsp"], timeoutS=120, deadlineS=240)
+def lsp_settings(fault_server: FaultServer) -> dict[str, Any]:
+    fault_server.add_model(WRONG, text=fenced(clamp.WRONG))
+    fault_server.add_model(HANG, behaviour=Behaviour.HANG)
+    # Long time limits: only the cancel can end the run within the test's waits.
+    return settings_for(fault_server.url, [WRONG, HANG], timeoutS=120, deadlineS=240)
 
 
-async def _hang_asked(lsp_models: FaultServer, client: LanguageClient) -> None:
-    """Wait until the hanging model has really been asked (the run is in flight, not just begun)."""
-
-    def asked() -> bool:
-        return any(isinstance(r.body, dict) and r.body.get("model") == "hang-lsp" for r in lsp_models.requests)
-
-    await editor_of(client).wait_for(asked, timeout=20)
-
-
-async def _hang_abandoned(lsp_models: FaultServer, client: LanguageClient) -> None:
-    await editor_of(client).wait_for(lambda: "hang-lsp" in lsp_models.disconnects, timeout=10)
+def _cancel(client: LanguageClient, how: str, token: Any, msg_id: str, run_id: str) -> Any:
+    """Cancel the run as ``how`` says; what ``codeconductor.cancel`` answers, if that is the way."""
+    if how == "progress":
+        client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
+    elif how == "request":
+        client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
+    else:
+        return command(client, "codeconductor.cancel", {"runId": run_id})
+    return None
 
 
-async def test_cancel_from_progress(client: LanguageClient, lsp_models: FaultServer) -> None:
+@pytest.mark.parametrize(("name", "how"), CASES, ids=[f"{n.removeprefix('codeconductor.')}-by-{h}" for n, h in CASES])
+async def test_cancelling_stops_the_run(
+    client: LanguageClient, project: Path, fault_server: FaultServer, name: str, how: str
+) -> None:
     editor = editor_of(client)
-    editor.open(URI, BUGGY)
-    lsp_models.clear_log()
-    run = asyncio.ensure_future(command(client, "codeconductor.run", RUN))
-    token = await started_token(client, editor)
-    await _hang_asked(lsp_models, client)
-    client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
-    reply = await asyncio.wait_for(run, 10)
-    assert reply["status"] == "cancelled"
-    assert editor.applied == []
-    await _hang_abandoned(lsp_models, client)
-    end = client.progress_reports[token][-1]
-    assert isinstance(end, lsp.WorkDoneProgressEnd)
-    assert end.message == "cancelled"
-
-
-async def test_cancel_request(client: LanguageClient, lsp_models: FaultServer) -> None:
-    editor = editor_of(client)
-    editor.open(URI, BUGGY)
-    lsp_models.clear_log()
-    future = asyncio.ensure_future(
+    uri = (project / "util.py").as_uri()
+    editor.open(uri, clamp.MODULE)
+    arguments = {"uri": uri, "range": span(0, 4), "version": 1} | ({"task": "fix"} if name.endswith(".run") else {})
+    known = set(client.progress_reports)
+    fault_server.clear_log()
+    msg_id = f"{name}-to-cancel-by-{how}"
+    reply = asyncio.ensure_future(
         client.protocol.send_request_async(
-            lsp.WORKSPACE_EXECUTE_COMMAND,
-            lsp.ExecuteCommandParams(command="codeconductor.run", arguments=[RUN]),
-            msg_id="run-to-cancel",
+            lsp.WORKSPACE_EXECUTE_COMMAND, lsp.ExecuteCommandParams(command=name, arguments=[arguments]), msg_id=msg_id
         )
     )
-    await started_token(client, editor)
-    await _hang_asked(lsp_models, client)
-    client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id="run-to-cancel"))
-    with pytest.raises(JsonRpcRequestCancelled):
-        await asyncio.wait_for(future, 10)
-    await _hang_abandoned(lsp_models, client)
-    status = await command(client, "codeconductor.status")
-    assert status["running"] == 0
-
-
-async def test_cancel_command(client: LanguageClient, lsp_models: FaultServer) -> None:
-    editor = editor_of(client)
-    editor.open(URI, BUGGY)
-    lsp_models.clear_log()
-    run = asyncio.ensure_future(command(client, "codeconductor.run", RUN))
-    await started_token(client, editor)
-    await _hang_asked(lsp_models, client)
+    token = await started_token(client, editor, known)
+    # The hanging model has really been asked: the run is in flight (for the loop: in a round, past the baseline).
+    await editor.wait_for(
+        lambda: any(isinstance(r.body, dict) and r.body.get("model") == HANG for r in fault_server.requests),
+        timeout=60,
+    )
     status = await command(client, "codeconductor.status")
     assert status["running"] == 1
     (run_id,) = status["runs"]
-    assert await command(client, "codeconductor.cancel", {"runId": run_id}) == {"cancelled": [run_id]}
-    reply = await asyncio.wait_for(run, 10)
-    assert reply["status"] == "cancelled"
-    await _hang_abandoned(lsp_models, client)
+
+    cancelling = _cancel(client, how, token, msg_id, run_id)
+    if cancelling is not None:
+        assert await cancelling == {"cancelled": [run_id]}
+    if how == "request":
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(reply, 10)
+    else:
+        assert await asyncio.wait_for(reply, 10) == {
+            "runId": run_id,
+            "status": "cancelled",
+            "applied": False,
+            "message": "cancelled",
+        }
+
+    # Every model call stopped, the progress ended "cancelled", and nothing is left running or was written.
+    await editor.wait_for(lambda: HANG in fault_server.disconnects, timeout=10)
+    *reports, end = progress_of(client, token)
+    assert isinstance(end, lsp.WorkDoneProgressEnd)
+    assert end.message == "cancelled"
+    # Every progress message offered the cancel button (the loop's reports too, not only the begin).
+    assert all(getattr(r, "cancellable", None) for r in reports)
+    assert (await command(client, "codeconductor.status"))["running"] == 0
+    assert editor.applied == []
+    assert editor.texts[uri] == clamp.MODULE
+    assert not (project / "test_clamp_generated.py").exists()
     # The status bar heard about the run starting and ending.
     await editor.wait_for(lambda: bool(editor.status) and editor.status[-1]["running"] == 0)
     assert any(s["running"] == 1 for s in editor.status)

@@ -7,8 +7,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import BUGGY, command_argument, editor_of
+from tests.support.lsp_client import BUGGY, command_argument, editor_of
 
 URI = "file:///tmp/codeconductor-lsp-tests/actions.py"
 

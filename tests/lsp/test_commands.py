@@ -6,8 +6,7 @@ from __future__ import annotations
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import BUGGY, command, editor_of
+from tests.support.lsp_client import BUGGY, command, editor_of
 
 URI = "file:///tmp/codeconductor-lsp-tests/commands.py"
 EXPECTED = {

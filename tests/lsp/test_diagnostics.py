@@ -11,8 +11,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import BUGGY, command, editor_of, settings_for, span
+from tests.support.lsp_client import BUGGY, command, editor_of, settings_for, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/diagnostics.py"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from .helpers import BUGGY, command, editor_of, span
+from tests.support.lsp_client import BUGGY, command, editor_of, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/hover.py"
 

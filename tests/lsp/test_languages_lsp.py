@@ -11,8 +11,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import command, editor_of, settings_for, span
+from tests.support.lsp_client import command, editor_of, settings_for, span
 
 JS_URI = "file:///tmp/codeconductor-lsp-tests/sum.js"
 JS_BUGGY = "// add(1, 2) === 3\nfunction add(a, b) {\n  return a - b;\n}\n"

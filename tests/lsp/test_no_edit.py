@@ -11,8 +11,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import command, editor_of, fenced, settings_for, span
+from tests.support.lsp_client import command, editor_of, fenced, settings_for, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/no_edit.py"
 CLAMP = '''def clamp(x: int, lo: int, hi: int) -> int:

@@ -18,8 +18,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from ensemble.history import History
 from server.features.code_actions import REJECT_TITLE
 from tests.support.fault_server import FaultServer
-
-from .helpers import (
+from tests.support.lsp_client import (
     ALTERNATIVE,
     BUGGY,
     FIXED,

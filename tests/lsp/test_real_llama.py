@@ -12,9 +12,8 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from tests.support.llama_server import LlamaServer, start_llama_server
-
-from .helpers import BUGGY, command, editor_of, progress_of, span
+from tests.support.llama_server import LlamaServer, llama_servers
+from tests.support.lsp_client import BUGGY, command, editor_of, progress_of, span
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -23,17 +22,11 @@ URI = "file:///tmp/codeconductor-lsp-tests/real.py"
 
 @pytest.fixture(scope="module")
 def llama_pair(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
-    servers: list[LlamaServer] = []
-    try:
-        for alias in ("tiny-lsp-a", "tiny-lsp-b"):
-            # The tiny vocabulary is one token per byte: room for the prompt with its context.
-            servers.append(
-                start_llama_server(tiny_gguf, alias=alias, n_ctx=4096, log_dir=tmp_path_factory.mktemp("llama"))
-            )
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
+    # The tiny vocabulary is one token per byte: room for the prompt with its context.
+    with llama_servers(
+        tiny_gguf, ("tiny-lsp-a", "tiny-lsp-b"), n_ctx=4096, log_dir=tmp_path_factory.mktemp("llama")
+    ) as started:
+        yield started
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from .helpers import ALTERNATIVE, BUGGY, FIXED, command, editor_of, progress_of, span
+from tests.support.lsp_client import ALTERNATIVE, BUGGY, FIXED, command, editor_of, progress_of, span
 
 URI = "file:///tmp/codeconductor-lsp-tests/run.py"
 

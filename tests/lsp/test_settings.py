@@ -11,8 +11,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import SERVER, attach_editor, command, editor_of, params, settings_for
+from tests.support.lsp_client import SERVER, attach_editor, command, editor_of, params, settings_for
 
 
 async def _names(client: LanguageClient) -> list[str]:

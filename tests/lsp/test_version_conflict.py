@@ -10,8 +10,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.support.fault_server import FaultServer
-
-from .helpers import BUGGY, FIXED, command, editor_of, settings_for, span, started_token
+from tests.support.lsp_client import BUGGY, FIXED, command, editor_of, settings_for, span, started_token
 
 URI = "file:///tmp/codeconductor-lsp-tests/conflict.py"
 

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-__all__ = ["LlamaServer", "LlamaServerError", "free_port", "start_llama_server"]
+__all__ = ["LlamaServer", "LlamaServerError", "free_port", "llama_servers", "start_llama_server"]
 
 _STARTUP_TIMEOUT_S = 60.0
 _PORT_ATTEMPTS = 3
@@ -150,3 +151,16 @@ def start_llama_server(
             return LlamaServer(process, port=port, model_name=name, log_path=log_path)
     tail = _log_tail(last_log) if last_log else "<no log>"
     raise LlamaServerError(f"llama.cpp server exited before answering ({_PORT_ATTEMPTS} attempts); log tail:\n{tail}")
+
+
+@contextlib.contextmanager
+def llama_servers(
+    model_path: Path, aliases: Sequence[str], *, n_ctx: int = 512, log_dir: Path | None = None
+) -> Iterator[list[LlamaServer]]:
+    """One llama.cpp server on ``model_path`` per alias (started one after another), in that order; all of them
+    are stopped on leaving, also when one fails to start."""
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(start_llama_server(model_path, alias=alias, n_ctx=n_ctx, log_dir=log_dir))
+            for alias in aliases
+        ]

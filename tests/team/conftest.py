@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.litellm_proxy import LiteLLMProxy, LiteLLMUnavailable, find_litellm
-from tests.support.llama_server import LlamaServer, start_llama_server
+from tests.support.llama_server import LlamaServer, llama_servers
 from tests.support.postgres import PostgresServer, PostgresUnavailable
 
 KEY_ENV = "CC_TEST_LITELLM_KEY"
@@ -49,15 +49,9 @@ def pg_url(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_replicas(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[LlamaServer]]]:
-    logs = tmp_path_factory.mktemp("replica-logs")
-    servers: list[LlamaServer] = []
-    try:
-        for alias in ("tiny", "tiny", "tiny-k", "tiny-k"):
-            servers.append(start_llama_server(tiny_gguf, alias=alias, n_ctx=2048, log_dir=logs))
+    aliases = ("tiny", "tiny", "tiny-k", "tiny-k")
+    with llama_servers(tiny_gguf, aliases, n_ctx=2048, log_dir=tmp_path_factory.mktemp("replica-logs")) as servers:
         yield {"tiny": servers[:2], "tiny-k": servers[2:]}
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.fixture(scope="session")

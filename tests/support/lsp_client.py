@@ -1,16 +1,27 @@
-"""Helpers for the language-server tests: an editor-like client state, settings, and small builders."""
+"""The editor-like LSP client of the language-server tests (``tests/lsp``, ``tests/hardening``): the real
+``python -m server`` in a subprocess, driven by a pytest-lsp client that applies ``workspace/applyEdit`` to its
+own copy of the text and sends ``didChange`` (:class:`Editor`), settings as an editor sends them, and small
+builders.
+
+The ``client`` fixture is imported by the suites' conftest files; each suite chooses the server's settings by
+defining the ``lsp_settings`` fixture.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, Union, cast
 
+import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 SERVER = [sys.executable, "-m", "server"]
+WORKSPACE = Path("/tmp/codeconductor-lsp-tests")  # the root the client initialises the server with
 
 
 FIXED = "def add(a, b):\n    return a + b\n"
@@ -23,6 +34,8 @@ def fenced(code: str) -> str:
 
 
 def settings_for(url: str, include: list[str], **extra: Any) -> dict[str, Any]:
+    """Settings (camelCase, as an editor sends them) for an ensemble of ``include`` on the fault server at ``url``;
+    ``extra`` keys are added or override."""
     data: dict[str, Any] = {
         "endpoints": [{"url": url, "kind": "openai"}],
         "probeLocal": False,
@@ -128,7 +141,7 @@ def params(options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities 
     return lsp.InitializeParams(
         capabilities=capabilities or client_capabilities("visual-studio-code"),
         initialization_options=options,
-        root_uri="file:///tmp/codeconductor-lsp-tests",
+        root_uri=WORKSPACE.as_uri(),
     )
 
 
@@ -220,3 +233,10 @@ async def open_session(
     client.feature("codeconductor/status")(status)
     editor.init_result = await client.initialize_session(params(settings, capabilities))
     return editor
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, lsp_settings: dict[str, Any]) -> AsyncIterator[None]:
+    await open_session(lsp_client, lsp_settings)
+    yield
+    await lsp_client.shutdown_session()
