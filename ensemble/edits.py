@@ -12,6 +12,7 @@ import ast
 import re
 
 from .context import reindent
+from .languages._python_examples import function_named
 
 __all__ = ["docstring_of", "fit_code", "function_named", "parse_python", "replace_span", "span_lines", "with_docstring"]
 
@@ -57,16 +58,6 @@ def parse_python(source: str) -> ast.Module | None:
         return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-
-def function_named(tree: ast.Module, name: str | None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The first function (at any depth) called ``name`` in ``tree``."""
-    if name is None:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node
-    return None
 
 
 def docstring_of(source: str, entry_point: str) -> str | None:

@@ -13,7 +13,7 @@ import re
 
 from ._base import Example, balanced_calls
 
-__all__ = ["entry_point_of", "extract_examples", "function_docstring", "parameters_of"]
+__all__ = ["entry_point_of", "extract_examples", "function_docstring", "function_named", "parameters_of"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -39,14 +39,19 @@ def _parse(source: str) -> ast.Module | None:
             return None
 
 
-def _function(source: str, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    tree = _parse(source)
-    if tree is None:
+def function_named(tree: ast.Module, name: str | None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The first function (at any depth) called ``name`` in ``tree``."""
+    if name is None:
         return None
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             return node
     return None
+
+
+def _function(source: str, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    tree = _parse(source)
+    return None if tree is None else function_named(tree, name)
 
 
 def function_docstring(source: str, name: str) -> str:
