@@ -146,15 +146,21 @@ def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
     with FaultServer(["hang"], apis=("openai",)) as server:
         write_config(tmp_path, server.url, extra="timeout_s = 600\ndeadline_s = 600\n")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ensemble", "ask", "--quiet", "hello"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # A shell's background job (CI, `nohup ... &`) runs with SIGINT ignored, and a child inherits that: the CLI
+        # must meet the Ctrl-C a terminal sends (a handled signal is reset to the default in the child).
+        inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ensemble", "ask", "--quiet", "hello"],
+                cwd=tmp_path,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        finally:
+            signal.signal(signal.SIGINT, inherited)
         try:
             for _ in range(600):  # until the model request reached the server
                 if any(r.path.endswith("completions") for r in server.requests):
