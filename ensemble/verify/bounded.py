@@ -4,7 +4,7 @@
 a value nested a few thousand deep, which a candidate can print; and whatever reads the result afterwards recurses
 too. :func:`read_json` checks the size and the nesting depth first, with a scan that does not recurse (strings are
 skipped whole by one regular expression, then the brackets left are counted), and only then decodes. Anything
-malformed, too large or too deep raises :class:`ValueError` - the one exception callers handle.
+malformed (``NaN`` and ``Infinity`` included: they are not JSON), too large or too deep raises :class:`ValueError` - the one exception callers handle.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # json.loads would read NaN and Infinity, which JSON has not
+
+
 def json_depth(text: str) -> int:
     """How deeply ``text``'s brackets nest outside JSON strings (an unbalanced text reads as its deepest point)."""
     outside = _STRING.sub("", text)
@@ -43,6 +47,6 @@ def read_json(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_chars: int =
     if json_depth(text) > max_depth:
         raise ValueError("JSON nested too deeply")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError as exc:  # cannot happen under the depth check; kept so no caller ever sees it
         raise ValueError("JSON nested too deeply") from exc
