@@ -326,6 +326,7 @@ JAVASCRIPT = JavaScript()
 _KEY_BYTES = 16
 _LINE_CHARS = 16384  # one harness line: a value is cut at 2000 characters, then JSON-escaped once more
 _EXPECTED_CACHE_SIZE = 512
+_RUN_ERRORS = frozenset({"Timeout", "Forged", "Malformed", "OutputLimit"})
 _expected_cache: dict[str, str | None] = {}
 _expected_lock = threading.Lock()
 
@@ -448,7 +449,8 @@ def _expected_values(sandbox: Sandbox, node: str, exprs: Sequence[str], timeout_
             out[expr] = expr
     if missing:
         results = _run_harness(sandbox, node, "", "", missing, timeout_s=timeout_s, call_timeout_s=1.0)
-        ended_early = any(r.error in ("Timeout", "Forged") or str(r.error).startswith("Killed") for r in results)
+        # An expression's own error (ReferenceError...) is its value; a run that did not finish properly is not.
+        ended_early = any(r.error in _RUN_ERRORS or str(r.error).startswith("Killed:") for r in results)
         with _expected_lock:
             for expr, result in zip(missing, results, strict=True):
                 out[expr] = result.value if result.ok else None

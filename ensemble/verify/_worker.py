@@ -284,11 +284,13 @@ def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool
         os.dup2(os.open(os.path.join(scratch, ".stdout"), flags, 0o600), 1)
         os.dup2(os.open(os.path.join(scratch, ".stderr"), flags, 0o600), 2)
     # Nothing of the supervisor's (its channel to the parent above all) stays open in the child.
-    if keep_fd >= 0 and call_fd >= 0:  # through fds no pipe can hold, so neither dup2 overwrites the other
-        os.dup2(keep_fd, 1000)
-        os.dup2(call_fd, 1001)
-        os.dup2(1000, 3)
-        os.dup2(1001, 4)
+    if keep_fd >= 0 and call_fd >= 0:
+        import fcntl
+
+        # Copies above 4 first, so that neither dup2 below overwrites the other pipe.
+        high_keep, high_call = fcntl.fcntl(keep_fd, fcntl.F_DUPFD, 5), fcntl.fcntl(call_fd, fcntl.F_DUPFD, 5)
+        os.dup2(high_keep, 3)
+        os.dup2(high_call, 4)
         os.closerange(5, 1 << 16)
     elif keep_fd >= 0:
         os.dup2(keep_fd, 3)
