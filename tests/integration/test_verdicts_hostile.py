@@ -96,6 +96,21 @@ def test_js_ways_out_of_the_vm_context_are_closed_and_verdicts_stay_in_the_paren
         assert [o.matches for o in outcomes] == [True, False, None], name
 
 
+def test_js_asynchronous_ways_out_never_run(sandbox: RecordingSandbox) -> None:
+    """``import()`` rejects with an error of node's own realm (its constructor leads to ``process``), but only in a
+    later microtask: the harness ends the process with its last line, before any of them runs."""
+    hit = (
+        "const hit = (e) => { try { const p = e.constructor.constructor('return process')();"
+        " p.stdout.write('forged\\n'); p.exit(0); } catch (x) { /* closed */ } };\n"
+    )
+    code = hit + (
+        "import('fs').then(hit, hit);\nPromise.resolve().then(() => import('fs')).catch(hit);\n"
+        "const f = (x) => { import('fs').catch(hit); return x - 100; };"
+    )
+    outcomes = language_for("javascript").run_calls(sandbox, code, "f", [CallSpec("f(105)", "5"), CallSpec("f(7)")])
+    assert [o.key for o in outcomes] == ["=5", "=-93"]
+
+
 def test_js_expected_values_never_enter_a_sandbox_with_a_candidate(sandbox: RecordingSandbox) -> None:
     lang = language_for("javascript")
     sandbox.runs.clear()
