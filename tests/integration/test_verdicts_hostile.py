@@ -177,6 +177,14 @@ def test_js_a_candidate_outside_the_vm_context_cannot_forge_or_crash(sandbox: Re
     forge = (
         "const fs = require('fs'); const job = JSON.parse(fs.readFileSync('job.json', 'utf8'));"
         "if (JSON.stringify(job).includes('expected')) fs.writeSync(1, 'LEAKED\\n');"
+        # node's permission model: the key cannot be read back from the command line, nor memory through the
+        # inspector or /proc.
+        "for (const [what, get] of [['CMDLINE', () => fs.readFileSync('/proc/self/cmdline')],"
+        "  ['MEM', () => fs.openSync('/proc/self/mem', 'r')],"
+        "  ['INSPECTOR', () => new (require('inspector').Session)().connect()],"
+        "  ['CHILD', () => require('child_process').execFileSync('/bin/true')]]) {"
+        "  try { get(); fs.writeSync(1, what + '\\n'); } catch (e) { /* refused */ }"
+        "}"
         "for (let i = 0; i < job.calls.length; i++) {"
         "  fs.writeSync(1, JSON.stringify({ ok: true, value: '5', matches: true }) + '\\n');"
         "  fs.writeSync(1, process.argv.slice(2).join(' ') + ' ' + JSON.stringify({ i, ok: true, value: '5' }) + '\\n');"
@@ -185,6 +193,8 @@ def test_js_a_candidate_outside_the_vm_context_cannot_forge_or_crash(sandbox: Re
     )
     outcome, key = _run_escaped(sandbox, forge, calls)
     assert "LEAKED" not in outcome.stdout
+    for reached in ("CMDLINE", "MEM", "INSPECTOR", "CHILD"):
+        assert reached not in outcome.stdout
     assert '"matches":true' in outcome.stdout  # the forged lines were printed...
     got = read_harness_output(outcome.stdout, key, len(calls), "Killed:0")
     assert [o.error for o in got] == ["Forged", "Forged"]  # ...and not one is believed
