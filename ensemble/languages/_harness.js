@@ -1,20 +1,52 @@
 // CodeConductor's JavaScript harness, run by node inside the sandbox (ensemble/languages/javascript.py).
-// Reads job.json from its directory: {code, entry, calls: [{expr, expected}], callTimeoutMs}. Defines the
-// candidate in a fresh vm context (no require, no process, a silent console), evaluates each call, and writes one
-// JSON line per call: {ok, value} with a canonical value (sorted keys, floats rounded to 9 significant digits)
-// or {ok: false, error} with the error's name; a candidate that cannot be defined gives one {load_error} line.
-// The vm context is not a security boundary (the sandbox is); it keeps the candidate's output off our stdout.
+// Usage: node [permission flags] harness.js KEY. Reads job.json from the working directory: {code, entry, calls:
+// [expression], callTimeoutMs} - call expressions only: no expected value ever enters the sandbox, every comparison
+// happens in the parent. Defines the candidate in a fresh vm context (no require, no process, a silent console
+// made inside the context, so no object of this realm is handed to it), evaluates each call, and writes one line
+// per call: KEY, a space, then JSON {i, ok: true, value} (value: the canonical JSON text of the result - sorted
+// keys, floats to 9 significant digits, tags such as "<undefined>") or {i, ok: false, error} (the error's name);
+// a candidate that cannot be defined gives one {load_error} line. KEY is a per-job random string from argv, taken
+// out of process.argv before the candidate loads; lines without it are the candidate's and make the parent fail
+// the whole run. Everything used after the candidate loads is bound before it does; the process ends with
+// reallyExit (no 'exit' listeners, no pending callbacks run after the last line).
+// The vm context is not a security boundary (the sandbox and node's permission model are); see
+// docs/reliability.md for what a candidate that leaves it can and cannot do.
 "use strict";
 const fs = require("fs");
-const path = require("path");
 const vm = require("vm");
 
-const job = JSON.parse(fs.readFileSync(path.join(__dirname, "job.json"), "utf8"));
-const out = (obj) => fs.writeSync(1, JSON.stringify(obj) + "\n");
-const quiet = () => undefined;
-const context = vm.createContext({
-  console: { log: quiet, error: quiet, warn: quiet, info: quiet, debug: quiet, trace: quiet, assert: quiet },
-});
+const uncurry = (f) => Function.prototype.call.bind(f);
+const writeSync = fs.writeSync;
+const reallyExit = process.reallyExit;
+const stringify = JSON.stringify;
+const keysOf = Object.keys;
+const isArray = Array.isArray;
+const isView = ArrayBuffer.isView;
+const isFinite = Number.isFinite;
+const isInteger = Number.isInteger;
+const toNumber = Number;
+const toText = String;
+const push = uncurry(Array.prototype.push);
+const sort = uncurry(Array.prototype.sort);
+const sliceText = uncurry(String.prototype.slice);
+const toPrecision = uncurry(Number.prototype.toPrecision);
+const tagOf = uncurry(Object.prototype.toString);
+const bigintText = uncurry(BigInt.prototype.toString);
+const runInContext = vm.runInContext;
+
+const key = toText(process.argv[2] || "");
+process.argv.length = 2;
+const job = JSON.parse(fs.readFileSync("job.json", "utf8"));
+const calls = job.calls;
+const out = (obj) => writeSync(1, key + " " + stringify(obj) + "\n");
+const finish = () => reallyExit(0);
+
+const context = vm.createContext(Object.create(null));
+runInContext(
+  "(() => { const quiet = () => undefined; globalThis.console = { log: quiet, error: quiet, warn: quiet, " +
+    "info: quiet, debug: quiet, trace: quiet, assert: quiet, dir: quiet, table: quiet }; })();",
+  context,
+);
 const timeout = Math.max(1, job.callTimeoutMs | 0);
 
 function canon(value, depth) {
@@ -23,72 +55,67 @@ function canon(value, depth) {
   if (value === undefined) return "<undefined>";
   const type = typeof value;
   if (type === "number") {
-    if (!Number.isFinite(value)) return "<" + String(value) + ">";
-    return Number.isInteger(value) ? value : Number(value.toPrecision(9));
+    if (!isFinite(value)) return "<" + toText(value) + ">";
+    return isInteger(value) ? value : toNumber(toPrecision(value, 9));
   }
-  if (type === "bigint") return "<bigint " + value.toString() + ">";
+  if (type === "bigint") return "<bigint " + bigintText(value) + ">";
   if (type === "string" || type === "boolean") return value;
   if (type === "function") return "<function>";
   if (type === "symbol") return "<symbol>";
-  if (Array.isArray(value)) return value.map((v) => canon(v, depth + 1));
-  const tag = Object.prototype.toString.call(value);
-  if (tag === "[object Set]") return { "<set>": [...value].map((v) => canon(v, depth + 1)).map((v) => JSON.stringify(v)).sort() };
-  if (tag === "[object Map]") return { "<map>": [...value].map(([k, v]) => [JSON.stringify(canon(k, depth + 1)), canon(v, depth + 1)]).sort() };
+  if (isArray(value) || isView(value)) {
+    const items = [];
+    const length = value.length;
+    for (let i = 0; i < length; i++) push(items, canon(value[i], depth + 1));
+    return items;
+  }
+  const tag = tagOf(value);
+  if (tag === "[object Set]") {
+    const items = [];
+    for (const v of value) push(items, stringify(canon(v, depth + 1)));
+    return { "<set>": sort(items) };
+  }
+  if (tag === "[object Map]") {
+    const items = [];
+    for (const [k, v] of value) push(items, [stringify(canon(k, depth + 1)), canon(v, depth + 1)]);
+    return { "<map>": sort(items) };
+  }
   if (tag === "[object Promise]") return "<promise>";
-  if (ArrayBuffer.isView(value)) return Array.from(value).map((v) => canon(v, depth + 1));
-  const keys = Object.keys(value).sort();
+  const keys = sort(keysOf(value));
   const obj = {};
-  for (const key of keys) obj[key] = canon(value[key], depth + 1);
+  for (let i = 0; i < keys.length; i++) obj[keys[i]] = canon(value[keys[i]], depth + 1);
   return obj;
 }
 
-function equal(got, want) {
-  if (typeof got === "number" && typeof want === "number") {
-    if (Number.isNaN(got) && Number.isNaN(want)) return true;
-    return got === want || Math.abs(got - want) <= Math.max(1e-9, 1e-6 * Math.max(Math.abs(got), Math.abs(want)));
-  }
-  if (Array.isArray(got) && Array.isArray(want)) {
-    return got.length === want.length && got.every((g, i) => equal(g, want[i]));
-  }
-  if (got && want && typeof got === "object" && typeof want === "object") {
-    return JSON.stringify(canon(got, 0)) === JSON.stringify(canon(want, 0));
-  }
-  return got === want;
-}
-
 function errorName(err) {
-  if (err && err.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") return "Timeout";
-  if (err instanceof Error || (err && typeof err.name === "string")) return String(err.name || "Error");
+  try {
+    if (err && err.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") return "Timeout";
+    if (err && typeof err.name === "string") return sliceText(err.name, 0, 100) || "Error";
+  } catch (e) {
+    // a getter that throws: the name of what was thrown is unknowable
+  }
   return "Throw";
 }
 
 try {
-  vm.runInContext(job.code, context, { timeout: timeout * 2, filename: "candidate.js" });
-  if (job.entry && vm.runInContext("typeof " + job.entry, context) !== "function") {
+  runInContext(job.code, context, { timeout: timeout * 2, filename: "candidate.js" });
+  if (job.entry && runInContext("typeof " + job.entry, context, { timeout }) !== "function") {
     throw new ReferenceError(job.entry + " is not defined");
   }
 } catch (err) {
   out({ load_error: errorName(err) });
-  process.exit(0);
+  finish();
 }
 
-for (const call of job.calls) {
+for (let i = 0; i < calls.length; i++) {
   let result;
   try {
-    const value = vm.runInContext("(" + call.expr + ")", context, { timeout, filename: "call.js" });
-    let text = JSON.stringify(canon(value, 0));
-    if (text === undefined) text = "<undefined>";
-    result = { ok: true, value: text.length <= 2000 ? text : text.slice(0, 2000) + "...#" + text.length };
-    if (call.expected !== null && call.expected !== undefined) {
-      try {
-        result.matches = equal(value, vm.runInContext("(" + call.expected + ")", context, { timeout }));
-      } catch (err) {
-        result.matches = false;
-      }
-    }
+    const value = runInContext("(" + calls[i] + ")", context, { timeout, filename: "call.js" });
+    let text = stringify(canon(value, 0));
+    if (text === undefined) text = "\"<undefined>\"";
+    result = { i, ok: true, value: text.length <= 2000 ? text : sliceText(text, 0, 2000) + "...#" + text.length };
   } catch (err) {
-    result = { ok: false, error: errorName(err) };
-    if (call.expected !== null && call.expected !== undefined) result.matches = false;
+    result = { i, ok: false, error: errorName(err) };
   }
   out(result);
 }
+finish();

@@ -1,8 +1,11 @@
 """JavaScript and TypeScript (and TSX): tree-sitter for syntax, functions and normalisation; node for execution.
 
-Candidates run in the project's sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`): a small harness
-(``_harness.js``) defines the candidate in a fresh ``vm`` context, evaluates each call expression and prints one
-JSON line per call, which become the same :class:`~ensemble.verify.sandbox.CallOutcome` objects as Python's path.
+Candidates run in the project's sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`) under node's
+permission model where node has it: a small harness (``_harness.js``) defines the candidate in a fresh ``vm``
+context, evaluates each call expression and prints one line per call - a per-job key, then the call's canonical
+JSON value - read back here with bounded parsing (:func:`read_harness_output`) into the same
+:class:`~ensemble.verify.sandbox.CallOutcome` objects as Python's path. As in Python's path, expected values never
+enter the sandbox: every comparison is made here (:func:`~ensemble.verify.compare.same_json_value`).
 TypeScript is turned into JavaScript first by esbuild (type stripping only; esbuild parses, it never runs the
 code), found at run time: ``$CODECONDUCTOR_ESBUILD``, the copy ``scripts/setup.sh`` installs under ``tools/node``,
 or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can_execute`` is False.
@@ -13,8 +16,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
 
-__all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path"]
+__all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path", "read_harness_output"]
 
 _HARNESS = Path(__file__).with_name("_harness.js").read_text(encoding="utf-8")
 _NODE_MEMORY_MB = 2048  # V8 reserves ~1 GiB of address space up front; the heap itself is capped below
@@ -257,6 +262,12 @@ class JavaScript(TreeSitterLanguage):
         *,
         call_timeout_s: float = 1.0,
     ) -> list[CallOutcome]:
+        """Values out, verdicts here: the harness gets the call expressions only and reports each call's
+        canonical JSON; whether it matches an expected value is decided in this process
+        (:func:`~ensemble.verify.compare.same_json_value`), against the expected value read as JSON here or, when it
+        is not JSON (``'a'``, ``{a: 1}``, ``new Set([1])``), evaluated by the same harness in a sandbox of its own
+        with no candidate in it."""
+        from ..verify.compare import same_json_value
         from ..verify.sandbox import CallOutcome, CallSpec
 
         node = node_path()
@@ -267,38 +278,26 @@ class JavaScript(TreeSitterLanguage):
             script = self.runnable(code)
         except SandboxError:
             return [CallOutcome(False, error="load:SyntaxError", matches=False if s.expected else None) for s in specs]
-        job = {
-            "code": script,
-            "entry": entry_point,
-            "calls": [{"expr": s.expr, "expected": s.expected} for s in specs],
-            "callTimeoutMs": int(call_timeout_s * 1000),
-        }
-        outcome = sandbox.run_program(
-            {"harness.js": _HARNESS, "job.json": json.dumps(job)},
-            [node, f"--max-old-space-size={_NODE_HEAP_MB}", "--stack-size=2048", "harness.js"],
-            timeout_s,
-            memory_mb=max(_NODE_MEMORY_MB, sandbox.memory_mb),
+        outcomes = _run_harness(
+            sandbox,
+            node,
+            script,
+            entry_point,
+            [s.expr for s in specs],
+            timeout_s=timeout_s,
+            call_timeout_s=call_timeout_s,
         )
-        results = []
-        for line in outcome.stdout.splitlines():
-            try:
-                parsed = json.loads(line)
-            except ValueError:
-                break
-            if isinstance(parsed, dict):
-                results.append(parsed)
-        if results and "load_error" in results[0]:
-            error = f"load:{results[0]['load_error']}"
-            return [CallOutcome(False, error=error, matches=False if s.expected else None) for s in specs]
-        outcomes = []
-        for index, spec in enumerate(specs):
-            if index < len(results):
-                r = results[index]
-                outcomes.append(CallOutcome(bool(r.get("ok")), r.get("value"), r.get("error"), r.get("matches")))
-            else:
-                error = "Timeout" if outcome.timed_out else f"Killed:{outcome.exit_code}"
-                outcomes.append(CallOutcome(False, error=error, matches=False if spec.expected else None))
-        return outcomes
+        wanted = [s.expected for s in specs if s.expected is not None]
+        expected = _expected_values(sandbox, node, wanted, timeout_s) if wanted else {}
+        out = []
+        for spec, outcome in zip(specs, outcomes, strict=True):
+            matches: bool | None = None
+            if spec.expected is not None:
+                want = expected.get(spec.expected)
+                matches = outcome.ok and outcome.value is not None and want is not None
+                matches = matches and same_json_value(str(outcome.value), str(want))
+            out.append(CallOutcome(outcome.ok, outcome.value, outcome.error, matches))
+        return out
 
 
 class TypeScript(JavaScript):
@@ -321,6 +320,145 @@ class TypeScriptReact(TypeScript):
 
 
 JAVASCRIPT = JavaScript()
+
+
+# -- running the harness (values out) ---------------------------------------------------------------------
+_KEY_BYTES = 16
+_LINE_CHARS = 16384  # one harness line: a value is cut at 2000 characters, then JSON-escaped once more
+_EXPECTED_CACHE_SIZE = 512
+_RUN_ERRORS = frozenset({"Timeout", "Forged", "Malformed", "OutputLimit"})
+_expected_cache: dict[str, str | None] = {}
+_expected_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _permission_flags() -> tuple[str, ...]:
+    """node's permission model, where this node has it (20+): the harness may read its two files and nothing
+    else, and may not start processes or workers, open an inspector session or reach internal bindings."""
+    node = node_path()
+    if node is None:
+        return ()
+    for flag in ("--permission", "--experimental-permission"):
+        try:
+            done = subprocess.run(
+                [node, flag, "--allow-fs-read=*", "--no-warnings", "-e", "0"],
+                capture_output=True,
+                timeout=20,
+                env={"PATH": "/usr/bin:/bin"},
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ()
+        if done.returncode == 0:
+            return (flag, "--allow-fs-read=harness.js", "--allow-fs-read=job.json", "--no-warnings")
+    return ()
+
+
+def _run_harness(
+    sandbox: Sandbox,
+    node: str,
+    script: str,
+    entry_point: str,
+    exprs: Sequence[str],
+    *,
+    timeout_s: float,
+    call_timeout_s: float,
+) -> list[CallOutcome]:
+    """Run ``exprs`` against ``script`` in the sandbox; one outcome per call, ``matches`` left unset."""
+    key = secrets.token_hex(_KEY_BYTES)
+    job = {"code": script, "entry": entry_point, "calls": list(exprs), "callTimeoutMs": int(call_timeout_s * 1000)}
+    argv = [node, *_permission_flags(), f"--max-old-space-size={_NODE_HEAP_MB}", "--stack-size=2048", "harness.js"]
+    outcome = sandbox.run_program(
+        {"harness.js": _HARNESS, "job.json": json.dumps(job)},
+        [*argv, key],
+        timeout_s,
+        memory_mb=max(_NODE_MEMORY_MB, sandbox.memory_mb),
+    )
+    why = "Timeout" if outcome.timed_out else f"Killed:{outcome.exit_code}"
+    return read_harness_output(outcome.stdout, key, len(exprs), why)
+
+
+def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[CallOutcome]:
+    """The outcomes of ``count`` calls from the harness's stdout, read with bounded, non-recursive parsing.
+
+    A line the harness wrote starts with ``key`` and a space. A line without the key (a candidate that got hold
+    of stdout), a call reported twice or out of order, or a line after the last call fails every call
+    (``Forged``). A keyed line that does not parse or has the wrong shape fails its call (``Malformed``) and ends
+    the reading; calls not reported fail with ``why`` (the run's end: ``Timeout``, ``Killed:<code>``), or
+    ``OutputLimit`` when the output was cut at the sandbox's cap. Never raises."""
+    from ..verify.bounded import read_json
+    from ..verify.sandbox import CallOutcome
+
+    def failed(error: str, n: int = count) -> list[CallOutcome]:
+        return [CallOutcome(False, error=error) for _ in range(n)]
+
+    prefix = key + " "
+    outcomes: list[CallOutcome] = []
+    lines = stdout.split("\n")
+    for index, line in enumerate(lines):
+        if not line and index == len(lines) - 1:
+            break  # the newline ending the last line
+        if line == "[output truncated]" and index == len(lines) - 1:
+            why = "OutputLimit"
+            break
+        if not line.startswith(prefix):
+            return failed("Forged")
+        try:
+            frame = read_json(line[len(prefix) :], max_depth=2, max_chars=_LINE_CHARS)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            outcomes.append(CallOutcome(False, error="Malformed"))
+            break
+        if "load_error" in frame:
+            error = frame["load_error"]
+            if outcomes or any(lines[index + 1 :]):
+                return failed("Forged")
+            return failed(f"load:{error[:100]}" if isinstance(error, str) else "Malformed")
+        if frame.get("i") != len(outcomes) or len(outcomes) >= count:
+            return failed("Forged")
+        ok, value, error = frame.get("ok"), frame.get("value"), frame.get("error")
+        if ok is True and isinstance(value, str) and len(value) <= 2100:
+            outcomes.append(CallOutcome(True, value=value))
+        elif ok is False and isinstance(error, str) and len(error) <= 100:
+            outcomes.append(CallOutcome(False, error=error or "Error"))
+        else:
+            outcomes.append(CallOutcome(False, error="Malformed"))
+            break
+    return outcomes[:count] + failed(why, count - len(outcomes))
+
+
+def _expected_values(sandbox: Sandbox, node: str, exprs: Sequence[str], timeout_s: float) -> dict[str, str | None]:
+    """Each expected expression's canonical JSON (None: it could not be evaluated). JSON text is its own value;
+    anything else is evaluated by the harness in a sandbox with no candidate (cached: the same examples are
+    compared for every candidate of a request)."""
+    from ..verify.bounded import read_json
+
+    out: dict[str, str | None] = {}
+    missing: list[str] = []
+    for expr in dict.fromkeys(exprs):
+        try:
+            read_json(expr, max_depth=32, max_chars=_LINE_CHARS)
+        except ValueError:
+            with _expected_lock:
+                if expr in _expected_cache:
+                    out[expr] = _expected_cache[expr]
+                else:
+                    missing.append(expr)
+        else:
+            out[expr] = expr
+    if missing:
+        results = _run_harness(sandbox, node, "", "", missing, timeout_s=timeout_s, call_timeout_s=1.0)
+        # An expression's own error (ReferenceError...) is its value; a run that did not finish properly is not.
+        ended_early = any(r.error in _RUN_ERRORS or str(r.error).startswith("Killed:") for r in results)
+        with _expected_lock:
+            for expr, result in zip(missing, results, strict=True):
+                out[expr] = result.value if result.ok else None
+                if not ended_early:
+                    _expected_cache[expr] = out[expr]
+            while len(_expected_cache) > _EXPECTED_CACHE_SIZE:
+                _expected_cache.pop(next(iter(_expected_cache)))
+    return out
 
 
 def _descendants(node: Node) -> list[Node]:

@@ -1,5 +1,10 @@
 """The driver :class:`~ensemble.verify.pytest_runner.PytestRunner` runs inside the sandbox: it runs the chosen
-tests with pytest and prints one JSON line, ``{"codeconductor_pytest": 1, "exit_code", "tests", "errors"}``.
+tests with pytest and prints one report line, ``REPORT_MARKER KEY {"exit_code", "tests", "errors"}``.
+
+``KEY`` is a per-run random key the runner puts in the settings file; the driver reads it, deletes the file and
+keeps the key in a closure before pytest imports any of the project, so a candidate that prints a report of its
+own (or an old one) does not know it, and the runner trusts exactly one keyed line. What code the tests import can
+still do in this interpreter (find the key in memory, change pytest's outcomes) is in docs/reliability.md.
 
 Standard library and pytest only, no CodeConductor imports: its source is copied into the sandbox's scratch
 directory next to the project's files and run there as a script (``__main__``), reading its settings from the
@@ -15,12 +20,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
     from types import FrameType
 
     import pytest
 
 CONFIG_NAME = "__codeconductor_pytest__.json"
+REPORT_MARKER = "codeconductor-pytest-report"
 # The worst outcome of setup/call/teardown wins.
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "timeout": 4}
 
@@ -94,6 +100,20 @@ def _ignore_unsetenv(key: object) -> None:
     pass
 
 
+def _report_writer(
+    key: str, write: Callable[[int, bytes], int], dumps: Callable[[Any], str]
+) -> Callable[[dict[str, Any]], None]:
+    """The one function that writes the report: the key and the writers are bound here, before the project loads
+    (a test that patches ``os.write`` or ``json.dumps`` changes nothing written)."""
+
+    def report_line(report: dict[str, Any]) -> None:
+        data = ("\n" + REPORT_MARKER + " " + key + " " + dumps(report) + "\n").encode()
+        while data:
+            data = data[write(1, data) :]
+
+    return report_line
+
+
 def main() -> None:
     # The sandbox's audit hook refuses os.putenv (a candidate must not change the environment of processes it
     # cannot start anyway); pytest sets a few variables for itself, which it reads back through os.environ only.
@@ -101,6 +121,8 @@ def main() -> None:
     os.unsetenv = _ignore_unsetenv
     with open(CONFIG_NAME, encoding="utf-8") as handle:
         cfg: dict[str, Any] = json.load(handle)
+    os.remove(CONFIG_NAME)  # the report key is in no file the tests can read
+    report_line = _report_writer(str(cfg.pop("report_key")), os.write, json.dumps)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the user's tests get only the plugins asked for: faster
     for entry in reversed(cfg["sys_path"]):
         sys.path.insert(0, os.path.abspath(entry))
@@ -128,14 +150,13 @@ def main() -> None:
     sys.stdout.flush()
     os.dup2(real_stdout, 1)
     report = {
-        "codeconductor_pytest": 1,
         "exit_code": code,
         "tests": [
             {"nodeid": n, "outcome": collect.results[n][0], "message": collect.results[n][1]} for n in collect.order
         ],
         "errors": collect.errors,
     }
-    os.write(1, ("\n" + json.dumps(report) + "\n").encode())
+    report_line(report)
 
 
 if __name__ == "__main__":

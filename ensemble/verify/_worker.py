@@ -8,8 +8,10 @@ mounted. Two modes (chosen by :mod:`ensemble.verify.sandbox`):
 * ``pool BASE`` - the fallback when bubblewrap cannot run: a warm worker that isolates itself as far as the OS
   allows (network and mount namespaces, read-only mounts, ``nobody`` when root) and forks a child per job.
 
-Channels. Parent -> supervisor (stdin): a 4-byte length, the job as JSON, then a 16-byte nonce - read only after
-the child is forked, so the candidate never has it. Supervisor -> parent (stdout, which the child never holds):
+Channels. Parent -> supervisor (stdin): a 4-byte length, the job (marshal), then a 16-byte nonce and, for a
+calls job, the calls (length, marshal) - both read only after the child is forked, so the candidate never has
+them. Supervisor -> child: a private pipe carrying one call at a time (``length | expression``), the next only
+once the previous value is back. Supervisor -> parent (stdout, which the child never holds):
 frames ``MAGIC | nonce | seq | length | JSON``. Child -> supervisor: a private pipe of ``length | JSON`` frames,
 one per call, each checked (size, order, count); anything else and the whole candidate counts as failed.
 
@@ -46,6 +48,7 @@ LOAD_ERROR = 0xFFFFFFFF  # the index of the frame that says the candidate could 
 FRAME_LIMIT = 512 * 1024  # one frame (an end frame carries the capped stdout and stderr)
 CHILD_FRAME_LIMIT = 16 * 1024  # one value frame from the child (values are cut at VALUE_LIMIT)
 CHILD_TOTAL_LIMIT = 1 << 20  # everything the child may send
+CALL_LIMIT = 1 << 20  # one call expression sent to the child
 JOB_LIMIT = 256 * 1024 * 1024  # a job (files for pytest runs can be large)
 VALUE_LIMIT = 2000
 NOBODY = 65534
@@ -180,11 +183,14 @@ _BLOCKED = frozenset({
     "subprocess.Popen", "socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
     "ctypes.dlopen", "ctypes.dlsym", "os.putenv", "shutil.rmtree",
 })
-# In the values child also: no walking the heap or tracing (sys._getframe stays: namedtuple and enum use it).
+# In the values child also: no walking the heap, no tracing, no frames (the supervisor's are below the
+# candidate's). sys._getframe is refused with a ValueError, which namedtuple, enum and typing catch (they ask it
+# for a module name only); a frame reached through a traceback, generator or coroutine is refused too.
 _INTROSPECTION = frozenset({
     "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers",
-    "gc.get_referents",
+    "gc.get_referents", "sys._current_exceptions",
 })
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 _WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown"})
 
 
@@ -206,6 +212,10 @@ def _install_audit_hook(scratch, strict=False):
     def hook(event, args):
         if event in blocked:
             raise PermissionError("sandbox: " + event + " is not allowed")
+        if strict and event == "sys._getframe":
+            raise ValueError("sandbox: sys._getframe is not allowed")
+        if strict and event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRIBUTES:
+            raise PermissionError("sandbox: frames are not reachable")
         if event == "open" and args and len(args) > 1 and args[1] is not None:
             mode = str(args[1])
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
@@ -261,7 +271,7 @@ def _limit(memory_mb: int, cpu_s: int, file_mb: int, procs: int | None) -> None:
             pass
 
 
-def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool) -> None:
+def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool, call_fd: int = -1) -> None:
     os.setsid()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full output file means EFBIG, not death
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -274,7 +284,15 @@ def _child_setup(job: dict[str, Any], scratch: str, keep_fd: int, drop_uid: bool
         os.dup2(os.open(os.path.join(scratch, ".stdout"), flags, 0o600), 1)
         os.dup2(os.open(os.path.join(scratch, ".stderr"), flags, 0o600), 2)
     # Nothing of the supervisor's (its channel to the parent above all) stays open in the child.
-    if keep_fd >= 0:
+    if keep_fd >= 0 and call_fd >= 0:
+        import fcntl
+
+        # Copies above 4 first, so that neither dup2 below overwrites the other pipe.
+        high_keep, high_call = fcntl.fcntl(keep_fd, fcntl.F_DUPFD, 5), fcntl.fcntl(call_fd, fcntl.F_DUPFD, 5)
+        os.dup2(high_keep, 3)
+        os.dup2(high_call, 4)
+        os.closerange(5, 1 << 16)
+    elif keep_fd >= 0:
         os.dup2(keep_fd, 3)
         os.closerange(4, 1 << 16)
     else:
@@ -312,20 +330,50 @@ def _make_sender(fd: int) -> Callable[[int, bool, str], None]:
     return send
 
 
-def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
-    """In the child: define the candidate, evaluate each call, send each canonical value (never a verdict).
-    Everything used after the candidate is loaded is bound first: patching builtins (``eval``, ``repr``,
-    ``enumerate``...), ``json`` or this module changes nothing that is reported."""
-    canonical, send = make_canonical(), _make_sender(fd)
+def _make_receiver(fd: int) -> Callable[[], str | None]:
+    """The child's source of calls: one ``length | expression`` frame at a time from the supervisor, which sends
+    the next call only once the previous value has come back - future calls are in no frame, object or pipe
+    of this process. None at the end (EOF, or anything malformed)."""
+    read, unpack, decode, length_of = os.read, struct.unpack, bytes.decode, len
+
+    def exactly(size: int) -> bytes | None:
+        data = b""
+        while length_of(data) < size:
+            chunk = read(fd, size - length_of(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def receive() -> str | None:
+        head = exactly(4)
+        if head is None:
+            return None
+        (size,) = unpack(">I", head)
+        if size > CALL_LIMIT:
+            return None
+        body = exactly(size)
+        return None if body is None else decode(body, "utf-8", "replace")
+
+    return receive
+
+
+def _run_calls(job: dict[str, Any], scratch: str, fd: int, call_fd: int) -> None:
+    """In the child: define the candidate, then take each call from ``call_fd`` as it comes, evaluate it and send
+    its canonical value (never a verdict). Everything used after the candidate is loaded is bound first: patching
+    builtins (``eval``, ``repr``...), ``json`` or this module changes nothing that is reported; the job holds no
+    call (they are sent one by one), and the audit hook keeps frames and the heap out of the candidate's reach."""
+    canonical, send, receive = make_canonical(), _make_sender(fd), _make_receiver(call_fd)
     set_timer, real, name_of, evaluate, timeout_class = signal.setitimer, signal.ITIMER_REAL, type, eval, _CallTimeout
     namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
     call_timeout = float(job.get("call_timeout_s", 1.0))
-    calls = list(enumerate(str(c) for c in job["calls"]))
     code, entry = job["code"], job.get("entry_point")
     job.clear()
     signal.signal(signal.SIGALRM, _on_alarm)
     sys.setrecursionlimit(3000)
     sys.dont_write_bytecode = True
+    import types  # noqa: F401  (it reads a traceback's frame at import: before the hook refuses frames)
+
     globals()["_install_audit_hook"](scratch, True)
     try:
         set_timer(real, call_timeout * 2)
@@ -337,7 +385,12 @@ def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
         set_timer(real, 0)
         send(LOAD_ERROR, False, "Timeout" if isinstance(exc, timeout_class) else name_of(exc).__name__)
         return
-    for index, expr in calls:
+    del code
+    index = 0
+    while True:
+        expr = receive()
+        if expr is None:
+            return
         try:
             set_timer(real, call_timeout)
             text = canonical(evaluate(expr, namespace))  # serialised under the timer: __repr__ is candidate code
@@ -351,7 +404,9 @@ def _run_calls(job: dict[str, Any], scratch: str, fd: int) -> None:
                     text = name_of(exc).__name__[:100]
                 except BaseException:
                     pass
+        expr = ""
         send(index, ok, text)
+        index += 1
 
 
 def _read_capped(path: str, limit: int) -> str:
@@ -364,13 +419,50 @@ def _read_capped(path: str, limit: int) -> str:
     return text + ("\n[output truncated]" if len(data) > limit else "")
 
 
-def _relay_calls(read_fd: int, frames: _Frames, job: dict[str, Any], deadline: float) -> tuple[bool, bool]:
-    """Check the child's value frames and pass them on. Returns (timed_out, forged)."""
-    count = len(job["calls"])
+def _send_call(fd: int, expr: str, deadline: float) -> bool:
+    """Write one call frame to the child's (non-blocking) call pipe before ``deadline``; False when it cannot."""
+    view = memoryview(struct.pack(">I", len(body := expr.encode("utf-8", "replace"))) + body)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            _, ready, _ = select.select([], [fd], [], left)
+            if ready:
+                view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return True
+
+
+def _relay_calls(
+    read_fd: int, call_fd: int, frames: _Frames, calls: list[str], *, job: dict[str, Any], deadline: float
+) -> tuple[bool, bool]:
+    """Send the child one call at a time (the next only once the previous value is back, so a call the child has
+    not reached is nowhere in its memory), check its value frames and pass them on. Returns (timed_out, forged)."""
+    pipe = [call_fd]  # -1 once closed: after the last call, the child's next read sees EOF and it ends
+    try:
+        return _relay_loop(read_fd, pipe, frames, calls, job=job, deadline=deadline)
+    finally:
+        if pipe[0] >= 0:
+            os.close(pipe[0])
+
+
+def _relay_loop(
+    read_fd: int, pipe: list[int], frames: _Frames, calls: list[str], *, job: dict[str, Any], deadline: float
+) -> tuple[bool, bool]:
+    count = len(calls)
     # A candidate may disable its own SIGALRM: each call also has a deadline here.
     gap = 2 * float(job.get("call_timeout_s", 1.0)) + 0.5
     buffer, total, expected = b"", 0, 0
     next_deadline = min(deadline, time.monotonic() + gap)
+    if not count:
+        os.close(pipe[0])
+        pipe[0] = -1
+    elif not _send_call(pipe[0], calls[0], next_deadline):
+        return True, False
     while True:
         left = next_deadline - time.monotonic()
         if left <= 0:
@@ -398,10 +490,18 @@ def _relay_calls(read_fd: int, frames: _Frames, job: dict[str, Any], deadline: f
                 return False, False
             if index != expected or expected >= count or len(text) > (VALUE_LIMIT + 40 if ok else 100):
                 return False, True
+            if buffer:  # more than one frame for the one call the child holds
+                return False, True
             value, error = (text, None) if ok else (None, text)
             frames.send({"t": "call", "i": expected, "ok": bool(ok), "value": value, "error": error})
             expected += 1
             next_deadline = min(deadline, time.monotonic() + gap)
+            if expected < count:
+                if not _send_call(pipe[0], calls[expected], next_deadline):
+                    return True, False
+            else:
+                os.close(pipe[0])
+                pipe[0] = -1
 
 
 def _wait_child(pid: int, deadline: float) -> tuple[int | None, bool]:
@@ -446,13 +546,16 @@ def _handle(job: dict[str, Any], scratch: str, stdin_fd: int, out_fd: int, state
             os.chmod(path, 0o755)
     read_fd, write_fd = os.pipe()
     kind = job["kind"]
+    call_read, call_write = os.pipe() if kind == "calls" else (-1, -1)
     pid = os.fork()
     if pid == 0:  # the child
         try:
             os.close(read_fd)
-            _child_setup(job, scratch, write_fd if kind == "calls" else -1, drop_uid)
             if kind == "calls":
-                _run_calls(job, scratch, 3)
+                os.close(call_write)
+            _child_setup(job, scratch, write_fd if kind == "calls" else -1, drop_uid, call_read)
+            if kind == "calls":
+                _run_calls(job, scratch, 3, 4)
             else:
                 argv = [str(a) for a in job["argv"]]
                 os.execv(argv[0], argv)
@@ -460,13 +563,19 @@ def _handle(job: dict[str, Any], scratch: str, stdin_fd: int, out_fd: int, state
             os._exit(70 if kind == "calls" else 127)
         os._exit(0)
     os.close(write_fd)
-    # Only now does the nonce leave the pipe: the child's copy of this process never held it.
+    # Only now do the nonce and the calls leave the pipe: the child's copy of this process never held them.
     nonce = _read_exact(stdin_fd, NONCE_BYTES)
+    calls: list[str] = []
+    if kind == "calls":
+        os.close(call_read)
+        os.set_blocking(call_write, False)
+        sent = _read_job(stdin_fd) or {}
+        calls = [str(c) for c in sent.get("calls") or ()]
     frames = _Frames(out_fd, nonce, max(FRAME_LIMIT, int(job.get("frame_limit", FRAME_LIMIT)) // 2))
     deadline = started + float(job.get("timeout_s", 5.0))
     timed_out = forged = False
     if kind == "calls":
-        timed_out, forged = _relay_calls(read_fd, frames, job, deadline)
+        timed_out, forged = _relay_calls(read_fd, call_write, frames, calls, job=job, deadline=deadline)
     status, waited_out = (None, True) if timed_out or forged else _wait_child(pid, deadline)
     timed_out = timed_out or (waited_out and not forged)
     for kill, target in ((os.killpg, pid), (os.kill, pid)):

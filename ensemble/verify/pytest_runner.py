@@ -7,6 +7,10 @@ network, clean environment, CPU/memory/process limits, wall timeout; see :mod:`e
 user's own files are never written. A small driver script (:mod:`ensemble.verify._pytest_driver`) collects one
 :class:`CaseResult` per test (outcome and a trimmed failure message) and reports them as JSON; each test also gets
 its own time limit so one endless test does not hide the results of the others.
+
+The report comes back on the sandboxed process's stdout as one line keyed by a per-run random key
+(:func:`read_report`): a line without the key, a second keyed line or one that does not parse (bounded, not
+recursive) and the run counts as failed - a report is never taken on trust.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..context import Block, parse_blocks
 from ..edits import replace_span  # re-exported: the one code-to-span rule lives in ensemble.edits
 from ..errors import RequestError
-from ._pytest_driver import CONFIG_NAME
+from ._pytest_driver import CONFIG_NAME, REPORT_MARKER
+from .bounded import read_json
 from .sandbox import Sandbox, shared_sandbox
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "PytestReport",
     "PytestRunner",
     "locate_function",
+    "read_report",
     "replace_span",
     "trim_message",
 ]
@@ -43,7 +50,7 @@ Outcome = Literal["passed", "failed", "error", "skipped", "timeout"]
 DRIVER_NAME = "__codeconductor_pytest__.py"
 # The driver is a module of this package (checked like the rest of the code); its source goes into the sandbox.
 _DRIVER_PATH = Path(__file__).with_name("_pytest_driver.py")
-_MARKER = '{"codeconductor_pytest"'
+_OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "timeout"})
 
 # Folders that never hold what a project's tests need, and would make the copy huge or leak secrets.
 _SKIP_DIRS = frozenset(
@@ -261,7 +268,12 @@ class PytestRunner:
         self.message_limit = message_limit
 
     def _files(
-        self, files: Mapping[str, str], tests: Sequence[str], root: Path | None, extra_path: Sequence[str]
+        self,
+        files: Mapping[str, str],
+        tests: Sequence[str],
+        root: Path | None,
+        extra_path: Sequence[str],
+        report_key: str,
     ) -> dict[str, str]:
         plugins = list(self.plugins)
         test_files = {t.split("::", 1)[0] for t in tests}
@@ -284,6 +296,7 @@ class PytestRunner:
             "message_limit": self.message_limit,
             "sys_path": sys_path,
             "site_dirs": _project_site_dirs(root) if root is not None else [],
+            "report_key": report_key,
         }
         driver = _DRIVER_PATH.read_text(encoding="utf-8")
         return {**files, DRIVER_NAME: driver, CONFIG_NAME: json.dumps(config)}
@@ -295,8 +308,9 @@ class PytestRunner:
         extra folders (relative) to import from, besides the root and ``src``."""
         if not tests:
             raise RequestError("no tests given: name at least one test (path/to/test_x.py::test_y)")
+        key = secrets.token_hex(16)
         outcome = self.sandbox.run_script(
-            self._files(files, tests, root, sys_path),
+            self._files(files, tests, root, sys_path, key),
             [DRIVER_NAME],
             self.timeout_s,
             memory_mb=self.memory_mb,
@@ -304,17 +318,12 @@ class PytestRunner:
             ro_paths=_project_site_dirs(root) if root is not None else (),
         )
         notes = () if outcome.network_blocked else ("the sandbox could not block network access",)
-        line = next((ln for ln in reversed(outcome.stdout.splitlines()) if ln.startswith(_MARKER)), None)
-        data: dict[str, object] = {}
-        if line is not None:
-            try:
-                data = json.loads(line)
-            except ValueError:
-                data = {}
-        if not data:
-            # No report: the run was killed (time, memory) or crashed before pytest could answer.
-            why = "timed out" if outcome.timed_out else f"exited with code {outcome.exit_code}"
-            detail = trim_message(outcome.stderr, self.message_limit)
+        data, problem = read_report(outcome.stdout, key, limit=self.sandbox.output_limit + 64)
+        if data is None:
+            # No report we can trust: the run was killed (time, memory), crashed before pytest could answer, or
+            # something printed a report that is not the driver's.
+            why = problem or ("timed out" if outcome.timed_out else f"exited with code {outcome.exit_code}")
+            detail = trim_message(outcome.stderr, self.message_limit) if not problem else ""
             cases = tuple(CaseResult(t, "timeout" if outcome.timed_out else "error", why) for t in tests)
             return PytestReport(
                 cases,
@@ -325,16 +334,9 @@ class PytestRunner:
                 errors=(f"the test run {why}" + (f": {detail}" if detail else ""),),
                 notes=notes,
             )
-        raw_tests = data.get("tests")
-        raw_errors = data.get("errors")
-        cases = tuple(
-            CaseResult(str(t["nodeid"]), t["outcome"], str(t.get("message", "")))
-            for t in (raw_tests if isinstance(raw_tests, list) else [])
-            if isinstance(t, dict) and t.get("outcome") in ("passed", "failed", "error", "skipped", "timeout")
-        )
-        errors = tuple(str(e) for e in (raw_errors if isinstance(raw_errors, list) else []))
-        exit_code = data.get("exit_code")
-        code = int(exit_code) if isinstance(exit_code, int) else 1
+        raw_tests, raw_errors, code = data["tests"], data["errors"], data["exit_code"]
+        cases = tuple(CaseResult(t["nodeid"], t["outcome"], t.get("message", "")) for t in raw_tests)
+        errors = tuple(raw_errors)
         if not cases and not errors and code != 0:
             # pytest collected nothing (a wrong test id): exit 4/5.
             errors = (f"pytest found no tests for {', '.join(tests)} (exit code {code})",)
@@ -346,3 +348,42 @@ class PytestRunner:
         import asyncio
 
         return await asyncio.to_thread(self.run, files, tests, root=root, sys_path=sys_path)
+
+
+def read_report(stdout: str, key: str, *, limit: int = 1 << 20) -> tuple[dict[str, Any] | None, str]:
+    """The driver's report from ``stdout``: the one line ``REPORT_MARKER KEY JSON``, checked in shape. Returns
+    (report, "") or (None, why): no report at all (why is empty), or one that cannot be trusted - a report line
+    without the key or with another, two keyed lines, JSON that does not parse, is too large or too deeply nested
+    (read without recursion), or has the wrong shape. Never raises."""
+    marker = REPORT_MARKER + " "
+    lines = [ln for ln in stdout.splitlines() if REPORT_MARKER in ln]
+    if not lines:
+        return None, ""
+    keyed = [ln for ln in lines if ln.startswith(marker + key + " ")]
+    if len(keyed) != len(lines):
+        return None, "printed a report that is not the driver's"
+    if len(keyed) > 1:
+        return None, "printed the report twice"
+    try:
+        data = read_json(keyed[0][len(marker) + len(key) + 1 :], max_depth=4, max_chars=limit)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not _report_shape(data):
+        return None, "printed a malformed report"
+    return data, ""
+
+
+def _report_shape(data: dict[str, Any]) -> bool:
+    tests, errors, code = data.get("tests"), data.get("errors"), data.get("exit_code")
+    if not isinstance(tests, list) or not isinstance(errors, list) or type(code) is not int:
+        return False
+    if not all(isinstance(e, str) for e in errors):
+        return False
+    seen: set[str] = set()
+    for test in tests:
+        if not isinstance(test, dict) or not isinstance(test.get("nodeid"), str) or test["nodeid"] in seen:
+            return False
+        if test.get("outcome") not in _OUTCOMES or not isinstance(test.get("message", ""), str):
+            return False
+        seen.add(test["nodeid"])
+    return True

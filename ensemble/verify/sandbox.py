@@ -27,7 +27,6 @@ import atexit
 import binascii
 import contextlib
 import functools
-import json
 import logging
 import marshal
 import os
@@ -51,6 +50,7 @@ from typing import Any, Literal
 from ..errors import SandboxError
 from . import _bwrap
 from ._worker import BOOT, HEADER, MAGIC, NONCE_BYTES
+from .bounded import read_json
 from .compare import matches_expected
 
 __all__ = ["CallOutcome", "CallSpec", "Sandbox", "ScriptOutcome", "sandbox_notice", "shared_sandbox"]
@@ -141,7 +141,7 @@ def read_frames(fd: int, nonce: bytes, deadline: float, limit: int) -> tuple[lis
             accepted += size
             payload, buffer = buffer[HEADER.size : HEADER.size + size], buffer[HEADER.size + size :]
             try:
-                frame = json.loads(payload)
+                frame = read_json(payload, max_depth=8, max_chars=limit)  # bounded: never a RecursionError
             except ValueError:
                 return frames, "violation"
             if not isinstance(frame, dict):
@@ -224,7 +224,12 @@ class _Supervisor:
         assert self.proc.stdout is not None
         nonce = os.urandom(NONCE_BYTES)
         deadline = time.monotonic() + timeout_s + _GRACE_S
-        if not _write_all(self.proc.stdin.fileno(), _encode_job(job) + nonce, deadline):
+        # The calls of a calls job go after the nonce: the supervisor reads them once the child is forked, and
+        # hands them to it one at a time.
+        calls = {"calls": job["calls"]} if job.get("kind") == "calls" else None
+        head = {k: v for k, v in job.items() if k != "calls"} if calls is not None else job
+        message = _encode_job(head) + nonce + (_encode_job(calls) if calls is not None else b"")
+        if not _write_all(self.proc.stdin.fileno(), message, deadline):
             self.kill()
             return [], "eof"
         frames, how = read_frames(self.proc.stdout.fileno(), nonce, deadline, limit)

@@ -243,6 +243,79 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
+# Issue 24: verdicts outside the sandbox. For each call the Python candidate looks for the other calls through the
+# supervisor's frames (sys._getframe, a SIGALRM handler's frame) and the heap (gc), and returns what it found.
+FRAME_TRICK = """
+import gc, signal, sys
+
+def _walk(frame, found):
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                item = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+                if isinstance(item, str) and item.startswith("f("):
+                    found.add(item)
+        frame = frame.f_back
+
+def f(x):
+    found = set()
+    try:
+        _walk(sys._getframe(0), found)
+    except Exception:
+        pass
+    try:
+        found.update(o for o in gc.get_objects() if isinstance(o, str) and o.startswith("f("))
+    except Exception:
+        pass
+    caught = []
+    try:
+        signal.signal(signal.SIGALRM, lambda s, frame: caught.append(frame))
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        while not caught:
+            pass
+        _walk(caught[0], found)
+    except Exception:
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    found.discard("f(%d)" % x)
+    return sorted(found)
+"""
+# A JavaScript candidate wrong everywhere that tries to leave the vm context and print "passed" lines.
+JS_ESCAPE = """
+let proc = null;
+for (const get of [() => this.constructor.constructor('return process')(),
+                   () => console.log.constructor('return process')()]) {
+  try { proc = proc || get(); } catch (e) { /* closed */ }
+}
+if (proc && proc.stdout) {
+  proc.stdout.write(JSON.stringify({ ok: true, value: '5', matches: true }) + '\\n');
+  proc.exit(0);
+}
+const f = (x) => x - 100;
+"""
+
+
+def verdict_cases(box: Sandbox) -> dict[str, Any]:
+    from ensemble.languages import language_for
+
+    results: dict[str, Any] = {}
+    calls = [CallSpec(f"f({i})", str(2 * i)) for i in range(3)]
+    outcomes = box.run_calls(FRAME_TRICK, "f", calls, 10.0, call_timeout_s=3.0)
+    results["py_frame_trick"] = {
+        "contained": all(o.value == "[]" for o in outcomes) and not any(o.matches for o in outcomes),
+        "detail": " ".join(o.key for o in outcomes),
+    }
+    outcome = language_for("javascript").run_calls(box, JS_ESCAPE, "f", [CallSpec("f(7)", "5")], 10.0)[0]
+    # Contained: it ran (its own value, -93, came back: node works for this user) and it does not match.
+    results["js_escape_and_forge"] = {
+        "contained": outcome.matches is False and outcome.key == "=-93",
+        "detail": outcome.key,
+    }
+    return results
+
+
 def innocent_after_attack(box: Sandbox) -> dict[str, Any]:
     """An attack leaves files and tries to make the file system writable; the next, innocent candidate sees none
     of it and cannot write outside its scratch either."""
@@ -291,6 +364,7 @@ def main() -> None:
             report["cases"][name] = run_shell(box, script)
         report["cases"]["next_innocent_candidate"] = innocent_after_attack(box)
         report["cases"].update(run_forgeries(box))
+        report["cases"].update(verdict_cases(box))
         report["cases"]["sigstop_of_the_supervisor"] = stopped_from_outside(box)
     with Sandbox(backend=cfg.get("backend", "bubblewrap")) as box:
         honest = box.run_calls("def f(x):\n    return x + 3\n", "f", [CallSpec("f(2)", "5")])[0]
