@@ -102,7 +102,8 @@ def function_at_line(ls: CodeConductorServer, doc: TextDocument, line: int) -> F
 
 def consensus_label(result: Result) -> str:
     c = result.consensus
-    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f})"
+    checked = ", not checked" if c.unchecked else ""
+    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f}{checked})"
 
 
 def alternative_title(result: Result, index: int) -> str:

@@ -220,8 +220,10 @@ async def test_extension_previews_alternatives_and_accepts_what_it_showed(
 @pytest.mark.parametrize(
     ("lsp_settings", "lsp_capabilities", "status"),
     [
-        ({"apply": "auto", "autoApplyConfidence": 0.0}, "neovim", "applied"),
-        ({"apply": "auto", "autoApplyConfidence": 1.0}, "neovim", "preview"),
+        ({"apply": "auto", "autoApplyConfidence": 0.0, "verify": True}, "neovim", "applied"),
+        ({"apply": "auto", "autoApplyConfidence": 1.0, "verify": True}, "neovim", "preview"),
+        # Not checked (nothing ran): never applied unseen, whatever the threshold.
+        ({"apply": "auto", "autoApplyConfidence": 0.0}, "neovim", "preview"),
         ({"apply": "never"}, "visual-studio-code", "proposed"),
     ],
     indirect=["lsp_settings", "lsp_capabilities"],

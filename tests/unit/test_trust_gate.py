@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ensemble.consensus import decide
+from ensemble.consensus.confidence import unchecked_cap
 from ensemble.consensus.gate import is_python_code, same_code_but_docs
 from ensemble.edits import replace_span, span_lines
 from ensemble.history import History
@@ -159,8 +160,30 @@ async def test_unexecuted_picks_are_capped_and_labelled(executor: SandboxExecuto
     answers = [_answer("a", "```js\nfunction add(a, b) { return a + b; }\n```")] * 1
     result = await decide(_request(TaskKind.FIX, js, "javascript"), answers, executor=executor)
     assert result.offers_edit
-    assert result.confidence <= 0.45
-    assert any("not executed" in note for note in result.notes)
+    assert result.unchecked is not None  # typed, for every front end: "not checked"
+    assert not result.may_apply_unseen
+    assert result.confidence <= unchecked_cap(TaskKind.FIX)
+    assert any(note.startswith("not checked: ") for note in result.notes)
+
+
+async def test_a_checked_pick_is_not_labelled_unchecked(executor: SandboxExecutor) -> None:
+    answers = [_answer("a", SIEVE)]
+    result = await decide(_request(TaskKind.IMPROVE), answers, executor=executor)
+    assert result.offers_edit
+    assert result.executed
+    assert result.unchecked is None
+    assert result.may_apply_unseen
+
+
+async def test_verification_off_is_unchecked_and_never_applied_unseen() -> None:
+    answers = [_answer("a", SIEVE), _answer("b", SIEVE), _answer("c", SIEVE)]
+    result = await decide(_request(TaskKind.IMPROVE), answers)  # no executor: nothing runs
+    assert result.offers_edit
+    assert not result.executed
+    assert result.agree == 3  # three models wrote the same program: that agreement is real
+    assert result.unchecked is not None
+    assert not result.may_apply_unseen
+    assert result.confidence <= unchecked_cap(TaskKind.IMPROVE)
 
 
 def test_code_shape_rules() -> None:
