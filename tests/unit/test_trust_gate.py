@@ -257,3 +257,21 @@ async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, 
     broken = next(c for c in result.clusters if answers[2].model_id in c.members)
     assert broken.rejected is not None
     assert "not valid" in broken.rejected
+
+
+async def test_the_cli_says_not_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from ensemble.cli import _print_result
+
+    answers = [_answer("a", SIEVE), _answer("b", SIEVE)]
+    request = _request(TaskKind.IMPROVE)
+    unchecked = await decide(request, answers)  # nothing runs
+    _print_result(Result(id="r1", request=request, answers=answers, consensus=unchecked))
+    out = capsys.readouterr().out
+    assert "2/2 agree" in out
+    labels = [line for line in out.splitlines() if line.startswith("not checked: ")]  # not the "note: ..." line
+    assert len(labels) == 1
+    assert unchecked.unchecked is not None
+    assert unchecked.unchecked[:30] in labels[0]
+    checked = unchecked.model_copy(update={"unchecked": None})
+    _print_result(Result(id="r2", request=request, answers=answers, consensus=checked))
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("not checked: ")]
