@@ -77,6 +77,14 @@ def agreement_key(request: Request, text: str) -> str:
     return extracted.norm or normalized_key(extracted.code, request.context.language)
 
 
+def _with_comment_above(request: Request, code: str, language: Language) -> str:
+    """``code`` with the comment directly above the selection in front, in languages that document a function
+    there (JS/TS, Go, Rust, Java, C/C++): its examples are the function's own whether or not the selection took
+    the comment in. Only read for examples; what runs and what is compared stay the selection."""
+    above = language.comment_above(request.context.before)
+    return f"{above}\n{code}" if above else code
+
+
 def probe_for(request: Request) -> Probe | None:
     """The inputs candidates will be run on, or None when this request's candidates are not executed."""
     if request.task not in _EXECUTABLE_TASKS:
@@ -86,7 +94,7 @@ def probe_for(request: Request) -> Probe | None:
     entry = language.entry_point(context) if language.can_execute else None
     if entry is None:
         return None
-    examples = language.examples(context, entry)
+    examples = language.examples(_with_comment_above(request, context, language), entry)
     # The user's code gives every generated input its expected value: cast a wider net.
     oracle = request.task in _ORACLE_TASKS
     extra = language.generate_calls(context, entry, examples, limit=ORACLE_INPUTS if oracle else 8, wide=oracle)
