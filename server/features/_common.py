@@ -111,7 +111,9 @@ def alternative_title(result: Result, index: int) -> str:
     name = cluster.members[0].split("@", 1)[0] if cluster.members else f"cluster {index}"
     others = len(cluster.members) - 1
     more = f" (+{others} model{'s' if others != 1 else ''})" if others > 0 else ""
-    return f"Apply {name}'s alternative{more}"
+    # An unchecked run checked none of its answers: the alternatives say so like the pick.
+    checked = " (not checked)" if result.consensus.unchecked else ""
+    return f"Apply {name}'s alternative{more}{checked}"
 
 
 # ---- long commands -------------------------------------------------------------------------------------------
