@@ -18,6 +18,7 @@ per task kind:
     python -m bench.consensus --samples FILE --task improve --save-features F.jsonl   # features + verdicts
     python -m bench.consensus --calibrate A.jsonl B.jsonl   # per-task fit, k-fold and leave-one-set-out ECE
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
+    python -m bench.consensus --samples FILE --task implement,improve,fix --no-verify  # unchecked picks: share right
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
 satisfy the docstring examples across all tasks of the run.
@@ -299,7 +300,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     reference = pack[task_id]["prompt"] + pack[task_id]["canonical_solution"]
                     model = ModelInfo(name="original+docstring", provider=ProviderKind.OPENAI, endpoint="bench://")
                     task_answers.append(ModelAnswer(model=model, status=AnswerStatus.ANSWERED, text=reference))
-                result, feats = await decide_explained(request, task_answers, weights=weights, executor=executor)
+                # --no-verify: nothing runs at decision time (the hidden tests still score the outcome).
+                decide_with = None if args.no_verify else executor
+                result, feats = await decide_explained(request, task_answers, weights=weights, executor=decide_with)
                 offered = result.offers_edit
                 correct = offered and await _score(sandbox, score_cache, problems[task_id], result.pick)
                 record: dict[str, Any] = {
@@ -309,6 +312,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "features": feats,
                     "method": result.method,
                     "no_edit": result.no_edit,
+                    "unchecked": offered and result.unchecked is not None,
                 }
                 if mode == "improve":
                     # A good rewrite existed: a candidate passes the hidden tests and the gate let it through.
@@ -355,6 +359,12 @@ def _summarise(mode: str, per_task: dict[str, dict[str, Any]], task_ids: Sequenc
         "ece_offered": round(ece, 4),
         "reliability": [{"bin": b, "n": k, "confidence": round(c, 3), "accuracy": round(a, 3)} for b, k, c, a in table],
     }
+    # Unchecked picks (labelled "not checked"): how often they are right is what their confidence may claim.
+    unchecked = [t for t in offered if per_task[t].get("unchecked")]
+    summary["unchecked_offered"] = round(len(unchecked) / n, 4)
+    summary["unchecked_right"] = (
+        round(sum(bool(per_task[t]["correct"]) for t in unchecked) / len(unchecked), 4) if unchecked else None
+    )
     if mode == "improve":
         available = [t for t in task_ids if per_task[t]["good_available"]]
         kept = [t for t in available if per_task[t]["offered"] and per_task[t]["correct"]]
@@ -470,6 +480,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--cache", help="pickle file keeping executions between runs (speeds up re-runs)")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="decide without running candidates (settings verify = false): every pick is unchecked; the hidden "
+        "tests still score it (measures how often unchecked picks are right)",
+    )
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.calibrate:

@@ -384,6 +384,8 @@ def _print_result(result: Result) -> None:
             f"[bold]confidence {c.confidence:.2f}[/], {c.agree}/{c.asked} agree ({c.answered} answered)"
             f" - picked from {escape(', '.join(c.pick_models))}"
         )
+        if c.unchecked:
+            out.print(f"[bold yellow]not checked:[/] {escape(c.unchecked)}")
     for cluster in c.clusters[0 if c.no_edit else 1 :]:
         verdict = f" - [red]not offered:[/] {escape(cluster.rejected)}" if cluster.rejected else ""
         out.print(f"[yellow]disagree:[/] {escape(', '.join(cluster.members))} (support {cluster.support:g}){verdict}")

@@ -16,6 +16,7 @@ import textwrap
 from dataclasses import dataclass
 
 from .languages import is_python, language_by_extension, language_for
+from .languages._treesitter import TreeSitterLanguage
 from .types import CodeContext
 
 __all__ = [
@@ -181,9 +182,97 @@ def _body_is_placeholder(body: list[ast.stmt]) -> bool:
 
 
 def find_imports(text: str, language: str = "python", limit: int = 60) -> str:
-    """The file's import lines (at most ``limit``), which tell a model which names exist."""
-    found = [line.rstrip() for line in text.splitlines() if _IMPORT_RE.match(line)]
-    return "\n".join(found[:limit])
+    """The file's module-level imports (at most ``limit`` lines), which tell a model which names exist and which
+    the sandbox runs above the selection, so they must parse on their own.
+
+    Only what the module runs when imported: top-level import statements (multi-line ones whole) and, for
+    Python, the top-level ``try``/``if`` blocks made of imports (``try: import x except ImportError: x = None``,
+    ``if TYPE_CHECKING:``) verbatim. Imports inside functions and methods are the function's own; collected
+    here they would be indented lines that do not parse."""
+    if is_python(language):
+        # Huge files (the server's bounded path) and code being edited: column-0 import lines, continued while
+        # open; ``ast`` otherwise.
+        found = _python_imports(text) if text.count("\n") <= _PARSE_IMPORTS_LINES else None
+        if found is None:
+            found = _column0_imports(text.splitlines())
+    else:
+        found = _treesitter_imports(text, language)
+    out: list[str] = []
+    for statement in found:
+        lines = statement.splitlines()
+        if len(out) + len(lines) > limit:
+            break  # never half a statement: the text must still parse
+        out.extend(line.rstrip() for line in lines)
+    return "\n".join(out)
+
+
+# Statements a top-level ``try``/``if`` may hold and still be "the imports" (anything else is real module code).
+_IMPORT_BLOCK_STATEMENTS = (
+    ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Pass, ast.Raise, ast.If, ast.Try, ast.Expr,
+)  # fmt: skip
+_IMPORT_BLOCK_LINES = 40
+_PARSE_IMPORTS_LINES = 5000  # beyond this, parsing the whole file for its imports costs more than it is worth
+
+
+def _is_import_block(node: ast.stmt) -> bool:
+    """A top-level ``try``/``if`` that imports something and does nothing but import and set fallbacks."""
+    if not isinstance(node, ast.Try | ast.If) or not node.end_lineno:
+        return False
+    if node.end_lineno - node.lineno + 1 > _IMPORT_BLOCK_LINES:
+        return False
+    inner = [n for n in ast.walk(node) if isinstance(n, ast.stmt) and n is not node]
+    if isinstance(node, ast.Try):
+        inner += [s for h in node.handlers for s in h.body]
+    return any(isinstance(n, ast.Import | ast.ImportFrom) for n in inner) and all(
+        isinstance(n, _IMPORT_BLOCK_STATEMENTS) for n in inner
+    )
+
+
+def _python_imports(text: str) -> list[str] | None:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    lines = text.splitlines()
+    return [
+        "\n".join(lines[node.lineno - 1 : node.end_lineno or node.lineno])
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom) or _is_import_block(node)
+    ]
+
+
+def _column0_imports(lines: list[str]) -> list[str]:
+    """Import lines at column 0, with the lines that continue them (open brackets, backslashes)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not _IMPORT_RE.match(line) or line[:1].isspace():
+            continue
+        statement = [line]
+        depth = line.count("(") - line.count(")")
+        while i < len(lines) and (depth > 0 or statement[-1].rstrip().endswith("\\")):
+            statement.append(lines[i])
+            depth += lines[i].count("(") - lines[i].count(")")
+            i += 1
+        out.append("\n".join(statement))
+    return out
+
+
+def _treesitter_imports(text: str, language: str) -> list[str]:
+    """The top-level statements that import (``import``, ``use``, ``#include``, a top-level ``require``), whole:
+    a Go ``import ( ... )`` block keeps its lines. Languages without a grammar: column-0 import lines."""
+    lang = language_for(language)
+    if not isinstance(lang, TreeSitterLanguage):
+        return _column0_imports(text.splitlines())
+    source = text.encode("utf-8")
+    out: list[str] = []
+    for node in lang.tree(text).root_node.children:
+        statement = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+        if _IMPORT_RE.match(statement):
+            out.append(statement)
+    return out
 
 
 def reindent(code: str, like: str) -> str:

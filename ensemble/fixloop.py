@@ -359,7 +359,9 @@ async def _passed(
         cluster.passes_examples = True  # every cluster here passed the user's tests
     decision.asked = len({(a.model_id, a.sample) for a in result.answers})
     decision.answered = round_report.answered
-    decision.notes = [line, *decision.notes]
+    # The user's own tests checked every candidate here: the pick is not the "not checked" guess decide() sees.
+    decision.unchecked = None
+    decision.notes = [line, *(n for n in decision.notes if not n.startswith("not checked: "))]
     decision.method = f"tests+{decision.method}"
     final = result.model_copy(update={"consensus": decision})
     return FixOutcome(

@@ -198,12 +198,16 @@ class Settings(_SettingsModel):
         default="preview",
         description=(
             "What happens to a suggested edit: 'preview' shows the diff first (accept or reject it), 'auto' applies "
-            "it at once when the confidence reaches autoApplyConfidence (else previews it), 'never' only offers it "
-            "as a code action."
+            "it at once when it was checked against your code and the confidence reaches autoApplyConfidence (else "
+            "previews it), 'never' only offers it as a code action."
         ),
     )
     auto_apply_confidence: float = Field(
-        default=0.8, ge=0, le=1, description="With apply 'auto': the lowest confidence that applies an edit unseen."
+        default=0.8,
+        ge=0,
+        le=1,
+        description="With apply 'auto': the lowest confidence that applies an edit unseen. An edit that was not "
+        "checked against your code is always previewed.",
     )
 
     @field_validator("history_url")

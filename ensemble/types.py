@@ -211,11 +211,20 @@ class ConsensusResult(_Model):
     notes: list[str] = Field(default_factory=list)
     no_edit: str | None = None  # code tasks: why no edit is offered (your code stays as it is); pick is then ""
     executed: bool = False  # whether candidates were run (verified by behaviour) before this decision
+    # Code edits: why the pick was NOT checked against the user's code (nothing ran, or the user's code could not
+    # be observed); every front end shows it as "not checked". None: it was checked, or nothing is offered.
+    unchecked: str | None = None
 
     @property
     def offers_edit(self) -> bool:
         """Whether this decision proposes an edit of the user's code (the one rule every front end uses)."""
         return self.kind == "code" and bool(self.pick.strip()) and self.no_edit is None
+
+    @property
+    def may_apply_unseen(self) -> bool:
+        """Whether this edit may ever be applied without the user seeing it first (``apply: auto``): only a
+        checked one. An unchecked pick is a guess, however many models wrote it."""
+        return self.offers_edit and self.unchecked is None
 
 
 class Result(_Model):
@@ -232,4 +241,5 @@ class Result(_Model):
     @property
     def summary(self) -> str:
         c = self.consensus
-        return f"{c.agree}/{c.asked} models agree, confidence {c.confidence:.2f}"
+        checked = ", not checked" if c.unchecked else ""
+        return f"{c.agree}/{c.asked} models agree, confidence {c.confidence:.2f}{checked}"

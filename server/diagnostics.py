@@ -94,7 +94,7 @@ def _run_diagnostic(doc: TextDocument, record: RunRecord) -> lsp.Diagnostic | No
         range=tight_range(doc, record.span),
         message=(
             f"Ensemble {noun} {state}: {c.agree}/{c.answered or c.asked} models agree "
-            f"(confidence {c.confidence:.2f}){alt} — hover for details"
+            f"(confidence {c.confidence:.2f}{', not checked' if c.unchecked else ''}){alt} — hover for details"
         ),
         severity=lsp.DiagnosticSeverity.Hint if record.applied else lsp.DiagnosticSeverity.Information,
         source=SOURCE,

@@ -1,7 +1,8 @@
 """A preview before any edit: the user sees the ensemble's change and accepts or rejects it.
 
 The ``apply`` setting decides what happens to a suggested edit: ``preview`` (the default) shows it first; ``auto``
-applies it at once when its confidence reaches ``autoApplyConfidence`` and previews the others; ``never`` only
+applies it at once when it was checked and its confidence reaches ``autoApplyConfidence`` (an unchecked pick is
+always previewed) and previews the others; ``never`` only
 offers it as a code action ("Apply consensus …"). A preview is shown the best way the client can, in this order:
 
 1. The client previews edits itself: the CodeConductor VS Code extension advertises
@@ -23,6 +24,8 @@ from typing import Any, Literal
 
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
+
+from ensemble.types import ConsensusResult
 
 from .edits import apply_lines, span_range
 from .runs import Offer, RunRecord, Span
@@ -67,13 +70,19 @@ def annotations_supported(ls: CodeConductorServer) -> bool:
     return edit is not None and edit.change_annotation_support is not None and bool(edit.document_changes)
 
 
-def decide(ls: CodeConductorServer, confidence: float, *, explicit: bool = False) -> Decision:
-    """What to do with an edit of ``confidence`` under the ``apply`` setting. ``explicit``: the user asked to see
-    this one (an alternative), so it is previewed even when ``auto`` would apply it."""
+def decide(ls: CodeConductorServer, consensus: ConsensusResult, *, explicit: bool = False) -> Decision:
+    """What to do with the edit of ``consensus`` under the ``apply`` setting. ``explicit``: the user asked to see
+    this one (an alternative), so it is previewed even when ``auto`` would apply it. An unchecked pick is never
+    applied unseen, whatever its confidence and the threshold (:attr:`ConsensusResult.may_apply_unseen`)."""
     mode = ls.settings.apply
     if mode == "never":
         return "propose"
-    if mode == "auto" and not explicit and confidence >= ls.settings.auto_apply_confidence:
+    if (
+        mode == "auto"
+        and not explicit
+        and consensus.may_apply_unseen
+        and consensus.confidence >= ls.settings.auto_apply_confidence
+    ):
         return "apply"
     return "preview"
 
@@ -129,7 +138,7 @@ async def offer(
         "applied": False,
         "message": label,
     }
-    decision = decide(ls, record.result.consensus.confidence, explicit=explicit)
+    decision = decide(ls, record.result.consensus, explicit=explicit)
     if decision == "propose":
         return out | {"status": "proposed"}
     if decision == "preview" and client_previews(ls):

@@ -20,7 +20,7 @@ from ..languages import Language, is_python, language_for
 from ..reliability import DEFAULT_WEIGHT, clamp_weight
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from .behaviour import Behaviour, Executor, Probe
-from .confidence import NOT_EXECUTED_CAP, Features, confidence, discount_missing
+from .confidence import Features, confidence, discount_missing, unchecked_cap, unchecked_confidence
 from .diff import unified_diff
 from .extract import Extracted, extract_code
 from .findings import decide_findings
@@ -77,6 +77,14 @@ def agreement_key(request: Request, text: str) -> str:
     return extracted.norm or normalized_key(extracted.code, request.context.language)
 
 
+def _with_comment_above(request: Request, code: str, language: Language) -> str:
+    """``code`` with the comment directly above the selection in front, in languages that document a function
+    there (JS/TS, Go, Rust, Java, C/C++): its examples are the function's own whether or not the selection took
+    the comment in. Only read for examples; what runs and what is compared stay the selection."""
+    above = language.comment_above(request.context.before)
+    return f"{above}\n{code}" if above else code
+
+
 def probe_for(request: Request) -> Probe | None:
     """The inputs candidates will be run on, or None when this request's candidates are not executed."""
     if request.task not in _EXECUTABLE_TASKS:
@@ -86,7 +94,7 @@ def probe_for(request: Request) -> Probe | None:
     entry = language.entry_point(context) if language.can_execute else None
     if entry is None:
         return None
-    examples = language.examples(context, entry)
+    examples = language.examples(_with_comment_above(request, context, language), entry)
     # The user's code gives every generated input its expected value: cast a wider net.
     oracle = request.task in _ORACLE_TASKS
     extra = language.generate_calls(context, entry, examples, limit=ORACLE_INPUTS if oracle else 8, wide=oracle)
@@ -319,6 +327,19 @@ def features_for(
     )
 
 
+def _unchecked_reason(request: Request, observed: _Observed, *, proven: bool) -> str | None:
+    """Why the pick was not checked against the user's code, or None when it was (or needs no run: a docstring
+    edit is proven not to change the code). Implement has no code of the user's to hold the pick to: running it
+    on the docstring's examples and generated inputs is its check."""
+    if proven:
+        return None
+    if not observed.executed:
+        return _language(request).runtime_note or "nothing was run (verification is off, or nothing to run it on)"
+    if observed.original is None and request.task in _ORACLE_TASKS:
+        return "your code could not be run on its own, so nothing was compared with what it does"
+    return None
+
+
 def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
     """The words the user reads when nothing is offered: what was looked for, and the commonest refusal."""
     if reasons and all(r == NO_CHANGE for r in reasons):
@@ -397,14 +418,10 @@ def _result(
     n_eligible = sum(len(g.members) for g in eligible)
     feats = features_for(selection, candidates, asked, answered, observed=observed, eligible=n_eligible)
     conf = confidence(feats, request.task)
-    proven = pick_group.proven_unchanged
-    if not observed.executed and not proven:
-        conf = min(conf, NOT_EXECUTED_CAP)
-        why = _language(request).runtime_note or "not executed"
-        notes.append(f"{why}: confidence capped at {NOT_EXECUTED_CAP}")
-    elif observed.executed and observed.original is None and request.task in _ORACLE_TASKS and not proven:
-        conf = min(conf, NOT_EXECUTED_CAP)
-        notes.append(f"not compared with your code's behaviour: confidence capped at {NOT_EXECUTED_CAP}")
+    unchecked = _unchecked_reason(request, observed, proven=pick_group.proven_unchanged)
+    if unchecked is not None:
+        conf = unchecked_confidence(conf, request.task)
+        notes.append(f"not checked: {unchecked}; confidence at most {unchecked_cap(request.task)}")
     pick = pick_group.representative.code
     entry = _entry_point(request)
     if request.task is TaskKind.DOCSTRING and entry is not None:
@@ -423,6 +440,7 @@ def _result(
         method=method,
         notes=notes,
         executed=observed.executed,
+        unchecked=unchecked,
     ), feats
 
 

@@ -1,6 +1,7 @@
 """Make candidates comparable: two answers that differ only in docstrings, comments, formatting, type hints or
-local variable names get the same normalised form, and a fast similarity says how close two candidates are
-(used when candidates cannot be executed: other languages, ``verify`` off).
+local variable names get the same normalised form (without execution, the only agreement there is), and a fast
+similarity says how close two candidates are (without execution it only breaks ties between groups of equal vote:
+similar code is not the same code).
 """
 
 from __future__ import annotations

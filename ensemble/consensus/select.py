@@ -1,6 +1,6 @@
-"""Choose among candidates: group them (by behaviour when they were executed, by normalised code otherwise),
-give each group a reliability-weighted vote in which models of one family count less than independent ones,
-and rank groups by how well they satisfy the docstring's examples, then by support. Groups whose members crash
+"""Choose among candidates: group them (by behaviour when they were executed, by normalised code otherwise, never
+by mere similarity), give each group a reliability-weighted vote in which models of one family count less than
+independent ones, and rank groups by how well they satisfy the docstring's examples, then by support. Groups whose members crash
 or return None everywhere cannot win by agreeing with each other.
 
 Pure functions over already-observed candidates; no execution here.
@@ -9,7 +9,7 @@ Pure functions over already-observed candidates; no execution here.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,8 +25,6 @@ SAME_FAMILY_DISCOUNT = 0.5
 RELIABILITY_RANGE = (0.01, 0.99)
 # Partial agreement with another group (same outputs on some inputs) counts this much of that group's vote.
 PARTIAL_AGREEMENT = 0.5
-# Without execution, candidates this similar (token trigrams) are treated as the same answer.
-SIMILAR = 0.8
 
 
 def family_of(model_name: str, family: str | None = None) -> str:
@@ -143,46 +141,31 @@ def _select_by_behaviour(candidates: Sequence[Candidate]) -> Selection:
 
 
 def _select_by_code(candidates: Sequence[Candidate]) -> Selection:
+    """Without execution only the same program agrees with itself: candidates are grouped by their normalised
+    form (the same code up to formatting, comments, docstrings and local names), in every language. Similar
+    text is not agreement (a one-token mutant is 0.9 similar to the right answer), so each group's support is
+    its own members' vote: what the user reads as "k models agree" is k models that wrote the same program.
+    Text similarity to the other groups (reliability-weighted, the answer most central to the rest) only breaks
+    ties between groups of equal vote; it never merges groups nor adds support."""
     ordered = sorted(candidates, key=lambda c: (c.parseable, c.weight), reverse=True)
-    groups: list[Group] = []
-    profiles: list[object] = []
     by_norm: dict[str, Group] = {}
-    cached: dict[str, Counter[str]] = {}
-
-    def profile_of(code: str) -> Counter[str]:
-        # Each distinct text is tokenised once (representatives were profiled while grouping).
-        found = cached.get(code)
-        if found is None:
-            found = cached[code] = token_profile(code)
-        return found
-
     for cand in ordered:
-        group = by_norm.get(cand.norm)
-        if group is None:
-            profile = profile_of(cand.code)
-            for existing, existing_profile in zip(groups, profiles, strict=True):
-                if similarity(profile, existing_profile) >= SIMILAR:  # type: ignore[arg-type]
-                    group = existing
-                    break
-            if group is None:
-                group = Group([])
-                groups.append(group)
-                profiles.append(profile)
-            by_norm[cand.norm] = group
-        group.members.append(cand)
+        by_norm.setdefault(cand.norm, Group([])).members.append(cand)
+    groups = list(by_norm.values())
     for group in groups:
-        group.vote = _vote(group.members)
+        group.vote = group.support = _vote(group.members)
         # Unparseable answers still count as a voice, but a weak one.
         group.degenerate = not group.representative.parseable
-    reps = [profile_of(g.representative.code) for g in groups]
+    profiles = [token_profile(g.representative.code) for g in groups]
     # Similarity is symmetric: each pair is compared once.
-    sims = [[0.0] * len(groups) for _ in groups]
+    centrality = [0.0] * len(groups)
     for i in range(len(groups)):
         for j in range(i + 1, len(groups)):
-            sims[i][j] = sims[j][i] = similarity(reps[i], reps[j])
-    for index, group in enumerate(groups):
-        group.support = group.vote + sum(other.vote * sims[index][j] for j, other in enumerate(groups) if j != index)
-    groups.sort(key=lambda g: (not g.degenerate, g.support), reverse=True)
+            sim = similarity(profiles[i], profiles[j])
+            centrality[i] += groups[j].vote * sim
+            centrality[j] += groups[i].vote * sim
+    rank = {id(g): c for g, c in zip(groups, centrality, strict=True)}
+    groups.sort(key=lambda g: (not g.degenerate, round(g.vote, 9), rank[id(g)]), reverse=True)
     _fill_models(groups)
     return Selection(groups, "syntactic", 0, sum(g.vote for g in groups))
 

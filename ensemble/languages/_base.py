@@ -141,6 +141,13 @@ class Language(ABC):
         """The examples ``code``'s comments give for ``entry_point``, as (call, expected) expressions."""
         return []
 
+    def comment_above(self, text_above: str) -> str:
+        """The comment that documents the code just below ``text_above`` (the lines above it joined by newlines, as
+        :attr:`CodeContext.before <ensemble.types.CodeContext.before>` holds them): in
+        languages whose functions are documented above them, the comment block ending on its last line. "" when
+        there is none, or (Python: the docstring is inside) the language documents functions elsewhere."""
+        return ""
+
     def generate_calls(
         self, code: str, entry_point: str, examples: Sequence[Example], limit: int = 8, *, wide: bool = False
     ) -> list[str]:

@@ -183,6 +183,33 @@ class TreeSitterLanguage(Language):
     def examples(self, code: str, entry_point: str) -> list[Example]:
         return comment_examples(self._comments(code), entry_point, self.is_expression)
 
+    def comment_above(self, text_above: str) -> str:
+        """The comments on the last lines of ``text_above`` (the lines above, joined by newlines: no trailing
+        newline, so a blank line just above the code ends it with one), each on its own lines, no blank line
+        between them or after the last: a JSDoc block, ``//`` lines, Go's and Rust's doc comments."""
+        if not text_above.strip():
+            return ""
+        source = text_above.encode("utf-8")
+        comments = [
+            n
+            for n in _walk(self.tree(text_above).root_node)
+            if n.type in self.comment_types and (n.parent is None or n.parent.type not in self.comment_types)
+        ]
+        block: list[bytes] = []
+        tail = len(source)
+        for node in sorted(comments, key=lambda n: n.start_byte, reverse=True):
+            end = node.start_byte + len(source[node.start_byte : node.end_byte].rstrip())  # Rust's take the newline
+            gap = source[end:tail]
+            line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+            # The last comment must end on the last line (a blank line would separate it), the others on the line
+            # above the next.
+            newlines_allowed = 1 if block else 0
+            if gap.strip() or gap.count(b"\n") > newlines_allowed or source[line_start : node.start_byte].strip():
+                break  # code (or a blank line) between it and what follows, or it trails code on its line
+            block.append(source[line_start:end])
+            tail = line_start
+        return "\n".join(part.decode("utf-8", "replace") for part in reversed(block))
+
     def _comments(self, code: str) -> list[str]:
         return [
             n.text.decode("utf-8", "replace")

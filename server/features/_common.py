@@ -102,7 +102,8 @@ def function_at_line(ls: CodeConductorServer, doc: TextDocument, line: int) -> F
 
 def consensus_label(result: Result) -> str:
     c = result.consensus
-    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f})"
+    checked = ", not checked" if c.unchecked else ""
+    return f"Apply consensus ({c.agree}/{c.asked} models, confidence {c.confidence:.2f}{checked})"
 
 
 def alternative_title(result: Result, index: int) -> str:
@@ -110,7 +111,9 @@ def alternative_title(result: Result, index: int) -> str:
     name = cluster.members[0].split("@", 1)[0] if cluster.members else f"cluster {index}"
     others = len(cluster.members) - 1
     more = f" (+{others} model{'s' if others != 1 else ''})" if others > 0 else ""
-    return f"Apply {name}'s alternative{more}"
+    # An unchecked run checked none of its answers: the alternatives say so like the pick.
+    checked = " (not checked)" if result.consensus.unchecked else ""
+    return f"Apply {name}'s alternative{more}{checked}"
 
 
 # ---- long commands -------------------------------------------------------------------------------------------

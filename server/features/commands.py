@@ -110,6 +110,7 @@ def _response(run_id: str, status: str, result: Result | None, message: str = ""
             answered=c.answered,
             asked=c.asked,
             alternatives=max(0, len(c.clusters) - 1),
+            unchecked=c.unchecked,
             result=result.model_dump(mode="json"),
         )
     out.update(extra)

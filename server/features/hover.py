@@ -39,6 +39,7 @@ def render(record: RunRecord) -> str:
         f"**No edit:** {c.no_edit}"
         if c.no_edit
         else f"**Confidence {c.confidence:.2f}** · {c.agree} of {c.asked} models agree"
+        + (f" · **not checked**: {c.unchecked}" if c.unchecked else "")
     )
     lines = [
         f"**CodeConductor — {record.task.value}**{state}",

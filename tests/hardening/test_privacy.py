@@ -186,7 +186,8 @@ def test_api_key_never_reaches_the_editor_or_stderr(keyed_server: FaultServer, t
     stderr = tmp_path / "stderr.log"
     uri = "file:///tmp/codeconductor-hardening/secret.py"
     with RawServer(env={KEY_ENV: SECRET}, stderr_path=stderr) as server:
-        server.initialize(_keyed_settings(keyed_server.url, db))
+        # Verified: only a checked edit is ever applied unseen (``apply: auto``).
+        server.initialize(_keyed_settings(keyed_server.url, db) | {"verify": True})
         server.open(uri, TEXT)
         rng = {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}
         reply = server.request(

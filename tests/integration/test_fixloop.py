@@ -108,6 +108,7 @@ async def test_passing_candidate_wins_and_user_files_untouched(
     assert outcome.consensus is not None
     assert all(c.passes_examples for c in outcome.consensus.clusters)
     assert outcome.consensus.notes[0] == "1/2 candidates pass the tests"
+    assert outcome.consensus.unchecked is None  # the user's tests checked it: never labelled "not checked"
     wrong = next(c for c in outcome.rounds[0].candidates if not c.ok)
     assert (wrong.passed, wrong.total) == (1, 3)
     phases = [e.phase for e in events]

@@ -157,3 +157,62 @@ def test_typescript_needs_esbuild_or_says_why() -> None:
     assert language_for("go").runtime_note
     assert not language_for("rust").can_execute
     assert "not executed" in language_for("rust").runtime_note
+
+
+# Issue 26's case: the examples live in the comment just above the function, and only the function is selected.
+SUM_EVEN_FILE = """const LIMIT = 100;
+
+// sumEven([1, 2, 3, 4]) === 6
+// sumEven([5, 7]) === 0
+function sumEven(xs) {
+  let s = 0;
+  for (const x of xs) {
+    if (x % 2 === 1) s += x;
+  }
+  return s;
+}
+
+module.exports = { sumEven };
+"""
+SUM_EVEN_ANSWERS = {
+    "m-a": "```js\nfunction sumEven(xs) {\n  let s = 0;\n  for (const x of xs) {\n    if (x % 2 === 0) s += 1;\n"
+    "  }\n  return s;\n}\n```",  # wrong fix: counts the even numbers
+    "m-b": "```js\nfunction sumEven(xs) {\n  let s = 0\n  for (const x of xs {\n  return s;\n}\n```",  # syntax error
+    "m-c": "```js\nfunction sumEven(xs) {\n  let s = 0;\n  for (const x of xs) {\n    if (x % 2 === 0) s += x;\n"
+    "  }\n  return s;\n}\n```",  # the right fix
+    "m-d": "The loop adds the odd numbers; it should add the even ones.",
+}
+
+
+@pytest.mark.parametrize("with_comment", [False, True])
+async def test_the_comment_above_a_selected_function_gives_its_examples(sandbox: Sandbox, with_comment: bool) -> None:
+    """Selecting only the function's lines (``with_comment`` False) or the comment too: the same examples run
+    either way, under real node in the sandbox, and they pick the right fix out of the four answers."""
+    from ensemble.consensus import decide, probe_for
+    from ensemble.context import build_context
+    from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+    from ensemble.verify.observe import SandboxExecutor
+
+    start = 2 if with_comment else 4
+    context = build_context(SUM_EVEN_FILE, start, 11, language="javascript", path="/w/sum.js")
+    assert context.selection.startswith("//" if with_comment else "function sumEven")
+    request = Request(task=TaskKind.FIX, context=context)
+    probe = probe_for(request)
+    assert probe is not None
+    assert [(e.call, e.expected) for e in probe.examples] == [("sumEven([1, 2, 3, 4])", "6"), ("sumEven([5, 7])", "0")]
+    answers = [
+        ModelAnswer(
+            model=ModelInfo(name=name, provider=ProviderKind.OPENAI, endpoint="http://127.0.0.1:9"),
+            status=AnswerStatus.ANSWERED,
+            text=text,
+        )
+        for name, text in SUM_EVEN_ANSWERS.items()
+    ]
+    result = await decide(request, answers, executor=SandboxExecutor(sandbox))
+    assert result.executed
+    assert result.unchecked is None
+    assert result.offers_edit
+    assert result.pick_models == ["m-c@http://127.0.0.1:9"]
+    assert "s += x" in result.pick
+    assert result.agree == 1  # the wrong fix is not counted with it
+    assert "checked against 2 docstring example(s)" in result.notes

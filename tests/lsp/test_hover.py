@@ -29,6 +29,7 @@ async def test_hover_shows_the_ensemble_result(client: LanguageClient) -> None:
     text = hover.contents.value
     assert f"**Confidence {reply['confidence']:.2f}**" in text
     assert "3 of 4 models agree" in text
+    assert "· **not checked**: " in text  # the fixture runs nothing (verify off): the pick is a guess, and says so
     for name in ("ok-lsp-a", "ok-lsp-b", "ok-lsp-c", "ok-lsp-d"):
         assert f"| {name} | answered |" in text
     assert "| ok-lsp-d | answered |" in text

@@ -118,7 +118,7 @@ async def test_without_change_annotations_the_edit_waits_in_code_actions(
     assert editor.texts[URI] == BUGGY
     titles = [a.title for a in await _actions(client)]
     assert titles[:2] == [f"Accept: {reply['label']}", REJECT_TITLE]
-    assert "Apply ok-lsp-d's alternative" in titles  # alternatives stay one pick away
+    assert "Apply ok-lsp-d's alternative (not checked)" in titles  # alternatives stay one pick away
     before = _weight(db, "ok-lsp-a")
 
     # 2. Reject: the text is untouched, the history says so, the pick loses weight and is no longer offered.
@@ -179,7 +179,7 @@ async def test_with_change_annotations_the_client_asks_for_confirmation(
     assert alternative.command.command == "codeconductor.preview"
     out = await _execute(client, alternative)
     assert out["status"] == "applied"
-    assert editor.confirmations[-1] == "Apply ok-lsp-d's alternative"
+    assert editor.confirmations[-1] == "Apply ok-lsp-d's alternative (not checked)"
     assert editor.texts[URI] == BUGGY.replace("def add(a, b):\n    return a - b\n", ALTERNATIVE)
     feedback = _feedback(db)
     assert feedback["ok-lsp-d"] == "applied"
@@ -220,8 +220,10 @@ async def test_extension_previews_alternatives_and_accepts_what_it_showed(
 @pytest.mark.parametrize(
     ("lsp_settings", "lsp_capabilities", "status"),
     [
-        ({"apply": "auto", "autoApplyConfidence": 0.0}, "neovim", "applied"),
-        ({"apply": "auto", "autoApplyConfidence": 1.0}, "neovim", "preview"),
+        ({"apply": "auto", "autoApplyConfidence": 0.0, "verify": True}, "neovim", "applied"),
+        ({"apply": "auto", "autoApplyConfidence": 1.0, "verify": True}, "neovim", "preview"),
+        # Not checked (nothing ran): never applied unseen, whatever the threshold.
+        ({"apply": "auto", "autoApplyConfidence": 0.0}, "neovim", "preview"),
         ({"apply": "never"}, "visual-studio-code", "proposed"),
     ],
     indirect=["lsp_settings", "lsp_capabilities"],

@@ -28,6 +28,9 @@ async def test_fix_runs_reports_progress_and_applies(client: LanguageClient) -> 
     (edit,) = editor.applied
     assert edit.label is not None
     assert edit.label.startswith("Apply consensus (3/4 models, confidence ")
+    # The fixture runs nothing (verify off): the label, the reply and the diagnostic say "not checked".
+    assert edit.label.endswith(", not checked)")
+    assert reply["unchecked"]
     assert edit.label == reply["label"]
     assert editor.texts[URI] == BUGGY.replace("    return a - b\n", "    return a + b\n")
 
@@ -47,6 +50,7 @@ async def test_fix_runs_reports_progress_and_applies(client: LanguageClient) -> 
     await editor.wait_for(lambda: any(d.source == "codeconductor" for d in client.diagnostics.get(URI, [])))
     (diag,) = client.diagnostics[URI]
     assert "3/4 models agree" in diag.message
+    assert ", not checked)" in diag.message
     assert diag.range.start.line == 3
     assert diag.severity in (lsp.DiagnosticSeverity.Hint, lsp.DiagnosticSeverity.Information)
 
@@ -60,7 +64,7 @@ async def test_fix_runs_reports_progress_and_applies(client: LanguageClient) -> 
     )
     assert actions is not None
     alternative = next(a for a in actions if isinstance(a, lsp.CodeAction) and "alternative" in a.title)
-    assert alternative.title == "Apply ok-lsp-d's alternative"
+    assert alternative.title == "Apply ok-lsp-d's alternative (not checked)"
     assert alternative.command is not None
     out = await command(client, alternative.command.command, *(alternative.command.arguments or []))
     assert out["status"] == "applied"

@@ -227,3 +227,36 @@ def test_enclosing_function_in_brace_languages() -> None:
     assert block is not None
     assert (block.start, block.end, block.name) == (2, 5, "add")
     assert enclosing_block(js, 0, "javascript") is None
+
+
+# The comment directly above a function documents it (issue 26): read with the function whatever the selection.
+COMMENT_ABOVE = {
+    "javascript": (
+        "let n = 0;\n/**\n * Adds.\n * @example add(1, 2) // => 3\n */",
+        "function add(a, b) { return a + b; }",
+    ),
+    "typescript": ("// add(1, 2) === 3", "function add(a: number, b: number): number { return a + b; }"),
+    "go": ("package m\n\n// add returns the sum.\n// add(1, 2) == 3", "func add(a int, b int) int { return a + b }"),
+    "rust": ("use std::fmt;\n\n/// add(1, 2) == 3", "fn add(a: i32, b: i32) -> i32 { a + b }"),
+    "java": ("class M {\n    // add(1, 2) == 3", "    static int add(int a, int b) { return a + b; }"),
+    "c": ("#include <stdio.h>\n/* add(1, 2) == 3 */", "int add(int a, int b) { return a + b; }"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(COMMENT_ABOVE))
+def test_the_comment_directly_above_gives_the_functions_examples(language: str) -> None:
+    lang = language_for(language)
+    before, function = COMMENT_ABOVE[language]
+    above = lang.comment_above(before)
+    assert above
+    assert before.endswith(above.strip())
+    examples = lang.examples(f"{above}\n{function}", "add")
+    assert [(e.call, e.expected) for e in examples] == [("add(1, 2)", "3")]
+    assert lang.examples(function, "add") == []  # the selection alone has none
+    # A blank line between, or code after it, and the comment is not the function's.
+    assert lang.comment_above(before + "\n") == ""
+    assert lang.comment_above(before + "\nint x = 1;") == ""
+
+
+def test_python_documents_functions_inside_them() -> None:
+    assert language_for("python").comment_above("# add(1, 2) == 3") == ""

@@ -130,3 +130,60 @@ async def test_same_family_agreement_counts_less() -> None:
     weights = {a.model_id: 0.6 for a in answers}
     result = await decide(_request("def f(a):\n    '''Inc.'''\n"), answers, weights=weights)
     assert set(result.pick_models) == {answers[2].model_id, answers[3].model_id}
+
+
+# A one-token mutant is textually almost the right answer (token trigrams ~0.9 similar): without execution it
+# must stay its own group, whatever the language.
+MUTANTS = {
+    "python": (
+        "def total(xs):\n    s = 0\n    for x in xs:\n        if x % 2 == 0:\n            s += x\n    return s\n",
+        "def total(xs):\n    s = 0\n    for x in xs:\n        if x % 2 == 0:\n            s -= x\n    return s\n",
+        "def total(values):\n    # even ones\n    acc = 0\n    for v in values:\n        if v % 2 == 0:\n"
+        "            acc += v\n    return acc\n",
+    ),
+    "javascript": (
+        "function sumEven(xs) {\n  let s = 0;\n  for (const x of xs) {\n    if (x % 2 === 0) s += x;\n  }\n"
+        "  return s;\n}\n",
+        "function sumEven(xs) {\n  let s = 0;\n  for (const x of xs) {\n    if (x % 2 === 1) s += x;\n  }\n"
+        "  return s;\n}\n",
+        "function sumEven(values) {\n  // even ones\n  let acc = 0;\n  for (const v of values) {\n"
+        "    if (v % 2 === 0) acc += v;\n  }\n  return acc;\n}\n",
+    ),
+    "go": (
+        "func total(xs []int) int {\n\ts := 0\n\tfor _, x := range xs {\n\t\tif x%2 == 0 {\n\t\t\ts += x\n\t\t}\n"
+        "\t}\n\treturn s\n}\n",
+        "func total(xs []int) int {\n\ts := 0\n\tfor _, x := range xs {\n\t\tif x%2 == 0 {\n\t\t\ts -= x\n\t\t}\n"
+        "\t}\n\treturn s\n}\n",
+        "func total(values []int) int {\n\t// even ones\n\tacc := 0\n\tfor _, v := range values {\n"
+        "\t\tif v%2 == 0 {\n\t\t\tacc += v\n\t\t}\n\t}\n\treturn acc\n}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(MUTANTS))
+async def test_without_execution_a_mutant_never_agrees_with_the_right_answer(language: str) -> None:
+    right, mutant, renamed = MUTANTS[language]
+    fence = {"python": "python", "javascript": "js", "go": "go"}[language]
+    answers = [
+        _answer("m-a", f"```{fence}\n{mutant}```", family="a"),
+        _answer("m-b", f"```{fence}\n{right}```", family="b"),
+        _answer("m-c", f"```{fence}\n{renamed}```", family="c"),
+    ]
+    selection = mutant.replace("-= x", "+= x").replace("=== 1", "=== 0")  # the user's code, whatever it is
+    result = await decide(_request(selection, language=language, task=TaskKind.IMPLEMENT), answers)
+    assert result.method == "syntactic"
+    assert len(result.clusters) == 2  # the renamed right answer joins the right one; the mutant stays apart
+    assert result.agree == 2
+    assert set(result.pick_models) == {answers[1].model_id, answers[2].model_id}
+    mutant_cluster = result.clusters[1]
+    assert mutant_cluster.members == [answers[0].model_id]
+    assert mutant_cluster.support < result.clusters[0].support
+
+
+async def test_without_execution_support_is_the_groups_own_vote() -> None:
+    """Two distinct answers, one similar to a third: nobody's support borrows from the similar one."""
+    right, mutant, _ = MUTANTS["python"]
+    answers = [_answer("a", right, family="a"), _answer("b", mutant, family="b")]
+    result = await decide(_request("def total(xs):\n    '''Sum of the even ones.'''\n"), answers)
+    assert [c.support for c in result.clusters] == [1.0, 1.0]  # vote_weight(0.5) each: odds 1
+    assert result.agree == 1

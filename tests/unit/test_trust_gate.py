@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ensemble.consensus import decide
+from ensemble.consensus.confidence import unchecked_cap
 from ensemble.consensus.gate import is_python_code, same_code_but_docs
 from ensemble.edits import replace_span, span_lines
 from ensemble.history import History
@@ -159,8 +160,30 @@ async def test_unexecuted_picks_are_capped_and_labelled(executor: SandboxExecuto
     answers = [_answer("a", "```js\nfunction add(a, b) { return a + b; }\n```")] * 1
     result = await decide(_request(TaskKind.FIX, js, "javascript"), answers, executor=executor)
     assert result.offers_edit
-    assert result.confidence <= 0.45
-    assert any("not executed" in note for note in result.notes)
+    assert result.unchecked is not None  # typed, for every front end: "not checked"
+    assert not result.may_apply_unseen
+    assert result.confidence <= unchecked_cap(TaskKind.FIX)
+    assert any(note.startswith("not checked: ") for note in result.notes)
+
+
+async def test_a_checked_pick_is_not_labelled_unchecked(executor: SandboxExecutor) -> None:
+    answers = [_answer("a", SIEVE)]
+    result = await decide(_request(TaskKind.IMPROVE), answers, executor=executor)
+    assert result.offers_edit
+    assert result.executed
+    assert result.unchecked is None
+    assert result.may_apply_unseen
+
+
+async def test_verification_off_is_unchecked_and_never_applied_unseen() -> None:
+    answers = [_answer("a", SIEVE), _answer("b", SIEVE), _answer("c", SIEVE)]
+    result = await decide(_request(TaskKind.IMPROVE), answers)  # no executor: nothing runs
+    assert result.offers_edit
+    assert not result.executed
+    assert result.agree == 3  # three models wrote the same program: that agreement is real
+    assert result.unchecked is not None
+    assert not result.may_apply_unseen
+    assert result.confidence <= unchecked_cap(TaskKind.IMPROVE)
 
 
 def test_code_shape_rules() -> None:
@@ -234,3 +257,21 @@ async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, 
     broken = next(c for c in result.clusters if answers[2].model_id in c.members)
     assert broken.rejected is not None
     assert "not valid" in broken.rejected
+
+
+async def test_the_cli_says_not_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from ensemble.cli import _print_result
+
+    answers = [_answer("a", SIEVE), _answer("b", SIEVE)]
+    request = _request(TaskKind.IMPROVE)
+    unchecked = await decide(request, answers)  # nothing runs
+    _print_result(Result(id="r1", request=request, answers=answers, consensus=unchecked))
+    out = capsys.readouterr().out
+    assert "2/2 agree" in out
+    labels = [line for line in out.splitlines() if line.startswith("not checked: ")]  # not the "note: ..." line
+    assert len(labels) == 1
+    assert unchecked.unchecked is not None
+    assert unchecked.unchecked[:30] in labels[0]
+    checked = unchecked.model_copy(update={"unchecked": None})
+    _print_result(Result(id="r2", request=request, answers=answers, consensus=checked))
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("not checked: ")]

@@ -180,6 +180,7 @@ class Controller implements Session, vscode.Disposable {
       agree: response.agree,
       asked: response.asked,
       wallS: response.result?.wall_s,
+      unchecked: Boolean(response.unchecked ?? response.result?.consensus?.unchecked),
       at: new Date(),
     };
   }

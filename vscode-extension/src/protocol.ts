@@ -58,6 +58,8 @@ export interface ConsensusResult {
   findings?: Finding[];
   method?: string;
   notes?: string[];
+  /** Why the pick was NOT checked against the user's code; shown as "not checked" (never applied unseen). */
+  unchecked?: string | null;
 }
 
 export interface Result {
@@ -87,6 +89,8 @@ export interface RunResponse {
   result?: Result | null;
   /** Why no edit is offered (the consensus' `no_edit`), when none is. */
   noEdit?: string;
+  /** Why the offered edit was not checked against the user's code (the consensus' `unchecked`), when it was not. */
+  unchecked?: string | null;
 }
 
 /** One distinct candidate of the fix-until-green loop and what the tests said (ensemble.fixloop.CandidateReport). */

@@ -92,7 +92,12 @@ export function summaryLine(result: Result): string {
     return "No consensus.";
   }
   const conf = formatConfidence(c.confidence);
-  return `**Confidence ${conf}** (${confidenceWord(c.confidence)}) — ${c.agree ?? 0} of ${c.asked ?? 0} models agree, ${c.answered ?? 0} answered`;
+  return `**Confidence ${conf}** (${confidenceWord(c.confidence)}) — ${c.agree ?? 0} of ${c.asked ?? 0} models agree, ${c.answered ?? 0} answered${uncheckedNote(c.unchecked)}`;
+}
+
+/** " — **not checked**: why" for a pick nothing checked against the user's code; "" for a checked one. */
+export function uncheckedNote(unchecked: string | null | undefined): string {
+  return unchecked ? ` — **not checked**: ${cell(unchecked)}` : "";
 }
 
 function alternatives(result: Result, language: string): string[] {
@@ -133,7 +138,7 @@ export function renderResult(response: RunResponse, title?: string): string {
   if (result) {
     lines.push(summaryLine(result), "");
   } else if (response.confidence !== undefined) {
-    lines.push(`**Confidence ${formatConfidence(response.confidence)}** — ${response.agree ?? 0} of ${response.asked ?? 0} models agree`, "");
+    lines.push(`**Confidence ${formatConfidence(response.confidence)}** — ${response.agree ?? 0} of ${response.asked ?? 0} models agree${uncheckedNote(response.unchecked)}`, "");
   }
   const kind = result?.consensus?.kind;
   const answerText = response.answer ?? (kind === "text" ? result?.consensus?.pick : undefined);

@@ -66,6 +66,8 @@ export interface LastRun {
   agree?: number;
   asked?: number;
   wallS?: number;
+  /** The pick was not checked against the user's code. */
+  unchecked?: boolean;
   at: Date;
 }
 
@@ -90,6 +92,7 @@ export function statusMenuItems(endpoints: readonly EndpointInfo[], last: LastRu
     const parts = [
       last.confidence !== undefined ? `confidence ${last.confidence.toFixed(2)}` : undefined,
       last.agree !== undefined && last.asked !== undefined ? `${last.agree}/${last.asked} models agree` : undefined,
+      last.unchecked ? "not checked" : undefined,
       last.wallS !== undefined ? `${last.wallS.toFixed(1)} s` : undefined,
     ].filter((p): p is string => p !== undefined);
     items.push({ label: `$(history) ${last.task}: ${parts.join(" · ") || "no result"}`, description: last.at.toLocaleTimeString() });

@@ -55,6 +55,15 @@ describe("renderResult", () => {
     assert.match(md, /### Alternative 1 — 1 model\(s\): `llama@http:\/\/127\.0\.0\.1:8080#0`\n```diff\n-    return x \+ 1/);
   });
 
+  it("labels an unchecked pick 'not checked' with the reason, and only that one", () => {
+    assert.doesNotMatch(md, /not checked/);
+    const unchecked = { ...result, consensus: { ...result.consensus!, unchecked: "javascript: not executed (node is not installed)" } };
+    const out = renderResult({ status: "preview", result: unchecked });
+    assert.match(out, /2 answered — \*\*not checked\*\*: javascript: not executed \(node is not installed\)/);
+    const bare = renderResult({ status: "proposed", confidence: 0.3, agree: 1, asked: 2, unchecked: "nothing was run" });
+    assert.match(bare, /1 of 2 models agree — \*\*not checked\*\*: nothing was run/);
+  });
+
   it("lists notes and the run's wall time", () => {
     assert.match(md, /- 1 model timed out/);
     assert.match(md, /_Run r1 took 3\.10 s; method: behaviour\._/);

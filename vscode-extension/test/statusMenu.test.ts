@@ -24,6 +24,11 @@ describe("statusMenuItems", () => {
     assert.equal(items.find((i) => i.action === "cancel")?.description, "1 in flight");
   });
 
+  it("says when the last run's pick was not checked", () => {
+    const items = statusMenuItems([], { task: "fix", confidence: 0.37, agree: 1, asked: 3, unchecked: true, at: new Date(0) }, 0);
+    assert.ok(items.map((i) => i.label).includes("$(history) fix: confidence 0.37 · 1/3 models agree · not checked"));
+  });
+
   it("says when there is no run yet and no server", () => {
     const labels = statusMenuItems([], undefined, 0).map((i) => i.label);
     assert.ok(labels.includes("$(history) no run yet in this window"));
