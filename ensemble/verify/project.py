@@ -1,0 +1,406 @@
+"""Run the user's code where it lives: in its project, with the project's interpreter, on the calls its own tests
+make, and with those tests as an oracle.
+
+Every job is a fresh sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program` with the project's interpreter
+by absolute path) that sees, read-only, the project root and the interpreter's prefixes and ``sys.path``;
+nothing of the user's is written. Inside, :mod:`ensemble.verify._project_driver` imports the module by its
+package name with the text under test (the user's buffer, or a candidate put in place of the target by
+:func:`~ensemble.edits.replace_span`, the very text an edit would leave in the file).
+
+Per request: the interpreter's ``sys.path`` (read once per interpreter, inside the sandbox: it is the project's
+code), then one *record* job (the tests that name the target run on the user's code under a recorder that keeps up
+to ``max_calls`` distinct argument tuples, ``self`` included, as pickles that the parent never unpickles: they go,
+as opaque text, into the next jobs), then one *observe* job per text (the original, cached per content, and each
+candidate, side by side): return values and the arguments after the call as canonical reprs, exception type
+names, and per-test outcomes. Comparing happens in the consensus (``consensus.gate.project_gate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import shlex
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .._targets import find_tests, function_at
+from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
+from ..context import parse_blocks
+from ..edits import replace_span
+from ..languages import language_for
+from ..types import ProjectInfo, Request
+from ._project_driver import CONFIG_NAME, MARKER
+from ._worker import BOOT
+from .sandbox import Sandbox, ScriptOutcome
+
+__all__ = ["InterpreterInfo", "ProjectRunner", "interpreter_paths_for"]
+
+_log = logging.getLogger(__name__)
+_DRIVER = Path(__file__).with_name("_project_driver.py")
+_PYTEST_DRIVER = Path(__file__).with_name("_pytest_driver.py")
+_DRIVER_NAME = "__cc_project__.py"
+_SKIP_DIRS = frozenset({".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox", ".nox", "build", "dist"})
+ORACLE_INPUTS = 40
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    """What the project's interpreter reported about itself, from inside the sandbox."""
+
+    python: str
+    version: tuple[int, ...]
+    sys_path: tuple[str, ...]
+    ro_paths: tuple[str, ...]  # what a job with this interpreter must see read-only
+
+
+def _shown(python: str, root: str) -> str:
+    """The interpreter as the user knows it: relative to the project when inside it."""
+    try:
+        return str(Path(python).relative_to(root))
+    except ValueError:
+        return python
+
+
+def interpreter_paths_for(python: str) -> list[str]:
+    """What the interpreter needs to start at all: its folder (and the real executable's), and for a virtual
+    environment the environment and the base installation ``pyvenv.cfg`` names."""
+    paths = {os.path.dirname(python), os.path.dirname(os.path.realpath(python))}
+    venv = Path(python).parent.parent
+    cfg = venv / "pyvenv.cfg"
+    if cfg.is_file():
+        paths.add(str(venv))
+        for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                paths.add(str(Path(value.strip()).parent))
+    return sorted(p for p in paths if p and not p.startswith("/usr/") and p != "/usr")
+
+
+def _compact(paths: Sequence[str]) -> tuple[str, ...]:
+    """Existing paths, none inside another."""
+    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)} | {p for p in paths if p})
+    out: list[str] = []
+    for path in sorted(real, key=len):
+        if not os.path.exists(path) or path == "/usr" or path.startswith("/usr/") or path in ("/", "/tmp"):
+            continue
+        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in out):
+            out.append(path)
+    return tuple(out)
+
+
+def _test_files(root: Path, limit_bytes: int = 4 * 1024 * 1024) -> dict[str, str]:
+    """The project's test files (relative path -> text): what :func:`find_tests` reads."""
+    found: dict[str, str] = {}
+    total = 0
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
+        )
+        for name in sorted(names):
+            if not name.endswith(".py") or not (name.startswith("test_") or name.endswith("_test.py")):
+                continue
+            path = Path(folder) / name
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            total += len(text)
+            if total > limit_bytes:
+                return found
+            found[path.relative_to(root).as_posix()] = text
+    return found
+
+
+class ProjectRunner:
+    """Runs the user's code and candidates inside the user's project. One per executor; ``workers`` jobs at a
+    time (candidates are observed side by side)."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        workers: int = 4,
+        timeout_s: float = 30.0,
+        per_call_s: float = 1.0,
+        per_test_timeout_s: float = 5.0,
+        max_calls: int = 30,
+        max_pickle: int = 16384,
+        max_tests: int = 40,
+        memory_mb: int = 1024,
+    ) -> None:
+        self._own = sandbox is None
+        self.sandbox = sandbox or Sandbox(workers=workers, ahead=0, output_limit=2 * 1024 * 1024)
+        self.timeout_s = timeout_s
+        self.per_call_s = per_call_s
+        self.per_test_timeout_s = per_test_timeout_s
+        self.max_calls = max_calls
+        self.max_pickle = max_pickle
+        self.max_tests = max_tests
+        self.memory_mb = memory_mb
+        self._interpreters: dict[str, InterpreterInfo | str] = {}
+        self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...]]] = OrderedDict()
+        self._observed: OrderedDict[str, Behaviour] = OrderedDict()
+
+    def close(self) -> None:
+        self._observed.clear()
+        self._recordings.clear()
+        if self._own:
+            self.sandbox.close()
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+    def _files(self, config: dict[str, Any]) -> dict[str, str]:
+        return {
+            _DRIVER_NAME: _DRIVER.read_text(encoding="utf-8"),
+            "__cc_pytest__.py": _PYTEST_DRIVER.read_text(encoding="utf-8"),
+            CONFIG_NAME: json.dumps(config),
+        }
+
+    async def _job(
+        self, python: str, config: dict[str, Any], ro_paths: Sequence[str]
+    ) -> tuple[dict[str, Any], ScriptOutcome]:
+        # -I: no user site, no PYTHONPATH; BOOT installs the audit hook (no writes outside the scratch, no
+        # processes, no sockets) before the driver runs.
+        outcome = await self.sandbox.arun_program(
+            self._files(config),
+            [python, "-I", "-c", BOOT, _DRIVER_NAME],
+            self.timeout_s,
+            memory_mb=self.memory_mb,
+            max_procs=256,
+            ro_paths=list(ro_paths),
+        )
+        lines = [ln for ln in outcome.stdout.splitlines() if ln.startswith('{"' + MARKER + '"')]
+        data: dict[str, Any] = {}
+        if len(lines) == 1:  # more than one: someone besides the driver wrote one, trust none
+            try:
+                loaded = json.loads(lines[0])
+            except ValueError:
+                loaded = None
+            data = loaded if isinstance(loaded, dict) else {}
+        return data, outcome
+
+    async def interpreter(self, python: str) -> InterpreterInfo | str:
+        """The interpreter's paths, read inside the sandbox once per interpreter; a sentence saying what is wrong
+        with it otherwise."""
+        cached = self._interpreters.get(python)
+        if cached is not None:
+            return cached
+        if not await asyncio.to_thread(_runnable, python):
+            found: InterpreterInfo | str = f"the interpreter {python} does not exist or cannot be run"
+        else:
+            data, outcome = await self._job(python, {"mode": "info"}, interpreter_paths_for(python))
+            raw = data.get("sys_path")
+            if not isinstance(raw, list):
+                detail = outcome.stderr.strip().splitlines()[-1:] if outcome.stderr.strip() else []
+                found = f"the interpreter {python} could not start in the sandbox" + (
+                    f" ({detail[0][:160]})" if detail else ""
+                )
+            else:
+                sys_path = tuple(str(p) for p in raw if isinstance(p, str) and os.path.isabs(p))
+                extra = [str(data.get("prefix", "")), str(data.get("base_prefix", ""))]
+                version = tuple(int(v) for v in data.get("version", []) if isinstance(v, int))
+                ro = _compact([*interpreter_paths_for(python), *extra, *sys_path])
+                found = InterpreterInfo(python, version, sys_path, ro)
+        self._interpreters[python] = found
+        return found
+
+    # -- the probe -------------------------------------------------------------------------------------------
+    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
+        """``base`` (examples and generated calls, or None) extended to run in the request's project."""
+        project = request.context.project
+        if project is None:
+            return None
+        blocks = parse_blocks(project.module_text, "python")
+        found = function_at(blocks, request.context.start_line, "python")
+        if found is None or found.start > request.context.start_line or found.end < request.context.end_line - 1:
+            return None  # not a function's lines: nothing to call
+        start, end = request.context.start_line, request.context.end_line
+        target = found.name
+        examples, extra = self._calls(request, target, base)
+        plain = ProjectProbe(
+            root=project.root,
+            module=project.module,
+            target=target,
+            python=project.python,
+            module_text=project.module_text,
+            start=start,
+            end=end,
+            path=project.path,
+            import_root=project.import_root,
+        )
+        info = await self.interpreter(project.python)
+        if isinstance(info, str):
+            return Probe(target, examples, extra, project=replace(plain, problem=f"{info}; {_choose(project)}"))
+        root = Path(project.root)
+        tests_files = await asyncio.to_thread(_test_files, root)
+        tests = tuple(find_tests(tests_files, target)[: self.max_tests])
+        notes: list[str] = []
+        if not tests:
+            notes.append(f"no tests of {target} found in your project: checked on inputs only")
+        key = _digest(
+            project.python,
+            project.root,
+            project.module,
+            target,
+            project.module_text,
+            json.dumps(tests_files, sort_keys=True),
+        )
+        recorded = self._recordings.get(key)
+        if recorded is None:
+            config = self._config(plain, project.module_text, tests)
+            config["mode"] = "record"
+            data, outcome = await self._job(project.python, config, self._ro(plain, info))
+            problem = _problem(data, outcome, project)
+            if problem is not None:
+                return Probe(target, examples, extra, project=replace(plain, problem=problem))
+            raw = data.get("recordings")
+            recordings = [r for r in raw if isinstance(r, str)] if isinstance(raw, list) else []
+            sys_path = data.get("sys_path")
+            extra_path = tuple(p for p in sys_path if isinstance(p, str)) if isinstance(sys_path, list) else ()
+            if data.get("no_pytest") and tests:
+                notes.append(
+                    f"pytest is not installed for {_shown(project.python, project.root)}: your tests were not run"
+                )
+            recorded = (recordings, extra_path)
+            self._recordings[key] = recorded
+            if len(self._recordings) > 64:
+                self._recordings.popitem(last=False)
+        probe = replace(
+            plain,
+            tests=tests,
+            recorded=len(recorded[0]),
+            recording=key,
+            notes=tuple(notes),
+        )
+        return Probe(target, examples, extra, project=probe)
+
+    def _calls(self, request: Request, target: str, base: Probe | None) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+        """Docstring examples and generated inputs: call expressions, for a module-level function only (they
+        name it as the module does)."""
+        if "." in target:
+            return (), ()
+        if base is not None and base.entry_point == target:
+            return base.examples, base.extra
+        language = language_for("python")
+        code = request.context.selection
+        examples = language.examples(code, target)
+        extra = language.generate_calls(code, target, examples, limit=ORACLE_INPUTS, wide=True)
+        return tuple(examples), tuple(extra)
+
+    def _ro(self, project: ProjectProbe, info: InterpreterInfo) -> list[str]:
+        return list(_compact([project.root, project.import_root, *info.ro_paths]))
+
+    def _config(self, project: ProjectProbe, source: str, tests: Sequence[str]) -> dict[str, Any]:
+        return {
+            "root": project.root,
+            "module": project.module,
+            "filename": project.path,
+            "source": source,
+            "target": project.target,
+            "tests": list(tests),
+            "sys_path": [project.import_root],
+            "max_calls": self.max_calls,
+            "max_pickle": self.max_pickle,
+            "per_call_s": self.per_call_s,
+            "per_test_timeout_s": self.per_test_timeout_s,
+        }
+
+    # -- observing -------------------------------------------------------------------------------------------
+    async def observe(self, code: str, probe: Probe) -> Behaviour:
+        """``code`` put in place of the target in the module, run on ``probe`` in the project."""
+        project = probe.project
+        assert project is not None
+        source = replace_span(project.module_text, project.start, project.end, code)
+        n_calls = len(probe.examples) + len(probe.extra)
+        key = _digest(project.recording, source, *[e.call for e in probe.examples], *probe.extra)
+        cached = self._observed.get(key)
+        if cached is not None:
+            return cached
+        info = self._interpreters.get(project.python)
+        recorded = self._recordings.get(project.recording, ([], ()))
+        total = n_calls + len(recorded[0])
+        if not isinstance(info, InterpreterInfo):
+            return Behaviour(keys=("!load:interpreter",) * total, passed=(False,) * len(probe.examples))
+        config = self._config(project, source, project.tests)
+        config.update(
+            mode="observe",
+            calls=[e.call for e in probe.examples] + list(probe.extra),
+            recordings=recorded[0],
+        )
+        config["sys_path"] = [project.import_root, *[p for p in recorded[1] if p != project.import_root]]
+        data, outcome = await self._job(project.python, config, self._ro(project, info))
+        keys_raw = data.get("keys")
+        tests_raw = data.get("tests")
+        tests = tuple(sorted((str(k), str(v)) for k, v in tests_raw.items())) if isinstance(tests_raw, dict) else ()
+        if "load_error" in data:
+            error = str(data.get("load_error"))[:80]
+            keys: tuple[str, ...] = (f"!load:{error}",) * total
+        elif isinstance(keys_raw, list) and len(keys_raw) == total and all(isinstance(k, str) for k in keys_raw):
+            keys = tuple(keys_raw)
+        else:
+            why = "Timeout" if outcome.timed_out else "Lost"
+            keys = (f"!{why}",) * total
+            tests = tuple((t, "error") for t in project.tests)
+        expected = [e.expected for e in probe.examples]
+        passed = tuple(_matches(k, exp) for k, exp in zip(keys, expected, strict=False))
+        behaviour = Behaviour(keys=keys, passed=passed, tests=tests)
+        self._observed[key] = behaviour
+        if len(self._observed) > 512:
+            self._observed.popitem(last=False)
+        return behaviour
+
+
+def _runnable(python: str) -> bool:
+    return os.path.isfile(python) and os.access(python, os.X_OK)
+
+
+def _matches(key: str, expected: str) -> bool:
+    from .compare import matches_expected
+
+    return key.startswith("=") and matches_expected(key[1:], expected)
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "replace") + b"\0")
+    return digest.hexdigest()
+
+
+def _choose(project: ProjectInfo) -> str:
+    return (
+        "choose the project's interpreter (in VS Code: Python: Select Interpreter; or the `python` setting; "
+        "or `codeconductor ask --python PATH`)"
+    )
+
+
+def _problem(data: dict[str, Any], outcome: ScriptOutcome, project: ProjectInfo) -> str | None:
+    """Why the user's module cannot run in its project, in words that say how to fix it; None when it ran."""
+    shown = _shown(project.python, project.root)
+    if not data:
+        if outcome.timed_out:
+            return "importing your module and running its tests took too long"
+        tail = outcome.stderr.strip().splitlines()[-1:] if outcome.stderr.strip() else []
+        return f"the interpreter at {shown} could not run it" + (f" ({tail[0][:160]})" if tail else "")
+    if "driver_error" in data:
+        return f"running it with the interpreter at {shown} failed ({data['driver_error']})"
+    error = data.get("load_error")
+    if error is None:
+        return None
+    missing = data.get("missing")
+    if isinstance(missing, str) and missing:
+        top = missing.split(".", 1)[0]
+        return (
+            f"your module imports `{top}`, which the interpreter at {shown} does not have: install it there "
+            f"({shlex.quote(shown)} -m pip install {top}) or {_choose(project)}"
+        )
+    if error == "SyntaxError":
+        line = data.get("line")
+        return f"your module has a syntax error{f' at line {line}' if isinstance(line, int) else ''}: fix it first"
+    detail = str(data.get("detail") or "")[:160]
+    return f"importing your module raised {error}{f' ({detail})' if detail else ''} with the interpreter at {shown}"
