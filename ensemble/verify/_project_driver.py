@@ -276,14 +276,13 @@ def _run(cfg: dict[str, Any]) -> dict[str, Any]:
         except BaseException as exc:
             return {"load_error": "target:" + error_name(exc)}
         outcomes, errors, missing = run_tests(cfg)
-        types = sorted({type(a).__name__ for r in records for a in _first_args(r)})
         return {
             "recordings": [base64.b64encode(r).decode("ascii") for r in records],
+            "seeds": _seeds(target, records),
             "tests": outcomes,
             "errors": errors,
             "no_pytest": missing is not None,
             "sys_path": [p for p in sys.path if isinstance(p, str) and p],
-            "arg_types": types,
         }
     per_call = float(cfg.get("per_call_s", 1.0))
     keys: list[str] = []
@@ -307,12 +306,26 @@ def _evaluator(expr: str, namespace: dict[str, Any]) -> Callable[[], tuple[Any, 
     return thunk
 
 
-def _first_args(data: bytes) -> tuple[Any, ...]:
-    try:
-        args, kwargs = pickle.loads(data)
-        return tuple(args) + tuple(kwargs.values())
-    except Exception:
-        return ()
+def _seeds(target: str, records: list[bytes]) -> list[str]:
+    """The recorded calls whose arguments are all plain literals, as call expressions: what the parent's input
+    generator takes the argument types from (a function's, not a method's: ``self`` is no literal)."""
+    if "." in target:
+        return []
+    import ast
+
+    out: list[str] = []
+    for data in records:
+        try:
+            args, kwargs = pickle.loads(data)
+            texts = [repr(a) for a in args]
+            if kwargs or any(ast.literal_eval(t) != a for t, a in zip(texts, args, strict=True)):
+                continue
+        except Exception:
+            continue
+        call = target + "(" + ", ".join(texts) + ")"
+        if len(call) < 2000:
+            out.append(call)
+    return out
 
 
 def _call(thunk: Callable[[], tuple[Any, tuple[Any, ...], dict[str, Any]]], per_call: float) -> str:

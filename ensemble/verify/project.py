@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shlex
+import textwrap
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ from .._targets import find_tests, function_at
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..context import parse_blocks
 from ..edits import replace_span
-from ..languages import language_for
+from ..languages import Example, language_for
 from ..types import ProjectInfo, Request
 from ._project_driver import CONFIG_NAME, MARKER
 from ._worker import BOOT
@@ -144,7 +145,7 @@ class ProjectRunner:
         self.max_tests = max_tests
         self.memory_mb = memory_mb
         self._interpreters: dict[str, InterpreterInfo | str] = {}
-        self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...]]] = OrderedDict()
+        self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = OrderedDict()
         self._observed: OrderedDict[str, Behaviour] = OrderedDict()
 
     def close(self) -> None:
@@ -221,7 +222,7 @@ class ProjectRunner:
             return None  # not a function's lines: nothing to call
         start, end = request.context.start_line, request.context.end_line
         target = found.name
-        examples, extra = self._calls(request, target, base)
+        examples, extra = self._calls(request, target, base, ())
         plain = ProjectProbe(
             root=project.root,
             module=project.module,
@@ -266,10 +267,15 @@ class ProjectRunner:
                 notes.append(
                     f"pytest is not installed for {_shown(project.python, project.root)}: your tests were not run"
                 )
-            recorded = (recordings, extra_path)
+            seeds_raw = data.get("seeds")
+            seeds = tuple(x for x in seeds_raw if isinstance(x, str))[:50] if isinstance(seeds_raw, list) else ()
+            recorded = (recordings, extra_path, seeds)
             self._recordings[key] = recorded
             if len(self._recordings) > 64:
                 self._recordings.popitem(last=False)
+        if recorded[2]:
+            # Inputs typed like the ones the project's own tests pass (the seeds are only parsed, never run here).
+            examples, extra = self._calls(request, target, base, recorded[2])
         probe = replace(
             plain,
             tests=tests,
@@ -279,18 +285,22 @@ class ProjectRunner:
         )
         return Probe(target, examples, extra, project=probe)
 
-    def _calls(self, request: Request, target: str, base: Probe | None) -> tuple[tuple[Any, ...], tuple[str, ...]]:
-        """Docstring examples and generated inputs: call expressions, for a module-level function only (they
-        name it as the module does)."""
+    def _calls(
+        self, request: Request, target: str, base: Probe | None, seeds: Sequence[str]
+    ) -> tuple[tuple[Example, ...], tuple[str, ...]]:
+        """Docstring examples and generated inputs (call expressions, for a module-level function only: they
+        name it as the module does); ``seeds``: recorded calls with literal arguments, whose types and values
+        the generated inputs follow."""
         if "." in target:
             return (), ()
-        if base is not None and base.entry_point == target:
+        if base is not None and base.entry_point == target and not seeds:
             return base.examples, base.extra
         language = language_for("python")
-        code = request.context.selection
+        code = textwrap.dedent(request.context.selection)
         examples = language.examples(code, target)
-        extra = language.generate_calls(code, target, examples, limit=ORACLE_INPUTS, wide=True)
-        return tuple(examples), tuple(extra)
+        typed_by = [*examples, *(Example(seed, "") for seed in seeds)]
+        extra = language.generate_calls(code, target, typed_by, limit=ORACLE_INPUTS, wide=True)
+        return tuple(examples), tuple(c for c in extra if c not in seeds)
 
     def _ro(self, project: ProjectProbe, info: InterpreterInfo) -> list[str]:
         return list(_compact([project.root, project.import_root, *info.ro_paths]))
@@ -322,7 +332,7 @@ class ProjectRunner:
         if cached is not None:
             return cached
         info = self._interpreters.get(project.python)
-        recorded = self._recordings.get(project.recording, ([], ()))
+        recorded = self._recordings.get(project.recording, ([], (), ()))
         total = n_calls + len(recorded[0])
         if not isinstance(info, InterpreterInfo):
             return Behaviour(keys=("!load:interpreter",) * total, passed=(False,) * len(probe.examples))

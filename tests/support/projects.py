@@ -25,7 +25,7 @@ def scale(x):
     return x * RATE
 """
 
-PRICING = '''\
+PRICING = """\
 import tinymoney
 
 from .util import scale
@@ -67,7 +67,7 @@ class Cart:
 
     def total(self):
         return total(self.items)
-'''
+"""
 
 TESTS = """\
 import pytest
@@ -84,8 +84,8 @@ def test_total_empty():
 
 
 def test_normalise():
-    assert normalise([" Ann", "bob", "ann ", ""]) == ["ann", "bob"]
-    assert normalise(["X"]) == ["x"]
+    # Deliberately weak (it checks only how many names come back): the calls it makes still say what is right.
+    assert len(normalise([" Ann", "bob", "ann ", ""])) == 2
 
 
 def test_halve_all():
