@@ -15,9 +15,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .types import ProjectInfo
+from .languages import is_python
+from .types import ProjectInfo, Request
 
-__all__ = ["find_root", "module_name", "project_for", "resolve_interpreter"]
+__all__ = ["find_root", "module_name", "project_for", "resolve_interpreter", "with_project"]
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _VENV_NAMES = (".venv", "venv")
@@ -120,3 +121,29 @@ def project_for(
         python=python,
         python_source=source,
     )
+
+
+def with_project(
+    request: Request,
+    *,
+    python_setting: str | None = None,
+    workspace_folders: Sequence[Path] = (),
+) -> Request:
+    """``request`` with its project filled in from the file it names (read from the disk), when the request has
+    none, is Python, and its lines are the file's lines there (a selection that is not the file's is left alone:
+    the code that would be checked is not the user's)."""
+    context = request.context
+    if context.project is not None or not context.path or not is_python(context.language):
+        return request
+    path = Path(context.path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return request
+    lines = text.splitlines()[context.start_line : context.end_line]
+    if [line.rstrip() for line in lines] != [line.rstrip() for line in context.selection.splitlines()]:
+        return request
+    project = project_for(path, text, workspace_folders=workspace_folders, python_setting=python_setting)
+    if project is None:
+        return request
+    return request.model_copy(update={"context": context.model_copy(update={"project": project})})

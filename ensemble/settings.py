@@ -205,6 +205,15 @@ class Settings(_SettingsModel):
     auto_apply_confidence: float = Field(
         default=0.8, ge=0, le=1, description="With apply 'auto': the lowest confidence that applies an edit unseen."
     )
+    project_python: str | None = Field(
+        default=None,
+        description=(
+            "The Python interpreter of your project, which runs your code and its tests in the sandbox when "
+            "answers are checked (a path, or a virtual environment's folder; relative to the project). Empty: the "
+            "interpreter the editor selected for the workspace folder, else .venv or venv in the project, else "
+            "$VIRTUAL_ENV, else the server's own."
+        ),
+    )
 
     @field_validator("history_url")
     @classmethod

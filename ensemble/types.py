@@ -119,7 +119,9 @@ class ProjectInfo(_Model):
     path: str  # the module's file, absolute
     module: str  # the dotted name it is imported by (``pkg.sub.mod``)
     import_root: str  # the folder that must be on sys.path for that name (the root, or ``src``)
-    module_text: str  # the module's full current text (the editor's buffer, unsaved changes included)
+    # The module's full current text (the editor's buffer, unsaved changes included); not serialised: results
+    # and the history hold the request without a copy of the whole file.
+    module_text: str = Field(default="", exclude=True, repr=False)
     python: str  # the project's interpreter, absolute
     python_source: str = "server"  # where it came from: editor, setting, .venv, venv, VIRTUAL_ENV, server
 

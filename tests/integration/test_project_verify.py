@@ -6,6 +6,10 @@ and the tests themselves must keep passing."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from ensemble.context import build_context, parse_blocks
 from ensemble.project import find_root, module_name, project_for, resolve_interpreter
 from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
+from tests.support.fault_server import FakeModel, FaultServer
 from tests.support.projects import PRICING, make_shop
 
 TOTAL_RIGHT = """def total(items):
@@ -190,3 +195,53 @@ def test_a_second_request_gives_the_same_verdict_from_the_caches(shop: Path) -> 
     print(f"\nverification time per request: first {cold:.2f} s, then {warm:.2f} s")
     assert first.pick == again.pick  # type: ignore[attr-defined]
     assert first.offers_edit  # type: ignore[attr-defined]
+
+
+def test_cli_ask_in_a_project_runs_the_answers_there(shop: Path) -> None:
+    """End to end: ``codeconductor ask --json`` from inside the project, models served over a loopback
+    OpenAI-compatible API (the fake: model answers here must be chosen, not sampled)."""
+    root = shop.parent.parent
+    text = shop.read_text(encoding="utf-8")
+    found = function_at(parse_blocks(text, "python"), text.splitlines().index("def total(items):"), "python")
+    assert found is not None
+    models = [
+        FakeModel("good", text=f"```python\n{TOTAL_RIGHT}```"),
+        FakeModel("bad", text=f"```python\n{TOTAL_MUTANT}```"),
+    ]
+    with FaultServer(models, apis=("openai",)) as server:
+        (root / "codeconductor.toml").write_text(
+            f'probe_local = false\nembedded = "off"\nhistory = false\n[[endpoints]]\nurl = "{server.url}"\n',
+            encoding="utf-8",
+        )
+        try:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "ensemble",
+                    "ask",
+                    "--json",
+                    "--task",
+                    "improve",
+                    "--file",
+                    "shop/pricing.py",
+                    "--lines",
+                    f"{found.start + 1}-{found.end}",
+                    "make it shorter",
+                ],
+                cwd=root,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        finally:
+            (root / "codeconductor.toml").unlink()
+    assert done.returncode == 0, done.stderr
+    consensus = json.loads(done.stdout)["consensus"]
+    assert "sum(" in consensus["pick"], consensus
+    assert any("run in your project" in n for n in consensus["notes"]), consensus["notes"]
+    rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
+    assert len(rejected) == 1, rejected
+    assert "of your tests" in rejected[0], rejected
