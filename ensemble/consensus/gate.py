@@ -124,6 +124,9 @@ def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, prob
     if lost:
         return f"fails {_examples_phrase(lost)}, which your code passes"
     evidence = _evidence(original, probe)
+    if task is TaskKind.IMPLEMENT:
+        # A stub is no oracle: only what nothing can excuse, crashing or returning nothing everywhere.
+        return "crashes or returns nothing on every input" if candidate.degenerate else None
     if task in (TaskKind.IMPROVE, TaskKind.DOCSTRING):
         changed = [i for i in evidence if i >= len(candidate.keys) or candidate.keys[i] != original.keys[i]]
         if changed:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .._targets import find_tests, function_at
+from .._targets import FunctionAt, find_tests, function_at
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..context import parse_blocks
 from ..edits import replace_span
@@ -216,11 +216,10 @@ class ProjectRunner:
         project = request.context.project
         if project is None:
             return None
-        blocks = parse_blocks(project.module_text, "python")
-        found = function_at(blocks, request.context.start_line, "python")
-        if found is None or found.start > request.context.start_line or found.end < request.context.end_line - 1:
-            return None  # not a function's lines: nothing to call
         start, end = request.context.start_line, request.context.end_line
+        found = _selected_function(project.module_text, start, end)
+        if found is None:
+            return None  # not a whole function's lines: a candidate could not stand in their place
         target = found.name
         examples, extra = self._calls(request, target, base, ())
         plain = ProjectProbe(
@@ -363,6 +362,19 @@ class ProjectRunner:
         if len(self._observed) > 512:
             self._observed.popitem(last=False)
         return behaviour
+
+
+def _selected_function(text: str, start: int, end: int) -> FunctionAt | None:
+    """The function whose lines ``[start, end)`` are (its decorators optional, blank lines after it allowed)."""
+    blocks = parse_blocks(text, "python")
+    found = function_at(blocks, start, "python")
+    if found is None or start < found.start or end < found.end:
+        return None
+    lines = text.splitlines()
+    if any(line.strip() for line in lines[found.end : end]):
+        return None
+    header = next((b for b in blocks if b.kind == "function" and b.start == found.start), None)
+    return found if header is not None else None
 
 
 def _runnable(python: str) -> bool:
