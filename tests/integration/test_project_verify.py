@@ -245,3 +245,11 @@ def test_cli_ask_in_a_project_runs_the_answers_there(shop: Path) -> None:
     rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0], rejected
+
+
+def test_a_syntax_error_in_the_module_is_named(shop: Path, executor: SandboxExecutor) -> None:
+    broken = PRICING.replace("def halve_all(values):", "def halve_all(values)")  # the buffer, being edited
+    result = _decide(_request(shop, "total", TaskKind.IMPROVE, text=broken), TOTAL_RIGHT, executor=executor)
+    assert not result.offers_edit  # type: ignore[attr-defined]
+    line = broken.splitlines().index("def halve_all(values)") + 1
+    assert f"your module has a syntax error at line {line}" in (result.no_edit or "")  # type: ignore[attr-defined]
