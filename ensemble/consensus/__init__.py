@@ -302,12 +302,14 @@ async def _observe_in_project(
     """Run the user's code and every candidate in the project (candidates side by side); the original's
     behaviour, or why it could not run."""
     assert probe.project is not None
-    original = await executor.observe(request.context.selection, probe)
+    parseable = [c for c in candidates if c.parseable]
+    # The original and every candidate side by side: each is its own sandbox job.
+    original, *behaviours = await asyncio.gather(
+        executor.observe(request.context.selection, probe), *(executor.observe(c.code, probe) for c in parseable)
+    )
     if not project_oracle_usable(original):
         error = next((k.removeprefix("!load:") for k in original.keys if k.startswith("!load:")), None)
         return None, (f"it fails to load ({error})" if error else "it did nothing observable on its tests or inputs")
-    parseable = [c for c in candidates if c.parseable]
-    behaviours = await asyncio.gather(*(executor.observe(c.code, probe) for c in parseable))
     for cand, behaviour in zip(parseable, behaviours, strict=True):
         cand.behaviour = behaviour
     project = probe.project

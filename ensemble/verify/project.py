@@ -95,11 +95,14 @@ def _compact(paths: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _test_files(root: Path, limit_bytes: int = 4 * 1024 * 1024) -> dict[str, str]:
-    """The project's test files (relative path -> text): what :func:`find_tests` reads."""
+def _test_files(root: Path, limit_bytes: int = 4 * 1024 * 1024, max_dirs: int = 5000) -> dict[str, str]:
+    """The project's test files (relative path -> text): what :func:`find_tests` reads (bounded: a root that is
+    a home folder must not be read whole)."""
     found: dict[str, str] = {}
     total = 0
-    for folder, dirs, names in os.walk(root):
+    for visited, (folder, dirs, names) in enumerate(os.walk(root)):
+        if visited >= max_dirs:
+            break
         dirs[:] = sorted(
             d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
         )
@@ -130,6 +133,7 @@ class ProjectRunner:
         timeout_s: float = 30.0,
         per_call_s: float = 1.0,
         per_test_timeout_s: float = 5.0,
+        tests_budget_s: float = 15.0,
         max_calls: int = 30,
         max_pickle: int = 16384,
         max_tests: int = 40,
@@ -140,6 +144,7 @@ class ProjectRunner:
         self.timeout_s = timeout_s
         self.per_call_s = per_call_s
         self.per_test_timeout_s = per_test_timeout_s
+        self.tests_budget_s = tests_budget_s
         self.max_calls = max_calls
         self.max_pickle = max_pickle
         self.max_tests = max_tests
@@ -317,6 +322,7 @@ class ProjectRunner:
             "max_pickle": self.max_pickle,
             "per_call_s": self.per_call_s,
             "per_test_timeout_s": self.per_test_timeout_s,
+            "tests_budget_s": self.tests_budget_s,
         }
 
     # -- observing -------------------------------------------------------------------------------------------
