@@ -229,6 +229,12 @@ class _Observed:
     def n_examples(self) -> int:
         return len(self.probe.examples) if self.probe is not None else 0
 
+    @property
+    def n_checks(self) -> int:
+        """Examples, and the project's tests that ran on the user's code: what the confidence counts passes of."""
+        tests = len(self.original.tests) if self.original is not None and self.in_project else 0
+        return self.n_examples + tests
+
 
 async def _decide_code(
     request: Request,
@@ -349,7 +355,10 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
 
 
 def _pass_count(behaviour: Behaviour | None) -> int:
-    return sum(behaviour.passed) if behaviour is not None else 0
+    """Examples passed, and in a project the project's tests passed: both say what the code is for."""
+    if behaviour is None:
+        return 0
+    return sum(behaviour.passed) + sum(outcome == "passed" for _, outcome in behaviour.tests)
 
 
 def features_for(
@@ -364,7 +373,7 @@ def features_for(
     pick = selection.groups[0]
     total_support = sum(g.vote for g in selection.groups) or 1.0
     live = [g for g in selection.groups if not g.degenerate]
-    n_examples = observed.n_examples if observed is not None else 0
+    n_examples = observed.n_checks if observed is not None else 0
     rep = pick.representative.behaviour
     crashed = [c.behaviour.crashed if c.behaviour is not None else 1.0 for c in candidates]
     original = observed.original if observed is not None else None
