@@ -201,7 +201,10 @@ def run_tests(cfg: dict[str, Any]) -> tuple[dict[str, str], list[str], str | Non
     sys.path.insert(0, os.getcwd())
     import __cc_pytest__  # type: ignore[import-not-found]  # the pytest driver's collector, copied beside this file
 
-    pytest.hookimpl(wrapper=True)(__cc_pytest__.Collect.pytest_runtest_call)
+    try:
+        pytest.hookimpl(wrapper=True)(__cc_pytest__.Collect.pytest_runtest_call)
+    except TypeError:  # pytest before 8: the old-style wrapper runs the same generator
+        pytest.hookimpl(hookwrapper=True)(__cc_pytest__.Collect.pytest_runtest_call)
     collect = __cc_pytest__.Collect(float(cfg.get("per_test_timeout_s", 5.0)), 300)
     root = cfg["root"]
     args = ["-q", "-p", "no:cacheprovider", "-o", "addopts=", "--tb=no", "--rootdir", root]

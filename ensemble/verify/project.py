@@ -34,6 +34,7 @@ from .._targets import FunctionAt, find_tests, function_at
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..context import parse_blocks
 from ..edits import replace_span
+from ..errors import SandboxError
 from ..languages import Example, language_for
 from ..types import ProjectInfo, Request
 from ._project_driver import CONFIG_NAME, MARKER
@@ -172,14 +173,17 @@ class ProjectRunner:
     ) -> tuple[dict[str, Any], ScriptOutcome]:
         # -I: no user site, no PYTHONPATH; BOOT installs the audit hook (no writes outside the scratch, no
         # processes, no sockets) before the driver runs.
-        outcome = await self.sandbox.arun_program(
-            self._files(config),
-            [python, "-I", "-c", BOOT, _DRIVER_NAME],
-            self.timeout_s,
-            memory_mb=self.memory_mb,
-            max_procs=256,
-            ro_paths=list(ro_paths),
-        )
+        try:
+            outcome = await self.sandbox.arun_program(
+                self._files(config),
+                [python, "-I", "-c", BOOT, _DRIVER_NAME],
+                self.timeout_s,
+                memory_mb=self.memory_mb,
+                max_procs=256,
+                ro_paths=list(ro_paths),
+            )
+        except SandboxError as exc:  # the sandbox itself cannot run: nothing ran, and the result says so
+            return {}, ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
         lines = [ln for ln in outcome.stdout.splitlines() if ln.startswith('{"' + MARKER + '"')]
         data: dict[str, Any] = {}
         if len(lines) == 1:  # more than one: someone besides the driver wrote one, trust none
