@@ -40,6 +40,7 @@ class ProjectProbe:
     path: str = ""  # the module's file (its ``__file__`` in the sandbox)
     import_root: str = ""  # the folder on sys.path for the module's name
     tests: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()  # pytest plugins the tests use (loaded when the interpreter has them)
     recorded: int = 0
     recording: str = ""  # the executor's key for the recorded calls
     problem: str | None = None

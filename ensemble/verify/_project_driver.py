@@ -24,6 +24,7 @@ process's original stdout, which is closed to the user's code (it prints to /dev
 from __future__ import annotations
 
 import base64
+import importlib
 import importlib.abc
 import importlib.util
 import json
@@ -136,8 +137,6 @@ def load_module(cfg: dict[str, Any]) -> ModuleType:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     sys.meta_path.insert(0, CopyFinder(cfg["module"], cfg["source"], cfg["filename"]))
-    import importlib
-
     return importlib.import_module(cfg["module"])
 
 
@@ -208,7 +207,12 @@ def run_tests(cfg: dict[str, Any]) -> tuple[dict[str, str], list[str], str | Non
     collect = __cc_pytest__.Collect(float(cfg.get("per_test_timeout_s", 5.0)), 300)
     root = cfg["root"]
     args = ["-q", "-p", "no:cacheprovider", "-o", "addopts=", "--tb=no", "--rootdir", root]
-    args += ["-p", "no:randomly", "-p", "no:xdist"] if cfg.get("no_plugins") else []
+    for plugin in cfg.get("plugins", []):  # autoloading is off: the plugins the tests use, when installed
+        try:
+            importlib.import_module(str(plugin))
+        except Exception:
+            continue
+        args += ["-p", str(plugin)]
     budget = Budget(float(cfg.get("tests_budget_s", 15.0)), pytest.skip)
     try:
         pytest.main(args + [os.path.join(root, t) for t in tests], plugins=[collect, budget])

@@ -248,6 +248,7 @@ class ProjectRunner:
         root = Path(project.root)
         tests_files = await asyncio.to_thread(_test_files, root)
         tests = tuple(find_tests(tests_files, target)[: self.max_tests])
+        plugins = _plugins_for(tests_files, tests)
         notes: list[str] = []
         if not tests:
             notes.append(f"no tests of {target} found in your project: checked on inputs only")
@@ -261,7 +262,7 @@ class ProjectRunner:
         )
         recorded = self._recordings.get(key)
         if recorded is None:
-            config = self._config(plain, project.module_text, tests)
+            config = self._config(replace(plain, plugins=plugins), project.module_text, tests)
             config["mode"] = "record"
             data, outcome = await self._job(project.python, config, self._ro(plain, info))
             problem = _problem(data, outcome, project)
@@ -287,6 +288,7 @@ class ProjectRunner:
         probe = replace(
             plain,
             tests=tests,
+            plugins=plugins,
             recorded=len(recorded[0]),
             recording=key,
             notes=tuple(notes),
@@ -327,6 +329,7 @@ class ProjectRunner:
             "per_call_s": self.per_call_s,
             "per_test_timeout_s": self.per_test_timeout_s,
             "tests_budget_s": self.tests_budget_s,
+            "plugins": list(project.plugins),
         }
 
     # -- observing -------------------------------------------------------------------------------------------
@@ -385,6 +388,15 @@ def _selected_function(text: str, start: int, end: int) -> FunctionAt | None:
         return None
     header = next((b for b in blocks if b.kind == "function" and b.start == found.start), None)
     return found if header is not None else None
+
+
+# pytest plugins the tests may need (plugin autoloading is off in the sandbox), by a word their files use.
+_PLUGINS = (("asyncio", "pytest_asyncio.plugin"), ("hypothesis", "hypothesis.extra.pytestplugin"))
+
+
+def _plugins_for(files: dict[str, str], tests: Sequence[str]) -> tuple[str, ...]:
+    texts = [files.get(t.split("::", 1)[0], "") for t in tests]
+    return tuple(plugin for word, plugin in _PLUGINS if any(word in text for text in texts))
 
 
 def _runnable(python: str) -> bool:
