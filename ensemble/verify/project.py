@@ -131,10 +131,10 @@ class ProjectRunner:
         sandbox: Sandbox | None = None,
         *,
         workers: int = 4,
-        timeout_s: float = 30.0,
+        timeout_s: float = 45.0,
         per_call_s: float = 1.0,
-        per_test_timeout_s: float = 5.0,
-        tests_budget_s: float = 15.0,
+        per_test_timeout_s: float = 10.0,
+        tests_budget_s: float = 20.0,
         max_calls: int = 30,
         max_pickle: int = 16384,
         max_tests: int = 40,
@@ -173,10 +173,14 @@ class ProjectRunner:
     ) -> tuple[dict[str, Any], ScriptOutcome]:
         # -I: no user site, no PYTHONPATH; BOOT installs the audit hook (no writes outside the scratch, no
         # processes, no sockets) before the driver runs.
+        # In the bubblewrap sandbox (namespaces, no network, read-only file system, seccomp, uid 65534) the project
+        # runs as it does at home: its tests may load C libraries (ctypes), start processes and open local
+        # sockets. The weaker fallback sandbox adds the audit hook (BOOT) that refuses those.
+        boot = ["-c", BOOT] if self.sandbox.containment != "bubblewrap" else []
         try:
             outcome = await self.sandbox.arun_program(
                 self._files(config),
-                [python, "-I", "-c", BOOT, _DRIVER_NAME],
+                [python, "-I", *boot, _DRIVER_NAME],
                 self.timeout_s,
                 memory_mb=self.memory_mb,
                 max_procs=256,
