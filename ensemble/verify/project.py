@@ -289,6 +289,12 @@ class ProjectRunner:
         if recorded[2]:
             # Inputs typed like the ones the project's own tests pass (the seeds are only parsed, never run here).
             examples, extra = self._calls(request, target, base, recorded[2])
+        if not tests and not recorded[0] and not examples and not extra:
+            problem = (
+                f"no test in your project calls {target}, and a method cannot be called without one: "
+                "add a test that uses it"
+            )
+            return Probe(target, examples, extra, project=replace(plain, problem=problem))
         probe = replace(
             plain,
             tests=tests,

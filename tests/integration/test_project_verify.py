@@ -253,3 +253,10 @@ def test_a_syntax_error_in_the_module_is_named(shop: Path, executor: SandboxExec
     assert not result.offers_edit  # type: ignore[attr-defined]
     line = broken.splitlines().index("def halve_all(values)") + 1
     assert f"your module has a syntax error at line {line}" in (result.no_edit or "")  # type: ignore[attr-defined]
+
+
+def test_a_method_no_test_calls_says_so(shop: Path, executor: SandboxExecutor) -> None:
+    answer = "    def clear(self):\n        self.items.clear()\n"
+    result = _decide(_request(shop, "Cart.clear", TaskKind.IMPROVE), answer, executor=executor)
+    assert not result.offers_edit  # type: ignore[attr-defined]
+    assert "no test in your project calls Cart.clear" in (result.no_edit or "")  # type: ignore[attr-defined]

@@ -67,6 +67,9 @@ class Cart:
 
     def total(self):
         return total(self.items)
+
+    def clear(self):
+        self.items = []
 """
 
 TESTS = """\
