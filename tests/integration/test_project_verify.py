@@ -19,7 +19,9 @@ import pytest
 from ensemble._targets import function_at
 from ensemble.consensus import decide
 from ensemble.context import build_context, parse_blocks
+from ensemble.pipeline import Pipeline
 from ensemble.project import find_root, module_name, project_for, resolve_interpreter
+from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
@@ -260,3 +262,28 @@ def test_a_method_no_test_calls_says_so(shop: Path, executor: SandboxExecutor) -
     result = _decide(_request(shop, "Cart.clear", TaskKind.IMPROVE), answer, executor=executor)
     assert not result.offers_edit  # type: ignore[attr-defined]
     assert "no test in your project calls Cart.clear" in (result.no_edit or "")  # type: ignore[attr-defined]
+
+
+def test_the_pipeline_api_finds_the_project_from_the_request_path(shop: Path) -> None:
+    """A caller of the Pipeline API builds a request from the file (no project given): the project is found."""
+    text = shop.read_text(encoding="utf-8")
+    request = _request(shop, "total", TaskKind.IMPROVE)
+    request.context.project = None
+    models = [
+        FakeModel("api-good", text=f"```python\n{TOTAL_RIGHT}```"),
+        FakeModel("api-bad", text=f"```python\n{TOTAL_MUTANT}```"),
+    ]
+
+    async def run(url: str) -> object:
+        settings = Settings.model_validate(
+            {"endpoints": [{"url": url, "kind": "openai"}], "probe_local": False, "embedded": "off", "history": False}
+        )
+        async with Pipeline(settings) as pipeline:
+            return await pipeline.run(request)
+
+    with FaultServer(models, apis=("openai",)) as server:
+        result = asyncio.run(run(server.url))
+    consensus = result.consensus  # type: ignore[attr-defined]
+    assert "sum(" in consensus.pick, consensus
+    assert any("run in your project" in n for n in consensus.notes), consensus.notes
+    assert shop.read_text(encoding="utf-8") == text
