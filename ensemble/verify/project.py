@@ -150,7 +150,7 @@ class ProjectRunner:
         self.max_pickle = max_pickle
         self.max_tests = max_tests
         self.memory_mb = memory_mb
-        self._interpreters: dict[str, InterpreterInfo | str] = {}
+        self._interpreters: dict[str, InterpreterInfo] = {}
         self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = OrderedDict()
         self._observed: OrderedDict[str, Behaviour] = OrderedDict()
 
@@ -203,7 +203,7 @@ class ProjectRunner:
         with it otherwise."""
         cached = self._interpreters.get(python)
         if cached is not None:
-            return cached
+            return cached  # only what worked is kept: a failure is looked at again next time
         if not await asyncio.to_thread(_runnable, python):
             found: InterpreterInfo | str = f"the interpreter {python} does not exist or cannot be run"
         else:
@@ -220,7 +220,7 @@ class ProjectRunner:
                 version = tuple(int(v) for v in data.get("version", []) if isinstance(v, int))
                 ro = _compact([*interpreter_paths_for(python), *extra, *sys_path])
                 found = InterpreterInfo(python, version, sys_path, ro)
-        self._interpreters[python] = found
+                self._interpreters[python] = found
         return found
 
     # -- the probe -------------------------------------------------------------------------------------------
