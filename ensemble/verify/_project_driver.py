@@ -158,7 +158,9 @@ def callable_of(module: ModuleType, target: str) -> Callable[..., Any]:
     return func
 
 
-def install_recorder(module: ModuleType, target: str, cfg: dict[str, Any], records: list[bytes]) -> None:
+def install_recorder(
+    module: ModuleType, target: str, cfg: dict[str, Any], records: list[bytes], calls: list[int]
+) -> None:
     owner, name = owner_of(module, target)
     raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
     wrapper_kind = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
@@ -168,6 +170,7 @@ def install_recorder(module: ModuleType, target: str, cfg: dict[str, Any], recor
     busy = [False]
 
     def recorder(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
         if len(records) < limit and not busy[0]:
             busy[0] = True  # the pickling itself may call user code: it is not recorded
             try:
@@ -293,14 +296,16 @@ def _run(cfg: dict[str, Any]) -> dict[str, Any]:
     target = cfg["target"]
     if mode == "record":
         records: list[bytes] = []
+        calls = [0]
         try:
-            install_recorder(module, target, cfg, records)
+            install_recorder(module, target, cfg, records, calls)
         except BaseException as exc:
             return {"load_error": "target:" + error_name(exc)}
         outcomes, errors, missing = run_tests(cfg)
         return {
             "recordings": [base64.b64encode(r).decode("ascii") for r in records],
             "seeds": _seeds(target, records),
+            "calls": calls[0],
             "tests": outcomes,
             "errors": errors,
             "no_pytest": missing is not None,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .._targets import FunctionAt, find_tests, function_at
+from .._targets import FunctionAt, find_tests, find_tests_importing, function_at
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..context import parse_blocks
 from ..edits import replace_span
@@ -151,7 +151,11 @@ class ProjectRunner:
         self.max_tests = max_tests
         self.memory_mb = memory_mb
         self._interpreters: dict[str, InterpreterInfo] = {}
-        self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = OrderedDict()
+        # key -> (recorded calls as opaque base64 pickles, sys.path the tests ran with, literal seeds, tests that
+        # called the target)
+        self._recordings: OrderedDict[str, tuple[list[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = (
+            OrderedDict()
+        )
         self._observed: OrderedDict[str, Behaviour] = OrderedDict()
 
     def close(self) -> None:
@@ -251,9 +255,19 @@ class ProjectRunner:
             return Probe(target, examples, extra, project=replace(plain, problem=f"{info}; {_choose(project)}"))
         root = Path(project.root)
         tests_files = await asyncio.to_thread(_test_files, root)
-        tests = tuple(find_tests(tests_files, target)[: self.max_tests])
-        plugins = _plugins_for(tests_files, tests)
         notes: list[str] = []
+        named = find_tests(tests_files, target)
+        # None names it: the tests of its module, else of its package, may still reach it (the recorder sees
+        # every call they make, and tests that make none are left out below).
+        package = project.module.split(".", 1)[0]
+        tests = tuple(
+            (
+                named
+                or find_tests_importing(tests_files, project.module)
+                or (find_tests_importing(tests_files, package) if package != project.module else [])
+            )[: self.max_tests]
+        )
+        plugins = _plugins_for(tests_files, tests)
         if not tests:
             notes.append(f"no tests of {target} found in your project: checked on inputs only")
         key = _digest(
@@ -282,10 +296,16 @@ class ProjectRunner:
                 )
             seeds_raw = data.get("seeds")
             seeds = tuple(x for x in seeds_raw if isinstance(x, str))[:50] if isinstance(seeds_raw, list) else ()
-            recorded = (recordings, extra_path, seeds)
+            called = data.get("calls")
+            exercised = tests if isinstance(called, int) and called > 0 else ()
+            recorded = (recordings, extra_path, seeds, exercised)
             self._recordings[key] = recorded
             if len(self._recordings) > 64:
                 self._recordings.popitem(last=False)
+        if tests and not recorded[3]:
+            # Tests that never call it say nothing about it (and would vouch for any answer): left out.
+            notes.append(f"the tests found never call {target}: checked without them")
+            tests = ()
         if recorded[2]:
             # Inputs typed like the ones the project's own tests pass (the seeds are only parsed, never run here).
             examples, extra = self._calls(request, target, base, recorded[2])
@@ -354,7 +374,7 @@ class ProjectRunner:
         if cached is not None:
             return cached
         info = self._interpreters.get(project.python)
-        recorded = self._recordings.get(project.recording, ([], (), ()))
+        recorded = self._recordings.get(project.recording, ([], (), (), ()))
         total = n_calls + len(recorded[0])
         if not isinstance(info, InterpreterInfo):
             return Behaviour(keys=("!load:interpreter",) * total, passed=(False,) * len(probe.examples))

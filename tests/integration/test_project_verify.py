@@ -287,3 +287,13 @@ def test_the_pipeline_api_finds_the_project_from_the_request_path(shop: Path) ->
     assert "sum(" in consensus.pick, consensus
     assert any("run in your project" in n for n in consensus.notes), consensus.notes
     assert shop.read_text(encoding="utf-8") == text
+
+
+def test_a_helper_no_test_names_is_reached_through_the_package_tests(shop: Path, executor: SandboxExecutor) -> None:
+    util = shop.parent / "util.py"
+    right = "def scale(x):\n    return RATE * x\n"
+    mutant = "def scale(x):\n    return x + RATE\n"
+    result = _decide(_request(util, "scale", TaskKind.IMPROVE), mutant, right, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)  # type: ignore[attr-defined]
+    assert "RATE * x" in result.pick  # type: ignore[attr-defined]
+    assert any("calls recorded from them" in n for n in result.notes)  # type: ignore[attr-defined]

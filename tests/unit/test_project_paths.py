@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from ensemble._targets import find_tests_importing
 from ensemble.context import build_context
 from ensemble.project import find_root, module_name, project_for, resolve_interpreter, with_project
 from ensemble.types import Request, TaskKind
@@ -74,3 +75,23 @@ def test_the_pipeline_fills_the_project_only_when_the_lines_are_the_files(tmp_pa
     module.write_text("def f(x):\n    return x + 2\n", encoding="utf-8")  # the file moved on: not this code
     assert with_project(request).context.project is None
     assert project_for(module, text, root=tmp_path / "elsewhere") is None
+
+
+def test_tests_importing_a_module() -> None:
+    files = {
+        "tests/test_a.py": "from pkg.mod import f\n\ndef test_f():\n    assert f()\n\nclass TestG:\n    pass\n",
+        "tests/test_b.py": "from pkg import mod\n\ndef test_b():\n    mod.g()\n",
+        "tests/test_c.py": "import pkg.other\n\ndef test_c():\n    pass\n",
+        "tests/helper.py": "from pkg.mod import f\n\ndef test_not_a_test_file():\n    pass\n",
+    }
+    assert find_tests_importing(files, "pkg.mod") == [
+        "tests/test_a.py::test_f",
+        "tests/test_a.py::TestG",
+        "tests/test_b.py::test_b",
+    ]
+    assert find_tests_importing(files, "pkg") == [
+        "tests/test_a.py::test_f",
+        "tests/test_a.py::TestG",
+        "tests/test_b.py::test_b",
+        "tests/test_c.py::test_c",
+    ]
