@@ -17,7 +17,15 @@ from .context import Block, enclosing_block
 from .languages import language_for
 from .types import Finding
 
-__all__ = ["FunctionAt", "breaks_code", "find_project_tests", "find_tests", "finding_lines", "function_at"]
+__all__ = [
+    "FunctionAt",
+    "breaks_code",
+    "find_project_tests",
+    "find_tests",
+    "find_tests_importing",
+    "finding_lines",
+    "function_at",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,43 @@ def find_tests(files: Mapping[str, str], function: str) -> list[str]:
                 continue
             is_test = node.name.startswith("Test" if isinstance(node, ast.ClassDef) else "test")
             if is_test and word.search(ast.get_source_segment(text, node) or ""):
+                found.append(f"{path}::{node.name}")
+    return found
+
+
+def _imports_module(tree: ast.Module, module: str) -> bool:
+    """Whether a test module imports ``module`` (``import a.b``, ``from a.b import x``, ``from a import b``)."""
+    parent, _, leaf = module.rpartition(".")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            alias.name == module or alias.name.startswith(module + ".") for alias in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            if node.module == module or node.module.startswith(module + "."):
+                return True
+            if parent and node.module == parent and any(alias.name == leaf for alias in node.names):
+                return True
+    return False
+
+
+def find_tests_importing(files: Mapping[str, str], module: str) -> list[str]:
+    """Test functions and classes (pytest node ids) in test files that import ``module``: the tests that may
+    exercise a function of it without naming it (through the functions that call it)."""
+    found: list[str] = []
+    for path, text in sorted(files.items()):
+        if not _is_test_file(path) or module.rpartition(".")[2] not in text:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        if not _imports_module(tree, module):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name.startswith(
+                "Test" if isinstance(node, ast.ClassDef) else "test"
+            ):
                 found.append(f"{path}::{node.name}")
     return found
 

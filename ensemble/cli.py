@@ -4,7 +4,8 @@ Commands::
 
     codeconductor models [--refresh] [--json]          models found, and what happened at each endpoint
     codeconductor ask [--file F] [--lines A-B] [--task T] [--samples N] [--timeout S] [--quorum K] [--json] TEXT
-                                                        ask every model (code from the file/lines, else stdin)
+                      [--python PY] [--root DIR]        ask every model (code from the file/lines, else stdin);
+                                                        answers are run in the file's project with its interpreter
     codeconductor serve [--tcp HOST:PORT]               the language server (same as ``python -m server``)
     codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server;
                                                         per-model timeout at least 120 s unless --timeout is given)
@@ -43,7 +44,9 @@ from .cli_fix import add_fix_subcommand, run_fix, run_gen_tests
 from .context import build_context, language_from_path
 from .errors import CodeConductorError, SettingsError
 from .history import open_history
+from .languages import is_python
 from .pipeline import Pipeline
+from .project import project_for
 from .settings import Settings, load_settings, parse_settings
 from .stats import add_stats_subcommand, run_stats
 from .types import AnswerStatus, ProgressEvent, Request, Result, TaskKind
@@ -96,6 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--file", "-f", type=Path, help="source file (default: read code from stdin)")
     ask.add_argument("--lines", "-l", help="1-based inclusive line range A-B of --file (default: whole file)")
     ask.add_argument("--task", "-t", choices=_TASKS, default="improve", help="kind of request (default: improve)")
+    ask.add_argument(
+        "--python",
+        help="the project's Python interpreter, which runs your code and its tests when answers are checked "
+        "(default: the project_python setting, .venv/venv in the project, $VIRTUAL_ENV, else this one)",
+    )
+    ask.add_argument(
+        "--root",
+        type=Path,
+        help="the project's root folder (default: the nearest folder above --file with "
+        "pyproject.toml, setup.py, setup.cfg or .git)",
+    )
     _run_options(ask)
 
     serve = sub.add_parser("serve", help="start the language server (stdio, or TCP)")
@@ -158,7 +172,7 @@ def _main(argv: Sequence[str] | None) -> int:
         settings = _settings(args)
         if args.command == "models":
             return asyncio.run(_models(settings, refresh=args.refresh, as_json=args.json))
-        request = _demo_request(args) if args.command == "demo" else _ask_request(args)
+        request = _demo_request(args) if args.command == "demo" else _ask_request(args, settings)
         return asyncio.run(_ask(settings, request, args, err))
     except SettingsError as exc:
         err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
@@ -276,7 +290,7 @@ def _parse_lines(spec: str, total: int) -> tuple[int, int]:
     return start - 1, min(end, total)
 
 
-def _ask_request(args: argparse.Namespace) -> Request:
+def _ask_request(args: argparse.Namespace, settings: Settings) -> Request:
     if args.file is not None:
         try:
             text = args.file.read_text(encoding="utf-8")
@@ -293,6 +307,15 @@ def _ask_request(args: argparse.Namespace) -> Request:
     if not text.strip() and not args.instruction:
         raise _Usage("nothing to ask: give code (--file or stdin) and/or an instruction")
     context = build_context(text, start, end, language=language_from_path(path), path=path)
+    if args.root is not None and not args.root.is_dir():
+        raise _Usage(f"--root {args.root} is not a folder")
+    if args.file is not None and is_python(context.language):
+        # The code is checked where it lives: its project, its interpreter, its tests (ensemble.project).
+        context.project = project_for(
+            args.file, text, root=args.root, python_setting=args.python or settings.project_python
+        )
+    elif args.python or args.root:
+        raise _Usage("--python and --root need a Python --file")
     return Request(task=TaskKind(args.task), context=context, instruction=args.instruction)
 
 

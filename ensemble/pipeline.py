@@ -24,6 +24,7 @@ from .dispatcher import Dispatcher, OnProgress
 from .errors import RequestError
 from .gateways import LoadMonitor
 from .history import HistoryLike, NullHistory
+from .project import with_project
 from .prompts import build_messages
 from .reliability import weights_for
 from .settings import Settings
@@ -141,6 +142,8 @@ class Pipeline:
         weights = self._weights(request.task, chosen)
         # With verify off nothing runs: candidates are compared by their code.
         executor = self._verifier() if settings.verify and request.task.produces_code else None
+        if executor is not None and request.context.project is None:
+            request = await asyncio.to_thread(with_project, request, python_setting=settings.project_python)
         decision = await consensus.decide(request, answers, weights=weights, executor=executor)
         if settings.verify and decision.kind == "code" and (notice := sandbox_notice()):
             notes.append(notice)

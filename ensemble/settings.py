@@ -209,6 +209,15 @@ class Settings(_SettingsModel):
         description="With apply 'auto': the lowest confidence that applies an edit unseen. An edit that was not "
         "checked against your code is always previewed.",
     )
+    project_python: str | None = Field(
+        default=None,
+        description=(
+            "The Python interpreter of your project, which runs your code and its tests in the sandbox when "
+            "answers are checked (a path, or a virtual environment's folder; relative to the project). Empty: the "
+            "interpreter the editor selected for the workspace folder, else .venv or venv in the project, else "
+            "$VIRTUAL_ENV, else the server's own."
+        ),
+    )
 
     @field_validator("history_url")
     @classmethod

@@ -26,6 +26,7 @@ __all__ = [
     "ModelAnswer",
     "ModelInfo",
     "ProgressEvent",
+    "ProjectInfo",
     "ProviderKind",
     "Request",
     "Result",
@@ -111,6 +112,20 @@ class GenerationResult(_Model):
     served_by: str | None = None  # the deployment a gateway routed the call to, when it says (LiteLLM)
 
 
+class ProjectInfo(_Model):
+    """The project the code lives in (``ensemble.project``): what the sandbox needs to run it there."""
+
+    root: str  # absolute; shown read-only in the sandbox
+    path: str  # the module's file, absolute
+    module: str  # the dotted name it is imported by (``pkg.sub.mod``)
+    import_root: str  # the folder that must be on sys.path for that name (the root, or ``src``)
+    # The module's full current text (the editor's buffer, unsaved changes included); not serialised: results
+    # and the history hold the request without a copy of the whole file.
+    module_text: str = Field(default="", exclude=True, repr=False)
+    python: str  # the project's interpreter, absolute
+    python_source: str = "server"  # where it came from: editor, setting, .venv, venv, VIRTUAL_ENV, server
+
+
 class CodeContext(_Model):
     """The code a request is about, and what an expert would look at around it."""
 
@@ -123,6 +138,7 @@ class CodeContext(_Model):
     after: str = ""
     enclosing: str | None = None  # enclosing function/class signature lines
     imports: str = ""
+    project: ProjectInfo | None = None  # set when the file belongs to a project its code can be run in
 
 
 class Request(_Model):

@@ -11,6 +11,7 @@ gate the decision says so: no edit, your code is unchanged. Review findings and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,15 @@ from .confidence import Features, confidence, discount_missing, unchecked_cap, u
 from .diff import unified_diff
 from .extract import Extracted, extract_code
 from .findings import decide_findings
-from .gate import NO_CHANGE, behaviour_gate, is_python_code, oracle_usable, same_code_but_docs
+from .gate import (
+    NO_CHANGE,
+    behaviour_gate,
+    is_python_code,
+    oracle_usable,
+    project_gate,
+    project_oracle_usable,
+    same_code_but_docs,
+)
 from .normalize import normalized_key
 from .select import Candidate, Group, Selection, family_of, select
 from .text import decide_text
@@ -221,8 +230,18 @@ class _Observed:
         return self.probe is not None
 
     @property
+    def in_project(self) -> bool:
+        return self.probe is not None and self.probe.project is not None
+
+    @property
     def n_examples(self) -> int:
         return len(self.probe.examples) if self.probe is not None else 0
+
+    @property
+    def n_checks(self) -> int:
+        """Examples, and the project's tests that ran on the user's code: what the confidence counts passes of."""
+        tests = len(self.original.tests) if self.original is not None and self.in_project else 0
+        return self.n_examples + tests
 
 
 async def _decide_code(
@@ -241,7 +260,19 @@ async def _decide_code(
         ), None
     probe = probe_for(request) if executor is not None else None
     original: Behaviour | None = None
-    if probe is not None and executor is not None:
+    problem: str | None = None
+    if executor is not None and request.context.project is not None and request.task in _EXECUTABLE_TASKS:
+        # The user's code where it lives: its module, its interpreter, its tests and the calls they make.
+        in_project = await executor.project_probe(request, probe)
+        if in_project is not None and in_project.project is not None:
+            notes.extend(in_project.project.notes)
+            problem = in_project.project.problem
+            probe = None if problem is not None else in_project
+    if probe is not None and probe.project is not None and executor is not None:
+        original, problem = await _observe_in_project(request, candidates, probe, executor, notes)
+        if problem is not None:
+            probe = None
+    elif probe is not None and executor is not None:
         if request.task in _ORACLE_TASKS:
             original = await executor.observe(_context_code(request), probe)
             if not oracle_usable(original):
@@ -253,6 +284,10 @@ async def _decide_code(
             if cand.parseable:
                 cand.behaviour = await executor.observe(cand.code, probe)
         notes.extend(executor.notes)
+    if problem is not None:
+        notes.append(f"your code could not be run: {problem}")
+        for cand in candidates:
+            cand.behaviour = None
     observed = _Observed(probe, original)
     selection = select(candidates)
     reasons = _gate(request, selection, observed)
@@ -263,9 +298,44 @@ async def _decide_code(
         and original is None
     ):
         # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.
+        unchecked = f"could not be checked: {problem}" if problem is not None else UNCHECKED
         for group in selection.groups:
-            reasons.setdefault(id(group), UNCHECKED)
-    return _result(request, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes)
+            reasons.setdefault(id(group), unchecked)
+    result, features = _result(
+        request, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes
+    )
+    if problem is not None and result.no_edit is not None:
+        # The answers were not at fault: the user's own code could not run here. Say why, and how to fix it.
+        result.no_edit = f"your code could not be run here, so no answer could be checked: {problem}; it is unchanged"
+    return result, features
+
+
+async def _observe_in_project(
+    request: Request, candidates: Sequence[Candidate], probe: Probe, executor: Executor, notes: list[str]
+) -> tuple[Behaviour | None, str | None]:
+    """Run the user's code and every candidate in the project (candidates side by side); the original's
+    behaviour, or why it could not run."""
+    assert probe.project is not None
+    parseable = [c for c in candidates if c.parseable]
+    # The original and every candidate side by side: each is its own sandbox job.
+    original, *behaviours = await asyncio.gather(
+        executor.observe(request.context.selection, probe), *(executor.observe(c.code, probe) for c in parseable)
+    )
+    if not project_oracle_usable(original):
+        error = next((k.removeprefix("!load:") for k in original.keys if k.startswith("!load:")), None)
+        return None, (f"it fails to load ({error})" if error else "it did nothing observable on its tests or inputs")
+    for cand, behaviour in zip(parseable, behaviours, strict=True):
+        cand.behaviour = behaviour
+    project = probe.project
+    passing = sum(o == "passed" for _, o in original.tests)
+    parts = [f"{len(original.tests)} of your tests ({passing} passing on your code)"] if original.tests else []
+    if project.recorded:
+        parts.append(f"{project.recorded} calls recorded from them")
+    if probe.extra:
+        parts.append(f"{len(probe.extra)} generated inputs")
+    notes.append("answers run in your project and compared with your code on " + (", ".join(parts) or "no input"))
+    notes.extend(executor.notes)
+    return original, None
 
 
 def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[int, str]:
@@ -281,6 +351,9 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
             group.proven_unchanged = reason is None
         elif reason is None and request.task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
             reason = NO_CHANGE
+        elif reason is None and rep.behaviour is not None and observed.in_project and observed.original is not None:
+            assert observed.probe is not None
+            reason = project_gate(request.task, rep.behaviour, observed.original, observed.probe)
         elif reason is None and rep.behaviour is not None:
             reason = behaviour_gate(request.task, rep.behaviour, observed.original)
         if reason is not None:
@@ -290,7 +363,10 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
 
 
 def _pass_count(behaviour: Behaviour | None) -> int:
-    return sum(behaviour.passed) if behaviour is not None else 0
+    """Examples passed, and in a project the project's tests passed: both say what the code is for."""
+    if behaviour is None:
+        return 0
+    return sum(behaviour.passed) + sum(outcome == "passed" for _, outcome in behaviour.tests)
 
 
 def features_for(
@@ -305,7 +381,7 @@ def features_for(
     pick = selection.groups[0]
     total_support = sum(g.vote for g in selection.groups) or 1.0
     live = [g for g in selection.groups if not g.degenerate]
-    n_examples = observed.n_examples if observed is not None else 0
+    n_examples = observed.n_checks if observed is not None else 0
     rep = pick.representative.behaviour
     crashed = [c.behaviour.crashed if c.behaviour is not None else 1.0 for c in candidates]
     original = observed.original if observed is not None else None

@@ -11,11 +11,40 @@ the ``Pipeline``) is passed in. Nothing here starts a process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..languages import Example
 
-__all__ = ["Behaviour", "Executor", "Probe"]
+if TYPE_CHECKING:
+    from ..types import Request
+
+__all__ = ["Behaviour", "Executor", "Probe", "ProjectProbe"]
+
+
+@dataclass(frozen=True)
+class ProjectProbe:
+    """The user's code where it lives: the module (its text, the name it is imported by), the target in it, the
+    project's interpreter, the tests that exercise the target, and the calls recorded while they ran.
+
+    ``recorded`` calls follow the probe's examples and generated calls in every :class:`Behaviour`'s keys; the
+    recordings themselves stay with the executor (opaque bytes from one sandbox, for the next). ``problem``: why
+    the user's code cannot run here, in words that say how to fix it (then nothing is run)."""
+
+    root: str
+    module: str
+    target: str  # ``name`` or ``Class.method``
+    python: str
+    module_text: str
+    start: int  # the target's lines [start, end) in module_text
+    end: int
+    path: str = ""  # the module's file (its ``__file__`` in the sandbox)
+    import_root: str = ""  # the folder on sys.path for the module's name
+    tests: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()  # pytest plugins the tests use (loaded when the interpreter has them)
+    recorded: int = 0
+    recording: str = ""  # the executor's key for the recorded calls
+    problem: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -26,25 +55,38 @@ class Probe:
     examples: tuple[Example, ...]
     extra: tuple[str, ...]
     language: str = "python"  # the language layer's name for the code (``ensemble.languages``)
+    project: ProjectProbe | None = None  # run inside the user's project (recorded calls and tests too)
 
     @property
     def empty(self) -> bool:
-        return not self.examples and not self.extra
+        return (
+            not self.examples
+            and not self.extra
+            and (self.project is None or (not self.project.recorded and not self.project.tests))
+        )
+
+    @property
+    def generated(self) -> range:
+        """Indices of the generated calls in a behaviour's keys (inputs nobody wrote: the original may reject them)."""
+        return range(len(self.examples), len(self.examples) + len(self.extra))
 
 
 # Outcome keys that say nothing about the function's behaviour: it never ran (could not be defined), or it was
 # stopped by the sandbox. Neither may count as "behaves like the original".
-_NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost")
+_NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost", "!Unreplayable")
 
 
 @dataclass(frozen=True)
 class Behaviour:
     keys: tuple[str, ...]  # one per probe call: "=<value repr>" or "!<ErrorType>"
     passed: tuple[bool, ...]  # one per example
+    tests: tuple[tuple[str, str], ...] = ()  # (pytest node id, outcome) for a project probe's tests, sorted
 
     @property
     def degenerate(self) -> bool:
         """Crashes or returns None everywhere: such candidates must not win by agreeing with each other."""
+        if any(outcome == "passed" for _, outcome in self.tests):
+            return False
         return all(k.startswith("!") or k == "=None" for k in self.keys)
 
     @property
@@ -74,6 +116,11 @@ class Executor(Protocol):
     """Runs code on a probe and reports what it did (``ensemble.verify.observe.SandboxExecutor``)."""
 
     async def observe(self, code: str, probe: Probe) -> Behaviour: ...
+
+    async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
+        """``probe`` extended to run inside the request's project (recorded calls, the project's tests), or None
+        when the request has no project; a probe whose ``project.problem`` says why the code cannot run there."""
+        ...
 
     @property
     def notes(self) -> list[str]:

@@ -21,9 +21,17 @@ import ast
 
 from ..edits import function_named, parse_python
 from ..types import TaskKind
-from .behaviour import Behaviour, stopped
+from .behaviour import Behaviour, Probe, stopped
 
-__all__ = ["NO_CHANGE", "behaviour_gate", "is_python_code", "oracle_usable", "same_code_but_docs"]
+__all__ = [
+    "NO_CHANGE",
+    "behaviour_gate",
+    "is_python_code",
+    "oracle_usable",
+    "project_gate",
+    "project_oracle_usable",
+    "same_code_but_docs",
+]
 
 
 NO_CHANGE = "proposes no change to your code"  # not wrong, just nothing to apply: the history counts it neither way
@@ -75,6 +83,64 @@ def behaviour_gate(task: TaskKind, candidate: Behaviour, original: Behaviour | N
             return f"does something else than your code on {changed} of {total} inputs"
     if task is TaskKind.FIX and not all(original.passed) and candidate.keys == original.keys:
         return "behaves exactly like your code, so it fixes nothing your examples show"
+    return None
+
+
+def project_oracle_usable(original: Behaviour | None) -> bool:
+    """Whether the original's run in its project says something: an input it handled, or a test that ran."""
+    if original is None:
+        return False
+    return any(not stopped(k) for k in original.keys) or any(o in ("passed", "failed") for _, o in original.tests)
+
+
+def _evidence(original: Behaviour, probe: Probe) -> list[int]:
+    """The inputs a candidate is held to: every example and recorded call the original finished, and the
+    generated inputs it accepted (one it rejects says nothing about what the code is for)."""
+    generated = probe.generated
+    return [
+        i for i, key in enumerate(original.keys) if not stopped(key) and not (i in generated and key.startswith("!"))
+    ]
+
+
+def _tests_phrase(names: list[str], total: int) -> str:
+    first = names[0].rsplit("::", 1)[-1]
+    return f"{len(names)} of {total} of your tests" + (f" ({first}{', ...' if len(names) > 1 else ''})")
+
+
+def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, probe: Probe) -> str | None:
+    """The reason ``candidate``, run in the user's project on ``probe`` (examples, generated and recorded calls,
+    the project's tests), may not replace the user's code for ``task``; None when it may. Improve and docstring:
+    every test passing on the user's code passes, and every input the original handled gives the same value, the
+    same exception type and the same changes to its arguments. Fix: no passing test may fail, examples passing
+    still pass, and when tests fail on the user's code the candidate must make one of them pass."""
+    if candidate.keys and not candidate.loaded:
+        return f"does not load in your module ({candidate.keys[0].removeprefix('!load:')})"
+    before, after = dict(original.tests), dict(candidate.tests)
+    passing = [t for t, o in before.items() if o == "passed"]
+    broken = [t for t in passing if after.get(t) != "passed"]
+    if broken:
+        return f"fails {_tests_phrase(broken, len(passing))} that pass on your code"
+    lost = _lost_examples(candidate, original)
+    if lost:
+        return f"fails {_examples_phrase(lost)}, which your code passes"
+    evidence = _evidence(original, probe)
+    if task is TaskKind.IMPLEMENT:
+        # A stub is no oracle: only what nothing can excuse, crashing or returning nothing everywhere.
+        return "crashes or returns nothing on every input" if candidate.degenerate else None
+    if task in (TaskKind.IMPROVE, TaskKind.DOCSTRING):
+        changed = [i for i in evidence if i >= len(candidate.keys) or candidate.keys[i] != original.keys[i]]
+        if changed:
+            return f"does something else than your code on {len(changed)} of {len(evidence)} inputs"
+        if not evidence and not passing:
+            return "nothing your code does could be observed (no test of it passes, no input it accepts)"
+        return None
+    if task is TaskKind.FIX:
+        failing = [t for t, o in before.items() if o not in {"passed", "skipped"}]
+        fixed = [t for t in failing if after.get(t) == "passed"]
+        if failing and not fixed:
+            return f"makes none of the {len(failing)} failing tests pass"
+        if not failing and candidate.keys == original.keys and candidate.tests == original.tests:
+            return "behaves exactly like your code, so it fixes nothing your tests or examples show"
     return None
 
 

@@ -109,7 +109,12 @@ def _select_by_behaviour(candidates: Sequence[Candidate]) -> Selection:
     groups_by_key: dict[tuple[str, ...], list[Candidate]] = defaultdict(list)
     for cand in candidates:
         behaviour = cand.behaviour
-        key = behaviour.keys if behaviour is not None else ("!unparseable", cand.label)
+        # A project probe's test outcomes are part of what a candidate does.
+        key = (
+            behaviour.keys + tuple(o for _, o in behaviour.tests)
+            if behaviour is not None
+            else ("!unparseable", cand.label)
+        )
         groups_by_key[key].append(cand)
     groups = [Group(members) for members in groups_by_key.values()]
     n_examples = max((len(c.behaviour.passed) for c in candidates if c.behaviour), default=0)

@@ -229,18 +229,19 @@ def argv(support: Support, *, seccomp_fd: int | None, ro_paths: Sequence[str] = 
     for name in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime"):
         if os.path.exists(name):
             args += ["--ro-bind", name, name]
-    made: set[str] = set()
+    # The scratch tmpfs first: mounted after the binds it would hide any bind under /tmp (a project there).
+    args += ["--perms", "1777", "--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", SCRATCH]
+    made: set[str] = {SCRATCH}
     for path in [*interpreter_paths(), *ro_paths]:
         if not os.path.exists(path):
             continue
         for parent in _ancestors(path):
-            if parent not in made and not parent.startswith(("/usr", SCRATCH)):
+            if parent not in made and not parent.startswith("/usr/") and parent != "/usr":
                 # Directories bwrap makes for a bind's parents are 0700: the dropped uid must pass through.
                 args += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", SCRATCH]
     args += ["--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
     for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", SCRATCH), ("TMPDIR", SCRATCH), ("LANG", "C.UTF-8")):
         args += ["--setenv", key, value]

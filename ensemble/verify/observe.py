@@ -12,6 +12,8 @@ from collections import OrderedDict
 
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
+from ..types import Request
+from .project import ProjectRunner
 from .sandbox import CallSpec, Sandbox
 
 __all__ = ["SandboxExecutor"]
@@ -27,6 +29,18 @@ class SandboxExecutor:
         self._cache: OrderedDict[str, Behaviour] = OrderedDict()
         self._cache_size = cache_size
         self._ran = False
+        self._project: ProjectRunner | None = None  # started by the first request made in a project
+
+    def _projects(self) -> ProjectRunner:
+        if self._project is None:
+            self._project = ProjectRunner()
+        return self._project
+
+    async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
+        """The probe that runs the request's code where it lives (:class:`~ensemble.verify.project.ProjectRunner`)."""
+        if request.context.project is None:
+            return None
+        return await self._projects().probe(request, probe)
 
     @property
     def notes(self) -> list[str]:
@@ -50,6 +64,9 @@ class SandboxExecutor:
         return digest.hexdigest()
 
     async def observe(self, code: str, probe: Probe) -> Behaviour:
+        if probe.project is not None:
+            self._ran = True
+            return await self._projects().observe(code, probe)
         key = self.key(code, probe)
         cached = self._cache.get(key)
         if cached is not None:
@@ -77,5 +94,8 @@ class SandboxExecutor:
 
     def close(self) -> None:
         self._cache.clear()
+        if self._project is not None:
+            self._project.close()
+            self._project = None
         if self._own:
             self.sandbox.close()

@@ -9,11 +9,14 @@ JSON object documented in ``docs/protocol.md``; bad arguments give ``InvalidPara
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any, Literal
 
 from lsprotocol import types as lsp
 from pydantic import Field
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from ensemble import (
@@ -24,8 +27,10 @@ from ensemble import (
     TaskKind,
     breaks_code,
     finding_lines,
+    is_python,
     language_from_path,
 )
+from ensemble.project import project_for
 
 from .. import preview
 from ..diagnostics import publish
@@ -143,6 +148,26 @@ def _context(doc: TextDocument, start: int, end: int) -> CodeContext:
     return document_context(doc, start, end, language_of(doc))  # bounded on huge documents
 
 
+async def _in_project(ls: CodeConductorServer, doc: TextDocument, context: CodeContext) -> CodeContext:
+    """``context`` with the project its document lives in (the workspace folder holding it, the buffer's text
+    with unsaved changes, the project's interpreter: ``projectPython``, which the extension fills from the
+    Python extension's choice for the folder), so answers are run there; unchanged for other documents."""
+    if not is_python(context.language) or not doc.uri.startswith("file:"):
+        return context
+    folders = [Path(to_fs_path(f.uri) or "") for f in (ls.workspace.folders or {}).values()]
+    try:
+        project = await asyncio.to_thread(
+            project_for,
+            Path(doc.path),
+            doc.source,
+            workspace_folders=[f for f in folders if str(f)],
+            python_setting=ls.settings.project_python,
+        )
+    except (OSError, ValueError):  # a path the file system refuses: run as before, outside any project
+        return context
+    return context if project is None else context.model_copy(update={"project": project})
+
+
 async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.run``: fix/improve/implement/docstring/tests on a range, applied when still current."""
     a = parse(args, RunArgs)
@@ -152,7 +177,8 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     version = doc.version
     if a.version is not None and a.version != version:
         return _stale(ls, doc, a.version, run_id, None)
-    request = Request(task=TaskKind(a.task), context=_context(doc, start, end), instruction=a.instruction)
+    context = await _in_project(ls, doc, _context(doc, start, end))
+    request = Request(task=TaskKind(a.task), context=context, instruction=a.instruction)
     outcome = await _run(ls, run_id, request)
     if isinstance(outcome, dict):
         return outcome

@@ -13,7 +13,8 @@ import {
   type ServerOptions,
 } from "vscode-languageclient/node";
 
-import { serverSettings } from "./config";
+import { serverSettings, withProjectPython } from "./config";
+import { pythonExtensionInterpreter } from "./interpreter";
 import { SUPPORTED_LANGUAGES } from "./languages";
 import { ServerCommand, STATUS_NOTIFICATION, type RunResponse, type StatusNotification } from "./protocol";
 
@@ -28,6 +29,21 @@ export interface ClientHooks {
 
 export function currentServerSettings(): Record<string, unknown> {
   return serverSettings(vscode.workspace.getConfiguration(SECTION));
+}
+
+/** The interpreter the Python extension selected for the active document's folder (else the first folder). */
+async function editorProjectInterpreter(): Promise<string | undefined> {
+  const resource = vscode.window.activeTextEditor?.document.uri ?? vscode.workspace.workspaceFolders?.[0]?.uri;
+  try {
+    return await pythonExtensionInterpreter(resource);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the server receives: the section's server keys, with the project's interpreter the editor reports. */
+export async function serverSettingsWithProject(section: unknown): Promise<Record<string, unknown>> {
+  return withProjectPython(serverSettings(section), await editorProjectInterpreter());
 }
 
 export async function startClient(
@@ -50,7 +66,7 @@ export async function startClient(
     outputChannel: output,
     // JSON-RPC traces: set this channel's log level to Trace (Output panel) and pick codeconductor.trace.server.
     traceOutputChannel: trace,
-    initializationOptions: currentServerSettings(),
+    initializationOptions: await serverSettingsWithProject(vscode.workspace.getConfiguration(SECTION)),
     middleware: {
       executeCommand: async (command, args, next) => {
         const response: unknown = await next(command, args);
@@ -67,7 +83,9 @@ export async function startClient(
           if (!Array.isArray(values)) {
             return values;
           }
-          return values.map((value, i) => (params.items[i]?.section === SECTION ? serverSettings(value) : value));
+          return Promise.all(
+            values.map((value, i) => (params.items[i]?.section === SECTION ? serverSettingsWithProject(value) : value)),
+          );
         },
       },
     },
@@ -105,6 +123,6 @@ export async function startClient(
 /** Push the current settings to the server (didChangeConfiguration, settings nested under "codeconductor"). */
 export async function pushSettings(client: LanguageClient): Promise<void> {
   await client.sendNotification(DidChangeConfigurationNotification.type, {
-    settings: { [SECTION]: currentServerSettings() },
+    settings: { [SECTION]: await serverSettingsWithProject(vscode.workspace.getConfiguration(SECTION)) },
   });
 }

@@ -19,3 +19,16 @@ export function serverSettings(section: unknown): Record<string, unknown> {
   // A WorkspaceConfiguration is a proxy-like object; a JSON round trip yields plain data for the wire.
   return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;
 }
+
+/**
+ * The settings with the project's interpreter the editor reports (the Python extension's choice for the folder)
+ * as `projectPython`: the server runs the user's code and tests with it when it checks answers. The editor's
+ * choice comes first, the user's `codeconductor.projectPython` only when the editor names none.
+ */
+export function withProjectPython(
+  settings: Record<string, unknown>,
+  editorInterpreter: string | undefined,
+): Record<string, unknown> {
+  const chosen = editorInterpreter?.trim();
+  return chosen ? { ...settings, projectPython: chosen } : settings;
+}

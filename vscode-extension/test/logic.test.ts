@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { enclosingBlock } from "../src/blocks";
-import { EXTENSION_ONLY_KEYS, serverSettings } from "../src/config";
+import { EXTENSION_ONLY_KEYS, serverSettings, withProjectPython } from "../src/config";
 import { statusView } from "../src/status";
 
 describe("statusView", () => {
@@ -37,6 +37,16 @@ describe("serverSettings", () => {
       get: () => 1,
     };
     assert.deepEqual(serverSettings(section), { endpoints: [{ url: "http://127.0.0.1:8080" }], probeLocal: false });
+  });
+
+  it("sends the editor's interpreter as the project's, before the user's setting", () => {
+    const settings = { probeLocal: false, projectPython: "/mine/bin/python" };
+    assert.deepEqual(withProjectPython(settings, "/proj/.venv/bin/python"), {
+      probeLocal: false,
+      projectPython: "/proj/.venv/bin/python",
+    });
+    assert.deepEqual(withProjectPython(settings, undefined), settings);
+    assert.deepEqual(withProjectPython(settings, "  "), settings);
   });
 
   it("tolerates non-objects", () => {

@@ -1,0 +1,149 @@
+"""Where the user's code lives: its project's root, the Python interpreter that runs it, and the name its module
+is imported by. Decided the same way in the editor and on the command line; nothing here runs anything (the
+interpreter's ``sys.path`` is read inside the sandbox, by :mod:`ensemble.verify.project`).
+
+Root: the workspace folder the editor reports (the one holding the file), else the nearest folder above the file
+with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``. Interpreter, first found wins: the one the
+editor reports for that folder, the user's ``python`` setting, ``.venv``/``venv`` in the root, ``$VIRTUAL_ENV``,
+else this process's own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .languages import is_python
+from .types import ProjectInfo, Request
+
+__all__ = ["find_root", "module_name", "project_for", "resolve_interpreter", "with_project"]
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_VENV_NAMES = (".venv", "venv")
+
+
+def find_root(path: Path, workspace_folders: Sequence[Path] = ()) -> Path | None:
+    """The project root of the file at ``path``: the innermost workspace folder holding it, else the nearest
+    folder above it with a project marker; None when there is neither."""
+    path = path.resolve()
+    holding = [f.resolve() for f in workspace_folders if path.is_relative_to(f.resolve())]
+    if holding:
+        return max(holding, key=lambda f: len(f.parts))
+    for folder in path.parents:
+        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
+            return folder
+    return None
+
+
+def _venv_python(folder: Path) -> Path | None:
+    for name in ("python", "python3"):
+        candidate = folder / "bin" / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def resolve_interpreter(
+    root: Path,
+    *,
+    editor: str | None = None,
+    setting: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """The project's interpreter (an absolute path, not resolved: a venv's ``python`` is a link that must stay
+    one) and where it came from: ``editor``, ``setting``, ``.venv``, ``venv``, ``VIRTUAL_ENV`` or ``server``."""
+    env = os.environ if environ is None else environ
+    for value, source in ((editor, "editor"), (setting, "setting")):
+        if value and value.strip():
+            chosen = Path(value.strip()).expanduser()
+            if not chosen.is_absolute():
+                chosen = root / chosen
+            if chosen.is_dir():  # a virtual environment's folder
+                chosen = _venv_python(chosen) or chosen
+            return str(chosen), source
+    for name in _VENV_NAMES:
+        found = _venv_python(root / name)
+        if found is not None:
+            return str(found), name
+    virtual_env = env.get("VIRTUAL_ENV", "").strip()
+    if virtual_env:
+        found = _venv_python(Path(virtual_env))
+        if found is not None:
+            return str(found), "VIRTUAL_ENV"
+    return sys.executable, "server"
+
+
+def module_name(root: Path, path: Path) -> tuple[str, Path] | None:
+    """The dotted name ``path`` is imported by, and the folder that must be on ``sys.path`` for that name: the
+    packages (folders with ``__init__.py``) above the file make up the name. None when the file is outside
+    ``root`` or is not a Python module."""
+    path, root = path.resolve(), root.resolve()
+    if path.suffix != ".py" or not path.is_relative_to(root):
+        return None
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder != root.parent:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None
+    return ".".join(parts), folder
+
+
+def project_for(
+    path: Path,
+    module_text: str,
+    *,
+    workspace_folders: Sequence[Path] = (),
+    root: Path | None = None,
+    editor_python: str | None = None,
+    python_setting: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProjectInfo | None:
+    """Everything the sandbox needs to run the user's module where it lives; None when the file belongs to no
+    project (no root) or is not an importable Python module."""
+    found_root = root.resolve() if root is not None else find_root(path, workspace_folders)
+    if found_root is None:
+        return None
+    named = module_name(found_root, path)
+    if named is None:
+        return None
+    name, base = named
+    python, source = resolve_interpreter(found_root, editor=editor_python, setting=python_setting, environ=environ)
+    return ProjectInfo(
+        root=str(found_root),
+        path=str(path.resolve()),
+        module=name,
+        import_root=str(base),
+        module_text=module_text,
+        python=python,
+        python_source=source,
+    )
+
+
+def with_project(
+    request: Request,
+    *,
+    python_setting: str | None = None,
+    workspace_folders: Sequence[Path] = (),
+) -> Request:
+    """``request`` with its project filled in from the file it names (read from the disk), when the request has
+    none, is Python, and its lines are the file's lines there (a selection that is not the file's is left alone:
+    the code that would be checked is not the user's)."""
+    context = request.context
+    if context.project is not None or not context.path or not is_python(context.language):
+        return request
+    path = Path(context.path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return request
+    lines = text.splitlines()[context.start_line : context.end_line]
+    if [line.rstrip() for line in lines] != [line.rstrip() for line in context.selection.splitlines()]:
+        return request
+    project = project_for(path, text, workspace_folders=workspace_folders, python_setting=python_setting)
+    if project is None:
+        return request
+    return request.model_copy(update={"context": context.model_copy(update={"project": project})})

@@ -1,0 +1,63 @@
+"""The gate for answers run in the user's project (``consensus.gate.project_gate``): pure data in, a reason out."""
+
+from __future__ import annotations
+
+from ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
+from ensemble.consensus.gate import project_gate, project_oracle_usable
+from ensemble.types import TaskKind
+
+PROJECT = ProjectProbe(root="/p", module="m", target="f", python="/p/.venv/bin/python", module_text="", start=0, end=1)
+# One generated input (index 0), then two recorded calls (indices 1, 2).
+PROBE = Probe("f", (), ("f(None)",), project=PROJECT)
+TESTS_OK = (("t.py::test_a", "passed"), ("t.py::test_b", "passed"))
+
+
+def _b(*keys: str, tests: tuple[tuple[str, str], ...] = TESTS_OK) -> Behaviour:
+    return Behaviour(keys=keys, passed=(), tests=tests)
+
+
+ORIGINAL = _b("!TypeError", "=1", "=(None, [[2]])")
+
+
+def test_improve_keeps_every_passing_test_and_every_recorded_value() -> None:
+    assert project_gate(TaskKind.IMPROVE, _b("!TypeError", "=1", "=(None, [[2]])"), ORIGINAL, PROBE) is None
+    broken = _b("!TypeError", "=1", "=(None, [[2]])", tests=(("t.py::test_a", "passed"), ("t.py::test_b", "failed")))
+    assert (
+        project_gate(TaskKind.IMPROVE, broken, ORIGINAL, PROBE)
+        == "fails 1 of 2 of your tests (test_b) that pass on your code"
+    )
+    # An in-place change the original did not make is another behaviour.
+    mutated = _b("!TypeError", "=1", "=(None, [[3]])")
+    assert (
+        project_gate(TaskKind.IMPROVE, mutated, ORIGINAL, PROBE)
+        == "does something else than your code on 1 of 2 inputs"
+    )
+
+
+def test_a_generated_input_the_original_rejects_is_no_evidence() -> None:
+    # The original raised TypeError on the generated input: what a candidate does there does not count...
+    assert project_gate(TaskKind.IMPROVE, _b("=0", "=1", "=(None, [[2]])"), ORIGINAL, PROBE) is None
+    # ...but a recorded call that raised must raise the same exception type.
+    original = _b("=5", "!ValueError", "=2")
+    assert project_gate(TaskKind.IMPROVE, _b("=5", "!KeyError", "=2"), original, PROBE) is not None
+    assert project_gate(TaskKind.IMPROVE, _b("=5", "!ValueError", "=2"), original, PROBE) is None
+
+
+def test_fix_must_make_a_failing_test_pass_and_break_none() -> None:
+    failing = (("t.py::test_a", "passed"), ("t.py::test_b", "failed"))
+    original = _b("=0", "=1", "=2", tests=failing)
+    fixes = _b("=0", "=9", "=2", tests=TESTS_OK)
+    assert project_gate(TaskKind.FIX, fixes, original, PROBE) is None
+    fixes_nothing = _b("=0", "=9", "=2", tests=failing)
+    assert project_gate(TaskKind.FIX, fixes_nothing, original, PROBE) == "makes none of the 1 failing tests pass"
+    breaks = _b("=0", "=9", "=2", tests=(("t.py::test_a", "failed"), ("t.py::test_b", "passed")))
+    assert (
+        project_gate(TaskKind.FIX, breaks, original, PROBE)
+        == "fails 1 of 1 of your tests (test_a) that pass on your code"
+    )
+
+
+def test_nothing_observed_is_no_oracle() -> None:
+    assert not project_oracle_usable(_b("!load:ModuleNotFoundError", tests=()))
+    assert project_oracle_usable(_b(tests=(("t.py::test_a", "failed"),)))
+    assert not project_oracle_usable(None)
