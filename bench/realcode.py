@@ -29,7 +29,7 @@ Signals read from the ``--json`` Result (the integrator should keep them honest)
 * an offered edit is not checked: a note says so ("not checked", "confidence capped", "not verified", "not
   compared", "not executed"; :func:`not_checked`).
 
-    python -m bench.realcode                           # default: 3 libraries x 5 functions, 8 requests each
+    python -m bench.realcode                           # default: 3 libraries x 4 functions, 8 requests each
     python -m bench.realcode --held-out                # a library this benchmark was not developed against
     python -m bench.realcode --libraries toolz==1.0.0 --functions 3 --seed 1 --json out.json
 
@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -56,6 +57,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -402,10 +404,12 @@ def _test_nodes(library: Library) -> list[tuple[str, str, set[str]]]:
         except SyntaxError:
             continue
         for node in tree.body:
-            is_test = (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")) or (
-                isinstance(node, ast.ClassDef)
-                and (_TEST_CLASS.search(node.name) or any("TestCase" in ast.unparse(base) for base in node.bases))
-            )
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                is_test = node.name.startswith("test")
+            elif isinstance(node, ast.ClassDef):
+                is_test = bool(_TEST_CLASS.search(node.name)) or any("TestCase" in ast.unparse(b) for b in node.bases)
+            else:
+                continue
             if is_test:
                 segment = ast.get_source_segment(text, node) or ""
                 out.append((f"{rel}::{node.name}", text, set(re.findall(r"\w+", segment))))
@@ -547,7 +551,9 @@ class Record:
     wall_s: float = 0.0  # the command, start to exit
     engine_s: float | None = None  # Result.wall_s
     method: str = ""
+    interpreter: str | None = None  # where the run's project interpreter came from (request.context.project)
     no_edit: str | None = None
+    rejected: list[str] = field(default_factory=list)  # each answer group's reason for not being offered
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -669,18 +675,18 @@ def _measure(library: Library, judge: Judge, asker: Asker, target: Target, rng: 
         task, user, answers = _request_plan(target, cell)
         done: Record | None = None
         for variant in VARIANTS:
-            base = {
-                "library": library.spec,
-                "target": f"{target.module}:{target.qualname}",
-                "kind": "method" if target.is_method else "function",
-                "has_examples": target.has_examples,
-                "variant": variant,
-                "cell": cell,
-            }
+            base = Record(
+                library=library.spec,
+                target=f"{target.module}:{target.qualname}",
+                kind="method" if target.is_method else "function",
+                has_examples=target.has_examples,
+                variant=variant,
+                cell=cell,
+            )
             if variant == "no-examples":
                 stripped_user = strip_function_examples(user)
                 if done is not None and stripped_user == user:
-                    records.append(Record(**{**asdict(done), **base}))  # the same request: measured once
+                    records.append(dataclasses.replace(done, variant=variant))  # the same request: measured once
                     continue
                 user, answers = stripped_user, [strip_function_examples(a) for a in answers]
             user_module = _module_with(library, target, user, original)
@@ -694,13 +700,16 @@ def _measure(library: Library, judge: Judge, asker: Asker, target: Target, rng: 
                 answers=answers,
                 rng=rng,
             )
-            record = Record(**base, wall_s=round(wall, 3), error=error)
+            record = dataclasses.replace(base, wall_s=round(wall, 3), error=error)
             if result is not None:
                 c = result.get("consensus") or {}
                 record.ran = code_ran(result)
                 record.offered = offers_edit(result)
                 record.method = str(c.get("method", ""))
+                project = ((result.get("request") or {}).get("context") or {}).get("project") or {}
+                record.interpreter = project.get("python_source")
                 record.no_edit = c.get("no_edit")
+                record.rejected = [str(k.get("rejected")) for k in c.get("clusters") or [] if k.get("rejected")]
                 record.notes = [*(result.get("notes") or []), *(c.get("notes") or [])]
                 record.engine_s = result.get("wall_s")
                 if record.offered:
@@ -808,6 +817,12 @@ def render(records: Sequence[Record], size_line: str) -> str:
                 f"| {kind} | {len(rs)} | {_pct(sum(r.ran for r in rs), len(rs))} | {sum(r.offered for r in rs)} "
                 f"| {sum(bool(r.right) for r in rs)} | {sum(r.right is False for r in rs)} |"
             )
+    sources = Counter(r.interpreter or "none" for r in records if r.error is None)
+    out += [
+        "",
+        "Project interpreter used (request.context.project.python_source): "
+        + ", ".join(f"{name} {count}" for name, count in sources.most_common()),
+    ]
     pairs = [(r.confidence or 0.0, bool(r.right)) for r in records if r.offered]
     out += ["", f"Reliability of offered edits ({len(pairs)}): confidence bin vs share right", ""]
     out.append("| confidence | edits | mean confidence | right |")
@@ -824,7 +839,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.realcode", description=__doc__.split("\n\n")[0])
     parser.add_argument("--libraries", help=f"comma-separated NAME==VERSION (default: {','.join(DEFAULT_LIBRARIES)})")
     parser.add_argument("--held-out", action="store_true", help=f"run on {', '.join(HELD_OUT)} (not developed against)")
-    parser.add_argument("--functions", type=int, default=5, help="functions and methods per library (default 5)")
+    parser.add_argument("--functions", type=int, default=4, help="functions and methods per library (default 4)")
+    parser.add_argument(
+        "--max-minutes", type=float, default=20.0, help="ask about no new function after this long (default 20)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every record and the summary here")
     return parser
@@ -841,31 +859,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="realcode-"))
     asker = Asker(home)
     records: list[Record] = []
-    targets: list[Target] = []
-    judge_runs = 0
+    measured: list[Target] = []
+    judges: list[Judge] = []
+    stopped = ""
     try:
-        for spec in specs:
-            if not spec:
-                continue
+        plans: list[list[tuple[Library, Judge, Target]]] = []
+        for spec in (s for s in specs if s):
             library = prepare(spec)
             judge = Judge(library)
+            judges.append(judge)
             chosen = select_targets(library, judge, args.functions, args.seed)
             if len(chosen) < args.functions:
                 _log(f"[realcode] {spec}: only {len(chosen)} of {args.functions} functions qualify")
-            rng = random.Random(f"{args.seed}:answers:{spec}")
-            for target in chosen:
-                records += _measure(library, judge, asker, target, rng)
-                _log(f"[realcode] {spec}: {target.qualname} measured ({len(records)} requests so far)")
-            targets += chosen
-            judge_runs += judge.runs
+            plans.append([(library, judge, t) for t in chosen])
+        # Round robin over the libraries, so a run stopped by the time bound still covers each of them.
+        queue = [step for round_ in itertools.zip_longest(*plans) for step in round_ if step is not None]
+        rngs = {spec: random.Random(f"{args.seed}:answers:{spec}") for spec in specs}
+        for index, (library, judge, target) in enumerate(queue):
+            if time.perf_counter() - started > args.max_minutes * 60:
+                stopped = (
+                    f"; stopped at the {args.max_minutes:g}-minute bound: {index} of {len(queue)} functions measured"
+                )
+                break
+            records += _measure(library, judge, asker, target, rngs[library.spec])
+            measured.append(target)
+            _log(f"[realcode] {library.spec}: {target.qualname} measured ({len(records)} requests so far)")
     finally:
         asker.close()
         shutil.rmtree(home, ignore_errors=True)
     elapsed = time.perf_counter() - started
+    targets = measured
     size = (
         f"{len(specs)} libraries ({', '.join(specs)}), {len(targets)} functions "
         f"({sum(t.is_method for t in targets)} methods, {sum(t.has_examples for t in targets)} with examples), "
-        f"{len(records)} requests (seed {args.seed}), {judge_runs} test runs; {elapsed / 60:.1f} min"
+        f"{len(records)} requests (seed {args.seed}); {sum(j.runs for j in judges)} test runs of the libraries "
+        f"({sum(j.seconds for j in judges) / 60:.1f} min); {elapsed / 60:.1f} min in all{stopped}"
     )
     print(render(records, size))
     if args.json:
