@@ -95,6 +95,12 @@ def _call(source: str, args: tuple[Any, ...]) -> Any:
         return type(exc)
 
 
+def _docstring(source: str) -> str | None:
+    function = ast.parse(source).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    return ast.get_docstring(function)
+
+
 def _without_docstrings(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -131,7 +137,7 @@ def test_mutant_kinds_cover_operators_comparisons_constants_and_return_none() ->
 def test_mutants_never_touch_docstrings_or_comments() -> None:
     source = _source("clamp")
     for mutant in mutants(source):
-        assert ast.get_docstring(ast.parse(mutant.text).body[0]) == ast.get_docstring(ast.parse(source).body[0])
+        assert _docstring(mutant.text) == _docstring(source)
 
 
 def test_no_mutants_of_text_that_is_not_python() -> None:
@@ -154,26 +160,31 @@ def test_each_rewrite_does_what_its_name_says() -> None:
     clamp = _source("clamp")
     renamed = rename_locals(clamp)
     assert renamed is not None
-    assert "result_value" in renamed and "result =" not in renamed
+    assert "result_value" in renamed
+    assert "result =" not in renamed
     assert "def clamp(value, low=0, high=10):" in renamed  # parameters are part of the API: kept
 
     mirrored = mirror_compare(clamp)
-    assert mirrored is not None and "if low > result:" in mirrored
+    assert mirrored is not None
+    assert "if low > result:" in mirrored
 
     explained = explain_return(_source("no_docstring"))
     assert explained is not None
     assert "    result = sum(xs) / count if count != 0 else 0.0\n    return result\n" in explained
 
     reformatted = reformat(_source("window"))
-    assert reformatted is not None and "items[i:i + n]" in reformatted and "items[i : i + n]" not in reformatted
+    assert reformatted is not None
+    assert "items[i:i + n]" in reformatted
+    assert "items[i : i + n]" not in reformatted
     assert reformat(clamp) is None  # already written the way ast.unparse writes it: no new text
 
     documented = add_doc_line(_source("window"))
     assert documented is not None
-    assert DOC_LINE in (ast.get_docstring(ast.parse(documented).body[0]) or "")
+    assert DOC_LINE in (_docstring(documented) or "")
     assert _without_docstrings(documented) == _without_docstrings(_source("window"))
     bare = add_doc_line(_source("no_docstring"))
-    assert bare is not None and ast.get_docstring(ast.parse(bare).body[0]) == DOC_LINE
+    assert bare is not None
+    assert _docstring(bare) == DOC_LINE
 
 
 def test_rewrites_that_do_not_apply_say_none() -> None:
@@ -192,7 +203,8 @@ def test_strip_examples_removes_doctests_and_keeps_the_code() -> None:
         assert strip_examples(stripped) == stripped
     window = strip_examples(_source("window"))
     # The closing quotes stood on an example's output line: they stay, the output goes.
-    assert '"""Sliding windows of n items.\n\n    """' in window and "(1, 2)" not in window
+    assert '"""Sliding windows of n items.\n\n    """' in window
+    assert "(1, 2)" not in window
     assert "Keep value between low and high." in strip_examples(_source("clamp"))
 
 
@@ -224,7 +236,9 @@ def test_code_ran_and_not_checked_signals() -> None:
     refused = ConsensusResult(
         kind="code", method="behaviour", no_edit="no", notes=["your code could not be run on its own: not verified"]
     )
-    assert code_ran(_result(compared)) and not code_ran(_result(capped)) and not code_ran(_result(refused))
+    assert code_ran(_result(compared))
+    assert not code_ran(_result(capped))
+    assert not code_ran(_result(refused))
     assert not not_checked(_result(compared))
     assert not_checked(_result(capped))
     assert not not_checked(_result(refused))  # nothing offered: nothing to label
@@ -236,4 +250,8 @@ def test_report_arithmetic() -> None:
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([1.0, 2.0, 3.0, 4.0, 10.0], 0.9) == 10.0
     bins = reliability_bins([(0.45, False), (0.4, True), (0.95, True), (1.0, True), (0.6, False)])
-    assert [(b["bin"], b["n"], b["right"]) for b in bins] == [("0.3-0.5", 2, 0.5), ("0.5-0.7", 1, 0.0), ("0.9-1.0", 2, 1.0)]
+    assert [(b["bin"], b["n"], b["right"]) for b in bins] == [
+        ("0.3-0.5", 2, 0.5),
+        ("0.5-0.7", 1, 0.0),
+        ("0.9-1.0", 2, 1.0),
+    ]
