@@ -578,9 +578,10 @@ def _request_plan(target: Target, cell: str) -> tuple[str, str, list[str]]:
 class Asker:
     """Runs ``codeconductor ask`` in a library's project against the loopback answer server."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, engine: Path = ROOT) -> None:
         from tests.support.fault_server import FakeModel, FaultServer
 
+        self.engine = engine
         self._fake = FakeModel
         self.server = FaultServer([FakeModel(name, family=family) for name, family in MODELS], apis=("openai",)).start()
         self.home = home
@@ -597,7 +598,7 @@ class Asker:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
         return env | {
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(self.engine),
             "XDG_CONFIG_HOME": str(self.home / "config"),
             "XDG_DATA_HOME": str(self.home / "data"),
             "XDG_CACHE_HOME": str(self.home / "cache"),
@@ -845,6 +846,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every record and the summary here")
+    parser.add_argument(
+        "--engine", type=Path, default=ROOT, help="the CodeConductor checkout whose `python -m ensemble` is asked"
+    )
     return parser
 
 
@@ -857,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     home = Path(tempfile.mkdtemp(prefix="realcode-"))
-    asker = Asker(home)
+    asker = Asker(home, args.engine.resolve())
     records: list[Record] = []
     measured: list[Target] = []
     judges: list[Judge] = []
