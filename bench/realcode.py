@@ -273,10 +273,13 @@ class Judge:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._cache_path = library.home / "verdicts.json"
-        self._verdicts: dict[str, bool] = {}
+        self._verdicts: dict[str, tuple[bool, float]] = {}  # key -> (the tests passed, their seconds)
         if self._cache_path.exists():
-            with contextlib.suppress(ValueError, OSError):
-                self._verdicts = json.loads(self._cache_path.read_text())
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                saved = json.loads(self._cache_path.read_text())
+                self._verdicts = {
+                    k: (v, 0.0) if isinstance(v, bool) else (bool(v[0]), float(v[1])) for k, v in saved.items()
+                }
         self.runs = 0
         self.seconds = 0.0
         self._originals = {m: (library.judge / m).read_text(encoding="utf-8") for m in library.modules}
@@ -314,7 +317,7 @@ class Judge:
         """Whether every selected test passes with ``module`` replaced by ``text`` (cached per text)."""
         key = _sha(module, text, *nodes)
         if key in self._verdicts:
-            return self._verdicts[key]
+            return self._verdicts[key][0]
         path = self.library.judge / module
         path.write_text(text, encoding="utf-8")
         _forget_bytecode(path)
@@ -347,10 +350,15 @@ class Judge:
         finally:
             path.write_text(self._originals[module], encoding="utf-8")
             _forget_bytecode(path)
+            elapsed = time.perf_counter() - started
             self.runs += 1
-            self.seconds += time.perf_counter() - started
-        self._verdicts[key] = verdict
+            self.seconds += elapsed
+        self._verdicts[key] = (verdict, round(elapsed, 3))
         return verdict
+
+    def seconds_for(self, module: str, text: str, nodes: Sequence[str]) -> float:
+        """How long the selected tests took on ``text`` when they were run (0 when they never were)."""
+        return self._verdicts.get(_sha(module, text, *nodes), (False, 0.0))[1]
 
 
 def _dotted(module: str, package_root: str) -> str:
@@ -380,7 +388,7 @@ class Target:
     right: str = ""  # a rewrite the tests pass whose code differs (improve)
     right_kind: str = ""
     doc_right: str = ""  # one more docstring line (docstring)
-    test_s: float = 0.0  # the selected tests' time on the original
+    test_s: float = 0.0  # the selected tests' time on the original (pytest start-up included)
 
     @property
     def is_method(self) -> bool:
@@ -468,10 +476,9 @@ def _module_with(library: Library, target: Target, func: str, original: str) -> 
 def _verify(library: Library, judge: Judge, target: Target, rng: random.Random, originals: dict[str, str]) -> bool:
     """Find the target's killed mutants and verified rewrites; False when it does not qualify."""
     original = originals[target.module]
-    started = time.perf_counter()
     if not judge.passes(target.module, original, target.nodes):
         return False
-    target.test_s = time.perf_counter() - started
+    target.test_s = judge.seconds_for(target.module, original, target.nodes)
     pool: list[Mutant] = mutants(target.text)
     rng.shuffle(pool)
     for mutant in pool[:MUTANTS_TRIED]:
