@@ -32,6 +32,10 @@ Signals read from the ``--json`` Result (the integrator should keep them honest)
     python -m bench.realcode                           # default: 3 libraries x 4 functions, 8 requests each
     python -m bench.realcode --held-out                # a library this benchmark was not developed against
     python -m bench.realcode --libraries toolz==1.0.0 --functions 3 --seed 1 --json out.json
+    python -m bench.realcode --engine ../other-checkout  # ask another CodeConductor checkout (before/after)
+
+A run asks about no new function after ``--max-minutes`` (default 20); the libraries are taken in turn, so a run
+stopped by the bound still covers each of them, and the first output line says so.
 
 Needs network access to PyPI the first time (the sdists, pytest and the libraries' build backends); everything
 is cached under ``$CODECONDUCTOR_BENCH_CACHE`` (default ``~/.cache/codeconductor-bench``), including the tests'
