@@ -23,10 +23,11 @@ from ..edits import function_named, parse_python
 from ..types import TaskKind
 from .behaviour import Behaviour, stopped
 
-__all__ = ["NO_CHANGE", "behaviour_gate", "is_python_code", "oracle_usable", "same_code_but_docs"]
+__all__ = ["NO_CHANGE", "UNSAFE", "behaviour_gate", "is_python_code", "oracle_usable", "same_code_but_docs"]
 
 
 NO_CHANGE = "proposes no change to your code"  # not wrong, just nothing to apply: the history counts it neither way
+UNSAFE = "unsafe: "  # the start of the reason for a candidate that tried what no code edit needs (history: failed)
 
 
 def oracle_usable(original: Behaviour | None) -> bool:
@@ -60,6 +61,9 @@ def _examples_phrase(indices: list[int]) -> str:
 def behaviour_gate(task: TaskKind, candidate: Behaviour, original: Behaviour | None) -> str | None:
     """The reason ``candidate`` (observed on the same probe as ``original``) may not replace the user's code for
     ``task``; None when it may. ``original`` is None (or unusable) when there is no oracle."""
+    hostile = candidate.hostile
+    if hostile is not None:
+        return f"{UNSAFE}{hostile} (the sandbox stopped it; no code edit needs that)"
     if candidate.degenerate:
         return "crashes or returns nothing on every input"
     if not oracle_usable(original) or task is TaskKind.IMPLEMENT:
