@@ -138,7 +138,7 @@ def shell_cases(cfg: dict[str, Any]) -> dict[str, str]:
         "sh_memfd": "python3 -c \"import os; fd = os.memfd_create('x'); os.write(fd, b'x' * (64 << 20)); "
         "print('ESCAPED')\"",
         # A pidfd can be any /proc/PID directory: signal 0 says whether the supervisor (2) or init (1) is reachable.
-        "sh_pidfd_signal_supervisor": "python3 -c \"import ctypes, os\n"
+        "sh_pidfd_signal_supervisor": 'python3 -c "import ctypes, os\n'
         "for pid in (1, 2):\n"
         "    fd = os.open('/proc/%d' % pid, os.O_RDONLY | os.O_DIRECTORY)\n"
         "    print('ESCAPED' if ctypes.CDLL(None).syscall(424, fd, 0, 0, 0) == 0 else 'no')\"",
