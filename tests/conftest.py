@@ -51,7 +51,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance(SandboxUnavailable) and not sandbox_must_run():
         reason = getattr(call.excinfo.value, "reason", "") or str(call.excinfo.value)
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: bubblewrap is not installed: {reason}")
+        report.longrepr = (
+            str(item.path),
+            item.location[1] or 0,
+            f"Skipped: no sandbox here (bubblewrap not installed, not CI): {reason}",
+        )
 
 
 @pytest.fixture(scope="session")

@@ -29,4 +29,4 @@ def require_sandbox() -> None:
         return
     if sandbox_must_run():
         pytest.fail(f"the sandbox cannot run although bubblewrap is installed (or CI is set): {support.reason}")
-    pytest.skip(f"bubblewrap is not installed here: {support.reason}")
+    pytest.skip(f"no sandbox here (bubblewrap not installed, not CI): {support.reason}")

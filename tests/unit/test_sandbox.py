@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ensemble.verify.sandbox import CallSpec, Sandbox
+from tests.support.sandbox import require_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,7 @@ def test_load_errors_are_reported_per_call(box: Sandbox) -> None:
 
 
 def test_no_sandbox_processes_left_after_close() -> None:
+    require_sandbox()
     sandbox = Sandbox()
     sandbox.start()
     pids = [w.proc.pid for w in sandbox._spares]  # the sandboxes started ahead
