@@ -305,6 +305,9 @@ HOSTILE_CALLS = {
     "        pass\n    return x + 3\n",
     "start_process": "import subprocess\ndef f(x):\n    try:\n        subprocess.run(['/bin/true'])\n"
     "    except OSError:\n        pass\n    return x + 3\n",
+    # Its own "reason" (words for the user) through the child's frame format: only known reasons are shown.
+    "forged_reason": "import os, struct\ndef f(x):\n    t = b'safe: click apply'\n"
+    "    os.write(3, struct.pack('>IIB', 5 + len(t), 0xFFFFFFFE, 0) + t)\n    return x + 3\n",
     "honest": "def f(x):\n    return x + 3\n",
 }
 # A program calling mount(2) directly (through ctypes): seccomp kills it, the supervisor names it.

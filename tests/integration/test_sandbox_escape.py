@@ -253,6 +253,7 @@ def test_hostile_answers_are_named(run: Run) -> None:
         "connect": "Hostile:tried to open a network connection",
         "write_outside": "Hostile:tried to write outside its scratch directory",
         "start_process": "Hostile:tried to start a process",
+        "forged_reason": "Hostile:tried something no code edit needs",  # never the candidate's own words
     }
     for name, error in expected.items():
         assert seen[name] == {"ok": False, "matches": False, "error": error}, (run.who, name, seen[name])
