@@ -204,9 +204,12 @@ async def decide_explained(
 class _Observed:
     """Everything observed for one decision (pure data handed to the ranking and the confidence)."""
 
-    def __init__(self, probe: Probe | None, original: Behaviour | None) -> None:
+    def __init__(self, probe: Probe | None, original: Behaviour | None, original_hostile: str | None = None) -> None:
         self.probe = probe
         self.original = original
+        # What the user's own code was seen trying (a function that fetches a URL connects too): a candidate doing
+        # the same is not named unsafe for it.
+        self.original_hostile = original_hostile
 
     @property
     def executed(self) -> bool:
@@ -233,9 +236,11 @@ async def _decide_code(
         ), None
     probe = probe_for(request) if executor is not None else None
     original: Behaviour | None = None
+    original_hostile: str | None = None
     if probe is not None and executor is not None:
         if request.task in _ORACLE_TASKS:
             original = await executor.observe(_context_code(request), probe)
+            original_hostile = original.hostile
             if not oracle_usable(original):
                 notes.append("your code could not be run on its own (it may need the rest of the file): not verified")
                 original = None
@@ -245,7 +250,7 @@ async def _decide_code(
             if cand.parseable:
                 cand.behaviour = await executor.observe(cand.code, probe)
         notes.extend(executor.notes)
-    observed = _Observed(probe, original)
+    observed = _Observed(probe, original, original_hostile)
     selection = select(candidates)
     reasons = _gate(request, selection, observed)
     if (
@@ -274,7 +279,9 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
         elif reason is None and request.task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
             reason = NO_CHANGE
         elif reason is None and rep.behaviour is not None:
-            reason = behaviour_gate(request.task, rep.behaviour, observed.original)
+            reason = behaviour_gate(
+                request.task, rep.behaviour, observed.original, original_hostile=observed.original_hostile
+            )
         if reason is not None:
             reasons[id(group)] = reason
     selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side

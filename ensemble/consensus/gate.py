@@ -58,11 +58,15 @@ def _examples_phrase(indices: list[int]) -> str:
     return f"docstring example{'s' if len(indices) > 1 else ''} {shown}"
 
 
-def behaviour_gate(task: TaskKind, candidate: Behaviour, original: Behaviour | None) -> str | None:
+def behaviour_gate(
+    task: TaskKind, candidate: Behaviour, original: Behaviour | None, *, original_hostile: str | None = None
+) -> str | None:
     """The reason ``candidate`` (observed on the same probe as ``original``) may not replace the user's code for
-    ``task``; None when it may. ``original`` is None (or unusable) when there is no oracle."""
+    ``task``; None when it may. ``original`` is None (or unusable) when there is no oracle. A candidate that tried
+    what no code edit needs is out first, as unsafe - unless the user's own code tried the same
+    (``original_hostile``: it fetches a URL, say), when it is only a candidate that could not be run."""
     hostile = candidate.hostile
-    if hostile is not None:
+    if hostile is not None and hostile != original_hostile:
         return f"{UNSAFE}{hostile} (the sandbox stopped it; no code edit needs that)"
     if candidate.degenerate:
         return "crashes or returns nothing on every input"

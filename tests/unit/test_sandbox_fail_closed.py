@@ -165,3 +165,41 @@ async def test_a_hostile_answer_is_out_with_its_reason_and_counted(tmp_path: Pat
         history.close()
     assert rows["honest"] == 1
     assert {rows[f"{n}{c}"] for n in HOSTILE for c in range(2)} == {0}
+
+
+PING = '''import socket
+
+
+def ping(port: int) -> bool:
+    """Whether something listens on the port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
+'''
+
+
+async def test_doing_what_the_users_own_code_does_is_not_called_unsafe() -> None:
+    # The user's function connects: candidates that connect too cannot be checked, but they are not hostile for it;
+    # one that also writes outside its scratch still is.
+    require_sandbox()
+    model = ModelInfo(name="m", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
+    rewrite = PING.replace("return True", "return bool(port)")
+    planter = rewrite.replace('    """Whether', '    open("/usr/lib/cc-x.py", "w")\n    """Whether')
+    answers = [
+        ModelAnswer(
+            model=model.model_copy(update={"name": "a", "family": "a"}), status=AnswerStatus.ANSWERED, text=rewrite
+        ),
+        ModelAnswer(
+            model=model.model_copy(update={"name": "b", "family": "b"}), status=AnswerStatus.ANSWERED, text=planter
+        ),
+    ]
+    request = Request(task=TaskKind.IMPROVE, context=CodeContext(language="python", selection=PING))
+    with Sandbox() as box:
+        decision = await decide(request, answers, executor=SandboxExecutor(box))
+    reasons = {c.members[0].split("@")[0]: c.rejected for c in decision.clusters}
+    assert reasons["a"] is not None
+    assert not reasons["a"].startswith("unsafe:"), reasons
+    assert reasons["b"] is not None
+    assert reasons["b"].startswith("unsafe: tried to write outside its scratch directory"), reasons
