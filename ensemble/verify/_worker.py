@@ -241,8 +241,8 @@ def _install_audit_hook(scratch, strict=False, report=None):
     def hook(event, args):
         if event in blocked:
             refuse(hostile.get(event), "sandbox: " + event + " is not allowed")
-        if event == "open" and args and len(args) > 1 and args[1] is not None:
-            mode = str(args[1])
+        if event == "open" and args:
+            mode = str(args[1]) if len(args) > 1 and args[1] is not None else ""  # os.open: None, the flags say
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
             if (any(c in mode for c in "wax+") or flags & write_flags) and not inside(args[0]):
                 refuse(_WRITE_OUTSIDE, "sandbox: writing outside the scratch directory is not allowed")

@@ -303,6 +303,8 @@ HOSTILE_CALLS = {
     "    except OSError:\n        pass\n    return x + 3\n",
     "write_outside": "def f(x):\n    try:\n        open('/usr/lib/cc-planted.py', 'w')\n    except OSError:\n"
     "        pass\n    return x + 3\n",
+    "os_open_outside": "import os\ndef f(x):\n    try:\n        os.open('/usr/lib/cc-planted', os.O_WRONLY | os.O_CREAT)\n"
+    "    except OSError:\n        pass\n    return x + 3\n",
     "start_process": "import subprocess\ndef f(x):\n    try:\n        subprocess.run(['/bin/true'])\n"
     "    except OSError:\n        pass\n    return x + 3\n",
     # Its own "reason" (words for the user) through the child's frame format: only known reasons are shown.

@@ -252,6 +252,7 @@ def test_hostile_answers_are_named(run: Run) -> None:
     expected = {
         "connect": "Hostile:tried to open a network connection",
         "write_outside": "Hostile:tried to write outside its scratch directory",
+        "os_open_outside": "Hostile:tried to write outside its scratch directory",  # os.open: no mode, only flags
         "start_process": "Hostile:tried to start a process",
         "forged_reason": "Hostile:tried something no code edit needs",  # never the candidate's own words
     }
