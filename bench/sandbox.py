@@ -1,6 +1,6 @@
-"""Benchmark: what containment costs per candidate - the bubblewrap sandbox (a fresh one per candidate batch) against
-the announced fallback (a warm worker forking a child), and optionally the code before issue 16 (``--before DIR``:
-an older tree of the package, run in a subprocess with the same workload).
+"""Benchmark: what containment costs per candidate - the bubblewrap sandbox (a fresh one per candidate batch), and
+optionally an older tree of the package (``--before DIR``, run in a subprocess with the same workload: e.g. the code
+before issue 16, or before issue 24 removed the warm fallback worker).
 
 Workload: real published HumanEval candidates (``/work/shared/bench``), each run once with ``run_calls`` on its
 task's docstring examples plus generated inputs - what consensus does for every candidate. Prints wall time per
@@ -116,8 +116,7 @@ def main() -> None:
                 argv, env=env, cwd=args.before, capture_output=True, text=True, check=True, timeout=900
             )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    for backend in ("fallback", "bubblewrap"):
-        results.append(measure(backend, jobs))
+    results.append(measure("bubblewrap", jobs))  # the only containment since issue 24 (no fallback)
     reference = results[-1]["keys"]
     for result in results:
         result["same_results_as_bubblewrap"] = sum(k == r for k, r in zip(result.pop("keys"), reference, strict=True))

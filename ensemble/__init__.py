@@ -20,6 +20,7 @@ from .errors import (
     ProviderUnavailable,
     RequestError,
     SandboxError,
+    SandboxUnavailable,
     SettingsError,
 )
 from .languages import is_python, language_for
@@ -78,6 +79,7 @@ __all__ = [
     "RequestError",
     "Result",
     "SandboxError",
+    "SandboxUnavailable",
     "Settings",
     "SettingsError",
     "TaskKind",

@@ -251,19 +251,19 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
         )
     for note in notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
-    weak = sandbox_line.startswith("WEAK")
-    out.print(f"[{'red' if weak else 'green'}]sandbox:[/] {escape(sandbox_line)}")
+    off = sandbox_line.startswith("OFF")
+    out.print(f"[{'red' if off else 'green'}]sandbox:[/] {escape(sandbox_line)}")
     return EXIT_OK
 
 
 def _sandbox_line() -> str:
-    """How candidates are contained here, for ``models``: the full sandbox, or why it is weak."""
+    """How candidates are contained here, for ``models``: the full sandbox, or why nothing runs (and the fix)."""
     from .verify.sandbox import sandbox_notice
 
     notice = sandbox_notice()
     if notice is None:
         return "bubblewrap - fresh namespaces, uid 65534 and seccomp for each candidate batch"
-    return "WEAK - " + notice.removeprefix("sandbox is weak: ")
+    return "OFF - " + notice
 
 
 def _human_bytes(size: int) -> str:

@@ -12,6 +12,7 @@ Everything the ``ensemble`` package raises on purpose derives from :class:`CodeC
     │   ├── ModelError              the server reported an in-band error for this model (e.g. Ollama ``error``)
     │   └── ProviderClosed          the stream broke off mid-answer
     ├── SandboxError                the sandbox could not run a candidate at all (not: the candidate failed)
+    │   └── SandboxUnavailable      no sandbox can run here, so nothing is executed (the message says why + fix)
     ├── HistoryError                the history database cannot be used (newer schema, unreadable)
     │   └── HistoryCorruptError     the file is damaged (``.path``; ``codeconductor stats --move-aside``)
     └── RequestError                a request that cannot be served (no models, bad range, unknown task)
@@ -37,6 +38,7 @@ __all__ = [
     "ProviderUnavailable",
     "RequestError",
     "SandboxError",
+    "SandboxUnavailable",
     "SettingsError",
 ]
 
@@ -101,6 +103,15 @@ class ProviderClosed(ProviderError):
 
 class SandboxError(CodeConductorError):
     """The sandbox itself failed (could not start a worker), as opposed to a candidate failing inside it."""
+
+
+class SandboxUnavailable(SandboxError):
+    """No sandbox can run here (bubblewrap missing or refused), so no candidate and none of the user's code was
+    executed. The message is for the user: what is missing and how to fix it. ``reason`` is the short cause."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class HistoryError(CodeConductorError):

@@ -208,9 +208,12 @@ async def fix_with_tests(
     weights: dict[str, float] | None = None,
 ) -> FixOutcome:
     """Run the fix-until-green loop. ``generate`` asks the ensemble (``pipeline.run``). Raises
-    :class:`RequestError` when the file or the function cannot be found."""
+    :class:`RequestError` when the file or the function cannot be found, and
+    :class:`~ensemble.errors.SandboxUnavailable` (nothing asked, nothing run) where no sandbox can run."""
     started = time.perf_counter()
     runner = runner or PytestRunner()
+    # The user's tests (and the candidates) never run outside the sandbox: refuse up front, saying why and the fix.
+    await asyncio.to_thread(runner.sandbox.require)
     root = Path(target.root)
     rel = Path(target.path).as_posix()
     # Reading the tree can take a while on a big project: off the event loop (the language server's too).

@@ -24,6 +24,7 @@ from .dispatcher import Dispatcher, OnProgress
 from .errors import RequestError
 from .gateways import LoadMonitor
 from .history import HistoryLike, NullHistory
+from .languages import language_for
 from .project import with_project
 from .prompts import build_messages
 from .reliability import weights_for
@@ -140,13 +141,20 @@ class Pipeline:
             on_progress=on_progress,
         )
         weights = self._weights(request.task, chosen)
-        # With verify off nothing runs: candidates are compared by their code.
-        executor = self._verifier() if settings.verify and request.task.produces_code else None
+        # With verify off nothing runs: candidates are compared by their code. Where no sandbox can run, nothing
+        # runs either (never a weaker containment), and the result says so, with the fix.
+        executor: SandboxExecutor | None = None
+        if settings.verify and request.task.produces_code:
+            verifier = self._verifier()
+            if await asyncio.to_thread(lambda: verifier.sandbox.available):
+                executor = verifier
+            elif language_for(request.context.language, request.context.path).can_execute and (
+                notice := sandbox_notice()
+            ):
+                notes.append(notice)
         if executor is not None and request.context.project is None:
             request = await asyncio.to_thread(with_project, request, python_setting=settings.project_python)
         decision = await consensus.decide(request, answers, weights=weights, executor=executor)
-        if settings.verify and decision.kind == "code" and (notice := sandbox_notice()):
-            notes.append(notice)
         result = Result(
             id=uuid.uuid4().hex,
             request=request,

@@ -31,7 +31,8 @@ apt_install() {
 # venv module may be a separate Debian package on a bare system.
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 apt_install build-essential cmake
-# The candidate sandbox (bubblewrap namespaces + a libseccomp filter); without them it falls back and says so.
+# The candidate sandbox (bubblewrap namespaces + a libseccomp filter); without them no candidate runs (fail
+# closed) and every result says so. The sandbox tests FAIL (never skip) where bwrap is installed.
 apt_install bubblewrap libseccomp2
 
 if [[ ! -x .venv/bin/python ]]; then

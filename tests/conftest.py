@@ -6,6 +6,9 @@
 * ``smollm2_server``       session: llama.cpp server on the real SmolLM2-135M weights (skipped when not installed)
 * ``fault_server``         session: :class:`tests.support.fault_server.FaultServer` (OpenAI + Ollama + LM Studio)
 
+A test that meets :class:`~ensemble.errors.SandboxUnavailable` is skipped only where bubblewrap is genuinely not
+installed and this is not CI; elsewhere it fails with the reason (:mod:`tests.support.sandbox`).
+
 Tests that use real weights are marked ``@pytest.mark.slow``.
 """
 
@@ -21,9 +24,11 @@ from typing import Any
 
 import pytest
 
+from ensemble.errors import SandboxUnavailable
 from tests.support.fault_server import FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer, start_llama_server
+from tests.support.sandbox import sandbox_must_run
 
 LlamaServerFactory = Callable[..., LlamaServer]
 
@@ -37,6 +42,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     data_home = os.environ.get("XDG_DATA_HOME", "")
     if os.path.basename(data_home).startswith("codeconductor-test-data-"):
         shutil.rmtree(data_home, ignore_errors=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if call.excinfo is not None and call.excinfo.errisinstance(SandboxUnavailable) and not sandbox_must_run():
+        reason = getattr(call.excinfo.value, "reason", "") or str(call.excinfo.value)
+        report.outcome = "skipped"
+        report.longrepr = (
+            str(item.path),
+            item.location[1] or 0,
+            f"Skipped: no sandbox here (bubblewrap not installed, not CI): {reason}",
+        )
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from .gate import (
     project_gate,
     project_oracle_usable,
     same_code_but_docs,
+    unsafe_reason,
 )
 from .normalize import normalized_key
 from .select import Candidate, Group, Selection, family_of, select
@@ -221,9 +222,12 @@ async def decide_explained(
 class _Observed:
     """Everything observed for one decision (pure data handed to the ranking and the confidence)."""
 
-    def __init__(self, probe: Probe | None, original: Behaviour | None) -> None:
+    def __init__(self, probe: Probe | None, original: Behaviour | None, original_hostile: str | None = None) -> None:
         self.probe = probe
         self.original = original
+        # What the user's own code was seen trying (a function that fetches a URL connects too): a candidate doing
+        # the same is not named unsafe for it.
+        self.original_hostile = original_hostile
 
     @property
     def executed(self) -> bool:
@@ -261,6 +265,7 @@ async def _decide_code(
     probe = probe_for(request) if executor is not None else None
     original: Behaviour | None = None
     problem: str | None = None
+    original_hostile: str | None = None
     if executor is not None and request.context.project is not None and request.task in _EXECUTABLE_TASKS:
         # The user's code where it lives: its module, its interpreter, its tests and the calls they make.
         in_project = await executor.project_probe(request, probe)
@@ -270,11 +275,13 @@ async def _decide_code(
             probe = None if problem is not None else in_project
     if probe is not None and probe.project is not None and executor is not None:
         original, problem = await _observe_in_project(request, candidates, probe, executor, notes)
+        original_hostile = original.hostile if original is not None else None
         if problem is not None:
             probe = None
     elif probe is not None and executor is not None:
         if request.task in _ORACLE_TASKS:
             original = await executor.observe(_context_code(request), probe)
+            original_hostile = original.hostile
             if not oracle_usable(original):
                 notes.append("your code could not be run on its own (it may need the rest of the file): not verified")
                 original = None
@@ -288,7 +295,7 @@ async def _decide_code(
         notes.append(f"your code could not be run: {problem}")
         for cand in candidates:
             cand.behaviour = None
-    observed = _Observed(probe, original)
+    observed = _Observed(probe, original, original_hostile)
     selection = select(candidates)
     reasons = _gate(request, selection, observed)
     if (
@@ -353,9 +360,13 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
             reason = NO_CHANGE
         elif reason is None and rep.behaviour is not None and observed.in_project and observed.original is not None:
             assert observed.probe is not None
-            reason = project_gate(request.task, rep.behaviour, observed.original, observed.probe)
+            reason = unsafe_reason(rep.behaviour, observed.original_hostile) or project_gate(
+                request.task, rep.behaviour, observed.original, observed.probe
+            )
         elif reason is None and rep.behaviour is not None:
-            reason = behaviour_gate(request.task, rep.behaviour, observed.original)
+            reason = behaviour_gate(
+                request.task, rep.behaviour, observed.original, original_hostile=observed.original_hostile
+            )
         if reason is not None:
             reasons[id(group)] = reason
     selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side

@@ -18,7 +18,7 @@ from ..languages import Example
 if TYPE_CHECKING:
     from ..types import Request
 
-__all__ = ["Behaviour", "Executor", "Probe", "ProjectProbe"]
+__all__ = ["HOSTILE_KEY", "Behaviour", "Executor", "Probe", "ProjectProbe"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,10 @@ class Probe:
 
 # Outcome keys that say nothing about the function's behaviour: it never ran (could not be defined), or it was
 # stopped by the sandbox. Neither may count as "behaves like the original".
-_NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost", "!Unreplayable")
+_NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost", "!Unreplayable", "!Hostile:")
+# The sandbox saw the code try what no code edit needs (``ensemble.verify.sandbox.HOSTILE_ERROR``); the reason
+# follows, e.g. "!Hostile:tried to open a network connection".
+HOSTILE_KEY = "!Hostile:"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,14 @@ class Behaviour:
     def loaded(self) -> bool:
         """Whether the code could be defined at all (not a load error on every call)."""
         return not self.keys or not all(k.startswith("!load:") for k in self.keys)
+
+    @property
+    def hostile(self) -> str | None:
+        """What the code tried that no code edit needs (seen by the sandbox), or None."""
+        for key in self.keys:
+            if key.startswith(HOSTILE_KEY):
+                return key[len(HOSTILE_KEY) :] or "tried something no code edit needs"
+        return None
 
     @property
     def crashed(self) -> float:

@@ -25,16 +25,19 @@ from .behaviour import Behaviour, Probe, stopped
 
 __all__ = [
     "NO_CHANGE",
+    "UNSAFE",
     "behaviour_gate",
     "is_python_code",
     "oracle_usable",
     "project_gate",
     "project_oracle_usable",
     "same_code_but_docs",
+    "unsafe_reason",
 ]
 
 
 NO_CHANGE = "proposes no change to your code"  # not wrong, just nothing to apply: the history counts it neither way
+UNSAFE = "unsafe: "  # the start of the reason for a candidate that tried what no code edit needs (history: failed)
 
 
 def oracle_usable(original: Behaviour | None) -> bool:
@@ -65,9 +68,24 @@ def _examples_phrase(indices: list[int]) -> str:
     return f"docstring example{'s' if len(indices) > 1 else ''} {shown}"
 
 
-def behaviour_gate(task: TaskKind, candidate: Behaviour, original: Behaviour | None) -> str | None:
+def unsafe_reason(candidate: Behaviour, original_hostile: str | None = None) -> str | None:
+    """Why ``candidate`` is out as unsafe: it tried what no code edit needs - unless the user's own code tried the
+    same (``original_hostile``: it fetches a URL, say), when it is only a candidate that could not be run."""
+    hostile = candidate.hostile
+    if hostile is not None and hostile != original_hostile:
+        return f"{UNSAFE}{hostile} (the sandbox stopped it; no code edit needs that)"
+    return None
+
+
+def behaviour_gate(
+    task: TaskKind, candidate: Behaviour, original: Behaviour | None, *, original_hostile: str | None = None
+) -> str | None:
     """The reason ``candidate`` (observed on the same probe as ``original``) may not replace the user's code for
-    ``task``; None when it may. ``original`` is None (or unusable) when there is no oracle."""
+    ``task``; None when it may. ``original`` is None (or unusable) when there is no oracle. A candidate that tried
+    what no code edit needs is out first, as unsafe - unless the user's own code tried the same
+    (``original_hostile``: it fetches a URL, say), when it is only a candidate that could not be run."""
+    if (unsafe := unsafe_reason(candidate, original_hostile)) is not None:
+        return unsafe
     if candidate.degenerate:
         return "crashes or returns nothing on every input"
     if not oracle_usable(original) or task is TaskKind.IMPLEMENT:

@@ -29,7 +29,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import platformdirs
 
-from ..consensus.gate import NO_CHANGE
+from ..consensus.gate import NO_CHANGE, UNSAFE
 from ..errors import HistoryCorruptError, HistoryError
 from ..reliability import clamp_weight, prior_for
 from ..settings import Settings
@@ -199,6 +199,8 @@ def _examples_passed(answer: ModelAnswer, consensus: ConsensusResult) -> int | N
     keys = _answer_keys(answer)
     for cluster in consensus.clusters:
         if keys & set(cluster.members):
+            if cluster.rejected is not None and cluster.rejected.startswith(UNSAFE):
+                return 0  # it tried what no code edit needs: counted against its model, examples or not
             if cluster.passes_examples is None or cluster.rejected == NO_CHANGE:
                 return None
             # An answer the trust gate refused (it broke the user's code) did not pass, whatever its examples say.

@@ -3,7 +3,18 @@
 Each job gets a fresh ``bwrap`` with new user, network, PID, IPC, UTS, cgroup and mount namespaces, every
 capability dropped, an empty root with only the interpreter, its standard library and site-packages, and the
 minimal system directories bound read-only, a size-capped tmpfs as scratch (``/tmp``, also ``$HOME``), a fresh
-``/proc`` and ``/dev``, ``--die-with-parent`` and ``--new-session``, and a seccomp filter.
+``/proc`` and ``/dev`` (its ``/dev/shm`` a tiny capped tmpfs), ``--die-with-parent`` and ``--new-session``, and a
+seccomp filter. The scratch is mounted FIRST and the read-only binds after it, so an interpreter or project under
+``/tmp`` (a venv in a clone there) stays visible; every directory bwrap makes for a bind's parents is 0755, so the
+dropped uid can pass through a private home (pyenv in ``/root``).
+
+No fallback. Where bubblewrap (or its seccomp filter) cannot run, :func:`support` says why and nothing is executed:
+see :func:`unavailable_note` for the words the user reads.
+
+Seccomp. Three kinds of refusal: the escape-only system calls (mounting, namespaces, tracing, kernel keys and
+modules, BPF) KILL the process with SIGSYS - no code edit needs them, and the supervisor names the candidate
+hostile (``_worker.HOSTILE_SYSCALL``); attack surface some runtimes probe (io_uring, perf, userfaultfd) gets EPERM;
+``memfd_create`` gets EPERM (memfds escape ``RLIMIT_AS``; the filter's own fd is made by the parent, before bwrap).
 
 Uid. Unprivileged, bwrap maps the sandbox's uid 65534 to the caller's own uid. As root that would mean uid 0
 outside (owner of every root file, exempt from RLIMIT_NPROC), so for root we build once per process a user
@@ -19,6 +30,7 @@ import functools
 import logging
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -31,7 +43,10 @@ _log = logging.getLogger(__name__)
 NOBODY = 65534
 SCRATCH = "/tmp"
 SCRATCH_MB = 64
-ENV_SWITCH = "CODECONDUCTOR_SANDBOX"  # "fallback" forces today's mechanisms (and says so)
+SHM_KB = 1024  # /dev/shm: enough for a few POSIX semaphores, not a place to keep memory outside RLIMIT_AS
+# The user's switch (an environment variable, which a repository cannot set): "off" runs no candidate at all. Any
+# other value but "auto"/"bubblewrap" also runs nothing, and says so: there is no weaker mode to fall back to.
+ENV_SWITCH = "CODECONDUCTOR_SANDBOX"
 
 _NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
@@ -43,9 +58,8 @@ _NAMESPACE_FLAGS = (
     0x40000000,  # CLONE_NEWNET
     0x00000080,  # CLONE_NEWTIME
 )
-# Refused with EPERM inside the sandbox: mounting and namespaces (the escape routes), tracing and other processes'
-# memory, kernel keyrings, loading BPF or kernel code, and attack surface no candidate needs.
-REFUSED_SYSCALLS = (
+# Escape-only system calls: the process is killed (SIGSYS) and the candidate named hostile.
+KILLED_SYSCALLS = (
     "mount",
     "umount",
     "umount2",
@@ -59,7 +73,6 @@ REFUSED_SYSCALLS = (
     "kexec_load",
     "kexec_file_load",
     "bpf",
-    "perf_event_open",
     "keyctl",
     "add_key",
     "request_key",
@@ -67,11 +80,6 @@ REFUSED_SYSCALLS = (
     "finit_module",
     "delete_module",
     "open_by_handle_at",
-    "name_to_handle_at",
-    "userfaultfd",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
     "fsopen",
     "fsconfig",
     "fsmount",
@@ -82,11 +90,24 @@ REFUSED_SYSCALLS = (
     "swapon",
     "swapoff",
     "reboot",
+)
+# Refused with EPERM: attack surface no candidate needs, but that runtimes may probe and do without (libuv tries
+# io_uring); memfd_create because a memfd is memory RLIMIT_AS does not count; pidfd_send_signal because a pidfd can
+# be any /proc/PID directory, whose pid the filter cannot see (kill() reaches the candidate's own children).
+REFUSED_SYSCALLS = (
+    "perf_event_open",
+    "name_to_handle_at",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
     "syslog",
     "acct",
     "quotactl",
     "lookup_dcookie",
     "uselib",
+    "memfd_create",
+    "pidfd_send_signal",
 )
 # Signals: the PID namespace already hides every process outside the sandbox (kill outside is impossible). The
 # filter also keeps candidates off the sandbox's own init (pid 1), its supervisor (pid 2, process group 2) and
@@ -98,16 +119,26 @@ _TIOCSTI = 0x5412
 
 @dataclass(frozen=True)
 class Support:
-    """Whether bubblewrap can run here; ``weak_reason`` says why not (or what is missing), else None."""
+    """Whether bubblewrap can run here; ``reason`` says why not, else None. Usable means bwrap AND its seccomp
+    filter: without the filter the sandbox is weaker than documented, so it is not used."""
 
     bwrap: str | None
     seccomp: bytes | None
     userns_fd: int | None
-    weak_reason: str | None
+    reason: str | None
 
     @property
     def usable(self) -> bool:
-        return self.bwrap is not None
+        return self.bwrap is not None and self.seccomp is not None and self.reason is None
+
+
+def unavailable_note(reason: str) -> str:
+    """What the user reads when no candidate could run (results, the fix loop, ``codeconductor models``)."""
+    return (
+        f"not executed: the sandbox cannot run here ({reason}); install bubblewrap and libseccomp (apt install "
+        "bubblewrap libseccomp2) and allow unprivileged user namespaces - candidates never run without it "
+        "(docs/reliability.md, 'Sandbox')"
+    )
 
 
 def seccomp_program() -> bytes | None:
@@ -118,12 +149,13 @@ def seccomp_program() -> bytes | None:
         return None
     try:
         flt = sc.SyscallFilter(defaction=sc.ALLOW)
-        eperm = sc.ERRNO(errno.EPERM)
-        for name in REFUSED_SYSCALLS:
-            with contextlib.suppress(Exception):  # a name this libseccomp or kernel does not know
-                flt.add_rule(eperm, name)
+        eperm, kill = sc.ERRNO(errno.EPERM), sc.KILL_PROCESS
+        for action, names in ((kill, KILLED_SYSCALLS), (eperm, REFUSED_SYSCALLS)):
+            for name in names:
+                with contextlib.suppress(Exception):  # a name this libseccomp or kernel does not know
+                    flt.add_rule(action, name)
         for flag in _NAMESPACE_FLAGS:
-            flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+            flt.add_rule(kill, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
         with contextlib.suppress(Exception):
             flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
@@ -207,8 +239,14 @@ def interpreter_paths() -> list[str]:
     return paths
 
 
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
 def argv(support: Support, *, seccomp_fd: int | None, ro_paths: Sequence[str] = ()) -> list[str]:
-    """The bwrap command line, up to (not including) the command."""
+    """The bwrap command line, up to (not including) the command. ``ro_paths``: host paths shown read-only at the
+    same place (the interpreter's are always added), anywhere but ``/`` and the scratch itself - under ``/tmp``
+    too: they are bound after the scratch is mounted, so it cannot hide them."""
     assert support.bwrap is not None
     args = [support.bwrap]
     if support.userns_fd is not None:
@@ -229,19 +267,27 @@ def argv(support: Support, *, seccomp_fd: int | None, ro_paths: Sequence[str] = 
     for name in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime"):
         if os.path.exists(name):
             args += ["--ro-bind", name, name]
-    # The scratch tmpfs first: mounted after the binds it would hide any bind under /tmp (a project there).
+    # The scratch and the fresh /proc and /dev first: a bind made before them under /tmp would be hidden.
     args += ["--perms", "1777", "--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", SCRATCH]
-    made: set[str] = {SCRATCH}
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(SHM_KB * 1024), "--tmpfs", "/dev/shm"]
+    # /dev is a tmpfs as large as half the RAM, owned by the candidate's uid when unprivileged: read-only (its
+    # device nodes are mounts of their own and stay writable; /dev/shm is the capped tmpfs above).
+    args += ["--remount-ro", "/dev"]
+    made: set[str] = set()
+    bound: list[str] = []
     for path in [*interpreter_paths(), *ro_paths]:
-        if not os.path.exists(path):
-            continue
+        if path in bound or not os.path.exists(path) or _under(SCRATCH, path):
+            continue  # "/" or the scratch itself: binding it would hide the scratch
+        if any(_under(path, top) for top in ("/usr", "/proc", "/dev")):
+            continue  # already there
         for parent in _ancestors(path):
-            if parent not in made and not parent.startswith("/usr/") and parent != "/usr":
+            if parent not in made and parent != SCRATCH and not _under(parent, "/usr"):
                 # Directories bwrap makes for a bind's parents are 0700: the dropped uid must pass through.
                 args += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+        bound.append(path)
     args += ["--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
     for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", SCRATCH), ("TMPDIR", SCRATCH), ("LANG", "C.UTF-8")):
         args += ["--setenv", key, value]
@@ -260,13 +306,28 @@ def seccomp_fd(program: bytes | None) -> int | None:
     return fd
 
 
+# The probe runs what a job needs, as the uid jobs run as: the interpreter, its standard library and every
+# site-packages directory must be readable by the dropped uid (a venv or pyenv under a private home, a uv or pipx
+# environment), and the scratch writable.
+_PROBE = """
+import os, sys
+if os.getuid() == 0:
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+for path in sys.argv[1:]:
+    os.listdir(path)
+open("/tmp/.probe", "w").close()
+os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", "import encodings, json, marshal"])
+"""
+
+
 def _probe(support: Support) -> str | None:
-    """Run ``true`` in the full sandbox once; None when it works, else the reason."""
+    """Run the full sandbox once; None when it works, else the reason."""
     fd = seccomp_fd(support.seccomp)
     fds = tuple(f for f in (fd, support.userns_fd) if f is not None)
+    sites = [p for p in site.getsitepackages() if os.path.isdir(p)]
     try:
         done = subprocess.run(
-            [*argv(support, seccomp_fd=fd), sys.executable, "-I", "-c", "pass"],
+            [*argv(support, seccomp_fd=fd), sys.executable, "-I", "-S", "-c", _PROBE, *sites],
             pass_fds=fds,
             capture_output=True,
             timeout=30,
@@ -279,30 +340,31 @@ def _probe(support: Support) -> str | None:
             os.close(fd)
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        return "bubblewrap cannot create its namespaces here" + (f" ({detail[-1][:160]})" if detail else "")
+        return "bubblewrap cannot run the interpreter in its sandbox" + (f" ({detail[-1][:160]})" if detail else "")
     return None
 
 
 @functools.lru_cache(maxsize=1)
 def support() -> Support:
     """Probed once per process (a few ms)."""
-    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("fallback", "weak", "off"):
-        return Support(None, None, None, f"bubblewrap disabled by {ENV_SWITCH}")
+    switch = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if switch not in ("", "auto", "bubblewrap"):
+        return Support(None, None, None, f"candidate execution is off ({ENV_SWITCH}={switch})")
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return Support(None, None, None, "bubblewrap (bwrap) is not installed")
+    program = seccomp_program()
+    if program is None:
+        return Support(None, None, None, "no seccomp filter (pyseccomp or libseccomp is missing)")
     userns = None
     if os.geteuid() == 0:
         userns = _root_userns()
         if userns is None:
             return Support(None, None, None, "bubblewrap: cannot create a user namespace for the dropped uid")
-    program = seccomp_program()
     candidate = Support(bwrap, program, userns, None)
     reason = _probe(candidate)
     if reason is not None:
         if userns is not None:
             os.close(userns)
         return Support(None, None, None, reason)
-    if program is None:
-        return Support(bwrap, None, userns, "no seccomp filter (pyseccomp or libseccomp is missing)")
     return candidate

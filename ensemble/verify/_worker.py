@@ -1,12 +1,15 @@
 """The sandbox's supervisor: runs one contained child per job and reports, over a framed channel, only values.
 
-Stdlib only, no CodeConductor imports: it runs as ``python -I -c SOURCE MODE`` with nothing of the project
-mounted. Two modes (chosen by :mod:`ensemble.verify.sandbox`):
+Stdlib only, no CodeConductor imports: it runs as ``python -I -c SOURCE once`` with nothing of the project
+mounted, inside a fresh bubblewrap sandbox (user, network, PID, IPC, UTS and mount namespaces, seccomp): it runs
+exactly one job and exits, so the whole sandbox (and anything a candidate left behind) dies with it. There is no
+other mode: where bubblewrap cannot run, nothing runs (:mod:`ensemble.verify.sandbox`).
 
-* ``once`` - inside a fresh bubblewrap sandbox (user, network, PID, IPC, UTS and mount namespaces, seccomp): run
-  exactly one job and exit, so the whole sandbox (and anything a candidate left behind) dies with it;
-* ``pool BASE`` - the fallback when bubblewrap cannot run: a warm worker that isolates itself as far as the OS
-  allows (network and mount namespaces, read-only mounts, ``nobody`` when root) and forks a child per job.
+Hostile candidates. What no code edit needs is recorded, not only refused: the values child's audit hook reports
+a connection attempt, a write outside the scratch, a process start, a signal or a look at the interpreter's
+internals through its sender
+(one ``HOSTILE`` frame, before the refusal), and a child killed by SIGSYS made an escape-only system call
+(seccomp). The end frame carries the first such reason as ``hostile``.
 
 Channels. Parent -> supervisor (stdin): a 4-byte length, the job (marshal), then a 16-byte nonce and, for a
 calls job, the calls (length, marshal) - both read only after the child is forked, so the candidate never has
@@ -45,6 +48,9 @@ NONCE_BYTES = 16
 HEADER = struct.Struct(">4s16sII")  # magic, nonce, sequence number, payload length
 CHILD_FRAME = struct.Struct(">IIB")  # length of what follows it, call index, ok; then the value's text
 LOAD_ERROR = 0xFFFFFFFF  # the index of the frame that says the candidate could not be defined
+HOSTILE = 0xFFFFFFFE  # the index of the frame that says the candidate tried something no code edit needs
+SIGSYS = 31  # a seccomp KILL: the escape-only system calls (the _signal module has no enum names)
+HOSTILE_SYSCALL = "made a system call no code edit needs (mounting, namespaces, tracing, kernel keys or modules)"
 FRAME_LIMIT = 512 * 1024  # one frame (an end frame carries the capped stdout and stderr)
 CHILD_FRAME_LIMIT = 16 * 1024  # one value frame from the child (values are cut at VALUE_LIMIT)
 CHILD_TOTAL_LIMIT = 1 << 20  # everything the child may send
@@ -52,11 +58,6 @@ CALL_LIMIT = 1 << 20  # one call expression sent to the child
 JOB_LIMIT = 256 * 1024 * 1024  # a job (files for pytest runs can be large)
 VALUE_LIMIT = 2000
 NOBODY = 65534
-
-_CLONE_NEWNET = 0x40000000
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNS = 0x00020000
-_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 
 
 # -- canonical values ---------------------------------------------------------------------------------------------
@@ -192,13 +193,47 @@ _INTROSPECTION = frozenset({
 })
 _FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 _WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown"})
+# What no code edit needs: reported (``report``) before it is refused. Not ctypes: ``import ctypes`` (numpy does)
+# loads the interpreter itself; what native code could do is refused by seccomp, which names it.
+_HOSTILE = {
+    "socket.connect": "tried to open a network connection",
+    "socket.bind": "tried to open a network connection",
+    "socket.sendto": "tried to open a network connection",
+    "socket.getaddrinfo": "tried to open a network connection",
+    "subprocess.Popen": "tried to start a process",
+    "os.system": "tried to start a process",
+    "os.exec": "tried to start a process",
+    "os.posix_spawn": "tried to start a process",
+    "os.spawn": "tried to start a process",
+    "os.fork": "tried to start a process",
+    "os.forkpty": "tried to start a process",
+    "os.kill": "tried to signal a process",
+    "os.killpg": "tried to signal a process",
+    "sys._current_frames": "tried to inspect the interpreter's internals",
+    "sys.settrace": "tried to inspect the interpreter's internals",
+    "sys.setprofile": "tried to inspect the interpreter's internals",
+    "gc.get_objects": "tried to inspect the interpreter's internals",
+    "gc.get_referrers": "tried to inspect the interpreter's internals",
+    "gc.get_referents": "tried to inspect the interpreter's internals",
+}
+_WRITE_OUTSIDE = "tried to write outside its scratch directory"
 
 
-def _install_audit_hook(scratch, strict=False):
+def _install_audit_hook(scratch, strict=False, report=None):
     scratch = os.path.realpath(scratch)
     realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
     blocked = _BLOCKED | _INTROSPECTION if strict else _BLOCKED
+    hostile, reported = _HOSTILE, []
+
+    def refuse(reason, message):
+        if report is not None and reason is not None and not reported:
+            reported.append(reason)
+            try:
+                report(reason)
+            except BaseException:
+                pass
+        raise PermissionError(message)
 
     def inside(path):
         if isinstance(path, int):
@@ -211,18 +246,18 @@ def _install_audit_hook(scratch, strict=False):
 
     def hook(event, args):
         if event in blocked:
-            raise PermissionError("sandbox: " + event + " is not allowed")
+            refuse(hostile.get(event), "sandbox: " + event + " is not allowed")
         if strict and event == "sys._getframe":
             raise ValueError("sandbox: sys._getframe is not allowed")
         if strict and event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRIBUTES:
             raise PermissionError("sandbox: frames are not reachable")
-        if event == "open" and args and len(args) > 1 and args[1] is not None:
-            mode = str(args[1])
+        if event == "open" and args:
+            mode = str(args[1]) if len(args) > 1 and args[1] is not None else ""  # os.open: None, the flags say
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
             if (any(c in mode for c in "wax+") or flags & write_flags) and not inside(args[0]):
-                raise PermissionError("sandbox: writing outside the scratch directory is not allowed")
+                refuse(_WRITE_OUTSIDE, "sandbox: writing outside the scratch directory is not allowed")
         elif event in _WRITES and args and not inside(args[0]):
-            raise PermissionError("sandbox: " + event + " outside the scratch directory is not allowed")
+            refuse(_WRITE_OUTSIDE, "sandbox: " + event + " outside the scratch directory is not allowed")
 
     sys.addaudithook(hook)
 """
@@ -374,7 +409,7 @@ def _run_calls(job: dict[str, Any], scratch: str, fd: int, call_fd: int) -> None
     sys.dont_write_bytecode = True
     import types  # noqa: F401  (it reads a traceback's frame at import: before the hook refuses frames)
 
-    globals()["_install_audit_hook"](scratch, True)
+    globals()["_install_audit_hook"](scratch, True, lambda reason: send(HOSTILE, False, reason))
     try:
         set_timer(real, call_timeout * 2)
         exec(compile(code, "<candidate>", "exec"), namespace)
@@ -438,20 +473,35 @@ def _send_call(fd: int, expr: str, deadline: float) -> bool:
 
 
 def _relay_calls(
-    read_fd: int, call_fd: int, frames: _Frames, calls: list[str], *, job: dict[str, Any], deadline: float
+    read_fd: int,
+    call_fd: int,
+    frames: _Frames,
+    calls: list[str],
+    *,
+    job: dict[str, Any],
+    deadline: float,
+    hostile: list[str],
 ) -> tuple[bool, bool]:
     """Send the child one call at a time (the next only once the previous value is back, so a call the child has
-    not reached is nowhere in its memory), check its value frames and pass them on. Returns (timed_out, forged)."""
+    not reached is nowhere in its memory), check its value frames and pass them on; a HOSTILE frame's reason
+    goes to ``hostile``. Returns (timed_out, forged)."""
     pipe = [call_fd]  # -1 once closed: after the last call, the child's next read sees EOF and it ends
     try:
-        return _relay_loop(read_fd, pipe, frames, calls, job=job, deadline=deadline)
+        return _relay_loop(read_fd, pipe, frames, calls, job=job, deadline=deadline, hostile=hostile)
     finally:
         if pipe[0] >= 0:
             os.close(pipe[0])
 
 
 def _relay_loop(
-    read_fd: int, pipe: list[int], frames: _Frames, calls: list[str], *, job: dict[str, Any], deadline: float
+    read_fd: int,
+    pipe: list[int],
+    frames: _Frames,
+    calls: list[str],
+    *,
+    job: dict[str, Any],
+    deadline: float,
+    hostile: list[str],
 ) -> tuple[bool, bool]:
     count = len(calls)
     # A candidate may disable its own SIGALRM: each call also has a deadline here.
@@ -485,6 +535,10 @@ def _relay_loop(
             if len(buffer) < end:
                 break
             text, buffer = buffer[CHILD_FRAME.size : end].decode("utf-8", "replace"), buffer[end:]
+            if index == HOSTILE and not ok:
+                if not hostile:  # the candidate's own words never reach the user: only the known reasons
+                    hostile.append(text if text in _known_reasons() else "tried something no code edit needs")
+                continue
             if index == LOAD_ERROR and expected == 0 and not ok:
                 frames.send({"t": "load_error", "error": text[:100]})
                 return False, False
@@ -502,6 +556,11 @@ def _relay_loop(
             else:
                 os.close(pipe[0])
                 pipe[0] = -1
+
+
+def _known_reasons() -> frozenset[str]:
+    hook = globals()  # _HOOK_SOURCE was executed into this module's globals by main()
+    return frozenset([*hook["_HOSTILE"].values(), hook["_WRITE_OUTSIDE"]])
 
 
 def _wait_child(pid: int, deadline: float) -> tuple[int | None, bool]:
@@ -574,8 +633,11 @@ def _handle(job: dict[str, Any], scratch: str, stdin_fd: int, out_fd: int, state
     frames = _Frames(out_fd, nonce, max(FRAME_LIMIT, int(job.get("frame_limit", FRAME_LIMIT)) // 2))
     deadline = started + float(job.get("timeout_s", 5.0))
     timed_out = forged = False
+    hostile: list[str] = []
     if kind == "calls":
-        timed_out, forged = _relay_calls(read_fd, call_write, frames, calls, job=job, deadline=deadline)
+        timed_out, forged = _relay_calls(
+            read_fd, call_write, frames, calls, job=job, deadline=deadline, hostile=hostile
+        )
     status, waited_out = (None, True) if timed_out or forged else _wait_child(pid, deadline)
     timed_out = timed_out or (waited_out and not forged)
     for kill, target in ((os.killpg, pid), (os.kill, pid)):
@@ -595,6 +657,10 @@ def _handle(job: dict[str, Any], scratch: str, stdin_fd: int, out_fd: int, state
         "wall_s": time.monotonic() - started,
         "state": {k: v for k, v in state.items() if k != "drop_uid"},
     }
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == SIGSYS:
+        hostile.insert(0, HOSTILE_SYSCALL)  # seccomp killed it: nothing the candidate printed decides this
+    if hostile:
+        end["hostile"] = hostile[0]
     if kind != "calls":
         end["stdout"] = _read_capped(os.path.join(scratch, ".stdout"), limit)
         end["stderr"] = _read_capped(os.path.join(scratch, ".stderr"), limit)
@@ -612,65 +678,7 @@ def _read_job(fd: int) -> dict[str, Any] | None:
     return job
 
 
-# -- fallback isolation (no bubblewrap) ---------------------------------------------------------------------------
-def _isolate(base: str) -> dict[str, bool]:
-    """Put this worker (and so every child it forks) in fresh network and mount namespaces, with every mount
-    read-only except ``base`` (the parent of all scratch directories). Returns what could be done."""
-    import ctypes
-
-    done = {"network_blocked": False, "fs_readonly": False, "proc_hidden": False}
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-    except (OSError, AttributeError):
-        return done
-    extra = 0 if os.geteuid() == 0 else _CLONE_NEWUSER  # unprivileged: a user namespace grants the rights
-    if libc.unshare(_CLONE_NEWNET | _CLONE_NEWNS | extra) != 0 and libc.unshare(_CLONE_NEWNET | extra) != 0:
-        return done
-    done["network_blocked"] = True
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-            mounts = [line.split()[4] for line in handle if len(line.split()) > 4]
-    except OSError:
-        return done
-    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-        return done
-    if libc.mount(base.encode(), base.encode(), None, _MS_BIND | _MS_REC, None) != 0:
-        return done
-    failed = 0
-    for point in mounts:
-        if point == base:
-            continue
-        raw = point.encode().decode("unicode_escape").encode()  # mountinfo escapes spaces as \040
-        if libc.mount(b"none", raw, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None) != 0:
-            failed += 1
-    done["fs_readonly"] = failed == 0
-    # /proc/PID/environ of the editor or language server holds the user's secrets: hide /proc behind an empty,
-    # read-only tmpfs in this mount namespace.
-    done["proc_hidden"] = libc.mount(b"none", b"/proc", b"tmpfs", _MS_RDONLY, b"size=4k") == 0
-    return done
-
-
-def _can_drop_to_nobody() -> bool:
-    """Whether a child running as ``nobody`` can still run Python (it cannot when the interpreter lives in a
-    private home directory); probed once in a throw-away child."""
-    if os.geteuid() != 0:
-        return False
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            ok = os.access(sys.executable, os.X_OK) and os.access(os.__file__, os.R_OK)
-            ok = ok and all(os.access(p, os.R_OK | os.X_OK) for p in sys.path if p and os.path.isdir(p))
-            os._exit(0 if ok else 1)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
-
-
+# -- the sandbox ---------------------------------------------------------------------------------------------------
 def _not_dumpable() -> None:
     """No other process of the same uid (a candidate) may ptrace this one or open its /proc/PID/mem or fds."""
     try:
@@ -707,52 +715,14 @@ def _once() -> None:
     _handle(job, "/tmp", 0, 1, state)
 
 
-def _pool(base: str) -> None:
-    import shutil
-    import tempfile
-
-    # The client owns (creates and removes) the base directory: inside our mount namespace its parent is
-    # read-only, so we could not remove it ourselves.
-    base = os.path.realpath(base)
-    os.chmod(base, 0o711)
-    drop = _can_drop_to_nobody()
-    state: dict[str, Any] = {"sandbox": "fallback", "uid_dropped": drop, "drop_uid": drop, **_isolate(base)}
-    _not_dumpable()
-    # Warm imports: children inherit them, so candidates importing these pay nothing.
-    import bisect  # noqa: F401
-    import hashlib  # noqa: F401
-    import random  # noqa: F401
-
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    hello = _Frames(1, b"\0" * NONCE_BYTES)
-    hello.send({"t": "hello", "state": {k: v for k, v in state.items() if k != "drop_uid"}})
-    try:
-        while True:
-            job = _read_job(0)
-            if job is None:
-                return
-            scratch = tempfile.mkdtemp(prefix="cand-", dir=base)
-            try:
-                if drop:
-                    os.chown(scratch, NOBODY, NOBODY)
-                _handle(job, scratch, 0, 1, state)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-    finally:
-        for entry in os.listdir(base):
-            shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
-
-
 def main(argv: list[str]) -> None:
     exec(_HOOK_SOURCE, globals())  # defines _install_audit_hook for the values child
     if argv and argv[0].startswith("--site="):  # the interpreter's site-packages (we run with -S)
         sys.path.extend(p for p in argv.pop(0)[len("--site=") :].split(os.pathsep) if p)
     if argv and argv[0] == "once":
         _once()
-    elif len(argv) > 1 and argv[0] == "pool":
-        _pool(argv[1])
     else:
-        raise SystemExit("usage: _worker.py once | pool BASE")
+        raise SystemExit("usage: _worker.py once")
 
 
 if __name__ == "__main__":

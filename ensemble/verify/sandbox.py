@@ -4,9 +4,13 @@ Containment. Where bubblewrap can run, every job gets a FRESH sandbox (:mod:`ens
 network, PID, IPC, UTS and mount namespaces, no capabilities, uid 65534, only the interpreter and system
 directories read-only, a tmpfs scratch, seccomp), started ahead of time so a job rarely waits for it, and torn
 down with everything in it when the job ends: nothing one candidate does reaches the next. Where bubblewrap cannot
-run, the previous mechanisms are used (a warm worker forking a child per job: network namespace, read-only mounts,
-``nobody`` when possible, resource limits, an audit hook) - and :attr:`Sandbox.weak_reason` says so, for the
-result's notes and ``codeconductor models``.
+run, nothing runs: :attr:`Sandbox.available` is False, :attr:`Sandbox.unavailable_reason` says why, and every job
+raises :class:`~ensemble.errors.SandboxUnavailable` with the words the user reads (:func:`sandbox_notice`). There is
+no weaker fallback: the one there was could be escaped (issue 24).
+
+Hostile candidates. A candidate that tries what no code edit needs (an escape-only system call, a connection, a
+write outside its scratch, a process) is named: its calls fail as ``Hostile:<reason>`` and a program's outcome
+carries :attr:`ScriptOutcome.hostile`; the consensus puts it out with that reason.
 
 Verification. The child reports values only (canonical reprs); every comparison happens here, in the parent
 (:mod:`ensemble.verify.compare`). The channel is framed (magic, per-job nonce, sequence number, length), capped
@@ -30,15 +34,12 @@ import functools
 import logging
 import marshal
 import os
-import queue
 import select
-import shutil
 import signal
 import site
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -47,13 +48,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from ..errors import SandboxError
+from ..errors import SandboxError, SandboxUnavailable
 from . import _bwrap
 from ._worker import BOOT, HEADER, MAGIC, NONCE_BYTES
 from .bounded import read_json
 from .compare import matches_expected
 
-__all__ = ["CallOutcome", "CallSpec", "Sandbox", "ScriptOutcome", "sandbox_notice", "shared_sandbox"]
+__all__ = [
+    "HOSTILE_ERROR",
+    "CallOutcome",
+    "CallSpec",
+    "Sandbox",
+    "ScriptOutcome",
+    "sandbox_notice",
+    "shared_sandbox",
+]
 
 _log = logging.getLogger(__name__)
 _WORKER_PATH = Path(__file__).with_name("_worker.py")
@@ -63,7 +72,10 @@ CHANNEL_LIMIT = 1 << 20  # what one job may send back, besides its capped stdout
 _GRACE_S = 2.0  # on top of a job's own timeout: starting the sandbox, writing files, the end frame
 _CHUNK = 65536
 
-Backend = Literal["auto", "bubblewrap", "fallback"]
+Backend = Literal["auto", "bubblewrap"]  # the same today: bubblewrap or nothing
+# A call's error when the candidate tried what no code edit needs; the reason follows. The consensus reads it as
+# the outcome key "!Hostile:<reason>" (``ensemble.consensus.behaviour.HOSTILE_KEY``).
+HOSTILE_ERROR = "Hostile:"
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,8 @@ class CallSpec:
 class CallOutcome:
     """What one call did. ``value`` is a canonical repr (floats rounded); ``error`` an exception type name
     (``Timeout`` for the per-call limit, ``load:<Type>`` when the candidate could not even be defined, ``Forged``
-    when the candidate tampered with the result channel, ``Killed:<code>`` when the run ended before the call).
+    when the candidate tampered with the result channel, ``Killed:<code>`` when the run ended before the call,
+    ``Hostile:<reason>`` on every call when the candidate tried something no code edit needs).
     ``matches`` is computed in the parent."""
 
     ok: bool
@@ -100,10 +113,11 @@ class ScriptOutcome:
     timed_out: bool
     network_blocked: bool
     wall_s: float
+    hostile: str | None = None  # what the program tried that no code edit needs (seen by the supervisor)
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.hostile is None
 
 
 # -- the channel ----------------------------------------------------------------------------------------------
@@ -192,10 +206,9 @@ def _encode_job(job: dict[str, Any]) -> bytes:
 
 # -- supervisors ----------------------------------------------------------------------------------------------
 class _Supervisor:
-    """One supervisor process: a fresh bubblewrap sandbox for one job, or a warm fallback worker."""
+    """One supervisor process: a fresh bubblewrap sandbox for one job."""
 
-    def __init__(self, argv: list[str], pass_fds: Sequence[int] = (), base: str | None = None) -> None:
-        self.base = base
+    def __init__(self, argv: list[str], pass_fds: Sequence[int] = ()) -> None:
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -239,17 +252,8 @@ class _Supervisor:
 
     def kill(self) -> None:
         _kill_group(self.proc)
-        if self.base is not None:
-            shutil.rmtree(self.base, ignore_errors=True)
-            self.base = None
 
     def close(self) -> None:
-        if self.proc.poll() is None and self.base is not None:
-            with contextlib.suppress(OSError):
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=2)
         self.kill()
 
 
@@ -282,29 +286,11 @@ def _start_bwrap(support: _bwrap.Support, ro_paths: Sequence[str] = ()) -> _Supe
             os.close(fd)
 
 
-def _start_pool_worker() -> _Supervisor:
-    base = tempfile.mkdtemp(prefix="codeconductor-sandbox-")
-    try:
-        worker = _Supervisor(_supervisor_command("pool", base), base=base)
-    except SandboxError:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    assert worker.proc.stdout is not None
-    frames, how = read_frames(worker.proc.stdout.fileno(), b"\0" * NONCE_BYTES, time.monotonic() + 30, 65536)
-    if how != "end" or not frames:
-        worker.kill()
-        raise SandboxError("the sandbox worker did not start")
-    worker.state = dict(frames[0].get("state") or {})
-    if not worker.state.get("network_blocked"):
-        _log.warning("sandbox: could not create a network namespace; candidates run with network access")
-    return worker
-
-
 class Sandbox:
-    """Runs candidates contained. ``workers``: how many jobs may run at once (and, with bubblewrap, how many
-    sandboxes are kept started ahead). ``backend``: ``auto`` (bubblewrap where it can run, else the announced
-    fallback), ``bubblewrap`` (raise :class:`SandboxError` where it cannot run) or ``fallback``. Usable with
-    ``with`` or ``async with``; :meth:`close` stops everything."""
+    """Runs candidates contained. ``workers``: how many jobs may run at once (and how many sandboxes are kept
+    started ahead). ``backend``: kept for callers; bubblewrap is the only containment. Where it cannot run,
+    :attr:`available` is False and every job raises :class:`SandboxUnavailable`. Usable with ``with`` or
+    ``async with``; :meth:`close` stops everything."""
 
     def __init__(
         self,
@@ -316,7 +302,7 @@ class Sandbox:
         ahead: int | None = None,
     ) -> None:
         self._size = max(1, workers)
-        # Sandboxes started ahead (bubblewrap): while a job runs, the next ones start.
+        # Sandboxes started ahead: while a job runs, the next ones start.
         self._ahead = ahead if ahead is not None else self._size + 1
         self.memory_mb = memory_mb
         self.output_limit = output_limit
@@ -324,8 +310,6 @@ class Sandbox:
         self._support: _bwrap.Support | None = None
         self._slots = threading.BoundedSemaphore(self._size)
         self._spares: list[_Supervisor] = []
-        self._free: queue.Queue[_Supervisor] = queue.Queue()
-        self._all: list[_Supervisor] = []
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
@@ -333,68 +317,61 @@ class Sandbox:
     # -- containment -----------------------------------------------------------------------------------------
     def _probe(self) -> _bwrap.Support:
         if self._support is None:
-            if self._backend == "fallback":
-                self._support = _bwrap.Support(None, None, None, "bubblewrap disabled (fallback sandbox chosen)")
-            else:
-                self._support = _bwrap.support()
-                if self._backend == "bubblewrap" and not self._support.usable:
-                    raise SandboxError(f"bubblewrap sandbox unavailable: {self._support.weak_reason}")
+            self._support = _bwrap.support()
         return self._support
 
     @property
-    def containment(self) -> str:
-        """``bubblewrap`` (a fresh namespace sandbox per job) or ``fallback`` (the weaker warm worker)."""
-        return "bubblewrap" if self._probe().usable else "fallback"
+    def available(self) -> bool:
+        """Whether candidates can run here (bubblewrap with its seccomp filter); probed once per process."""
+        return self._probe().usable
 
     @property
-    def weak_reason(self) -> str | None:
-        """Why containment is weaker than it should be (for the user), or None when it is the full sandbox."""
-        return self._probe().weak_reason
+    def unavailable_reason(self) -> str | None:
+        """Why nothing can run here (short, for the user), or None when the sandbox is available."""
+        support = self._probe()
+        return None if support.usable else support.reason or "bubblewrap cannot run here"
+
+    def require(self) -> None:
+        """Raise :class:`SandboxUnavailable` (its message: why, and the fix) where nothing can run."""
+        self._require()
+
+    def _require(self) -> _bwrap.Support:
+        support = self._probe()
+        if not support.usable:
+            reason = self.unavailable_reason or ""
+            raise SandboxUnavailable(_bwrap.unavailable_note(reason), reason)
+        return support
+
+    @property
+    def containment(self) -> str:
+        """``bubblewrap`` (a fresh namespace sandbox per job) or ``none`` (nothing runs)."""
+        return "bubblewrap" if self.available else "none"
 
     @property
     def network_blocked(self) -> bool:
-        """Whether candidates run without network (fallback: False also when no worker has started yet)."""
-        if self._probe().usable:
-            return True
-        return bool(self._all) and all(w.state.get("network_blocked") for w in self._all)
+        """Whether candidates run without network (always, when they run at all)."""
+        return self.available
 
     @property
     def protections(self) -> dict[str, bool]:
-        """Which OS-level protections candidates get."""
-        if self._probe().usable:
-            names = ("namespaces", "network_blocked", "fs_readonly", "uid_dropped")
-            return {**dict.fromkeys(names, True), "seccomp": self._probe().seccomp is not None}
-        workers = list(self._all)
-        return {
-            "namespaces": False,
-            "network_blocked": bool(workers) and all(w.state.get("network_blocked") for w in workers),
-            "fs_readonly": bool(workers) and all(w.state.get("fs_readonly") for w in workers),
-            "uid_dropped": bool(workers) and all(w.state.get("uid_dropped") for w in workers),
-            "seccomp": False,
-        }
+        """Which OS-level protections candidates get (all of them, or none: then nothing runs)."""
+        names = ("namespaces", "network_blocked", "fs_readonly", "uid_dropped", "seccomp")
+        return dict.fromkeys(names, self.available)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        support = self._probe()
+        """Start the sandboxes ahead; where none can run, nothing (the jobs say why)."""
         with self._lock:
             if self._closed:
                 raise SandboxError("sandbox is closed")
             if not self._started:
                 atexit.register(self.close)
                 self._started = True
-        if support.usable:
+        if self.available:
             self._fill_spares()
-            return
-        with self._lock:
-            missing = self._size - len(self._all)
-        for _ in range(missing):
-            worker = _start_pool_worker()
-            with self._lock:
-                self._all.append(worker)
-            self._free.put(worker)
 
     def _fill_spares(self) -> None:
-        support = self._probe()
+        support = self._require()
         while True:
             with self._lock:
                 if self._closed or len(self._spares) >= self._ahead:
@@ -408,19 +385,19 @@ class Sandbox:
 
     def _take_spare(self, ro_paths: Sequence[str] = ()) -> _Supervisor:
         if ro_paths:  # a sandbox of its own, with these paths shown
-            return _start_bwrap(self._probe(), ro_paths)
+            return _start_bwrap(self._require(), ro_paths)
         with self._lock:
             while self._spares:
                 spare = self._spares.pop(0)
                 if spare.alive:
                     return spare
                 spare.kill()
-        return _start_bwrap(self._probe())
+        return _start_bwrap(self._require())
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            everything, self._all, self._spares = self._all + self._spares, [], []
+            everything, self._spares = self._spares, []
         for process in everything:
             process.close()
 
@@ -447,42 +424,20 @@ class Sandbox:
     def _submit(self, job: dict[str, Any], timeout_s: float) -> tuple[list[dict[str, Any]], str]:
         if self._closed:
             raise SandboxError("sandbox is closed")
+        self._require()
         job = {**job, "frame_limit": self._limit()}
-        if self._probe().usable:
-            with self._slots:
-                for attempt in range(2):
-                    box = self._take_spare(job.get("ro_paths") or ())
-                    try:
-                        self._fill_spares()  # the next job's sandbox starts while this one runs
-                        frames, how = box.request(job, timeout_s, self._limit())
-                    finally:
-                        box.kill()
-                    # Nothing at all came back: the sandbox failed to start (not the candidate). Once more.
-                    if frames or how == "deadline" or attempt:
-                        return frames, how
-            raise AssertionError("unreachable")
-        if not self._all:
-            self.start()
-        worker = self._free.get()
-        try:
+        with self._slots:
             for attempt in range(2):
-                if not worker.alive:
-                    worker = self._replace(worker)
-                frames, how = worker.request(job, timeout_s, self._limit())
-                if how != "end":
-                    worker = self._replace(worker)  # stopped, flooding or forging: never reused
+                box = self._take_spare(job.get("ro_paths") or ())
+                try:
+                    self._fill_spares()  # the next job's sandbox starts while this one runs
+                    frames, how = box.request(job, timeout_s, self._limit())
+                finally:
+                    box.kill()
+                # Nothing at all came back: the sandbox failed to start (not the candidate). Once more.
                 if frames or how == "deadline" or attempt:
                     return frames, how
-            raise AssertionError("unreachable")
-        finally:
-            self._free.put(worker)
-
-    def _replace(self, worker: _Supervisor) -> _Supervisor:
-        worker.kill()
-        fresh = _start_pool_worker()
-        with self._lock:
-            self._all = [fresh if w is worker else w for w in self._all]
-        return fresh
+        raise AssertionError("unreachable")
 
     def run_calls(
         self,
@@ -544,6 +499,7 @@ class Sandbox:
             why = "timed out" if how == "deadline" else "stopped reporting" if how != "violation" else "forged"
             return ScriptOutcome(-9, "", f"sandbox: the run {why}", how == "deadline", self.network_blocked, 0.0)
         state = end.get("state") or {}
+        hostile = end.get("hostile")
         return ScriptOutcome(
             exit_code=_as_int(end.get("exit_code"), -1),
             stdout=str(end.get("stdout", ""))[: self.output_limit + 40],
@@ -551,12 +507,13 @@ class Sandbox:
             timed_out=bool(end.get("timed_out")),
             network_blocked=bool(state.get("network_blocked")),
             wall_s=float(end.get("wall_s", 0.0)) if isinstance(end.get("wall_s"), (int, float)) else 0.0,
+            hostile=str(hostile)[:200] if hostile else None,
         )
 
     @property
     def scratch_dir(self) -> str | None:
-        """Where ``files`` land inside the sandbox (``/tmp`` with bubblewrap; per job, unknown ahead, else)."""
-        return _bwrap.SCRATCH if self._probe().usable else None
+        """Where ``files`` land inside the sandbox (``/tmp``; None where nothing can run)."""
+        return _bwrap.SCRATCH if self.available else None
 
     def run_script(
         self,
@@ -631,6 +588,9 @@ def _call_outcomes(specs: Sequence[CallSpec], frames: list[dict[str, Any]], how:
         return [CallOutcome(False, error=error, matches=False if s.expected is not None else None) for s in specs]
 
     end = frames[-1] if how == "end" and frames and frames[-1].get("t") == "end" else None
+    if end is not None and end.get("hostile"):
+        # Named before anything else: what it tried decides, whatever values it reported.
+        return failed(HOSTILE_ERROR + str(end.get("hostile"))[:200])
     if how == "violation" or (end is not None and end.get("forged")):
         return failed("Forged")
     body = frames[:-1] if end is not None else frames
@@ -672,9 +632,9 @@ def shared_sandbox() -> Sandbox:
 
 
 def sandbox_notice() -> str | None:
-    """A line for the user when candidates would run in the weaker fallback sandbox (None when fully contained);
-    probing costs a few ms once per process."""
-    reason = _bwrap.support().weak_reason
-    if reason is None:
+    """The line for the user when nothing can be executed here (None when the sandbox runs); probing costs a few
+    ms once per process."""
+    support = _bwrap.support()
+    if support.usable:
         return None
-    return f"sandbox is weak: {reason}; candidates run with the fallback containment (see docs/reliability.md)"
+    return _bwrap.unavailable_note(support.reason or "bubblewrap cannot run here")

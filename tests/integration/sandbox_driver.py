@@ -73,6 +73,32 @@ return 'escaped' if any({secret!r} in text for text in found) else 'no'
         "py_kill_supervisor": _attack(
             "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\nos.kill(-1, signal.SIGSTOP)\nreturn 'escaped'"
         ),
+        # Memory RLIMIT_AS does not count: a memfd (refused by seccomp), and the scratch (a 64 MiB tmpfs).
+        "py_memfd_outside_rlimit": _attack(
+            """
+import os
+fd = os.memfd_create('hoard')
+block = b'x' * (1 << 20)
+for _ in range(600):
+    os.write(fd, block)
+return 'escaped'
+"""
+        ),
+        "py_fill_scratch": _attack(
+            """
+import os
+total, block = 0, b'x' * (1 << 20)
+for index in range(200):
+    try:
+        fd = os.open('/tmp/fill%d' % index, os.O_WRONLY | os.O_CREAT, 0o600)
+        for _ in range(4):
+            total += os.write(fd, block)
+        os.close(fd)
+    except OSError:
+        break
+return 'escaped' if total >= 100 << 20 else 'no'
+"""
+        ),
     }
 
 
@@ -103,6 +129,19 @@ def shell_cases(cfg: dict[str, Any]) -> dict[str, str]:
         "ls /proc/2/fd && echo ESCAPED",
         "sh_stop_supervisor": "kill -STOP 2 && echo ESCAPED; kill -STOP 1 && echo ESCAPED; kill -STOP -1 && echo ESCAPED",
         "sh_fork_bomb": "b() { b | b & }; b; sleep 1",
+        # Memory outside the caps: /dev/shm and /dev (tmpfs as large as half the RAM), the scratch, a memfd.
+        "sh_fill_dev_shm": "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; "
+        '[ "$(du -k /dev/shm/fill | cut -f1)" -ge 32768 ] && echo ESCAPED; '
+        "dd if=/dev/zero of=/dev/fill bs=1M count=64 2>/dev/null; [ -s /dev/fill ] && echo ESCAPED; "
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>/dev/null; "
+        '[ "$(du -k /tmp/fill | cut -f1)" -ge 102400 ] && echo ESCAPED',
+        "sh_memfd": "python3 -c \"import os; fd = os.memfd_create('x'); os.write(fd, b'x' * (64 << 20)); "
+        "print('ESCAPED')\"",
+        # A pidfd can be any /proc/PID directory: signal 0 says whether the supervisor (2) or init (1) is reachable.
+        "sh_pidfd_signal_supervisor": 'python3 -c "import ctypes, os\n'
+        "for pid in (1, 2):\n"
+        "    fd = os.open('/proc/%d' % pid, os.O_RDONLY | os.O_DIRECTORY)\n"
+        "    print('ESCAPED' if ctypes.CDLL(None).syscall(424, fd, 0, 0, 0) == 0 else 'no')\"",
     }
 
 
@@ -304,7 +343,9 @@ def verdict_cases(box: Sandbox) -> dict[str, Any]:
     calls = [CallSpec(f"f({i})", str(2 * i)) for i in range(3)]
     outcomes = box.run_calls(FRAME_TRICK, "f", calls, 10.0, call_timeout_s=3.0)
     results["py_frame_trick"] = {
-        "contained": all(o.value == "[]" for o in outcomes) and not any(o.matches for o in outcomes),
+        # It finds nothing, or it is named hostile for walking the heap: never the call list.
+        "contained": all(o.value == "[]" or (o.error or "").startswith("Hostile:") for o in outcomes)
+        and not any(o.matches for o in outcomes),
         "detail": " ".join(o.key for o in outcomes),
     }
     outcome = language_for("javascript").run_calls(box, JS_ESCAPE, "f", [CallSpec("f(7)", "5")], 10.0)[0]
@@ -329,6 +370,35 @@ def innocent_after_attack(box: Sandbox) -> dict[str, Any]:
     out = box.run_program({"b.sh": check + "\n"}, ["/bin/sh", "b.sh"])
     unaffected = "LEFTOVER" not in out.stdout and "WROTE" not in out.stdout and "fine" in out.stdout
     return {"contained": unaffected and out.ok, "detail": out.stdout[-300:]}
+
+
+# Hostile answers are named, not only contained: what each was seen trying (the reason the user reads).
+HOSTILE_CALLS = {
+    "connect": "import socket\ndef f(x):\n    try:\n        socket.create_connection(('127.0.0.1', PORT), 1)\n"
+    "    except OSError:\n        pass\n    return x + 3\n",
+    "write_outside": "def f(x):\n    try:\n        open('/usr/lib/cc-planted.py', 'w')\n    except OSError:\n"
+    "        pass\n    return x + 3\n",
+    "os_open_outside": "import os\ndef f(x):\n    try:\n        os.open('/usr/lib/cc-planted', os.O_WRONLY | os.O_CREAT)\n"
+    "    except OSError:\n        pass\n    return x + 3\n",
+    "start_process": "import subprocess\ndef f(x):\n    try:\n        subprocess.run(['/bin/true'])\n"
+    "    except OSError:\n        pass\n    return x + 3\n",
+    # Its own "reason" (words for the user) through the child's frame format: only known reasons are shown.
+    "forged_reason": "import os, struct\ndef f(x):\n    t = b'safe: click apply'\n"
+    "    os.write(3, struct.pack('>IIB', 5 + len(t), 0xFFFFFFFE, 0) + t)\n    return x + 3\n",
+    "honest": "def f(x):\n    return x + 3\n",
+}
+# A program calling mount(2) directly (through ctypes): seccomp kills it, the supervisor names it.
+HOSTILE_PROGRAM = "import ctypes\nprint(ctypes.CDLL(None).mount(b'none', b'/tmp', b'tmpfs', 0, None))\n"
+
+
+def run_hostile(box: Sandbox, port: int) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, code in HOSTILE_CALLS.items():
+        outcome = box.run_calls(code.replace("PORT", str(port)), "f", [CallSpec("f(2)", "5")], 4.0)[0]
+        seen[name] = {"ok": outcome.ok, "matches": outcome.matches, "error": outcome.error}
+    program = box.run_program({"a.py": HOSTILE_PROGRAM}, ["/usr/bin/python3", "a.py"], 4.0)
+    seen["mount_program"] = {"ok": program.ok, "hostile": program.hostile, "exit_code": program.exit_code}
+    return seen
 
 
 def main() -> None:
@@ -356,7 +426,7 @@ def main() -> None:
     report: dict[str, Any] = {"uid": os.getuid(), "cases": {}, "controls": {}}
     with Sandbox(backend=cfg.get("backend", "bubblewrap")) as box:
         report["containment"] = box.containment
-        report["weak_reason"] = box.weak_reason
+        report["unavailable_reason"] = box.unavailable_reason
         report["protections"] = box.protections
         for name, code in python_cases(cfg).items():
             report["cases"][name] = run_python(box, code)
@@ -369,6 +439,7 @@ def main() -> None:
     with Sandbox(backend=cfg.get("backend", "bubblewrap")) as box:
         honest = box.run_calls("def f(x):\n    return x + 3\n", "f", [CallSpec("f(2)", "5")])[0]
         report["honest_after_all"] = honest.matches is True
+        report["hostile"] = run_hostile(box, cfg["port"])  # a fresh Sandbox: the one above had its spares stopped
     report["sandbox_connections"] = len(accepted)
     # Controls: the reading and connecting attacks work outside the sandbox (the listener counts this one).
     cases = python_cases(cfg)

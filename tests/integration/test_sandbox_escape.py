@@ -27,12 +27,9 @@ from typing import Any
 
 import pytest
 
-from ensemble.verify import _bwrap
+from tests.support.sandbox import require_sandbox
 
-pytestmark = [
-    pytest.mark.timeout(240),
-    pytest.mark.skipif(not _bwrap.support().usable, reason=f"bubblewrap unusable: {_bwrap.support().weak_reason}"),
-]
+pytestmark = pytest.mark.timeout(240)
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("sandbox_driver.py")
@@ -50,6 +47,8 @@ CASES = [
     "py_loopback_connect",
     "py_fork_bomb",
     "py_kill_supervisor",
+    "py_memfd_outside_rlimit",
+    "py_fill_scratch",
     "sh_root_shell",
     "sh_remount_rw",
     "sh_mount_proc",
@@ -64,6 +63,9 @@ CASES = [
     "sh_read_supervisor_memory",
     "sh_stop_supervisor",
     "sh_fork_bomb",
+    "sh_fill_dev_shm",
+    "sh_memfd",
+    "sh_pidfd_signal_supervisor",
     "next_innocent_candidate",
     # Verification: forged
     "fake_result_lines",
@@ -193,6 +195,7 @@ def _run_driver(who: str) -> Iterator[Run]:
 
 @pytest.fixture(scope="module", params=["root", "user"])
 def run(request: pytest.FixtureRequest) -> Iterator[Run]:
+    require_sandbox()
     if os.geteuid() != 0:
         pytest.skip("creating the unprivileged test user and the root run both need root")
     yield from _run_driver(request.param)
@@ -206,7 +209,7 @@ def test_hostile_case_is_contained_and_fails(run: Run, case: str) -> None:
 
 def test_ran_in_the_full_sandbox_as_the_right_user(run: Run) -> None:
     assert run.report["containment"] == "bubblewrap"
-    assert run.report["weak_reason"] is None
+    assert run.report["unavailable_reason"] is None
     assert all(run.report["protections"].values()), run.report["protections"]
     assert (run.report["uid"] == 0) == (run.who == "root")
     assert "uid=65534" in run.report["cases"]["sh_root_shell"]["detail"]
@@ -244,3 +247,23 @@ def test_forged_results_never_match(run: Run) -> None:
     assert cases["fake_result_lines"]["detail"] == "Forged"
     assert cases["patch_equal"]["detail"] == "4"  # its real value, compared in the parent
     assert cases["patch_repr"]["detail"] == "'<Five 5>'"  # an int subclass is not an int, whatever its repr says
+
+
+def test_hostile_answers_are_named(run: Run) -> None:
+    # Contained is not enough: what each tried is the reason the user reads, and its calls count as failed.
+    seen = run.report["hostile"]
+    expected = {
+        "connect": "Hostile:tried to open a network connection",
+        "write_outside": "Hostile:tried to write outside its scratch directory",
+        "os_open_outside": "Hostile:tried to write outside its scratch directory",  # os.open: no mode, only flags
+        "start_process": "Hostile:tried to start a process",
+        "forged_reason": "Hostile:tried something no code edit needs",  # never the candidate's own words
+    }
+    for name, error in expected.items():
+        assert seen[name] == {"ok": False, "matches": False, "error": error}, (run.who, name, seen[name])
+    assert seen["honest"] == {"ok": True, "matches": True, "error": None}
+    program = seen["mount_program"]
+    assert program["ok"] is False
+    assert program["exit_code"] == -31  # SIGSYS: seccomp killed it at the mount call
+    assert program["hostile"] is not None
+    assert "system call no code edit needs" in program["hostile"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ensemble.consensus.behaviour import HOSTILE_KEY
 from ensemble.languages import javascript as js_module
 from ensemble.languages import language_for
 from ensemble.languages.javascript import esbuild_path, node_path, read_harness_output
@@ -42,7 +43,7 @@ class RecordingSandbox(Sandbox):
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[RecordingSandbox]:
     box = RecordingSandbox()
-    assert box.containment == "bubblewrap", f"bubblewrap cannot run here: {box.weak_reason}"
+    assert box.containment == "bubblewrap", f"bubblewrap cannot run here: {box.unavailable_reason}"
     assert node_path() is not None, "node is not installed (scripts/setup.sh installs it)"
     box.start()
     yield box
@@ -319,7 +320,8 @@ def test_python_candidate_cannot_reach_the_call_list(sandbox: RecordingSandbox) 
     evaluating; the frames, tracebacks, generators and the heap are refused."""
     calls = [CallSpec(f"f({i})", str(2 * i)) for i in range(4)]
     outcomes = sandbox.run_calls(FRAME_TRICK, "f", calls, 20.0, call_timeout_s=3.0)
-    assert [o.key for o in outcomes] == ["=[]"] * 4, outcomes
+    # It finds nothing, or (its walk of the heap seen) it is named hostile on every call: never the call list.
+    assert all(o.key == "=[]" or o.key.startswith(HOSTILE_KEY) for o in outcomes), outcomes
     assert not any(o.matches for o in outcomes)
 
 
@@ -353,8 +355,6 @@ def test_python_introspection_is_refused_but_ordinary_modules_work(sandbox: Reco
                 attempt(lambda: inspect.currentframe()),
                 attempt(tb),
                 attempt(lambda: gen().gi_frame),
-                attempt(lambda: gc.get_objects()),
-                attempt(lambda: gc.get_referrers(probe)),
             ]
 
         def f():
@@ -362,10 +362,12 @@ def test_python_introspection_is_refused_but_ordinary_modules_work(sandbox: Reco
         """
     )
     probe, ordinary = sandbox.run_calls(code, "f", ["probe()", "f()"], 10.0)
-    assert probe.value == repr(
-        ["ValueError", "ValueError", "PermissionError", "PermissionError"] + ["PermissionError"] * 2
-    )
+    assert probe.value == repr(["ValueError", "ValueError", "PermissionError", "PermissionError"])
     assert ordinary.value == repr([(1, 2), 3, 1, '{"a": 1}'])
+    # Walking the heap is refused and names the candidate: every call of it fails with the reason.
+    heap = "import gc\ndef f():\n    try:\n        gc.get_objects()\n    except BaseException:\n        pass\n    return 1\n"
+    outcomes = sandbox.run_calls(heap, "f", ["f()", "f()"], 10.0)
+    assert [o.key for o in outcomes] == [f"{HOSTILE_KEY}tried to inspect the interpreter's internals"] * 2
 
 
 # -- the pytest runner's report ------------------------------------------------------------------------------
