@@ -26,6 +26,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
 import ensemble
+from codeconductor import __version__
 from ensemble import (
     Block,
     CodeContext,
@@ -216,7 +217,7 @@ class CodeConductorServer(LanguageServer):
     """The language server: settings, pipeline, stored results, runs in flight."""
 
     def __init__(self) -> None:
-        super().__init__("codeconductor", "0.1.0", protocol_cls=CodeConductorProtocol)
+        super().__init__("codeconductor", __version__, protocol_cls=CodeConductorProtocol)
         self.settings = Settings()
         self.init_options: dict[str, Any] = {}
         self.store = RunStore()
