@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer, start_llama_server
 
 LlamaServerFactory = Callable[..., LlamaServer]
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +39,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     data_home = os.environ.get("XDG_DATA_HOME", "")
     if os.path.basename(data_home).startswith("codeconductor-test-data-"):
         shutil.rmtree(data_home, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _one_copy_of_each_package() -> Iterator[None]:
+    """ensemble/ and server/ are imported as codeconductor.ensemble and codeconductor.server. The repository root on
+    sys.path (where the tests run) also makes the folders importable under their bare names, which would load a
+    second copy of every module (two Settings classes, two loggers) that no installed copy ever has."""
+    yield
+    for folder in ("ensemble", "server"):
+        bare, ours = sys.modules.get(folder), sys.modules.get(f"codeconductor.{folder}")
+        bare_file = getattr(bare, "__file__", None)
+        if ours is not None and bare_file and Path(bare_file).resolve().is_relative_to(_ROOT):
+            pytest.fail(f"the {folder}/ package was imported as `{folder}` too: import codeconductor.{folder} only")
 
 
 @pytest.fixture(scope="session")
