@@ -83,7 +83,7 @@ def test_nothing_imports_the_folders_by_their_bare_names() -> None:
 def test_the_bare_name_check_finds_what_it_looks_for() -> None:
     engine, front = FOLDERS  # spelled through variables: the names must not be literal in this file
     source = f'import {front}\nfrom {engine}.cli import main\nrun([python, "-m", "{front}"])\nfrom codeconductor import {engine}\n'
-    assert _bare_names(ast.parse(source)) == [(1, "server"), (2, "ensemble.cli"), (3, "server")]
+    assert _bare_names(ast.parse(source)) == [(1, front), (2, f"{engine}.cli"), (3, front)]
 
 
 def test_the_extension_and_the_server_have_one_version() -> None:
