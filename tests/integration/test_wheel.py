@@ -32,13 +32,11 @@ import pytest
 import codeconductor
 from tests.support.fault_server import FakeModel, FaultServer
 from tests.support.rawlsp import RawServer
+from tests.support.shadow import SHADOW_EXIT, SHADOW_MODULES, write_shadowing_modules
 
 pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[2]
-SHADOW_EXIT = 17
-# Modules a user's project may well have, named like ours or our dependencies.
-SHADOW_MODULES = ("server", "ensemble", "codeconductor", "pygls", "lsprotocol", "httpx", "pydantic", "rich")
 CODE = '''def add(a, b):
     """Add two numbers.
 
@@ -60,21 +58,6 @@ class Installed:
     script: Path  # its console script ``codeconductor``
     build_s: float
     install_s: float
-
-
-def _shadow(folder: Path) -> Path:
-    """A project folder whose modules and packages take our names: importing any of them prints and exits 17."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in SHADOW_MODULES:
-        body = f"import sys\nprint('SHADOW {name} imported')\nsys.stderr.write('SHADOW {name} imported\\n')\nsys.exit({SHADOW_EXIT})\n"
-        package = folder / name
-        for sub in ("", "server", "ensemble"):
-            (package / sub).mkdir(parents=True, exist_ok=True)
-            (package / sub / "__init__.py").write_text(body)
-            (package / sub / "__main__.py").write_text(body)
-        # A module file next to the package of the same name (the package wins when both are importable).
-        (folder / f"{name}.py").write_text(body)
-    return folder
 
 
 def _env() -> dict[str, str]:
@@ -137,7 +120,7 @@ def models() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def project(tmp_path: Path, models: FaultServer) -> Path:
-    folder = _shadow(tmp_path / "project")
+    folder = write_shadowing_modules(tmp_path / "project")
     folder.joinpath("codeconductor.toml").write_text(
         f'probe_local = false\nembedded = "off"\nmax_tokens = 64\ntemperature = 0.0\n\n[[endpoints]]\nurl = "{models.url}"\n'
     )
@@ -229,7 +212,9 @@ def test_ask_runs_the_candidates_in_the_sandbox(installed: Installed, project: P
 
 @pytest.mark.slow
 def test_demo_on_the_embedded_models(installed: Installed, tmp_path: Path) -> None:
-    folder = _shadow(tmp_path / "demo")  # no codeconductor.toml: the embedded ensemble when no server runs
+    folder = write_shadowing_modules(
+        tmp_path / "demo"
+    )  # no codeconductor.toml: the embedded ensemble when no server runs
     done = _run([installed.script, "demo"], folder, 400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "consensus" in done.stdout
