@@ -30,7 +30,6 @@ import os
 import runpy
 import sys
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +320,7 @@ def _ask_request(args: argparse.Namespace, settings: Settings) -> Request:
 
 def example_path() -> Path:
     """The bundled example used by ``codeconductor demo``."""
-    return Path(str(files("ensemble") / "examples" / "slow_primes.py"))
+    return Path(__file__).with_name("examples") / "slow_primes.py"
 
 
 def _demo_request(args: argparse.Namespace) -> Request:
@@ -426,26 +425,28 @@ def _print_result(result: Result) -> None:
 
 # -- serve -----------------------------------------------------------------------------------------------------
 
+_SERVER_MAIN = "server.__main__"
+
 
 def _serve(tcp: str | None, err: Console) -> int:
     """Run the language server exactly as ``python -m server`` would (``--tcp HOST:PORT`` passed through).
 
-    The server lives in the separate ``server`` package; it is imported only here so the engine never depends on
-    it and ``codeconductor ask`` starts fast.
+    The server lives in the separate server package; it is imported only here so the engine never depends on it
+    and ``codeconductor ask`` starts fast.
     """
     import importlib.util
 
     try:
-        found = importlib.util.find_spec("server.__main__") is not None
+        found = importlib.util.find_spec(_SERVER_MAIN) is not None
     except ImportError:
         found = False
     if not found:
-        err.print("[red]error:[/] the language server is not installed (no `server` package with a __main__)")
+        err.print(f"[red]error:[/] the language server is not installed (no module {_SERVER_MAIN})")
         return EXIT_ERROR
     saved = sys.argv
     sys.argv = ["codeconductor serve", *(["--tcp", tcp] if tcp else [])]
     try:
-        runpy.run_module("server", run_name="__main__", alter_sys=True)
+        runpy.run_module(_SERVER_MAIN, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_ERROR)
     finally:

@@ -41,7 +41,8 @@ EXTENSION_ONLY: dict[str, dict[str, Any]] = {
         "default": "",
         "scope": "machine-overridable",
         "markdownDescription": (
-            "Python interpreter that runs the CodeConductor language server (`python -m server`). "
+            "Python interpreter that runs the CodeConductor language server (`<python> -I -m codeconductor.server`, "
+            "after a handshake that checks it is CodeConductor's, in this extension's version). "
             "Empty: the Python extension's selected interpreter when installed, else `python3` on PATH."
         ),
     },

@@ -9,7 +9,7 @@ import threading
 
 from lsprotocol import types as lsp
 
-from .server import CodeConductorServer
+from .server import OWN_LOGGERS, CodeConductorServer
 
 __all__ = ["LogBridge", "install"]
 
@@ -62,7 +62,7 @@ class LogBridge(logging.Handler):
             self._local.busy = False
 
 
-def install(ls: CodeConductorServer, loggers: tuple[str, ...] = ("ensemble", "server")) -> LogBridge:
+def install(ls: CodeConductorServer, loggers: tuple[str, ...] = OWN_LOGGERS) -> LogBridge:
     """Attach a :class:`LogBridge` to the engine's and server's loggers."""
     bridge = LogBridge(ls)
     bridge.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -25,6 +25,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
+import ensemble
+from codeconductor import __version__
 from ensemble import (
     Block,
     CodeContext,
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# The loggers whose records reach the editor and follow the logLevel setting: the engine's and this package's
+# (their names follow the packages' import names, which the build maps under codeconductor).
+OWN_LOGGERS: tuple[str, ...] = (ensemble.__name__, __name__.rpartition(".")[0])
 
 _T = TypeVar("_T")
 
@@ -212,7 +217,7 @@ class CodeConductorServer(LanguageServer):
     """The language server: settings, pipeline, stored results, runs in flight."""
 
     def __init__(self) -> None:
-        super().__init__("codeconductor", "0.1.0", protocol_cls=CodeConductorProtocol)
+        super().__init__("codeconductor", __version__, protocol_cls=CodeConductorProtocol)
         self.settings = Settings()
         self.init_options: dict[str, Any] = {}
         self.store = RunStore()
@@ -336,8 +341,8 @@ class CodeConductorServer(LanguageServer):
             if self._history is not None:
                 self._history.close()
                 self._history = None
-        logging.getLogger("ensemble").setLevel(settings.log_level.upper())
-        logging.getLogger("server").setLevel(settings.log_level.upper())
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(settings.log_level.upper())
         if self._pipeline is not None:
             self._pipeline.update_settings(settings)
         logger.info("settings from %s applied", source)

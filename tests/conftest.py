@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.sandbox import sandbox_must_run
 
 LlamaServerFactory = Callable[..., LlamaServer]
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,6 +58,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             item.location[1] or 0,
             f"Skipped: no sandbox here (bubblewrap not installed, not CI): {reason}",
         )
+
+
+@pytest.fixture(autouse=True)
+def _one_copy_of_each_package() -> Iterator[None]:
+    """ensemble/ and server/ are imported as codeconductor.ensemble and codeconductor.server. The repository root on
+    sys.path (where the tests run) also makes the folders importable under their bare names, which would load a
+    second copy of every module (two Settings classes, two loggers) that no installed copy ever has."""
+    yield
+    for folder in ("ensemble", "server"):
+        bare, ours = sys.modules.get(folder), sys.modules.get(f"codeconductor.{folder}")
+        bare_file = getattr(bare, "__file__", None)
+        if ours is not None and bare_file and Path(bare_file).resolve().is_relative_to(_ROOT):
+            pytest.fail(f"the {folder}/ package was imported as `{folder}` too: import codeconductor.{folder} only")
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 code actions, runs "Fix with ensemble" — a preview, since Neovim has no change annotations: the edit waits in the
 code actions — rejects it (nothing changes), runs it again and accepts it (applied through Neovim's own
 ``workspace/applyEdit`` handler) and reads the hover. The Lua script exits non-zero on any failure. Models: the fault server's fixed-answer models (the editor, not the
-models, is under test here)."""
+models, is under test here). The README's ``codeconductor serve`` is the console script of a virtual environment
+that imports this checkout (:mod:`tests.support.checkout_python`), and the project Neovim opens has its own
+``server.py``, ``server/``, ``ensemble/`` and ``codeconductor/`` (:mod:`tests.support.shadow`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.checkout_python import checkout_venv
 from tests.support.fault_server import FaultServer
+from tests.support.shadow import write_shadowing_modules
 
 pytestmark = [
     pytest.mark.editor,
@@ -49,8 +52,10 @@ FIXED = "def add(a, b):\n    return a + b\n"
 def test_neovim_readme_config_preview_reject_accept_hover(fault_server: FaultServer, tmp_path: Path) -> None:
     for name in ("ok-nvim-a", "ok-nvim-b"):
         fault_server.add_model(name, text=f"```python\n{FIXED}```\n")
-    path = tmp_path / "calc.py"
+    project = write_shadowing_modules(tmp_path / "project")  # Neovim's cwd and root_dir
+    path = project / "calc.py"
     path.write_text(BUGGY)
+    codeconductor = checkout_venv(tmp_path / "venv") / "codeconductor"
     options = {
         "endpoints": [{"url": fault_server.url, "kind": "openai"}],
         "probeLocal": False,
@@ -60,12 +65,11 @@ def test_neovim_readme_config_preview_reject_accept_hover(fault_server: FaultSer
         "history": False,
     }
     env = {
-        **os.environ,
-        "CC_SERVER_CMD": json.dumps([sys.executable, "-m", "server"]),
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        "CC_SERVER_CMD": json.dumps([str(codeconductor), "serve"]),
         "CC_INIT_OPTIONS": json.dumps(options),
         "CC_FILE": str(path),
         "CC_EXPECT": "return a + b",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's LSP log stays in the test's folder
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
@@ -74,13 +78,14 @@ def test_neovim_readme_config_preview_reject_accept_hover(fault_server: FaultSer
     proc = subprocess.run(
         ["nvim", "--headless", "--noplugin", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {SCRIPT}"],
         env=env,
-        cwd=tmp_path,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
     assert proc.returncode == 0, f"Neovim failed:\n{proc.stderr}\n{proc.stdout}"
+    assert "SHADOW" not in proc.stdout + proc.stderr
     # No change annotations in Neovim: the fix waits in the code actions; reject keeps the text, accept applies.
     assert "run status: preview, preview: codeAction" in proc.stderr
     assert "waiting actions: Accept: Apply consensus (2/2 models" in proc.stderr

@@ -1,6 +1,8 @@
 """End to end in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) in headless chromium, with the packaged
-CodeConductor extension (.vsix) talking to the real language server (``python -m server``) and real llama.cpp
-servers on loopback.
+CodeConductor extension (.vsix) talking to the real language server (``python -I -u -m server``, the interpreter a
+virtual environment that imports this checkout: :mod:`tests.support.checkout_python`) and real llama.cpp servers
+on loopback. The first test's workspace has its own ``server.py``, ``server/``, ``ensemble/`` and ``codeconductor/``
+(:mod:`tests.support.shadow`): the extension must start our server anyway.
 
 What a user sees is asserted from the editor's own DOM (status bar, code action menu, editor text, hover) by the
 node playwright driver ``tests/editors/vscode/drive.cjs``; a screenshot of each step goes to
@@ -10,7 +12,6 @@ node playwright driver ``tests/editors/vscode/drive.cjs``; a screenshot of each 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ from tests.editors.vscode.harness import (
     user_settings,
 )
 from tests.editors.vscode.harness import drive as _drive
+from tests.support.checkout_python import checkout_venv
 from tests.support.fault_server import FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer
+from tests.support.shadow import write_shadowing_modules
 
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(900)]
 
@@ -51,6 +54,12 @@ def code_server_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The interpreter the extension is configured with (codeconductor.python); it runs this checkout under -I."""
+    return str(checkout_venv(tmp_path_factory.mktemp("checkout-venv")) / "python")
+
+
+@pytest.fixture(scope="session")
 def vsix(code_server_bin: Path) -> Path:
     try:
         return build_vsix()
@@ -66,15 +75,20 @@ def drive(cs: CodeServer, shots: Path, scenario: str, **cfg: Any) -> dict[str, A
 
 
 def test_extension_activates_and_counts_models(
-    code_server_bin: Path, vsix: Path, tiny_server: LlamaServer, tmp_path: Path
+    code_server_bin: Path, vsix: Path, python: str, tiny_server: LlamaServer, tmp_path: Path
 ) -> None:
-    settings = user_settings(sys.executable, [tiny_server.url], {})
+    # The workspace is a project with its own server.py, server/, ensemble/ and codeconductor/ (each prints and
+    # exits if imported), opened as the first folder: the extension's probe and server run isolated from it.
+    write_shadowing_modules(tmp_path / "workspace")
+    settings = user_settings(python, [tiny_server.url], {})
     with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
         obs = drive(cs, SHOTS / "activation", "smoke", expectStatus="⚖ 1 model")
         log = cs.extension_log()
     assert "⚖ 1 model" in obs["statusBar"]
     assert (SHOTS / "activation" / "01-activated.png").is_file()
-    assert f"{sys.executable} -m server" in log  # the configured interpreter was the one used
+    assert f"starting: {python} -I -u -m codeconductor.server" in log  # the configured interpreter, isolated
+    assert "ok, CodeConductor " in log  # the handshake answered
+    assert "SHADOW" not in log
     assert not obs["errors"], obs["errors"]
 
 
@@ -96,14 +110,16 @@ def test_missing_server_package_is_reported_with_a_fix(code_server_bin: Path, vs
 def test_code_action_progress_edit_and_disagreement_hover(
     code_server_bin: Path,
     vsix: Path,
+    python: str,
     smollm2_server: LlamaServer,
     llama_server_factory: LlamaServerFactory,
+    *,
     tmp_path: Path,
 ) -> None:
     # Two real models that disagree: SmolLM2 writes the fix; a tiny random model answers noise.
     tiny = llama_server_factory(write_tiny_gguf(tmp_path / "noise.gguf", seed=7), alias="noise", n_ctx=2048)
     settings = user_settings(
-        sys.executable,
+        python,
         [smollm2_server.url, tiny.url],
         {"codeconductor.maxTokens": 96, "codeconductor.timeoutS": 240, **APPLY_AT_ONCE},
     )
@@ -129,11 +145,11 @@ def test_code_action_progress_edit_and_disagreement_hover(
 
 
 def test_live_settings_and_ask_preview(
-    code_server_bin: Path, vsix: Path, llama_server_factory: LlamaServerFactory, tmp_path: Path
+    code_server_bin: Path, vsix: Path, python: str, llama_server_factory: LlamaServerFactory, tmp_path: Path
 ) -> None:
     first = llama_server_factory(alias="tiny-a", n_ctx=2048)
     second = llama_server_factory(write_tiny_gguf(tmp_path / "b.gguf", seed=3), alias="tiny-b", n_ctx=2048)
-    settings = user_settings(sys.executable, [first.url], {"codeconductor.maxTokens": 24})
+    settings = user_settings(python, [first.url], {"codeconductor.maxTokens": 24})
     changed = {**settings, "codeconductor.endpoints": [{"url": first.url}, {"url": second.url}]}
     with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
         path = cs.user_data / "User" / "settings.json"
@@ -149,7 +165,7 @@ def test_live_settings_and_ask_preview(
         log = cs.extension_log()
     # A second endpoint in settings.json reached the running server: no restart happened.
     assert "⚖ 2 models" in obs["statusBarAfterSettings"]
-    assert log.count(" -m server") == 1
+    assert log.count(" -I -u -m codeconductor.server") == 1
     preview = obs["preview"]
     assert "Ask: Does add() really add?" in preview
     assert "Confidence" in preview
@@ -159,7 +175,7 @@ def test_live_settings_and_ask_preview(
 
 
 def test_make_tests_pass_from_the_palette(
-    code_server_bin: Path, vsix: Path, fault_server: FaultServer, tmp_path: Path
+    code_server_bin: Path, vsix: Path, python: str, fault_server: FaultServer, tmp_path: Path
 ) -> None:
     # The project's own test decides: of two fixed answers (the fault-injection fake's "ok-*" models, through the
     # real HTTP path) only one passes it, so the user must see "1/2 candidates pass the tests" and get that one.
@@ -173,7 +189,7 @@ def test_make_tests_pass_from_the_palette(
         "from sample import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n", encoding="utf-8"
     )
     settings = user_settings(
-        sys.executable,
+        python,
         [],
         {
             "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],
@@ -200,7 +216,7 @@ def test_make_tests_pass_from_the_palette(
 
 
 def test_preview_accept_reject_alternative_and_status_menu(
-    code_server_bin: Path, vsix: Path, fault_server: FaultServer, tmp_path: Path
+    code_server_bin: Path, vsix: Path, python: str, fault_server: FaultServer, tmp_path: Path
 ) -> None:
     # Fixed answers through the real HTTP path (the editor is under test): two models agree, one dissents.
     right = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
@@ -210,7 +226,7 @@ def test_preview_accept_reject_alternative_and_status_menu(
     fault_server.add_model("ok-vscode-preview-alt", text=f"```python\n{other}```\n")
     db = tmp_path / "history.sqlite"
     settings = user_settings(
-        sys.executable,
+        python,
         [],
         {
             "codeconductor.endpoints": [{"url": fault_server.url, "kind": "openai"}],

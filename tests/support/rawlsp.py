@@ -40,15 +40,25 @@ class RawServer:
     ...); ``edits`` every ``workspace/applyEdit`` it asked for.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, stderr_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        stderr_path: Path | None = None,
+        *,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+        base_env: dict[str, str] | None = None,
+    ) -> None:
+        """``command`` replaces ``python -m server`` (an installed ``codeconductor serve``), run in ``cwd``;
+        ``env`` is added to ``base_env`` (default: this process's environment)."""
         self._stderr = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server"],
+            command or [sys.executable, "-m", "server"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            env={**(os.environ if base_env is None else base_env), **(env or {})},
         )
         self._ids = itertools.count(1)
         self._responses: dict[Any, dict[str, Any]] = {}

@@ -1,5 +1,6 @@
 /**
- * Starts and stops the CodeConductor language server (`<python> -m server` over stdio) and keeps its settings
+ * Starts and stops the CodeConductor language server (`<python> -I -u -m codeconductor.server` over stdio, the
+ * interpreter by the absolute path its handshake gave: see python.ts) and keeps its settings
  * in step with VS Code's: every change of the "codeconductor" section reaches the running server without a
  * restart; a change of the interpreter restarts it.
  */
@@ -16,6 +17,7 @@ import {
 import { serverSettings, withProjectPython } from "./config";
 import { pythonExtensionInterpreter } from "./interpreter";
 import { SUPPORTED_LANGUAGES } from "./languages";
+import { SERVER_ARGS, serverEnv } from "./python";
 import { ServerCommand, STATUS_NOTIFICATION, type RunResponse, type StatusNotification } from "./protocol";
 
 export const SECTION = "codeconductor";
@@ -55,8 +57,10 @@ export async function startClient(
   const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const serverOptions: ServerOptions = {
     command: python,
-    args: ["-m", "server"],
-    options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+    // -I: neither the workspace folder (its own server.py, server/ or codeconductor/) nor PYTHONPATH can stand in
+    // for our package; the cwd only matters to what the server itself does with relative paths.
+    args: [...SERVER_ARGS],
+    options: { cwd, env: serverEnv(process.env) },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: SUPPORTED_LANGUAGES.flatMap((language) => [

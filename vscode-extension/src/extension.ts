@@ -9,7 +9,15 @@ import type { LanguageClient } from "vscode-languageclient/node";
 import { pushSettings, SECTION, startClient } from "./client";
 import { execute, PaletteCommand, registerCommands, type Session } from "./commands";
 import { onPythonInterpreterChange, vscodeCandidateSources } from "./interpreter";
-import { describeAttempts, explainFailure, installCommand, resolveInterpreter, type Resolution } from "./python";
+import {
+  describeAttempts,
+  explainFailure,
+  installCommand,
+  resolveInterpreter,
+  SERVER_ARGS,
+  serverCommand,
+  type Resolution,
+} from "./python";
 import { PreviewManager, type PreviewResponse } from "./preview";
 import type { RunResponse } from "./protocol";
 import { ServerCommand } from "./protocol";
@@ -33,6 +41,9 @@ class Controller implements Session, vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private lastFailure: Resolution | undefined;
 
+  /** @param version this extension's version: the server's must have the same major.minor. */
+  constructor(private readonly version: string) {}
+
   async client(): Promise<LanguageClient | undefined> {
     if (this.running?.isRunning()) {
       return this.running;
@@ -55,6 +66,7 @@ class Controller implements Session, vscode.Disposable {
     this.statusBar.setState("starting");
     const resolution = await resolveInterpreter(vscodeCandidateSources(), undefined, {
       cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      expectedVersion: this.version,
     });
     for (const line of describeAttempts(resolution)) {
       this.output.appendLine(`[extension] interpreter ${line}`);
@@ -65,9 +77,10 @@ class Controller implements Session, vscode.Disposable {
       return undefined;
     }
     this.lastFailure = undefined;
-    this.output.appendLine(`[extension] starting: ${resolution.chosen.command} -m server`);
+    const python = serverCommand(resolution.chosen, resolution.handshake);
+    this.output.appendLine(`[extension] starting: ${python} ${SERVER_ARGS.join(" ")}`);
     try {
-      this.running = await startClient(resolution.chosen.command, this.output, this.trace, {
+      this.running = await startClient(python, this.output, this.trace, {
         onStatus: (status) => {
           this.inFlight = status.running ?? this.inFlight;
           this.statusBar.update(status.models, status.running);
@@ -230,7 +243,7 @@ class Controller implements Session, vscode.Disposable {
 let controller: Controller | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const ctl = new Controller();
+  const ctl = new Controller(String((context.extension.packageJSON as { version?: unknown }).version ?? ""));
   controller = ctl;
   context.subscriptions.push(
     ctl,

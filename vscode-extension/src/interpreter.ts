@@ -1,7 +1,7 @@
 /**
  * Where the server's Python comes from inside VS Code: the Python extension's selected interpreter
  * (ms-python.python API), the `codeconductor.python` setting, or python3 on PATH — see python.ts for the order
- * and the import check.
+ * and the handshake.
  */
 import * as vscode from "vscode";
 
