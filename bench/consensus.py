@@ -20,7 +20,9 @@ per task kind:
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
-satisfy the docstring examples across all tasks of the run.
+satisfy the docstring examples across all tasks of the run (``--weights examples``); ``--weights prior`` uses
+only what is known before the first request (:func:`ensemble.reliability.prior_for`, published scores: the
+history off), ``--weights uniform`` the same weight for every model.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from ensemble.consensus import candidates_for, decide, decide_explained, probe_f
 from ensemble.consensus import extract as extract_mod
 from ensemble.consensus.confidence import NAMES, Features, confidence
 from ensemble.consensus.gate import same_code_but_docs
-from ensemble.reliability import DEFAULT_WEIGHT
+from ensemble.reliability import DEFAULT_WEIGHT, prior_for
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
@@ -254,9 +256,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     stats[0] += bool(cand.behaviour and all(cand.behaviour.passed))
 
     await asyncio.gather(*(pass_one(t) for t in task_ids))
-    weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()}
+    weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()} if args.weights == "examples" else {}
     for answer_list in answers.values():
         for a in answer_list:
+            if args.weights == "prior":  # what is known before any request: ensemble.reliability.prior_for
+                weights[a.model_id] = prior_for(a.model.name, {})
             weights.setdefault(a.model_id, DEFAULT_WEIGHT)
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
@@ -283,6 +287,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "models": len(model_pass),
         "best_single": round(best_single, 4),
         "best_model": best_model,
+        "weights": args.weights,
         "vote": round(sum(votes.values()) / n, 4),
         "ceiling": round(ceiling, 4),
         "modes": {},
@@ -461,6 +466,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-model", type=int, default=1, help="samples per model per task (default 1)")
     parser.add_argument("--models", help="comma-separated globs of model names to keep")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights",
+        choices=("examples", "prior", "uniform"),
+        default="examples",
+        help="model weights: learned from example satisfaction over the whole run (a history that has seen every "
+        "task; default), the priors known before any request (prior_for: published scores), or all equal",
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (quick runs)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
     parser.add_argument("--save-features", help="write each task's confidence features + verdict here (JSONL)")
