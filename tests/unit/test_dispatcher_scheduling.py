@@ -346,3 +346,17 @@ async def test_samples_per_model_may_differ_by_model() -> None:
     assert [(a.model.name, a.sample) for a in answers] == [("e", 0), ("e", 1), ("e", 2), ("s", 0)]
     # The single-sample model keeps the run's parameters untouched.
     assert [p.seed for name, p in log.params if name == "s"] == [None]
+
+
+def test_in_process_models_sample_by_default_and_an_explicit_count_wins() -> None:
+    from ensemble.pipeline import samples_for
+    from ensemble.types import CodeContext, Request, TaskKind
+
+    settings = Settings.model_validate({"embedded_samples": 4, "samples_per_model": 1})
+    plain = Request(task=TaskKind.FIX, context=CodeContext(selection="x = 1\n"))
+    count = samples_for(plain, settings)
+    assert count(embedded("e")) == 4  # no model server: one model's samples are the ensemble
+    assert count(model("s")) == 1
+    asked = Request(task=TaskKind.FIX, context=CodeContext(selection="x = 1\n"), samples_per_model=2)
+    explicit = samples_for(asked, settings)
+    assert (explicit(embedded("e")), explicit(model("s"))) == (2, 2)
