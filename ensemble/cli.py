@@ -59,6 +59,7 @@ EXIT_NO_ANSWER = 3
 EXIT_INTERRUPTED = 130
 
 DEMO_TIMEOUT_S = 120.0
+DEMO_SAMPLE_BUDGET_S = 60.0
 
 _TASKS = ("fix", "improve", "implement", "docstring", "review", "ask", "tests")
 _STATUS_STYLE = {
@@ -192,6 +193,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         # The demo often runs the in-process models on a laptop CPU: give them time rather than fail the first try.
         overrides["timeout_s"] = max(settings.timeout_s, DEMO_TIMEOUT_S)
         overrides["deadline_s"] = max(settings.deadline_s, DEMO_TIMEOUT_S + 30)
+    if args.command == "demo" and "sample_budget_s" not in settings.model_fields_set:
+        # The demo is there to show several answers and their disagreement, also on a busy machine.
+        overrides["sample_budget_s"] = max(settings.sample_budget_s, DEMO_SAMPLE_BUDGET_S)
     if not overrides:
         return settings
     # Validated like the file, so a bad flag is reported by its field name too.
