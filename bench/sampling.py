@@ -163,11 +163,11 @@ async def humaneval(count: int, samples: int, budget: float | None, features_pat
                         {"set": "embedded-qwen-samples", "task": "implement", "task_id": problem["task_id"],
                          "correct": bool(pick_ok), "features": dataclasses.asdict(feats)}
                     )  # fmt: skip
+                if features_path:  # written after every task: a long run stopped early keeps what it measured
+                    lines = "".join(json.dumps(f) + "\n" for f in features)
+                    await asyncio.to_thread(Path(features_path).write_text, lines, encoding="utf-8")
         finally:
             await provider.aclose()
-    if features_path:
-        lines = "".join(json.dumps(f) + "\n" for f in features)
-        await asyncio.to_thread(Path(features_path).write_text, lines, encoding="utf-8")
     n = max(1, len(rows))
     return {
         "tasks": len(rows),
