@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -75,7 +76,7 @@ async def cost(samples: int) -> dict[str, Any]:
     runner = provider._runners[info.name]  # a benchmark may look inside to reset the cache
     out: dict[str, Any] = {"samples": samples, "load_average_start": round(os.getloadavg()[0], 1)}
     for mode in ("prompt_kept", "prompt_evaluated_each_time"):
-        rows = []
+        rows: list[dict[str, Any]] = []
         for sample in range(samples):
             if mode == "prompt_evaluated_each_time":
                 runner.llm.reset()  # forget the evaluated tokens: the whole prompt is evaluated again
@@ -128,7 +129,7 @@ async def humaneval(count: int, samples: int, budget: float | None, features_pat
                 t0 = time.perf_counter()
                 answers = await dispatcher.run(
                     [info],
-                    lambda m, request=request: build_messages(request, m),
+                    functools.partial(build_messages, request),
                     params=params,
                     samples=samples,
                     sample_budget_s=budget,
