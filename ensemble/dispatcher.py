@@ -75,8 +75,9 @@ AgreementKey = Callable[[str], Hashable | None]
 SAMPLING_TEMPERATURE = 0.7
 # A replica that could not be reached is not asked again for this long (unless no other replica is left).
 REPLICA_RETRY_S = 5.0
-# Failures after which another replica is worth a try: the replica, not the request, is at fault.
-_NO_FAILOVER = frozenset({"model_error", "http_400", "http_401", "http_403", "http_413", "http_422"})
+# Outcomes after which another replica is NOT worth a try: the request (or the run's budget), not the replica, is
+# at fault.
+_NO_FAILOVER = frozenset({"budget", "model_error", "http_400", "http_401", "http_403", "http_413", "http_422"})
 
 ProgressStatus = Literal["queued", "loading", "started", "answered", "timeout", "failed", "cancelled", "skipped"]
 _FINAL: dict[AnswerStatus, ProgressStatus] = {

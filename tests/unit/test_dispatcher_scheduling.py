@@ -324,6 +324,7 @@ async def test_sample_budget_stops_the_extra_samples_of_a_model() -> None:
         skipped = answers[answered]
         assert skipped.reason == "budget"
         assert "budget" in (skipped.error or "")
+        assert skipped.tried == []  # the budget, not the replica, stopped it: no other replica is asked
         assert len(log.started) == answered  # a refused sample never reaches the model
         # The progress shows each refused sample as skipped for the budget.
         assert sorted(e.sample for e in events if e.status == "skipped" and e.detail == "budget") == list(
