@@ -444,8 +444,7 @@ def _edit_diff(context: CodeContext, pick: str) -> str:
 
 def _confidence_words(confidence: float) -> str:
     """What a calibrated confidence means, in words (its calibration: docs/benchmarks.md, "Trust")."""
-    out_of_ten = round(confidence * 10)
-    return f"about {out_of_ten} in 10 edits offered at this confidence were right on the benchmarks"
+    return f"about {round(confidence * 100)} in 100 edits offered at this confidence were right on the benchmarks"
 
 
 def _models_of(labels: Sequence[str]) -> list[str]:

@@ -39,6 +39,6 @@ def test_demo_shows_a_verified_edit_with_its_agreement(tmp_path: Path) -> None:
     assert "+++ the edit" in out  # the edit as a diff of the user's code
     assert re.search(r"^\+.*return 0\.0", out, re.MULTILINE), out  # the fix the docstring asks for
     # The agreement in words: how many answers, and what the weighted number is.
-    assert re.search(r"confidence 0\.\d\d: about \d+ in 10 edits", out), out
+    assert re.search(r"confidence 0\.\d\d: about \d+ in 100 edits", out), out
     assert re.search(r"\d+ of \d+ answers agree on it", out), out
     assert "support " not in out  # no bare weighted vote
