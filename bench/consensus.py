@@ -21,7 +21,9 @@ per task kind:
     python -m bench.consensus --samples FILE --task implement,improve,fix --no-verify  # unchecked picks: share right
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
-satisfy the docstring examples across all tasks of the run.
+satisfy the docstring examples across all tasks of the run (``--weights examples``); ``--weights prior`` uses
+only what is known before the first request (:func:`ensemble.reliability.prior_for`, published scores: the
+history off), ``--weights uniform`` the same weight for every model.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ from rich.table import Table
 
 from ensemble.consensus import candidates_for, decide, decide_explained, probe_for
 from ensemble.consensus import extract as extract_mod
-from ensemble.consensus.confidence import NAMES, Features, confidence
+from ensemble.consensus.confidence import NAMES, ONE_MODEL_NAMES, Features, confidence
 from ensemble.consensus.gate import same_code_but_docs
-from ensemble.reliability import DEFAULT_WEIGHT
+from ensemble.reliability import DEFAULT_WEIGHT, prior_for
 from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from ensemble.verify.sandbox import Sandbox
@@ -255,9 +257,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     stats[0] += bool(cand.behaviour and all(cand.behaviour.passed))
 
     await asyncio.gather(*(pass_one(t) for t in task_ids))
-    weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()}
+    weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()} if args.weights == "examples" else {}
     for answer_list in answers.values():
         for a in answer_list:
+            if args.weights == "prior":  # what is known before any request: ensemble.reliability.prior_for
+                weights[a.model_id] = prior_for(a.model.name, {})
             weights.setdefault(a.model_id, DEFAULT_WEIGHT)
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
@@ -284,6 +288,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "models": len(model_pass),
         "best_single": round(best_single, 4),
         "best_model": best_model,
+        "weights": args.weights,
         "vote": round(sum(votes.values()) / n, 4),
         "ceiling": round(ceiling, 4),
         "modes": {},
@@ -392,13 +397,25 @@ def calibrate(paths: Sequence[str], *, folds: int = 10, l2: float = 1.0) -> dict
     def ece_of(pairs: Sequence[tuple[float, bool]]) -> float:
         return round(_ece(pairs)[0], 4) if pairs else float("nan")
 
-    def fit(subset: Sequence[tuple[str, str, Features, bool]]) -> tuple[float, ...]:
-        return tuple(_fit([(f.vector(), ok) for _, _, f, ok in subset], l2=l2))
+    def vector(f: Features, one: bool) -> list[float]:
+        return f.one_model_vector() if one else f.vector()
 
-    out: dict[str, Any] = {"names": NAMES, "tasks": {}}
-    for task in sorted({t for _, t, _, _ in rows}):
-        mine = [r for r in rows if r[1] == task]
+    out: dict[str, Any] = {"names": NAMES, "one_model_names": ONE_MODEL_NAMES, "tasks": {}}
+    # Picks among one model's samples are fitted apart (Features.one_model_vector; ensemble ONE_MODEL_COEFFICIENTS).
+    for task, one in sorted({(t, f.one_model >= 1.0) for _, t, f, _ in rows}):
+        mine = [r for r in rows if r[1] == task and (r[2].one_model >= 1.0) == one]
         kind = TaskKind(task)
+
+        def fit(subset: Sequence[tuple[str, str, Features, bool]], one: bool = one) -> tuple[float, ...]:
+            return tuple(_fit([(vector(f, one), ok) for _, _, f, ok in subset], l2=l2))
+
+        def conf(
+            f: Features, coefficients: tuple[float, ...] | None = None, one: bool = one, kind: TaskKind = kind
+        ) -> float:
+            if coefficients is None:  # what is in use now, whichever fit that is
+                return confidence(f, kind)
+            return confidence(f, kind, coefficients, one_model_fit=one)
+
         pooled = fit(mine)
         order = list(range(len(mine)))
         random.Random(0).shuffle(order)
@@ -406,7 +423,7 @@ def calibrate(paths: Sequence[str], *, folds: int = 10, l2: float = 1.0) -> dict
         for fold in range(folds):
             test = set(order[fold::folds])
             coefficients = fit([r for i, r in enumerate(mine) if i not in test])
-            held_out.update({i: confidence(mine[i][2], kind, coefficients) for i in test})
+            held_out.update({i: conf(mine[i][2], coefficients) for i in test})
         sets = sorted({name for name, _, _, _ in mine})
         per_set: dict[str, Any] = {}
         for name in sets:
@@ -415,12 +432,12 @@ def calibrate(paths: Sequence[str], *, folds: int = 10, l2: float = 1.0) -> dict
             other_fit = fit(others) if others else pooled
             per_set[name] = {
                 "offered": len(idx),
-                "ece_in_use": ece_of([(confidence(mine[i][2], kind), mine[i][3]) for i in idx]),
-                "ece_pooled_in_sample": ece_of([(confidence(mine[i][2], kind, pooled), mine[i][3]) for i in idx]),
+                "ece_in_use": ece_of([(conf(mine[i][2]), mine[i][3]) for i in idx]),
+                "ece_pooled_in_sample": ece_of([(conf(mine[i][2], pooled), mine[i][3]) for i in idx]),
                 f"ece_{folds}fold_held_out": ece_of([(held_out[i], mine[i][3]) for i in idx]),
-                "ece_leave_set_out": ece_of([(confidence(mine[i][2], kind, other_fit), mine[i][3]) for i in idx]),
+                "ece_leave_set_out": ece_of([(conf(mine[i][2], other_fit), mine[i][3]) for i in idx]),
             }
-        out["tasks"][task] = {
+        out["tasks"][task + ("/one-model" if one else "")] = {
             "coefficients_pooled": [round(c, 3) for c in pooled],
             f"ece_{folds}fold_held_out_all": ece_of([(held_out[i], mine[i][3]) for i in range(len(mine))]),
             "per_set": per_set,
@@ -471,6 +488,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-model", type=int, default=1, help="samples per model per task (default 1)")
     parser.add_argument("--models", help="comma-separated globs of model names to keep")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights",
+        choices=("examples", "prior", "uniform"),
+        default="examples",
+        help="model weights: learned from example satisfaction over the whole run (a history that has seen every "
+        "task; default), the priors known before any request (prior_for: published scores), or all equal",
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (quick runs)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
     parser.add_argument("--save-features", help="write each task's confidence features + verdict here (JSONL)")

@@ -199,16 +199,35 @@ async def _passes(sandbox: Any, cache: dict[tuple[str, str], bool], task: _Task,
     return cache[key]
 
 
-async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[str, Any]:
+PACK = Path("/work/shared/bench/humanevalpack/python.jsonl.gz")
+
+
+def _selection(task: TaskKind, problem: dict[str, Any], pack: dict[str, dict[str, Any]]) -> str:
+    """The user's code: the stub (implement) or HumanEvalPack's buggy body under the prompt (fix)."""
+    if task is TaskKind.FIX:
+        entry = pack[problem["task_id"]]
+        return str(entry["prompt"] + entry["buggy_solution"])
+    return str(problem["prompt"])
+
+
+async def bench_replay(
+    models: Sequence[str], limit: int, workers: int, task_kind: TaskKind = TaskKind.IMPLEMENT
+) -> dict[str, Any]:
     from ensemble.consensus import decide
+    from ensemble.reliability import weights_for
     from ensemble.verify.observe import SandboxExecutor
     from ensemble.verify.sandbox import Sandbox
 
     tasks = _load_tasks(models, limit)
+    pack: dict[str, dict[str, Any]] = {}
+    if task_kind is TaskKind.FIX:
+        with gzip.open(PACK, "rt", encoding="utf-8") as fh:
+            pack = {r["task_id"].replace("Python/", "HumanEval/"): r for r in (json.loads(line) for line in fh if line)}
     infos = [a.model for a in tasks[0].answers] if tasks else []
+    priors = weights_for(infos, {})  # what is known before the first request (published scores)
     cache: dict[tuple[str, str], bool] = {}
     solo = dict.fromkeys(models, 0)
-    scores = {"uniform": 0, "learned (consensus only)": 0, "learned (+user tests)": 0}
+    scores = {"uniform": 0, "priors (history off)": 0, "learned (consensus only)": 0, "learned (+user tests)": 0}
     flips = {k: [0, 0] for k in scores}  # [fixed, broken] relative to uniform
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,18 +237,22 @@ async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[
         }
         async with Sandbox(workers=workers) as sandbox:
             for task in tasks:
-                request = Request(
-                    task=TaskKind.IMPLEMENT, context=CodeContext(language="python", selection=task.problem["prompt"])
-                )
+                selection = _selection(task_kind, task.problem, pack)
+                request = Request(task=task_kind, context=CodeContext(language="python", selection=selection))
                 for a in task.answers:
                     if a.status is AnswerStatus.ANSWERED:
                         solo[a.model.name] += await _passes(sandbox, cache, task, a.text)
                 uniform = await decide(request, task.answers, weights=None, executor=SandboxExecutor(sandbox))
                 uniform_ok = bool(uniform.pick) and await _passes(sandbox, cache, task, uniform.pick)
                 scores["uniform"] += uniform_ok
+                known = await decide(request, task.answers, weights=priors, executor=SandboxExecutor(sandbox))
+                known_ok = bool(known.pick) and await _passes(sandbox, cache, task, known.pick)
+                scores["priors (history off)"] += known_ok
+                flips["priors (history off)"][0] += known_ok and not uniform_ok
+                flips["priors (history off)"][1] += uniform_ok and not known_ok
                 for flavour, history in learners.items():
                     # Weights learned only from the tasks before this one.
-                    weights = history.weights(TaskKind.IMPLEMENT, infos)
+                    weights = history.weights(task_kind, infos)
                     consensus = await decide(request, task.answers, weights=weights, executor=SandboxExecutor(sandbox))
                     ok = bool(consensus.pick) and await _passes(sandbox, cache, task, consensus.pick)
                     scores[flavour] += ok
@@ -242,13 +265,14 @@ async def bench_replay(models: Sequence[str], limit: int, workers: int) -> dict[
                         history.record_feedback(
                             result.id, consensus.pick_models, "tests_passed" if ok else "tests_failed"
                         )
-        final = {f: h.weights(TaskKind.IMPLEMENT, infos) for f, h in learners.items()}
+        final = {f: h.weights(task_kind, infos) for f, h in learners.items()}
         for h in learners.values():
             h.close()
     n = len(tasks)
     return {
         "samples": str(SAMPLES),
         "tasks": n,
+        "task": task_kind.value,
         "models": list(models),
         "pass_at_1": {k: round(v / n, 4) for k, v in scores.items()} if n else {},
         "fixed_vs_uniform": {k: v[0] for k, v in flips.items() if k != "uniform"},
@@ -280,11 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=164, help="HumanEval tasks replayed in (b)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="sample-file model names for (b)")
     parser.add_argument("--workers", type=int, default=1, help="sandbox workers for (b)")
+    parser.add_argument("--task", choices=("implement", "fix"), default="implement", help="task kind replayed in (b)")
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {"record": bench_record(args.runs, args.prefill)}
     if not args.skip_replay:
-        report["replay"] = asyncio.run(bench_replay(args.models, args.tasks, args.workers))
+        report["replay"] = asyncio.run(bench_replay(args.models, args.tasks, args.workers, TaskKind(args.task)))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

@@ -2,7 +2,7 @@
 
 The point for the user: asking two models costs about as long as the slower one (they run in parallel, one CPU
 thread each), not the sum. Each model is measured alone and then both together, in the same run, on the bundled
-example (``ensemble/examples/slow_primes.py``), with a fixed number of new tokens. Load time is reported apart
+example (``ensemble/examples/average.py``), with a fixed number of new tokens. Load time is reported apart
 and excluded (one warm-up call per model first).
 
 Modes: ``embedded`` (in-process llama-cpp-python, the default) or ``servers`` (one ``python -m llama_cpp.server``

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import json
 import logging
@@ -41,6 +42,7 @@ from rich.table import Table
 
 from .cli_fix import add_fix_subcommand, run_fix, run_gen_tests
 from .context import build_context, language_from_path
+from .edits import fit_code
 from .errors import CodeConductorError, SettingsError
 from .history import open_history
 from .languages import is_python
@@ -48,7 +50,7 @@ from .pipeline import Pipeline
 from .project import project_for
 from .settings import Settings, load_settings, parse_settings
 from .stats import add_stats_subcommand, run_stats
-from .types import AnswerStatus, ProgressEvent, Request, Result, TaskKind
+from .types import AnswerStatus, CodeContext, ProgressEvent, Request, Result, TaskKind
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "example_path", "main"]
 
@@ -59,6 +61,7 @@ EXIT_NO_ANSWER = 3
 EXIT_INTERRUPTED = 130
 
 DEMO_TIMEOUT_S = 120.0
+DEMO_SAMPLE_BUDGET_S = 60.0
 
 _TASKS = ("fix", "improve", "implement", "docstring", "review", "ask", "tests")
 _STATUS_STYLE = {
@@ -203,6 +206,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         # The demo often runs the in-process models on a laptop CPU: give them time rather than fail the first try.
         overrides["timeout_s"] = max(settings.timeout_s, DEMO_TIMEOUT_S)
         overrides["deadline_s"] = max(settings.deadline_s, DEMO_TIMEOUT_S + 30)
+    if args.command == "demo" and "sample_budget_s" not in settings.model_fields_set:
+        # The demo is there to show several answers and their disagreement, also on a busy machine.
+        overrides["sample_budget_s"] = max(settings.sample_budget_s, DEMO_SAMPLE_BUDGET_S)
     if not overrides:
         return settings
     # Validated like the file, so a bad flag is reported by its field name too.
@@ -319,8 +325,8 @@ def _ask_request(args: argparse.Namespace, settings: Settings) -> Request:
 
 
 def example_path() -> Path:
-    """The bundled example used by ``codeconductor demo``."""
-    return Path(__file__).with_name("examples") / "slow_primes.py"
+    """The bundled example used by ``codeconductor demo``: a function whose docstring shows its bug."""
+    return Path(__file__).with_name("examples") / "average.py"
 
 
 def _demo_request(args: argparse.Namespace) -> Request:
@@ -330,9 +336,9 @@ def _demo_request(args: argparse.Namespace) -> Request:
     start = next(i for i, line in enumerate(lines) if line.startswith("def "))
     context = build_context(text, start, len(lines), path=str(path))
     return Request(
-        task=TaskKind.IMPROVE,
+        task=TaskKind.FIX,
         context=context,
-        instruction="Make it faster while keeping the same results.",
+        instruction="average([]) raises ZeroDivisionError; it should return 0.0 as the docstring says.",
     )
 
 
@@ -396,21 +402,42 @@ def _print_result(result: Result) -> None:
             out.print(f"[{style}]{escape(answer.error or answer.reason or '')}[/]")
     c = result.consensus
     out.rule("[bold]consensus[/]", align="left")
+    answered = sum(a.status is AnswerStatus.ANSWERED for a in result.answers)
+    total_vote = sum(cluster.support for cluster in c.clusters)
     if c.no_edit:
         out.print(f"[bold yellow]no edit:[/] {escape(c.no_edit)}")
     elif not c.pick:
         out.print("[red]no usable answer[/]")
     else:
-        out.print(Syntax(c.pick, language if c.kind == "code" else "text", word_wrap=True))
+        edit = _edit_diff(result.request.context, c.pick) if c.kind == "code" else ""
+        if edit:
+            out.print("[bold]the edit[/] (your code -> the pick):")
+            out.print(Syntax(edit, "diff", word_wrap=True))
+        else:
+            out.print(Syntax(c.pick, language if c.kind == "code" else "text", word_wrap=True))
+        pick_cluster = c.clusters[0] if c.clusters else None
+        if pick_cluster is not None and pick_cluster.passes_examples:
+            out.print("[green]verified:[/] it passes every example in your docstring")
+        agree = len(pick_cluster.members) if pick_cluster is not None else c.agree
+        vote = (
+            f" (weighted by each model's reliability: {pick_cluster.support:.1f} of {total_vote:.1f})"
+            if pick_cluster is not None and len(c.clusters) > 1
+            else ""
+        )
         out.print(
-            f"[bold]confidence {c.confidence:.2f}[/], {c.agree}/{c.asked} agree ({c.answered} answered)"
-            f" - picked from {escape(', '.join(c.pick_models))}"
+            f"[bold]confidence {c.confidence:.2f}[/]: {_confidence_words(c.confidence)}; "
+            f"{agree} of {answered} answers agree on it{vote} - from {escape(', '.join(_models_of(c.pick_models)))}"
         )
         if c.unchecked:
             out.print(f"[bold yellow]not checked:[/] {escape(c.unchecked)}")
     for cluster in c.clusters[0 if c.no_edit else 1 :]:
-        verdict = f" - [red]not offered:[/] {escape(cluster.rejected)}" if cluster.rejected else ""
-        out.print(f"[yellow]disagree:[/] {escape(', '.join(cluster.members))} (support {cluster.support:g}){verdict}")
+        verdict = f" - [red]refused:[/] {escape(cluster.rejected)}" if cluster.rejected else ""
+        share = f"weighted vote {cluster.support:.1f} of {total_vote:.1f}" if total_vote else "no vote"
+        count = len(cluster.members)
+        out.print(
+            f"[yellow]disagree:[/] {count} answer{'s' if count != 1 else ''} "
+            f"({escape(', '.join(cluster.members))}; {share}){verdict}"
+        )
         diff = cluster.diff or "\n".join(
             difflib.unified_diff(
                 c.pick.splitlines(), cluster.representative.splitlines(), "pick", "theirs", lineterm=""
@@ -421,6 +448,30 @@ def _print_result(result: Result) -> None:
     for note in [*result.notes, *c.notes]:
         out.print(f"[yellow]note:[/] {escape(note)}")
     out.print(f"[dim]{result.wall_s:.2f} s, run {result.id}[/]")
+
+
+def _edit_diff(context: CodeContext, pick: str) -> str:
+    """The edit as a unified diff of the user's selection, as it would be put there (:func:`fit_code`: imports
+    the file already has are not repeated); "" when nothing changes."""
+    before = context.selection
+    file_text = before
+    if context.path:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            file_text = Path(context.path).read_text(encoding="utf-8")
+    after = fit_code(pick, before, file_text)
+    return "\n".join(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "your code", "the edit", lineterm="")
+    )
+
+
+def _confidence_words(confidence: float) -> str:
+    """What a calibrated confidence means, in words (its calibration: docs/benchmarks.md, "Trust")."""
+    return f"about {round(confidence * 100)} in 100 edits offered at this confidence were right on the benchmarks"
+
+
+def _models_of(labels: Sequence[str]) -> list[str]:
+    """Model ids without their ``#sample`` suffixes, once each, in order."""
+    return list(dict.fromkeys(label.split("#", 1)[0] for label in labels))
 
 
 # -- serve -----------------------------------------------------------------------------------------------------

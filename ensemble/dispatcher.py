@@ -69,12 +69,15 @@ MessagesFor = Callable[[ModelInfo], Sequence[ChatMessage]]
 # Maps an answer's text to what makes two answers "the same" for a quorum; None: this answer cannot vote.
 AgreementKey = Callable[[str], Hashable | None]
 
-# Several samples at temperature 0 would all be identical, which wastes the extra samples.
-SAMPLING_TEMPERATURE = 0.3
+# A model's extra samples (sample 1, 2, ...) are drawn at least this hot: at a low temperature a small model's
+# samples are near copies of its first answer, which costs time and adds no evidence. Sample 0 keeps the run's
+# temperature, so a run's first answer is the model's best single guess.
+SAMPLING_TEMPERATURE = 0.7
 # A replica that could not be reached is not asked again for this long (unless no other replica is left).
 REPLICA_RETRY_S = 5.0
-# Failures after which another replica is worth a try: the replica, not the request, is at fault.
-_NO_FAILOVER = frozenset({"model_error", "http_400", "http_401", "http_403", "http_413", "http_422"})
+# Outcomes after which another replica is NOT worth a try: the request (or the run's budget), not the replica, is
+# at fault.
+_NO_FAILOVER = frozenset({"budget", "model_error", "http_400", "http_401", "http_403", "http_413", "http_422"})
 
 ProgressStatus = Literal["queued", "loading", "started", "answered", "timeout", "failed", "cancelled", "skipped"]
 _FINAL: dict[AnswerStatus, ProgressStatus] = {
@@ -121,6 +124,7 @@ class _Job:
     answer: ModelAnswer | None = None
     replica: ModelInfo | None = None  # the replica being asked now
     tried: list[str] = field(default_factory=list)  # "endpoint: reason" of replicas that failed
+    budget: _SampleBudget | None = None  # the time budget of this model's extra samples, if the run has one
 
     def elapsed(self) -> tuple[float | None, float | None]:
         """(queue_s, running_s) so far."""
@@ -128,6 +132,29 @@ class _Job:
         if self.started is None:
             return now - self.created, None
         return self.started - self.created, now - self.started
+
+
+@dataclass
+class _SampleBudget:
+    """One model's sampling budget in one run: when the run began, the budget, and how long its samples took."""
+
+    run_start: float
+    budget_s: float
+    durations: list[float] = field(default_factory=list)  # generation time of each finished sample (no loading)
+
+    def refuses(self, now: float) -> str | None:
+        """Why another sample may not start now (None: it may): the elapsed time plus the mean sample time
+        would pass the budget."""
+        if not self.durations:
+            return None
+        expected = sum(self.durations) / len(self.durations)
+        elapsed = now - self.run_start
+        if elapsed + expected <= self.budget_s:
+            return None
+        return (
+            f"not started: {elapsed:.1f} s spent, a sample takes about {expected:.1f} s, "
+            f"the sampling budget is {self.budget_s:g} s"
+        )
 
 
 class _Host:
@@ -172,6 +199,7 @@ class Dispatcher:
         slots = self._settings.per_endpoint_concurrency
         if model.provider is ProviderKind.EMBEDDED:
             key = model.id
+            slots = 1  # its runtime generates one answer at a time; a sample waits here, where the budget sees it
         elif model.server == "litellm":
             key = model.id
             slots *= max(1, model.deployments or 1)
@@ -213,19 +241,30 @@ class Dispatcher:
         messages_for: MessagesFor,
         *,
         params: GenerationParams | None = None,
-        samples: int = 1,
+        samples: int | Callable[[ModelInfo], int] = 1,
+        sample_budget_s: float | None = None,
         quorum: int | None = None,
         agreement_key: AgreementKey = normalized_text_key,
         on_progress: OnProgress | None = None,
     ) -> list[ModelAnswer]:
-        """Ask every model in ``models`` ``samples`` times; return one answer record per (model, sample), in the
-        order of ``models``. Never raises for a model's failure; raises ``CancelledError`` if the caller is
-        cancelled (after cancelling every model call)."""
+        """Ask every model in ``models`` ``samples`` times (a number, or one per model); return one answer record
+        per (model, sample), in the order of ``models``. Never raises for a model's failure; raises
+        ``CancelledError`` if the caller is cancelled (after cancelling every model call).
+
+        ``sample_budget_s``: a model's extra samples (1, 2, ...) start only while the time since the run began
+        plus the mean duration of that model's finished samples stays within it; the rest are reported
+        ``skipped`` with reason ``budget`` (one model's samples run one after another on a CPU, so the budget is
+        what bounds the wait for them)."""
         settings = self._settings
         base = params or GenerationParams.from_settings(settings)
         if self._loads is not None:
             await self._loads.refresh([r for model in models for r in replicas_of(model)])
         jobs = self._plan(models, messages_for, base, samples)
+        if sample_budget_s is not None:
+            budgets: dict[str, _SampleBudget] = {}
+            run_start = time.perf_counter()
+            for job in jobs:
+                job.budget = budgets.setdefault(job.model.id, _SampleBudget(run_start, sample_budget_s))
         total = len(jobs)
         done = 0
 
@@ -301,22 +340,27 @@ class Dispatcher:
         return [job.answer for job in jobs if job.answer is not None]
 
     def _plan(
-        self, models: Sequence[ModelInfo], messages_for: MessagesFor, base: GenerationParams, samples: int
+        self,
+        models: Sequence[ModelInfo],
+        messages_for: MessagesFor,
+        base: GenerationParams,
+        samples: int | Callable[[ModelInfo], int],
     ) -> list[_Job]:
         jobs: list[_Job] = []
         for model in models:
             messages = list(messages_for(model))
             must_load = model.provider is ProviderKind.OLLAMA and model.loaded is False
-            wanted = samples
-            if samples > 1 and self._overloaded(model):
-                logger.info("%s is overloaded: asking it for one sample instead of %d", model.id, samples)
+            asked = max(1, samples(model) if callable(samples) else samples)
+            wanted = asked
+            if asked > 1 and self._overloaded(model):
+                logger.info("%s is overloaded: asking it for one sample instead of %d", model.id, asked)
                 wanted = 1
             for sample in range(wanted):
                 jobs.append(
                     _Job(
                         model=model,
                         sample=sample,
-                        params=_sample_params(base, sample, samples),
+                        params=_sample_params(base, sample, asked),
                         messages=messages,
                         must_load=must_load,
                     )
@@ -381,6 +425,9 @@ class Dispatcher:
     async def _call_in_slot(self, job: _Job, host: _Host, report: _Report) -> ModelAnswer:
         replica = job.replica or job.model
         async with host.slots:
+            refused = job.budget.refuses(time.perf_counter()) if job.budget is not None and job.sample > 0 else None
+            if refused is not None:
+                return _answer(job, AnswerStatus.SKIPPED, error=refused, reason="budget")
             job.started = time.perf_counter()
             job.phase = _Phase.RUNNING
             detail = f"retry on {replica.endpoint}" if job.tried else None
@@ -402,6 +449,8 @@ class Dispatcher:
                 return _answer(job, AnswerStatus.FAILED, error=str(exc), reason=exc.reason)
             finally:
                 job.phase = _Phase.DONE
+            if job.budget is not None:
+                job.budget.durations.append(max(0.0, time.perf_counter() - job.started - (result.load_s or 0.0)))
             return _answer(job, AnswerStatus.ANSWERED, result=result)
 
 
@@ -411,15 +460,14 @@ def _tries(replica: ModelInfo) -> int:
 
 
 def _sample_params(base: GenerationParams, sample: int, samples: int) -> GenerationParams:
+    """Sample i uses seed base+i, so runs are reproducible yet samples differ; sample 0 keeps the run's
+    temperature (the model's best single guess), the others are drawn at least :data:`SAMPLING_TEMPERATURE`."""
     if samples <= 1:
         return base
-    # Sample i uses seed base+i so that runs are reproducible yet samples differ.
-    return base.model_copy(
-        update={
-            "seed": (base.seed or 0) + sample,
-            "temperature": base.temperature if base.temperature > 0 else SAMPLING_TEMPERATURE,
-        }
-    )
+    update: dict[str, float | int] = {"seed": (base.seed or 0) + sample}
+    if sample > 0:
+        update["temperature"] = max(base.temperature, SAMPLING_TEMPERATURE)
+    return base.model_copy(update=update)
 
 
 def _safe_key(agreement_key: AgreementKey, text: str) -> Hashable | None:

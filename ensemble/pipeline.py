@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -29,11 +29,11 @@ from .project import with_project
 from .prompts import build_messages
 from .reliability import weights_for
 from .settings import Settings
-from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+from .types import ChatMessage, GenerationParams, ModelInfo, ProviderKind, Request, Result, TaskKind
 from .verify.observe import SandboxExecutor
 from .verify.sandbox import sandbox_notice
 
-__all__ = ["HistoryLike", "Pipeline"]
+__all__ = ["HistoryLike", "Pipeline", "samples_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,22 @@ _NO_MODELS_ADVICE = (
 
 
 _NO_HISTORY = NullHistory()  # a pipeline given no history: priors only, nothing recorded, nobody skipped
+
+
+def samples_for(request: Request, settings: Settings) -> Callable[[ModelInfo], int]:
+    """How many answers each model is asked for: the request's ``samples_per_model`` when it names one, else
+    ``samples_per_model`` for server models and (at least) ``embedded_samples`` for in-process ones: on a machine
+    without a model server, one model's several samples are the ensemble it can afford."""
+    explicit = request.samples_per_model if "samples_per_model" in request.model_fields_set else None
+
+    def count(model: ModelInfo) -> int:
+        if explicit:
+            return explicit
+        if model.provider is ProviderKind.EMBEDDED:
+            return max(settings.samples_per_model, settings.embedded_samples)
+        return settings.samples_per_model
+
+    return count
 
 
 class Pipeline:
@@ -119,9 +135,7 @@ class Pipeline:
         if models is None:  # models the caller named explicitly are always asked
             chosen = self._drop_hopeless(chosen, notes)
 
-        # Explicitly asked samples win over the settings' default.
-        samples = request.samples_per_model if "samples_per_model" in request.model_fields_set else None
-        samples = samples or settings.samples_per_model
+        samples = samples_for(request, settings)
         prompts: dict[str, list[ChatMessage]] = {}
 
         def messages_for(model: ModelInfo) -> list[ChatMessage]:
@@ -135,6 +149,7 @@ class Pipeline:
             messages_for,
             params=params,
             samples=samples,
+            sample_budget_s=settings.sample_budget_s,
             quorum=settings.quorum,
             # A quorum counts answers the consensus would put in one group; empty answers do not vote.
             agreement_key=lambda text: consensus.agreement_key(request, text) or None,

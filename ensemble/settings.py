@@ -173,6 +173,20 @@ class Settings(_SettingsModel):
         default=None, ge=1, description="Stop waiting once this many answers agree (None: wait for all)."
     )
     samples_per_model: int = Field(default=1, ge=1, le=20, description="Samples asked of each model.")
+    embedded_samples: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="Answers asked of each in-process model (an ensemble on a machine without a model server): "
+        "the first at the run's temperature, the others sampled; as many as sample_budget_s allows.",
+    )
+    sample_budget_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A model's extra samples start only while the run's time so far plus one more sample "
+        "stays within this many seconds.",
+    )
     temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(default=512, ge=1, le=32768, description="Maximum tokens per answer.")
     keep_alive: str = Field(default="10m", description="Ollama keep_alive for models used by a run.")

@@ -411,6 +411,8 @@ def features_for(
         eligible_ratio=(eligible if eligible is not None else len(candidates)) / max(1, len(candidates)),
         oracle=1.0 if original is not None else 0.0,
         gain=gain,
+        **_example_strength(pick, live, n_examples),
+        one_model=1.0 if len({c.model_id for c in candidates}) == 1 else 0.0,
     )
 
 
@@ -425,6 +427,23 @@ def _unchecked_reason(request: Request, observed: _Observed, *, proven: bool) ->
     if observed.original is None and request.task in _ORACLE_TASKS:
         return "your code could not be run on its own, so nothing was compared with what it does"
     return None
+
+
+def _example_strength(pick: Group, live: Sequence[Group], n_examples: int) -> dict[str, float]:
+    """How much the examples and the probe say about the pick (see :class:`Features`): how many examples, on how
+    many probe inputs the other working groups differ from the pick, and how many of them pass every example too."""
+    others = [b for b in (g.representative.behaviour for g in live if g is not pick) if b is not None]
+    mine = pick.representative.behaviour
+    separating = 0.0
+    if mine is not None and mine.keys and others:
+        differs = sum(any(i >= len(b.keys) or b.keys[i] != key for b in others) for i, key in enumerate(mine.keys))
+        separating = differs / len(mine.keys)
+    passing = [b for b in others if b.passed and all(b.passed)]  # one verdict per example
+    return {
+        "examples": min(n_examples, 8) / 8,
+        "separating": separating,
+        "rivals_pass": len(passing) / len(others) if others else 0.0,
+    }
 
 
 def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:

@@ -20,12 +20,15 @@ from ..types import TaskKind
 __all__ = [
     "COEFFICIENTS",
     "NAMES",
+    "ONE_MODEL_COEFFICIENTS",
+    "ONE_MODEL_NAMES",
     "UNCHECKED_CAP",
     "Features",
     "confidence",
     "discount_missing",
     "unchecked_cap",
     "unchecked_confidence",
+    "uses_one_model_fit",
 ]
 
 # An unchecked pick (nothing ran, or the user's code could not be observed) is right about this often, per task
@@ -55,6 +58,28 @@ class Features:
     eligible_ratio: float = 1.0  # candidates that passed the trust gate / candidates
     oracle: float = 0.0  # 1 when the user's own code was run as the oracle
     gain: float = 0.0  # (examples the pick passes - examples the user's code passes) / examples
+    # How much the examples say (what a few easy examples cannot tell apart, the confidence must not claim):
+    examples: float = 0.0  # how many docstring examples there are, min(n, 8) / 8
+    separating: float = 0.0  # share of probe inputs on which the pick and another working group differ
+    rivals_pass: float = 0.0  # share of the other working groups that also pass every example
+    one_model: float = 0.0  # 1 when every candidate came from one model (its samples: correlated errors)
+
+    def one_model_vector(self) -> list[float]:
+        """The inputs of the one-model fit (:data:`ONE_MODEL_COEFFICIENTS`): samples of one model share its
+        blind spots, so agreement and the examples' strength are weighed apart from the several-model fit;
+        ``top_weight`` is left out (one model: no choice between reliabilities)."""
+        passes = self.pass_frac * self.has_examples
+        return [
+            1.0,
+            self.share,
+            passes,
+            self.has_examples,
+            self.examples,
+            self.separating,
+            self.rivals_pass,
+            self.crash_rate,
+            self.gain,
+        ]
 
     def vector(self) -> list[float]:
         """The model's inputs. ``executed``, ``answered_ratio`` and ``oracle`` are kept in the record but not
@@ -74,6 +99,9 @@ class Features:
 
 
 NAMES = ["bias", "share", "passes", "has_examples", "groups", "top_weight", "crash_rate", "eligible", "gain"]
+ONE_MODEL_NAMES = [
+    "bias", "share", "passes", "has_examples", "examples", "separating", "rivals_pass", "crash_rate", "gain"
+]  # fmt: skip
 
 # Per task kind, order as in Features.vector(). Fitted with ``bench.consensus --calibrate`` (ridge 1.0) on the
 # offered edits of llm-humaneval-benchmarks (94 models x 1 sample) and codet-codegen16b (1 model x 20 samples)
@@ -86,15 +114,40 @@ COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
     TaskKind.FIX: (-2.976, 3.073, 2.276, -0.712, -0.259, 2.084, -0.507, 0.765, 0.978),
     TaskKind.DOCSTRING: (4.595, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
 }
+# Per task kind, order as in Features.one_model_vector(): picks among samples of one model (the embedded default).
+# Fitted with ``bench.consensus --calibrate`` (ridge 1.0) on codet-codegen16b, 4 of its 20 samples per task;
+# held-out figures and the embedded model's own (small) check in docs/benchmarks.md, "Confidence of one model's
+# samples".
+ONE_MODEL_COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
+    TaskKind.IMPLEMENT: (-3.432, 1.513, 3.829, -0.548, -0.979, 0.498, 1.187, -0.271, 0.0),
+    TaskKind.FIX: (-3.381, 1.238, 2.649, -0.562, -0.252, 0.564, 1.002, -0.067, 1.986),
+}
 
 
 def confidence(
-    features: Features, task: TaskKind = TaskKind.IMPLEMENT, coefficients: tuple[float, ...] | None = None
+    features: Features,
+    task: TaskKind = TaskKind.IMPLEMENT,
+    coefficients: tuple[float, ...] | None = None,
+    *,
+    one_model_fit: bool | None = None,
 ) -> float:
-    weights = coefficients or COEFFICIENTS.get(task, COEFFICIENTS[TaskKind.IMPLEMENT])
-    z = sum(w * x for w, x in zip(weights, features.vector(), strict=True))
+    """The calibrated confidence of a pick with ``features``: the one-model fit when every candidate came from one
+    model and the task kind has one (:func:`uses_one_model_fit`; ``one_model_fit`` forces the choice, for a fit
+    under test), else the several-model fit of ``task``. ``coefficients`` replace the fitted ones."""
+    if one_model_fit if one_model_fit is not None else uses_one_model_fit(features, task):
+        weights = coefficients or ONE_MODEL_COEFFICIENTS[task]
+        vector = features.one_model_vector()
+    else:
+        weights = coefficients or COEFFICIENTS.get(task, COEFFICIENTS[TaskKind.IMPLEMENT])
+        vector = features.vector()
+    z = sum(w * x for w, x in zip(weights, vector, strict=True))
     z = max(-30.0, min(30.0, z))
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def uses_one_model_fit(features: Features, task: TaskKind) -> bool:
+    """Whether ``features`` are scored by the one-model fit (every candidate from one model, a fit for ``task``)."""
+    return features.one_model >= 1.0 and task in ONE_MODEL_COEFFICIENTS
 
 
 def discount_missing(conf: float, answered: int, asked: int) -> float:

@@ -428,8 +428,8 @@ class History:
                 setattr(evidence, kind, float(count))
         return out
 
-    def _prior(self, name: str) -> float:
-        return prior_for(name, self.settings.model_weights)
+    def _prior(self, name: str, parameter_size: str | None = None) -> float:
+        return prior_for(name, self.settings.model_weights, parameter_size)
 
     def posterior(self, name: str, task: TaskKind | str | None = None) -> Posterior:
         """The reliability posterior of model ``name`` on ``task`` (None: across all task kinds)."""
@@ -440,11 +440,13 @@ class History:
             per_task = {}
         return self._posterior(name, per_task, None if task is None else str(task))
 
-    def _posterior(self, name: str, per_task: Mapping[str, Evidence], task: str | None) -> Posterior:
+    def _posterior(
+        self, name: str, per_task: Mapping[str, Evidence], task: str | None, parameter_size: str | None = None
+    ) -> Posterior:
         total = sum(per_task.values(), Evidence())
         on_task = per_task.get(task, Evidence()) if task is not None else total
         other = total - on_task
-        return task_posterior(self._prior(name), on_task, other, self.evidence)
+        return task_posterior(self._prior(name, parameter_size), on_task, other, self.evidence)
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         """Model id -> learned reliability in (0, 1] for ``task``. Keyed by model name internally, so one model
@@ -454,7 +456,10 @@ class History:
         except sqlite3.Error as exc:
             log.warning("history: cannot read weights, using priors: %s", exc)
             evidence = {}
-        return {m.id: clamp_weight(self._posterior(m.name, evidence.get(m.name, {}), str(task)).mean) for m in models}
+        return {
+            m.id: clamp_weight(self._posterior(m.name, evidence.get(m.name, {}), str(task), m.parameter_size).mean)
+            for m in models
+        }
 
     # -- latency and skipping ----------------------------------------------------------------------------------
 

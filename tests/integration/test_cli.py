@@ -138,8 +138,8 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 def test_demo_example_is_bundled() -> None:
     text = example_path().read_text()
-    assert "def primes_below" in text
-    assert ">>> primes_below(10)" in text
+    assert "def average" in text
+    assert ">>> average([])" in text
 
 
 def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:

@@ -180,3 +180,32 @@ async def test_qwen_coder_writes_one_fenced_block_and_stops_when_it_is_closed() 
     namespace: dict[str, Any] = {}
     exec(answer.text.strip().removeprefix("```python").removesuffix("```"), namespace)  # trusted: a test fixture
     assert namespace["add"](2, 3) == 5
+
+
+async def test_samples_of_an_embedded_model_differ_and_the_budget_stops_them(
+    tiny_specs: list[EmbeddedModelSpec],
+) -> None:
+    """Real llama.cpp through the real dispatcher, the way a run without a model server asks: k samples of one
+    model, sample 0 at the run's temperature, the others hotter with their own seeds, one after another."""
+    from ensemble.dispatcher import Dispatcher
+    from ensemble.settings import Settings
+    from ensemble.types import AnswerStatus
+
+    provider = EmbeddedProvider(tiny_specs[:1], n_ctx=512)
+    settings = Settings(probe_local=False, embedded="on", timeout_s=60, deadline_s=120)
+    dispatcher = Dispatcher(settings, lambda _model: provider)
+    params = GenerationParams(max_tokens=12, temperature=0.0, seed=5)
+    try:
+        model = (await provider.list_models())[0]
+        answers = await dispatcher.run([model], lambda _m: MESSAGES, params=params, samples=4)
+        assert [a.status for a in answers] == [AnswerStatus.ANSWERED] * 4
+        texts = [a.text for a in answers]
+        assert len(set(texts)) >= 3, texts  # distinct seeds at a sampling temperature: different answers
+        again = await dispatcher.run([model], lambda _m: MESSAGES, params=params, samples=4)
+        assert [a.text for a in again] == texts  # ...and reproducible: the seeds are the run's, not random
+        # A budget shorter than one sample: the first answer comes, the others are not started.
+        budgeted = await dispatcher.run([model], lambda _m: MESSAGES, params=params, samples=4, sample_budget_s=1e-6)
+        assert [a.status for a in budgeted] == [AnswerStatus.ANSWERED] + [AnswerStatus.SKIPPED] * 3
+        assert {a.reason for a in budgeted[1:]} == {"budget"}
+    finally:
+        await provider.aclose()

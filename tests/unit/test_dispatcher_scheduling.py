@@ -251,7 +251,9 @@ async def test_samples_get_distinct_seeds_and_positive_temperature() -> None:
     assert [a.sample for a in answers] == [0, 1, 2]
     seeds = sorted(p.seed or 0 for _, p in log.params)
     assert seeds == [10, 11, 12]
-    assert all(p.temperature == SAMPLING_TEMPERATURE for _, p in log.params)
+    by_seed = {p.seed: p.temperature for _, p in log.params}
+    # Sample 0 is the model's best single guess (the run's temperature); the others are drawn hot enough to differ.
+    assert by_seed == {10: 0.0, 11: SAMPLING_TEMPERATURE, 12: SAMPLING_TEMPERATURE}
 
 
 async def test_single_sample_keeps_params() -> None:
@@ -302,3 +304,60 @@ def test_normalized_text_key() -> None:
     assert normalized_text_key("```python\ndef f():\n    return 1  \n```") == "def f():\n    return 1"
     assert normalized_text_key("  \n") is None
     assert normalized_text_key("a\r\n\r\nb") == "a\nb"
+
+
+def embedded(name: str) -> ModelInfo:
+    return ModelInfo(name=name, provider=ProviderKind.EMBEDDED, endpoint="embedded://")
+
+
+async def test_sample_budget_stops_the_extra_samples_of_a_model() -> None:
+    # One in-process model: its samples run one after another (one slot, whatever the concurrency setting),
+    # 0.5 s each. Budget 0.8 s: after the first, 0.5 s spent + 0.5 s expected > 0.8, so the rest are refused;
+    # budget 1.7 s: the second (0.5 + 0.5) and third (1.0 + 0.5) fit, the fourth (1.5 + 0.5) does not.
+    for budget, answered in ((0.8, 1), (1.7, 3)):
+        d, log = make({"e": Behaviour(0.5)}, per_endpoint_concurrency=4)
+        events: list[ProgressEvent] = []
+        answers = await d.run([embedded("e")], msgs, samples=4, sample_budget_s=budget, on_progress=events.append)
+        assert [a.sample for a in answers] == [0, 1, 2, 3]
+        statuses = [a.status for a in answers]
+        assert statuses == [AnswerStatus.ANSWERED] * answered + [AnswerStatus.SKIPPED] * (4 - answered), budget
+        skipped = answers[answered]
+        assert skipped.reason == "budget"
+        assert "budget" in (skipped.error or "")
+        assert skipped.tried == []  # the budget, not the replica, stopped it: no other replica is asked
+        assert len(log.started) == answered  # a refused sample never reaches the model
+        # The progress shows each refused sample as skipped for the budget.
+        assert sorted(e.sample for e in events if e.status == "skipped" and e.detail == "budget") == list(
+            range(answered, 4)
+        )
+
+
+async def test_without_a_budget_every_sample_runs() -> None:
+    d, log = make({"e": Behaviour(0.05)})
+    answers = await d.run([embedded("e")], msgs, samples=3)
+    assert all(a.status is AnswerStatus.ANSWERED for a in answers)
+    assert len(log.started) == 3
+
+
+async def test_samples_per_model_may_differ_by_model() -> None:
+    d, log = make({"e": Behaviour(0.0), "s": Behaviour(0.0)})
+    answers = await d.run(
+        [embedded("e"), model("s")], msgs, samples=lambda m: 3 if m.provider is ProviderKind.EMBEDDED else 1
+    )
+    assert [(a.model.name, a.sample) for a in answers] == [("e", 0), ("e", 1), ("e", 2), ("s", 0)]
+    # The single-sample model keeps the run's parameters untouched.
+    assert [p.seed for name, p in log.params if name == "s"] == [None]
+
+
+def test_in_process_models_sample_by_default_and_an_explicit_count_wins() -> None:
+    from ensemble.pipeline import samples_for
+    from ensemble.types import CodeContext, Request, TaskKind
+
+    settings = Settings.model_validate({"embedded_samples": 4, "samples_per_model": 1})
+    plain = Request(task=TaskKind.FIX, context=CodeContext(selection="x = 1\n"))
+    count = samples_for(plain, settings)
+    assert count(embedded("e")) == 4  # no model server: one model's samples are the ensemble
+    assert count(model("s")) == 1
+    asked = Request(task=TaskKind.FIX, context=CodeContext(selection="x = 1\n"), samples_per_model=2)
+    explicit = samples_for(asked, settings)
+    assert (explicit(embedded("e")), explicit(model("s"))) == (2, 2)

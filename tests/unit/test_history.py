@@ -415,3 +415,15 @@ def test_history_satisfies_the_pipelines_protocol(db: History) -> None:
     assert isinstance(db, HistoryLike)
     assert isinstance(NullHistory(), HistoryLike)
     assert not isinstance(object(), HistoryLike)
+
+
+def test_a_model_the_history_does_not_know_starts_from_its_published_prior(db: History) -> None:
+    from ensemble.reliability import weights_for
+
+    # Ollama reports the size apart from the name ("llama3:latest", details.parameter_size "8.0B").
+    llama3 = ModelInfo(name="llama3:latest", provider=ProviderKind.OLLAMA, endpoint=EP, parameter_size="8.0B")
+    unknown = ModelInfo(name="my-finetune:latest", provider=ProviderKind.OLLAMA, endpoint=EP)
+    learned = db.weights(TaskKind.FIX, [llama3, unknown])
+    assert learned == weights_for([llama3, unknown], {})  # the history and the pipeline agree before any run
+    assert learned[llama3.id] == pytest.approx(0.622)  # Llama 3 8B Instruct, published HumanEval pass@1
+    assert learned[unknown.id] == pytest.approx(0.5)

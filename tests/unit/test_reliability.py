@@ -75,3 +75,46 @@ def test_weights_for_gives_every_model_its_learned_weight_else_its_prior() -> No
     assert weights == {learned.id: 0.7, prior_only.id: 0.8, nothing.id: DEFAULT_WEIGHT}
     assert weights_for([nothing], {"other*": 0.001}) == {nothing.id: MIN_WEIGHT}
     assert weights_for([learned], {}, {learned.id: math.nan}) == {learned.id: MIN_WEIGHT}
+
+
+# Real names as servers list them (Ollama tags, Hugging Face repos, OpenAI-style ids), the size the server reports
+# (Ollama /api/show details.parameter_size; None: not reported) and the published HumanEval pass@1 expected
+# (ensemble.reliability.PUBLISHED; None: nothing published is known, so the neutral default).
+PUBLISHED_CASES = [
+    ("qwen2.5-coder:1.5b", None, 0.707),
+    ("qwen2.5-coder:latest", "7.6B", 0.884),  # the size comes from the server, rounded to the published one
+    ("Qwen/Qwen2.5-Coder-32B-Instruct-GGUF", None, 0.927),
+    ("deepseek-coder:6.7b-instruct", None, 0.786),
+    ("codellama:13b", None, 0.36),
+    ("starcoder2:3b", None, 0.317),
+    ("llama3:latest", "8.0B", 0.622),
+    ("llama3.1:70b", None, 0.817),
+    ("llama2:13b", None, 0.183),
+    ("mistral:7b-instruct", None, 0.305),
+    ("gpt4_final_500c_long", None, 0.67),
+    ("gpt3_final_500c_long", None, 0.481),
+    ("TheBloke_WizardLM-30B-GPTQ_VICUNA_MARKDOWN", None, 0.217),  # a LLaMA-33B fine-tune: its base's figure
+    ("anon8231489123_gpt4-x-alpaca-13b-native-4bit-128g", None, 0.158),  # "gpt4" in a LLaMA fine-tune's name
+    ("TheBloke_OpenAssistant-SFT-7-Llama-30B-GPTQ", None, 0.217),  # "llama-30b" is not Llama 3
+    ("llama3:latest", None, None),  # the family is known, its size is not: no guess
+    ("tiiuae_falcon-40b-instruct", None, None),
+    ("my-finetune:7b", None, None),
+]
+
+
+@pytest.mark.parametrize(("name", "size", "published"), PUBLISHED_CASES)
+def test_prior_is_the_published_score_of_the_named_model(name: str, size: str | None, published: float | None) -> None:
+    expected = DEFAULT_WEIGHT if published is None else published
+    assert prior_for(name, {}, size) == pytest.approx(expected)
+
+
+def test_users_weights_and_measured_embedded_priors_beat_published_scores() -> None:
+    assert prior_for("qwen2.5-coder:7b", {"qwen*": 0.2}) == 0.2  # the user's word wins
+    assert prior_for(QWEN_NAME, {}) == EMBEDDED_PRIORS[QWEN_NAME]  # measured here with the shipped quantisation
+
+
+def test_weights_for_reads_the_size_the_server_reports() -> None:
+    info = ModelInfo(name="qwen2.5-coder:latest", provider=ProviderKind.OLLAMA, endpoint=EP, parameter_size="1.5B")
+    assert weights_for([info], {}) == {info.id: pytest.approx(0.707)}
+    learned = {info.id: 0.3}
+    assert weights_for([info], {}, learned) == {info.id: 0.3}  # the history, once it knows the model, refines it
