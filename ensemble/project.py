@@ -1,6 +1,6 @@
 """Where the user's code lives: its project's root, the Python interpreter that runs it, and the name its module
 is imported by. Decided the same way in the editor and on the command line; nothing here runs anything (the
-interpreter's ``sys.path`` is read inside the sandbox, by :mod:`ensemble.verify.project`).
+interpreter's ``sys.path`` is read inside the sandbox, by :mod:`codeconductor.ensemble.verify.project`).
 
 Root: the workspace folder the editor reports (the one holding the file), else the nearest folder above the file
 with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``. Interpreter, first found wins: the one the
