@@ -134,7 +134,7 @@ def test_the_wheel_and_sdist_hold_what_runs(installed: Installed) -> None:
         "codeconductor/__init__.py",
         "codeconductor/ensemble/cli.py",
         "codeconductor/ensemble/py.typed",
-        "codeconductor/ensemble/examples/slow_primes.py",  # codeconductor demo
+        "codeconductor/ensemble/examples/average.py",  # codeconductor demo
         "codeconductor/ensemble/languages/_harness.js",  # JavaScript candidates
         "codeconductor/ensemble/verify/_worker.py",  # copied into the sandbox
         "codeconductor/ensemble/verify/_pytest_driver.py",  # copied into the sandbox (fix with tests)
@@ -218,4 +218,4 @@ def test_demo_on_the_embedded_models(installed: Installed, tmp_path: Path) -> No
     done = _run([installed.script, "demo"], folder, 400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "consensus" in done.stdout
-    assert "primes_below" in done.stdout
+    assert "def average" in done.stdout

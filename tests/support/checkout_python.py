@@ -34,6 +34,7 @@ def checkout_venv(folder: Path) -> Path:
     if (bin_dir / "codeconductor").exists():
         return bin_dir
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    folder.chmod(0o755)  # as a venv made with the usual umask: pytest's temporary folders are 0700
     purelib = subprocess.run(
         [str(bin_dir / "python"), "-I", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         capture_output=True,

@@ -276,7 +276,7 @@ async def test_the_cli_says_not_checked(capsys: pytest.CaptureFixture[str]) -> N
     unchecked = await decide(request, answers)  # nothing runs
     _print_result(Result(id="r1", request=request, answers=answers, consensus=unchecked))
     out = capsys.readouterr().out
-    assert "2/2 agree" in out
+    assert "2 of 2 answers agree on it" in out
     labels = [line for line in out.splitlines() if line.startswith("not checked: ")]  # not the "note: ..." line
     assert len(labels) == 1
     assert unchecked.unchecked is not None
