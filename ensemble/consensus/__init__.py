@@ -294,7 +294,10 @@ async def _decide_code(
     if (
         request.task is TaskKind.IMPROVE
         and executor is not None
-        and _language(request).can_execute
+        and (
+            _language(request).can_execute
+            or (request.context.project is not None and _language(request).runs_in_project)
+        )
         and original is None
     ):
         # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
 from ..types import Request
+from .go_project import GoProjectRunner
 from .project import ProjectRunner
 from .sandbox import CallSpec, Sandbox
 
@@ -30,16 +31,25 @@ class SandboxExecutor:
         self._cache_size = cache_size
         self._ran = False
         self._project: ProjectRunner | None = None  # started by the first request made in a project
+        self._go: GoProjectRunner | None = None  # started by the first request made in a Go module
 
     def _projects(self) -> ProjectRunner:
         if self._project is None:
             self._project = ProjectRunner()
         return self._project
 
+    def _go_modules(self) -> GoProjectRunner:
+        if self._go is None:
+            self._go = GoProjectRunner()
+        return self._go
+
     async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
-        """The probe that runs the request's code where it lives (:class:`~ensemble.verify.project.ProjectRunner`)."""
+        """The probe that runs the request's code where it lives (:class:`~ensemble.verify.project.ProjectRunner`;
+        Go: :class:`~ensemble.verify.go_project.GoProjectRunner`)."""
         if request.context.project is None:
             return None
+        if request.context.project.language == "go":
+            return await self._go_modules().probe(request, probe)
         return await self._projects().probe(request, probe)
 
     @property
@@ -66,6 +76,8 @@ class SandboxExecutor:
     async def observe(self, code: str, probe: Probe) -> Behaviour:
         if probe.project is not None:
             self._ran = True
+            if probe.project.language == "go":
+                return await self._go_modules().observe(code, probe)
             return await self._projects().observe(code, probe)
         key = self.key(code, probe)
         cached = self._cache.get(key)
@@ -97,5 +109,8 @@ class SandboxExecutor:
         if self._project is not None:
             self._project.close()
             self._project = None
+        if self._go is not None:
+            self._go.close()
+            self._go = None
         if self._own:
             self.sandbox.close()
