@@ -9,7 +9,8 @@ else this process's own.
 
 Go: the root is the nearest folder above the file with ``go.mod`` (the module), the package is the file's folder
 and its import path the module's path joined with that folder; the server's ``go`` toolchain runs it
-(:mod:`ensemble.verify.go_project`).
+(:mod:`ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
+``package.json``; the project's ``node --test`` tests run it (:mod:`ensemble.verify.js_project`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,36 @@ def go_project_for(path: Path, module_text: str, *, root: Path | None = None) ->
     return None
 
 
+_JS_SUFFIXES = (".js", ".mjs", ".cjs")
+
+
+def js_project_for(
+    path: Path, module_text: str, *, root: Path | None = None, workspace_folders: Sequence[Path] = ()
+) -> ProjectInfo | None:
+    """The JavaScript project the file at ``path`` belongs to: the nearest folder above it with ``package.json``
+    (inside ``root`` or the workspace folder holding it, when given); None when there is none, or the file is in
+    ``node_modules``."""
+    path = path.resolve()
+    if path.suffix not in _JS_SUFFIXES or "node_modules" in path.parts:
+        return None
+    holding = [f.resolve() for f in workspace_folders if path.is_relative_to(f.resolve())]
+    bound = root.resolve() if root is not None else max(holding, key=lambda f: len(f.parts)) if holding else None
+    for folder in path.parents:
+        if bound is not None and not folder.is_relative_to(bound):
+            return None
+        if (folder / "package.json").is_file():
+            return ProjectInfo(
+                root=str(folder),
+                path=str(path),
+                module=path.relative_to(folder).as_posix(),
+                import_root=str(folder),
+                module_text=module_text,
+                language="javascript",
+                python_source="node",
+            )
+    return None
+
+
 def project_for(
     path: Path,
     module_text: str,
@@ -158,6 +189,8 @@ def project_for(
     project (no root) or is not an importable Python module (or a Go file of a module: :func:`go_project_for`)."""
     if path.suffix == ".go":
         return go_project_for(path, module_text, root=root)
+    if path.suffix in _JS_SUFFIXES:
+        return js_project_for(path, module_text, root=root, workspace_folders=workspace_folders)
     found_root = root.resolve() if root is not None else find_root(path, workspace_folders)
     if found_root is None:
         return None
@@ -178,7 +211,8 @@ def project_for(
 
 
 def runs_in_project(language: str) -> bool:
-    """Whether code in ``language`` is run inside its project (Python; Go where its toolchain is installed)."""
+    """Whether code in ``language`` is run inside its project (Python; Go where its toolchain is installed;
+    JavaScript where node is)."""
     return is_python(language) or language_for(language).runs_in_project
 
 
