@@ -145,13 +145,13 @@ def _script(nonce: str, go: str, package_dir: str, *, overlay: str, tests: list[
 
 
 def _verdict(rc: int, passes: int, fails: int, skips: int) -> str:
-    """A test's outcome from its process: one PASS line and exit 0 passes; a FAIL line and exit 1 fails; a
-    forged line (two of a kind, or both) or any other exit is an error."""
+    """A test's outcome from its process: one PASS line and exit 0 passes; one FAIL line and a non-zero exit
+    fails (a panic too); a forged line (two of a kind, or both) or any other end (a timeout) is an error."""
     if rc == 0 and passes == 1 and fails == 0 and skips == 0:
         return "passed"
     if rc == 0 and skips == 1 and passes == 0 and fails == 0:
         return "skipped"
-    if rc == 1 and fails == 1 and passes == 0:
+    if rc != 0 and fails == 1 and passes == 0:  # 1: the test failed; 2: it panicked (testing reports it)
         return "failed"
     return "error"
 

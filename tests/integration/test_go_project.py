@@ -276,3 +276,12 @@ def test_cli_ask_json_runs_go_answers_in_the_module(tmp_path: Path) -> None:
     rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
     assert len(rejected) == 1, rejected
     assert "failing tests" in rejected[0], rejected
+
+
+def test_a_fix_for_code_that_panics_is_checked(tmp_path: Path, executor: SandboxExecutor) -> None:
+    # Every test panics on the user's code (exit 2): each still counts as failing, so the oracle is usable.
+    module = make_module(tmp_path / "shop", SUM_EVEN.replace("total := 0", "total := xs[len(xs)]"))
+    result = _decide(_request(module, TaskKind.FIX), WRONG_FIX, RIGHT, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "x%2 == 0" in result.pick
+    assert result.unchecked is None, result.notes

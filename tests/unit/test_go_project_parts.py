@@ -54,7 +54,8 @@ def test_a_verdict_needs_the_exit_status_and_exactly_one_result_line() -> None:
     assert _verdict(0, 0, 0, 1) == "skipped"
     assert _verdict(0, 2, 0, 0) == "error"  # a forged PASS line besides the real one
     assert _verdict(1, 1, 1, 0) == "error"  # a forged PASS before the real FAIL
-    assert _verdict(2, 0, 0, 0) == "error"  # panicked, or timed out
+    assert _verdict(2, 0, 1, 0) == "failed"  # panicked: testing reports the test failed
+    assert _verdict(2, 0, 0, 0) == "error"  # timed out
     assert _verdict(0, 0, 0, 0) == "error"  # ended the process before the test reported
 
 
