@@ -227,7 +227,9 @@ class GoProjectRunner:
                     "function, or an Example with an // Output: comment, that calls it"
                 )
         named = tuple(f"{t.file}::{t.name}" for t in tests[: self.max_tests])
-        return Probe(found.name, (), (), language="go", project=replace(plain, tests=named, problem=problem))
+        how = (f"go: executed with go test in package {project.module} ({len(named)} tests that call {found.name})",)
+        project_probe = replace(plain, tests=named, problem=problem, notes=() if problem else how)
+        return Probe(found.name, (), (), language="go", project=project_probe)
 
     async def observe(self, code: str, probe: Probe) -> Behaviour:
         """``code`` put in place of the target in its file, the package's selected tests run on it."""

@@ -169,9 +169,11 @@ class JsProjectRunner:
         if target is None:
             return None
         files, others = await asyncio.to_thread(js_test_files, Path(project.root), target, limit=self.max_files)
-        notes: tuple[str, ...] = ()
+        notes: tuple[str, ...] = (
+            f"javascript: executed with node --test on {len(files)} test file(s) of your project",
+        )
         if others:
-            notes = (f"{len(others)} test file(s) of {target} use another runner than node --test: not run",)
+            notes += (f"{len(others)} test file(s) of {target} use another runner than node --test: not run",)
         plain = ProjectProbe(
             root=project.root,
             module=project.module,

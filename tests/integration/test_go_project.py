@@ -194,6 +194,7 @@ def test_improve_keeps_the_tests_passing(tmp_path: Path, executor: SandboxExecut
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0], rejected
     assert any("run in your project" in n and "2 of your tests" in n for n in result.notes), result.notes
+    assert any(n.startswith("go: executed with go test in package example.com/shop/calc") for n in result.notes)
     assert result.unchecked is None
 
 

@@ -202,6 +202,7 @@ def test_es_modules_improve_keeps_the_tests_passing(tmp_path: Path, executor: Sa
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0], rejected
     assert any("3 of your tests (3 passing" in n for n in result.notes), result.notes
+    assert any(n.startswith("javascript: executed with node --test") for n in result.notes), result.notes
 
 
 def test_es_modules_fix_and_an_early_exit_is_no_pass(tmp_path: Path, executor: SandboxExecutor) -> None:
