@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ensemble.languages import language_for
+from ensemble.languages.javascript import JAVASCRIPT
 from ensemble.project import js_project_for
 from ensemble.verify.js_project import js_test_files
 
@@ -42,7 +42,7 @@ def test_the_project_is_the_nearest_package_json(tmp_path: Path) -> None:
 
 
 def test_an_answer_keeps_the_export_of_the_users_function() -> None:
-    js = language_for("javascript")
+    js = JAVASCRIPT
     answer = "```javascript\nfunction f(x) {\n  return x + 1;\n}\n```"
     kept = js.extract(answer, context="export function f(x) {\n  return x;\n}\n")
     assert kept.code.startswith("export function f(x)")
