@@ -145,13 +145,13 @@ def go_project_for(path: Path, module_text: str, *, root: Path | None = None) ->
     return None
 
 
-_JS_SUFFIXES = (".js", ".mjs", ".cjs")
+_JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
 
 
 def js_project_for(
     path: Path, module_text: str, *, root: Path | None = None, workspace_folders: Sequence[Path] = ()
 ) -> ProjectInfo | None:
-    """The JavaScript project the file at ``path`` belongs to: the nearest folder above it with ``package.json``
+    """The JavaScript (or TypeScript) project the file at ``path`` belongs to: the nearest folder above it with ``package.json``
     (inside ``root`` or the workspace folder holding it, when given); None when there is none, or the file is in
     ``node_modules``."""
     path = path.resolve()
@@ -169,7 +169,7 @@ def js_project_for(
                 module=path.relative_to(folder).as_posix(),
                 import_root=str(folder),
                 module_text=module_text,
-                language="javascript",
+                language="typescript" if path.suffix.endswith("ts") else "javascript",
                 python_source="node",
             )
     return None

@@ -13,7 +13,9 @@ Verdicts come from the test runner's TAP report (the runner process runs no code
 prints reaches the report only as ``#`` comments); a test reported twice counts as an error, and one never
 reported (its process ended early) as not passed. Jest, Vitest and Mocha suites are not run here: without a
 ``node --test`` file that names the function, JavaScript is checked as before, on its own (examples and
-generated inputs). TypeScript projects are not run in place yet (their test files need a loader).
+generated inputs). TypeScript projects too: their ``.ts`` files (tests included) are turned into JavaScript in the
+test processes by esbuild (``tools/node``; types stripped, nothing else rewritten), and ``./x`` or ``./x.js``
+imports find ``x.ts``.
 """
 
 from __future__ import annotations
@@ -32,21 +34,31 @@ from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..edits import replace_span
 from ..errors import SandboxError
 from ..languages import language_for
-from ..languages.javascript import node_path
+from ..languages.javascript import esbuild_path, node_path
 from ..types import Request
 from .sandbox import Sandbox, ScriptOutcome
 
 __all__ = ["JsProjectRunner", "js_test_files", "read_tap"]
 
-_PRELOAD = Path(__file__).with_name("_node_preload.cjs")
+_PRELOAD = Path(__file__).with_name("_node_preload.mjs")
 _HOOKS = Path(__file__).with_name("_node_hooks.mjs")
 _SKIP_DIRS = frozenset({"node_modules", ".git", "dist", "build", "coverage"})
-_TEST_NAME = re.compile(r"(?:[._-](?:test|spec)\.[cm]?js$)|(?:^test\.[cm]?js$)")
+_TEST_NAME = re.compile(r"(?:[._-](?:test|spec)\.[cm]?[jt]s$)|(?:^test\.[cm]?[jt]s$)")
 _TEST_DIRS = frozenset({"test", "tests", "__tests__"})
 _NODE_TEST = re.compile(r"""["']node:test["']""")
 _TAP_RESULT = re.compile(r"^( *)(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$", re.I)
 _TAP_SUBTEST = re.compile(r"^( *)# Subtest: (.*)$")
-_NODE_MEMORY_MB = 2048  # V8 reserves ~1 GiB of address space up front
+_NODE_MEMORY_MB = 4096  # address space: V8 reserves ~1 GiB per isolate (the hooks thread is another), esbuild too
+LANGUAGES = ("javascript", "typescript")
+_ESBUILD = Path(__file__).resolve().parents[2] / "tools" / "node" / "node_modules" / "esbuild"
+
+
+def _esbuild_package() -> str | None:
+    """esbuild's JavaScript package (``tools/node``, installed by ``scripts/setup.sh``), by its real path; the
+    test processes load it to turn TypeScript into JavaScript. None without it or its binary."""
+    if esbuild_path() is None or not (_ESBUILD / "package.json").is_file():
+        return None
+    return os.path.realpath(_ESBUILD)
 
 
 def js_test_files(root: Path, target: str, *, limit: int = 20, max_dirs: int = 5000) -> tuple[list[str], list[str]]:
@@ -61,7 +73,7 @@ def js_test_files(root: Path, target: str, *, limit: int = 20, max_dirs: int = 5
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         in_test_dir = bool(_TEST_DIRS & set(Path(folder).relative_to(root).parts))
         for name in sorted(names):
-            if not (_TEST_NAME.search(name) or (in_test_dir and re.search(r"\.[cm]?js$", name))):
+            if not (_TEST_NAME.search(name) or (in_test_dir and re.search(r"\.[cm]?[jt]s$", name))):
                 continue
             path = Path(folder) / name
             try:
@@ -110,10 +122,10 @@ def read_tap(text: str, file: str) -> dict[str, str]:
     return {name: v for name, v in outcomes.items() if not any(o.startswith(name + " > ") for o in outcomes)}
 
 
-def _selected_function(text: str, start: int, end: int) -> str | None:
+def _selected_function(text: str, start: int, end: int, language: str) -> str | None:
     """The name of the function whose lines ``[start, end)`` are (comments above it may be in; blank lines after)."""
     lines = text.splitlines()
-    for function in language_for("javascript").functions(text):
+    for function in language_for(language).functions(text):
         if function.start_line < start or function.end_line > end:
             continue
         before = lines[start : function.start_line]
@@ -162,15 +174,15 @@ class JsProjectRunner:
         (then the function is checked on its own, as outside a project); a probe whose ``project.problem`` says
         why nothing can run."""
         project = request.context.project
-        if project is None or project.language != "javascript":
+        if project is None or project.language not in LANGUAGES:
             return None
         start, end = request.context.start_line, request.context.end_line
-        target = _selected_function(project.module_text, start, end)
+        target = _selected_function(project.module_text, start, end, project.language)
         if target is None:
             return None
         files, others = await asyncio.to_thread(js_test_files, Path(project.root), target, limit=self.max_files)
         notes: tuple[str, ...] = (
-            f"javascript: executed with node --test on {len(files)} test file(s) of your project",
+            f"{project.language}: executed with node --test on {len(files)} test file(s) of your project",
         )
         if others:
             notes += (f"{len(others)} test file(s) of {target} use another runner than node --test: not run",)
@@ -184,13 +196,15 @@ class JsProjectRunner:
             end=end,
             path=project.path,
             import_root=project.import_root,
-            language="javascript",
+            language=project.language,
             tests=tuple(files),
             notes=notes,
         )
         if not files or node_path() is None or self.sandbox.containment != "bubblewrap":
             return None  # the test runner starts processes: only the bubblewrap sandbox lets it
-        return Probe(target, (), (), language="javascript", project=plain)
+        if project.language == "typescript" and _esbuild_package() is None:
+            return None
+        return Probe(target, (), (), language=project.language, project=plain)
 
     async def observe(self, code: str, probe: Probe) -> Behaviour:
         """``code`` put in place of the target in its module, the selected test files run with ``node --test``."""
@@ -215,15 +229,17 @@ class JsProjectRunner:
         scratch = self.sandbox.scratch_dir or "/tmp"
         nonce = "cc" + secrets.token_hex(8)
         target = await asyncio.to_thread(os.path.realpath, project.path)
-        job = {"target": target, "hooks": f"{scratch}/cc_hooks.mjs", "source": source}
+        esbuild = _esbuild_package() if project.language == "typescript" else None
+        job = {"target": target, "hooks": f"{scratch}/cc_hooks.mjs", "source": source, "esbuild": esbuild or ""}
         q = shlex.quote
         lines = [
-            f"export CC_JOB={q(scratch + '/cc_job.json')} NODE_OPTIONS= NODE_PATH=",
+            f"export CC_JOB={q(scratch + '/cc_job.json')} NODE_OPTIONS= NODE_PATH= "
+            f"ESBUILD_BINARY_PATH={q(esbuild_path() or '')}",
             f"cd {q(project.root)} || {{ echo {nonce} nodir; exit 0; }}",
         ]
         for index, file in enumerate(project.tests):
             lines += [
-                f"timeout {int(self.per_file_s)} {q(node)} --require {q(scratch + '/cc_preload.cjs')} --test "
+                f"timeout {int(self.per_file_s)} {q(node)} --import {q('file://' + scratch + '/cc_preload.mjs')} --test "
                 f"--test-reporter=tap {q(file)} > {scratch}/cc.tap 2> /dev/null < /dev/null",
                 f"echo {nonce} file {index} $?",
                 f"sed 's/^/{nonce} tap {index} /' {scratch}/cc.tap",
@@ -232,10 +248,12 @@ class JsProjectRunner:
         files = {
             "run.sh": "\n".join(lines) + "\n",
             "cc_job.json": json.dumps(job),
-            "cc_preload.cjs": _PRELOAD.read_text(encoding="utf-8"),
+            "cc_preload.mjs": _PRELOAD.read_text(encoding="utf-8"),
             "cc_hooks.mjs": _HOOKS.read_text(encoding="utf-8"),
         }
         ro = [project.root, os.path.dirname(os.path.dirname(node))]
+        if esbuild is not None:
+            ro.append(os.path.dirname(esbuild))  # the node_modules holding esbuild and its native binary
         timeout = min(self.timeout_s + self.per_file_s * len(project.tests), 300.0)
         try:
             outcome = await self.sandbox.arun_program(

@@ -14,6 +14,7 @@ from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
 from ..types import Request
 from .go_project import GoProjectRunner
+from .js_project import LANGUAGES as JS_LANGUAGES
 from .js_project import JsProjectRunner
 from .project import ProjectRunner
 from .sandbox import CallSpec, Sandbox
@@ -58,7 +59,7 @@ class SandboxExecutor:
             return None
         if request.context.project.language == "go":
             return await self._go_modules().probe(request, probe)
-        if request.context.project.language == "javascript":
+        if request.context.project.language in JS_LANGUAGES:
             return await self._js_projects().probe(request, probe)
         return await self._projects().probe(request, probe)
 
@@ -88,7 +89,7 @@ class SandboxExecutor:
             self._ran = True
             if probe.project.language == "go":
                 return await self._go_modules().observe(code, probe)
-            if probe.project.language == "javascript":
+            if probe.project.language in JS_LANGUAGES:
                 return await self._js_projects().observe(code, probe)
             return await self._projects().observe(code, probe)
         key = self.key(code, probe)

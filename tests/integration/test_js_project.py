@@ -228,6 +228,69 @@ def test_commonjs_with_a_dependency_in_node_modules(tmp_path: Path, executor: Sa
     assert _in_project(result)
 
 
+TS_SUM = """import { isEven } from "./util";
+
+export function sumEven(xs: number[]): number {
+  let total: number = 0;
+  for (const x of xs) {
+    if (isEven(x)) total += x;
+  }
+  return total;
+}
+"""
+TS_TEST = """import { test } from "node:test";
+import assert from "node:assert/strict";
+import { sumEven } from "../src/sum.js";
+
+test("adds the even numbers", () => assert.equal(sumEven([1, 2, 3, 4]), 6));
+test("negative", () => assert.equal(sumEven([-2, 3]), -2));
+"""
+TS_RIGHT = """export function sumEven(xs: number[]): number {
+  return xs.filter(isEven).reduce((a: number, b: number) => a + b, 0);
+}
+"""
+TS_MUTANT = """export function sumEven(xs: number[]): number {
+  return xs.filter((x: number) => x > 0 && isEven(x)).reduce((a: number, b: number) => a + b, 0);
+}
+"""
+
+
+def test_typescript_tests_run_through_esbuild(tmp_path: Path, executor: SandboxExecutor) -> None:
+    root = tmp_path / "ts"
+    _write(
+        root,
+        {
+            "package.json": json.dumps({"name": "ts", "type": "module"}),
+            "src/sum.ts": TS_SUM,
+            "src/util.ts": "export const isEven = (x: number): boolean => x % 2 === 0;\n",
+            "test/sum.test.ts": TS_TEST,
+        },
+    )
+    module = root / "src" / "sum.ts"
+    text = module.read_text(encoding="utf-8")
+    found = language_for("typescript").find_function(text, "sumEven")
+    assert found is not None
+    context = build_context(text, found.start_line, found.end_line, path=str(module), language="typescript")
+    context.project = project_for(module, text)
+    assert context.project is not None
+    assert context.project.language == "typescript"
+    request = Request(task=TaskKind.IMPROVE, context=context)
+    answers = [
+        ModelAnswer(
+            model=ModelInfo(name=f"m{i}", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434"),
+            status=AnswerStatus.ANSWERED,
+            text=f"```typescript\n{code}```",
+        )
+        for i, code in enumerate((TS_MUTANT, TS_RIGHT))
+    ]
+    result = asyncio.run(decide(request, answers, executor=executor))
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "x > 0" not in result.pick
+    assert result.pick.startswith("export function sumEven(xs: number[])")
+    assert any("2 of your tests (2 passing" in n for n in result.notes), result.notes
+    assert any(n.startswith("typescript: executed with node --test") for n in result.notes), result.notes
+
+
 def test_without_node_tests_it_is_checked_on_its_own(tmp_path: Path, executor: SandboxExecutor) -> None:
     module = make_esm(tmp_path / "shop", test=None)
     result = _decide(_request(module, "sumEven", TaskKind.FIX), ESM_RIGHT, executor=executor)

@@ -38,7 +38,9 @@ def test_the_project_is_the_nearest_package_json(tmp_path: Path) -> None:
     assert project is not None
     assert (project.root, project.module, project.language) == (str(tmp_path / "app"), "lib/a.mjs", "javascript")
     assert js_project_for(module, "", root=tmp_path / "app" / "lib") is None
-    assert js_project_for(tmp_path / "app" / "lib" / "a.ts", "") is None  # TypeScript projects: not run in place
+    typescript = js_project_for(tmp_path / "app" / "lib" / "b.ts", "")
+    assert typescript is not None
+    assert typescript.language == "typescript"
 
 
 def test_an_answer_keeps_the_export_of_the_users_function() -> None:
