@@ -217,6 +217,17 @@ def test_es_modules_fix_and_an_early_exit_is_no_pass(tmp_path: Path, executor: S
     assert _in_project(result)
 
 
+def test_a_fix_passing_every_test_outranks_two_agreeing_partial_fixes(
+    tmp_path: Path, executor: SandboxExecutor
+) -> None:
+    module = make_esm(tmp_path / "shop", ESM_SUM.replace("if (isEven(x))", "if (!isEven(x))"))
+    # The mutant passes 2 of the 3 tests (it misses negative numbers), breaking none: eligible, and two votes.
+    result = _decide(_request(module, "sumEven", TaskKind.FIX), ESM_MUTANT, ESM_MUTANT, ESM_RIGHT, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "x > 0" not in result.pick, result.pick
+    assert result.pick_models == ["m2@http://127.0.0.1:11434"], result.pick_models
+
+
 def test_commonjs_with_a_dependency_in_node_modules(tmp_path: Path, executor: SandboxExecutor) -> None:
     module = make_cjs(tmp_path / "till")
     result = _decide(_request(module, "total", TaskKind.IMPROVE), CJS_MUTANT, CJS_RIGHT, executor=executor)
