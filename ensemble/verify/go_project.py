@@ -12,8 +12,9 @@ module vendors its dependencies (else ``-mod=readonly`` with the host's module c
 One job per text: build the test binary once, then run each selected test in its own process. Verdicts are
 decided by the job's shell script, not by what the code prints: the test binary's output goes to a file the
 script reads, and a test passes only when its process exits 0 with exactly one ``--- PASS`` line for it (a
-candidate that prints a forged one gets two, an error). A candidate stands in for one function, so it can use
-only the packages the file already imports. The parent reads one line per test, led by a per-job nonce.
+candidate that prints a forged one gets two, an error; one that ends the process early with status 0, after a
+forged line, must call ``os.Exit`` or the like: a candidate calling it more often than the user's code is refused
+unrun). A candidate stands in for one function, so it can use only the packages the file already imports. The parent reads one line per test, led by a per-job nonce.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ __all__ = ["GoProjectRunner", "GoTest", "go_tests_of"]
 
 _TEST_FUNC = re.compile(r"^func\s+((?:Test|Example)\w*)\s*\(", re.M)
 _OUTPUT = re.compile(r"^\s*//\s*(?:Unordered output|Output):", re.M | re.I)
-# Ways past the script's verdict that need no import of the file's own (a candidate inherits only those).
-_EXIT_BYPASS = re.compile(r"\bsyscall\s*\.\s*(?:Exit|RawSyscall|Syscall)|go:linkname|\bunix\s*\.\s*Exit")
+# Ways to end a test's process with status 0 after printing a forged PASS line (possible where the file imports os
+# or syscall: a candidate has only the file's imports). A candidate using them more often than the user's code is
+# refused.
+_EXIT_BYPASS = re.compile(r"\b(?:os|syscall|unix)\s*\.\s*(?:Exit|RawSyscall|Syscall)\b|go:linkname")
 _CANDIDATE = "__cc_candidate__.go"
 
 
@@ -241,7 +244,7 @@ class GoProjectRunner:
         if cached is not None:
             return cached
         names = [t.split("::", 1)[1] for t in project.tests]
-        if _EXIT_BYPASS.search(source) and not _EXIT_BYPASS.search(project.module_text):
+        if len(_EXIT_BYPASS.findall(source)) > len(_EXIT_BYPASS.findall(project.module_text)):
             behaviour = Behaviour(keys=("!load:ends the process itself, so its tests cannot be judged",), passed=())
             return self._keep(key, behaviour, project)
         job = await self._job(project, source, names)
