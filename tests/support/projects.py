@@ -1,4 +1,4 @@
-"""Real Python projects for tests of running the user's code where it lives (``ensemble.verify.project``).
+"""Real Python projects for tests of running the user's code where it lives (``codeconductor.ensemble.verify.project``).
 
 :func:`make_shop` writes a package with relative imports, module globals, a class and tests, plus a tiny local
 dependency (``tinymoney``) that is ``pip install --no-index``-ed into the project's own virtual environment made

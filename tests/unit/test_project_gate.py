@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ensemble.consensus.gate import project_gate, project_oracle_usable
-from ensemble.types import TaskKind
+from codeconductor.ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
+from codeconductor.ensemble.consensus.gate import project_gate, project_oracle_usable
+from codeconductor.ensemble.types import TaskKind
 
 PROJECT = ProjectProbe(root="/p", module="m", target="f", python="/p/.venv/bin/python", module_text="", start=0, end=1)
 # One generated input (index 0), then two recorded calls (indices 1, 2).
