@@ -47,7 +47,7 @@ from .errors import CodeConductorError, SettingsError
 from .history import open_history
 from .languages import is_python
 from .pipeline import Pipeline
-from .project import project_for
+from .project import project_for, runs_in_project
 from .settings import Settings, load_settings, parse_settings
 from .stats import add_stats_subcommand, run_stats
 from .types import AnswerStatus, CodeContext, ProgressEvent, Request, Result, TaskKind
@@ -314,13 +314,15 @@ def _ask_request(args: argparse.Namespace, settings: Settings) -> Request:
     context = build_context(text, start, end, language=language_from_path(path), path=path)
     if args.root is not None and not args.root.is_dir():
         raise _Usage(f"--root {args.root} is not a folder")
-    if args.file is not None and is_python(context.language):
-        # The code is checked where it lives: its project, its interpreter, its tests (codeconductor.ensemble.project).
+    if args.file is not None and runs_in_project(context.language):
+        # The code is checked where it lives: its project, its interpreter (Go: its module), its tests.
+        if args.python and not is_python(context.language):
+            raise _Usage("--python needs a Python --file")
         context.project = project_for(
             args.file, text, root=args.root, python_setting=args.python or settings.project_python
         )
     elif args.python or args.root:
-        raise _Usage("--python and --root need a Python --file")
+        raise _Usage("--python and --root need a Python (or Go) --file")
     return Request(task=TaskKind(args.task), context=context, instruction=args.instruction)
 
 

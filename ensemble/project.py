@@ -6,6 +6,11 @@ Root: the workspace folder the editor reports (the one holding the file), else t
 with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``. Interpreter, first found wins: the one the
 editor reports for that folder, the user's ``python`` setting, ``.venv``/``venv`` in the root, ``$VIRTUAL_ENV``,
 else this process's own.
+
+Go: the root is the nearest folder above the file with ``go.mod`` (the module), the package is the file's folder
+and its import path the module's path joined with that folder; the server's ``go`` toolchain runs it
+(:mod:`codeconductor.ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
+``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .languages import is_python
+from .languages import is_python, language_for
 from .types import ProjectInfo, Request
 
-__all__ = ["find_root", "module_name", "project_for", "resolve_interpreter", "with_project"]
+__all__ = [
+    "find_root",
+    "go_project_for",
+    "module_name",
+    "project_for",
+    "resolve_interpreter",
+    "runs_in_project",
+    "with_project",
+]
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _VENV_NAMES = (".venv", "venv")
@@ -92,6 +105,76 @@ def module_name(root: Path, path: Path) -> tuple[str, Path] | None:
     return ".".join(parts), folder
 
 
+def _go_module_path(go_mod: Path) -> str | None:
+    try:
+        text = go_mod.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        words = line.split("//", 1)[0].split()
+        if len(words) == 2 and words[0] == "module":
+            return words[1].strip('"')
+    return None
+
+
+def go_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
+    """The Go module and package the file at ``path`` belongs to; None when it is no ``.go`` file of a module
+    (no ``go.mod`` above it, or one outside ``root`` when given) or is itself a test file."""
+    path = path.resolve()
+    if path.suffix != ".go" or path.name.endswith("_test.go"):
+        return None
+    bound = root.resolve() if root is not None else None
+    for folder in path.parents:
+        if bound is not None and not folder.is_relative_to(bound):
+            return None
+        if (folder / "go.mod").is_file():
+            module = _go_module_path(folder / "go.mod")
+            if module is None:
+                return None
+            relative = path.parent.relative_to(folder).as_posix()
+            package = module if relative == "." else f"{module}/{relative}"
+            return ProjectInfo(
+                root=str(folder),
+                path=str(path),
+                module=package,
+                import_root=str(path.parent),
+                module_text=module_text,
+                language="go",
+                python_source="go",
+            )
+    return None
+
+
+_JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+
+
+def js_project_for(
+    path: Path, module_text: str, *, root: Path | None = None, workspace_folders: Sequence[Path] = ()
+) -> ProjectInfo | None:
+    """The JavaScript (or TypeScript) project the file at ``path`` belongs to: the nearest folder above it with ``package.json``
+    (inside ``root`` or the workspace folder holding it, when given); None when there is none, or the file is in
+    ``node_modules``."""
+    path = path.resolve()
+    if path.suffix not in _JS_SUFFIXES or "node_modules" in path.parts:
+        return None
+    holding = [f.resolve() for f in workspace_folders if path.is_relative_to(f.resolve())]
+    bound = root.resolve() if root is not None else max(holding, key=lambda f: len(f.parts)) if holding else None
+    for folder in path.parents:
+        if bound is not None and not folder.is_relative_to(bound):
+            return None
+        if (folder / "package.json").is_file():
+            return ProjectInfo(
+                root=str(folder),
+                path=str(path),
+                module=path.relative_to(folder).as_posix(),
+                import_root=str(folder),
+                module_text=module_text,
+                language="typescript" if path.suffix.endswith("ts") else "javascript",
+                python_source="node",
+            )
+    return None
+
+
 def project_for(
     path: Path,
     module_text: str,
@@ -103,7 +186,11 @@ def project_for(
     environ: Mapping[str, str] | None = None,
 ) -> ProjectInfo | None:
     """Everything the sandbox needs to run the user's module where it lives; None when the file belongs to no
-    project (no root) or is not an importable Python module."""
+    project (no root) or is not an importable Python module (or a Go file of a module: :func:`go_project_for`)."""
+    if path.suffix == ".go":
+        return go_project_for(path, module_text, root=root)
+    if path.suffix in _JS_SUFFIXES:
+        return js_project_for(path, module_text, root=root, workspace_folders=workspace_folders)
     found_root = root.resolve() if root is not None else find_root(path, workspace_folders)
     if found_root is None:
         return None
@@ -123,6 +210,12 @@ def project_for(
     )
 
 
+def runs_in_project(language: str) -> bool:
+    """Whether code in ``language`` is run inside its project (Python; Go where its toolchain is installed;
+    JavaScript where node is)."""
+    return is_python(language) or language_for(language).runs_in_project
+
+
 def with_project(
     request: Request,
     *,
@@ -130,10 +223,10 @@ def with_project(
     workspace_folders: Sequence[Path] = (),
 ) -> Request:
     """``request`` with its project filled in from the file it names (read from the disk), when the request has
-    none, is Python, and its lines are the file's lines there (a selection that is not the file's is left alone:
+    none, is Python or Go, and its lines are the file's lines there (a selection that is not the file's is left alone:
     the code that would be checked is not the user's)."""
     context = request.context
-    if context.project is not None or not context.path or not is_python(context.language):
+    if context.project is not None or not context.path or not runs_in_project(context.language):
         return request
     path = Path(context.path)
     try:

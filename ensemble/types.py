@@ -117,12 +117,13 @@ class ProjectInfo(_Model):
 
     root: str  # absolute; shown read-only in the sandbox
     path: str  # the module's file, absolute
-    module: str  # the dotted name it is imported by (``pkg.sub.mod``)
-    import_root: str  # the folder that must be on sys.path for that name (the root, or ``src``)
+    module: str  # the dotted name it is imported by (``pkg.sub.mod``); Go: the package's import path
+    import_root: str  # the folder that must be on sys.path for that name (the root, or ``src``); Go: the package's
+    language: str = "python"  # the language layer's name: ``python`` or ``go`` (run with ``go test``)
     # The module's full current text (the editor's buffer, unsaved changes included); not serialised: results
     # and the history hold the request without a copy of the whole file.
     module_text: str = Field(default="", exclude=True, repr=False)
-    python: str  # the project's interpreter, absolute
+    python: str = ""  # the project's interpreter, absolute ("" for Go: the server's toolchain runs it)
     python_source: str = "server"  # where it came from: editor, setting, .venv, venv, VIRTUAL_ENV, server
 
 

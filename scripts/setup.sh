@@ -63,6 +63,8 @@ $VPY -c 'from codeconductor.ensemble.weights import default_embedded_models as d
 
 if [[ $dev == 1 ]]; then
   apt_install neovim
+  # Go answers run with `go test` inside their module (ensemble/verify/go_project.py); its tests need the toolchain.
+  apt_install golang-go
   # Team scale (docs/team.md): a throw-away PostgreSQL cluster for the shared-history tests, and the LiteLLM proxy
   # in its own venv (exact versions with hashes: litellm 1.107.0 was a compromised release).
   apt_install postgresql

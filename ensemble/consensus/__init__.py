@@ -301,7 +301,10 @@ async def _decide_code(
     if (
         request.task is TaskKind.IMPROVE
         and executor is not None
-        and _language(request).can_execute
+        and (
+            _language(request).can_execute
+            or (request.context.project is not None and _language(request).runs_in_project)
+        )
         and original is None
     ):
         # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.
@@ -369,7 +372,12 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
             )
         if reason is not None:
             reasons[id(group)] = reason
-    selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side
+    if request.task is TaskKind.FIX and observed.in_project and observed.original is not None:
+        # A fix that passes more of the project's tests beats one that passes fewer, whatever the votes: two
+        # answers agreeing on a partial fix must not outrank the one that makes every test pass.
+        selection.groups.sort(key=lambda g: (id(g) in reasons, -_pass_count(g.representative.behaviour)))
+    else:
+        selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side
     return reasons
 
 

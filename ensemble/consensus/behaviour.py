@@ -45,6 +45,7 @@ class ProjectProbe:
     recording: str = ""  # the executor's key for the recorded calls
     problem: str | None = None
     notes: tuple[str, ...] = ()
+    language: str = "python"  # ``go``: ``tests`` are the package's Test/Example functions, run by ``go test``
 
 
 @dataclass(frozen=True)

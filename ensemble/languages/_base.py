@@ -163,6 +163,12 @@ class Language(ABC):
         return False
 
     @property
+    def runs_in_project(self) -> bool:
+        """Whether this language's code runs inside its project (its module and tests; ``codeconductor.ensemble.project``),
+        though maybe not on its own (:attr:`can_execute`)."""
+        return self.can_execute
+
+    @property
     def runtime_note(self) -> str:
         """Why it cannot run, when it cannot (shown to the user next to a capped confidence)."""
         return "" if self.can_execute else f"{self.name}: not executed (no runtime for it here)"

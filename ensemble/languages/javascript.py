@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SandboxError
-from ._base import Example, balanced_calls
+from ._base import Example, Extracted, balanced_calls
 from ._treesitter import TreeSitterLanguage
 
 if TYPE_CHECKING:
@@ -249,8 +249,57 @@ class JavaScript(TreeSitterLanguage):
         return ""
 
     def runnable(self, code: str) -> str:
-        """The JavaScript that runs for ``code`` (TypeScript: types stripped by esbuild)."""
+        """The JavaScript that runs for ``code`` on its own (the harness runs a script, not a module: ``export``
+        unwrapped; TypeScript: types stripped by esbuild)."""
+        code = self._unexported(code)
         return _strip_types(code, self.loader) if self.loader else code
+
+    def extract(self, raw: str, *, context: str = "", entry_point: str | None = None) -> Extracted:
+        """Also keeps ``export`` on the function when the user's code exports it: the answer stands in for the
+        selection in the module, where the other modules import it."""
+        found = super().extract(raw, context=context, entry_point=entry_point)
+        entry = entry_point or (self.entry_point(context) if context else None)
+        if not found.parseable or entry is None or not self._exports(context, entry):
+            return found
+        function = next(
+            (n for n in self._top_level_functions(found.code) if self._name_of(n, found.code) == entry), None
+        )
+        if function is None:
+            return found
+        data = found.code.encode("utf-8")
+        code = (data[: function.start_byte] + b"export " + data[function.start_byte :]).decode("utf-8")
+        if not self.parses(code):
+            return found
+        return Extracted(code, self.name, True, (*found.notes, "export kept"), norm=self.normalize(code))
+
+    def _name_of(self, node: Node, code: str) -> str | None:
+        name = node.child_by_field_name("name")
+        return code.encode("utf-8")[name.start_byte : name.end_byte].decode("utf-8") if name is not None else None
+
+    def _top_level_functions(self, code: str) -> list[Node]:
+        kinds = ("function_declaration", "generator_function_declaration")
+        return [n for n in self.tree(code).root_node.named_children if n.type in kinds]
+
+    def _exports(self, code: str, name: str) -> bool:
+        """Whether ``code`` exports the function ``name`` where it declares it (``export function name``)."""
+        for child in self.tree(code).root_node.named_children:
+            inner = child.child_by_field_name("declaration") if child.type == "export_statement" else None
+            if inner is not None and inner.type.endswith("function_declaration") and self._name_of(inner, code) == name:
+                return True
+        return False
+
+    def _unexported(self, code: str) -> str:
+        """``code`` with each ``export <declaration>`` reduced to the declaration, other exports dropped."""
+        root = self.tree(code).root_node
+        exports = [c for c in root.named_children if c.type == "export_statement"]
+        if not exports:
+            return code
+        data = code.encode("utf-8")
+        for child in reversed(exports):
+            inner = child.child_by_field_name("declaration")
+            kept = data[inner.start_byte : inner.end_byte] if inner is not None else b""
+            data = data[: child.start_byte] + kept + data[child.end_byte :]
+        return data.decode("utf-8", "replace")
 
     def run_calls(
         self,

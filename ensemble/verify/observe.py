@@ -13,6 +13,9 @@ from collections import OrderedDict
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
 from ..types import Request
+from .go_project import GoProjectRunner
+from .js_project import LANGUAGES as JS_LANGUAGES
+from .js_project import JsProjectRunner
 from .project import ProjectRunner
 from .sandbox import CallSpec, Sandbox
 
@@ -30,16 +33,34 @@ class SandboxExecutor:
         self._cache_size = cache_size
         self._ran = False
         self._project: ProjectRunner | None = None  # started by the first request made in a project
+        self._go: GoProjectRunner | None = None  # started by the first request made in a Go module
+        self._js: JsProjectRunner | None = None  # started by the first request made in a JavaScript project
 
     def _projects(self) -> ProjectRunner:
         if self._project is None:
             self._project = ProjectRunner()
         return self._project
 
+    def _go_modules(self) -> GoProjectRunner:
+        if self._go is None:
+            self._go = GoProjectRunner()
+        return self._go
+
+    def _js_projects(self) -> JsProjectRunner:
+        if self._js is None:
+            self._js = JsProjectRunner()
+        return self._js
+
     async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
-        """The probe that runs the request's code where it lives (:class:`~codeconductor.ensemble.verify.project.ProjectRunner`)."""
+        """The probe that runs the request's code where it lives (:class:`~codeconductor.ensemble.verify.project.ProjectRunner`;
+        Go: :class:`~codeconductor.ensemble.verify.go_project.GoProjectRunner`; JavaScript:
+        :class:`~codeconductor.ensemble.verify.js_project.JsProjectRunner`)."""
         if request.context.project is None:
             return None
+        if request.context.project.language == "go":
+            return await self._go_modules().probe(request, probe)
+        if request.context.project.language in JS_LANGUAGES:
+            return await self._js_projects().probe(request, probe)
         return await self._projects().probe(request, probe)
 
     @property
@@ -66,6 +87,10 @@ class SandboxExecutor:
     async def observe(self, code: str, probe: Probe) -> Behaviour:
         if probe.project is not None:
             self._ran = True
+            if probe.project.language == "go":
+                return await self._go_modules().observe(code, probe)
+            if probe.project.language in JS_LANGUAGES:
+                return await self._js_projects().observe(code, probe)
             return await self._projects().observe(code, probe)
         key = self.key(code, probe)
         cached = self._cache.get(key)
@@ -97,5 +122,11 @@ class SandboxExecutor:
         if self._project is not None:
             self._project.close()
             self._project = None
+        if self._go is not None:
+            self._go.close()
+            self._go = None
+        if self._js is not None:
+            self._js.close()
+            self._js = None
         if self._own:
             self.sandbox.close()

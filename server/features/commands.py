@@ -27,10 +27,9 @@ from codeconductor.ensemble import (
     TaskKind,
     breaks_code,
     finding_lines,
-    is_python,
     language_from_path,
 )
-from codeconductor.ensemble.project import project_for
+from codeconductor.ensemble.project import project_for, runs_in_project
 
 from .. import preview
 from ..diagnostics import publish
@@ -152,7 +151,7 @@ async def _in_project(ls: CodeConductorServer, doc: TextDocument, context: CodeC
     """``context`` with the project its document lives in (the workspace folder holding it, the buffer's text
     with unsaved changes, the project's interpreter: ``projectPython``, which the extension fills from the
     Python extension's choice for the folder), so answers are run there; unchanged for other documents."""
-    if not is_python(context.language) or not doc.uri.startswith("file:"):
+    if not runs_in_project(context.language) or not doc.uri.startswith("file:"):
         return context
     folders = [Path(to_fs_path(f.uri) or "") for f in (ls.workspace.folders or {}).values()]
     try:

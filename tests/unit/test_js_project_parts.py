@@ -1,0 +1,53 @@
+"""The pure parts of running JavaScript in its project (:mod:`codeconductor.ensemble.verify.js_project`,
+:func:`codeconductor.ensemble.project.js_project_for`, the JavaScript language layer): which test files are the oracle, where
+the project is, and that an answer keeps the ``export`` its function had. Sandboxed runs:
+tests/integration/test_js_project.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codeconductor.ensemble.languages.javascript import JAVASCRIPT
+from codeconductor.ensemble.project import js_project_for
+from codeconductor.ensemble.verify.js_project import js_test_files
+
+
+def test_node_test_files_that_name_the_function_are_its_oracle(tmp_path: Path) -> None:
+    files = {
+        "test/sum.test.js": 'import { test } from "node:test";\nimport { sumEven } from "../sum.js";\n',
+        "test/other.test.js": 'const test = require("node:test");\nconst { product } = require("../p");\n',
+        "sum.spec.js": 'const { sumEven } = require("./sum");\ndescribe("x", () => it("y", () => sumEven([])));\n',
+        "node_modules/dep/test/sum.test.js": 'require("node:test"); sumEven();\n',
+        "src/sum.js": "export function sumEven(xs) { return 0; }\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    node_tests, others = js_test_files(tmp_path, "sumEven")
+    assert node_tests == ["test/sum.test.js"]
+    assert others == ["sum.spec.js"]  # a Jest/Mocha file: named, not run
+    assert js_test_files(tmp_path, "sumEve") == ([], [])
+
+
+def test_the_project_is_the_nearest_package_json(tmp_path: Path) -> None:
+    (tmp_path / "app" / "lib").mkdir(parents=True)
+    (tmp_path / "app" / "package.json").write_text("{}", encoding="utf-8")
+    module = tmp_path / "app" / "lib" / "a.mjs"
+    module.write_text("export const a = 1;\n", encoding="utf-8")
+    project = js_project_for(module, "export const a = 1;\n")
+    assert project is not None
+    assert (project.root, project.module, project.language) == (str(tmp_path / "app"), "lib/a.mjs", "javascript")
+    assert js_project_for(module, "", root=tmp_path / "app" / "lib") is None
+    typescript = js_project_for(tmp_path / "app" / "lib" / "b.ts", "")
+    assert typescript is not None
+    assert typescript.language == "typescript"
+
+
+def test_an_answer_keeps_the_export_of_the_users_function() -> None:
+    js = JAVASCRIPT
+    answer = "```javascript\nfunction f(x) {\n  return x + 1;\n}\n```"
+    kept = js.extract(answer, context="export function f(x) {\n  return x;\n}\n")
+    assert kept.code.startswith("export function f(x)")
+    assert js.runnable(kept.code).startswith("function f(x)")  # run on its own, as a script
+    plain = js.extract(answer, context="function f(x) {\n  return x;\n}\n")
+    assert plain.code.startswith("function f(x)")
