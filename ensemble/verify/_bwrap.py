@@ -236,7 +236,36 @@ def interpreter_paths() -> list[str]:
             paths = [p for p in paths if not p.startswith(real + "/")] + [real]
         if path != real and not any(path == p or path.startswith(p + "/") for p in paths):
             paths.append(path)  # the venv's own path, as the interpreter records it
+    for extra in _pth_dirs():
+        if not any(_under(extra, p) for p in paths) and not _under(extra, "/usr"):
+            paths.append(extra)
     return paths
+
+
+def _pth_dirs() -> list[str]:
+    """Folders the interpreter's ``.pth`` files put on ``sys.path`` (an environment that borrows another's
+    site-packages, as tests and some tools set up): without them pytest or a dependency is missing in the sandbox.
+    Only plain path lines count (``import`` lines run code: never followed here)."""
+    found: list[str] = []
+    for site_dir in site.getsitepackages():
+        try:
+            names = sorted(n for n in os.listdir(site_dir) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(site_dir, name), encoding="utf-8") as handle:
+                    lines = handle.read(65536).splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for raw in lines:
+                entry = raw.strip()
+                if not entry or entry.startswith(("#", "import ", "import\t")):
+                    continue
+                folder = os.path.realpath(os.path.join(site_dir, entry))
+                if os.path.isdir(folder) and folder not in found:
+                    found.append(folder)
+    return found
 
 
 def _under(path: str, top: str) -> bool:
