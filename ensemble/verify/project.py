@@ -256,7 +256,7 @@ class ProjectRunner:
         root = Path(project.root)
         tests_files = await asyncio.to_thread(_test_files, root)
         notes: list[str] = []
-        named = find_tests(tests_files, target)
+        named = find_tests(tests_files, target, project.module)
         # None names it: the tests of its module, else of its package, may still reach it (the recorder sees
         # every call they make, and tests that make none are left out below).
         package = project.module.split(".", 1)[0]
@@ -297,7 +297,13 @@ class ProjectRunner:
             seeds_raw = data.get("seeds")
             seeds = tuple(x for x in seeds_raw if isinstance(x, str))[:50] if isinstance(seeds_raw, list) else ()
             called = data.get("calls")
-            exercised = tests if isinstance(called, int) and called > 0 else ()
+            callers_raw = data.get("callers")
+            callers = [c for c in callers_raw if isinstance(c, str)] if isinstance(callers_raw, list) else []
+            # The tests that called it while it was recorded (a test found by name that never calls it says
+            # nothing about it); all those found when it was called outside any test (at import time).
+            exercised = tuple(_within(callers, tests)[: self.max_tests]) or (
+                tests if isinstance(called, int) and called > 0 else ()
+            )
             recorded = (recordings, extra_path, seeds, exercised)
             self._recordings[key] = recorded
             if len(self._recordings) > 64:
@@ -305,7 +311,7 @@ class ProjectRunner:
         if tests and not recorded[3]:
             # Tests that never call it say nothing about it (and would vouch for any answer): left out.
             notes.append(f"the tests found never call {target}: checked without them")
-            tests = ()
+        tests = recorded[3]
         if recorded[2]:
             # Inputs typed like the ones the project's own tests pass (the seeds are only parsed, never run here).
             examples, extra = self._calls(request, target, base, recorded[2])
@@ -427,6 +433,12 @@ _PLUGINS = (("asyncio", "pytest_asyncio.plugin"), ("hypothesis", "hypothesis.ext
 def _plugins_for(files: dict[str, str], tests: Sequence[str]) -> tuple[str, ...]:
     texts = [files.get(t.split("::", 1)[0], "") for t in tests]
     return tuple(plugin for word, plugin in _PLUGINS if any(word in text for text in texts))
+
+
+def _within(callers: Sequence[str], tests: Sequence[str]) -> list[str]:
+    """The callers (pytest node ids, as ``PYTEST_CURRENT_TEST`` names them) that lie within the tests that were
+    run (a file, a class or a test): nothing else is ever asked for."""
+    return [c for c in callers if any(c == t or c.startswith(t + "::") for t in tests)]
 
 
 def _runnable(python: str) -> bool:
