@@ -18,6 +18,7 @@ import pytest
 
 from ensemble._targets import function_at
 from ensemble.consensus import decide
+from ensemble.consensus.gate import UNCHECKED_IN_PROJECT
 from ensemble.context import build_context, parse_blocks
 from ensemble.pipeline import Pipeline
 from ensemble.project import find_root, module_name, project_for, resolve_interpreter
@@ -25,7 +26,6 @@ from ensemble.settings import Settings
 from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
-from ensemble.consensus.gate import UNCHECKED_IN_PROJECT
 from tests.support.projects import PRICING, make_shop
 
 TOTAL_RIGHT = """def total(items):
@@ -349,7 +349,7 @@ def test_a_method_docstring_is_offered_on_the_methods_own_code(shop: Path, execu
     result = _decide(request, documented, right, executor=executor)
     assert result.offers_edit, (result.no_edit, result.clusters)  # type: ignore[attr-defined]
     pick = result.pick  # type: ignore[attr-defined]
-    assert pick.startswith("    def add(self, price, qty=1):\n        \"\"\"Add ``qty`` items"), pick
+    assert pick.startswith('    def add(self, price, qty=1):\n        """Add ``qty`` items'), pick
     assert pick.replace(doc, "") == request.context.selection, pick
     rejected = [c.rejected for c in result.clusters if c.rejected]  # type: ignore[attr-defined]
     assert rejected == ["changes your code, not only its docstring"], rejected
