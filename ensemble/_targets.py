@@ -94,8 +94,9 @@ def _related(unit: str, function: str) -> bool:
 def find_tests(files: Mapping[str, str], function: str, module: str | None = None) -> list[str]:
     """The tests (pytest node ids) in the project's test files that mention ``function``'s name (the method's own
     name for ``Class.method``): test functions, and in test classes (``unittest.TestCase`` ones included) the
-    test methods that mention it, or the whole class when all of them do or it is mentioned outside them (a
-    helper, ``setUp``). With ``module`` (the function's dotted module), the import graph narrows the files: when
+    test methods that mention it, or the whole class when its name names the function (or a method's class:
+    ``NumericRangeTests``, whose other tests may call it indirectly), all of them mention it, or it is mentioned
+    outside them (a helper, ``setUp``). With ``module`` (the function's dotted module), the import graph narrows the files: when
     files that import the module or a package above it (``import pkg as p``, ``from pkg import *``,
     ``from pkg.mod import f``) mention it, only those count. Tests whose names name the function come first."""
     name = function.rsplit(".", 1)[-1]
@@ -116,7 +117,7 @@ def find_tests(files: Mapping[str, str], function: str, module: str | None = Non
             related = _related(unit, name) or ("." in function and _related(unit, function.split(".")[-2]))
             mentioning = [m for m in methods if word.search(ast.get_source_segment(text, m) or "")]
             outside = isinstance(node, ast.ClassDef) and _mentions_outside(text, node, methods, word)
-            if not methods or outside or len(mentioning) == len(methods):
+            if not methods or outside or related or len(mentioning) == len(methods):
                 ids.append((related, f"{path}::{unit}"))
             else:
                 ids += [(related, f"{path}::{unit}::{m.name}") for m in mentioning]

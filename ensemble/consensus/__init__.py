@@ -62,9 +62,13 @@ def _selection(request: Request) -> str:
 
 
 def _context_code(request: Request) -> str:
+    """The selection, with the file's imports in front when it can run on its own (a method never does: its
+    answers must not bring the module's imports into the class body, where they would shadow its members)."""
     ctx = request.context
     selection = _selection(request)
-    return f"{ctx.imports}\n{selection}" if ctx.imports.strip() else selection
+    if selection != ctx.selection or not ctx.imports.strip():
+        return selection
+    return f"{ctx.imports}\n{selection}"
 
 
 def _is_python(request: Request) -> bool:

@@ -24,6 +24,7 @@ process's original stdout, which is closed to the user's code (it prints to /dev
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -246,6 +247,7 @@ def run_tests(cfg: dict[str, Any]) -> tuple[dict[str, str], list[str], str | Non
     tests = cfg.get("tests") or []
     if not tests:
         return {}, [], None
+    reseed()
     try:
         import pytest
     except ImportError:
@@ -407,7 +409,20 @@ def _seeds(target: str, records: list[bytes]) -> list[str]:
     return out
 
 
+def reseed() -> None:
+    """The same random numbers for the original and every candidate (each runs in its own process): code that
+    draws them (``random.sample``) is compared on what it does with them, not on the draw."""
+    import random
+
+    random.seed(0)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        with contextlib.suppress(Exception):
+            numpy.random.seed(0)
+
+
 def _call(thunk: Callable[[], tuple[Any, tuple[Any, ...], dict[str, Any]]], per_call: float) -> str:
+    reseed()
     try:
         signal.setitimer(signal.ITIMER_REAL, per_call)
         value, args, kwargs = thunk()

@@ -157,6 +157,8 @@ def test_a_method_is_run_on_its_class_with_self_recorded(shop: Path, executor: S
     result = _decide(request, ADD_MUTANT, ADD_FORGETS, ADD_RIGHT, executor=executor)
     assert result.offers_edit, (result.no_edit, result.notes)  # type: ignore[attr-defined]
     assert "self.items += " in result.pick  # type: ignore[attr-defined]
+    # The module's imports stay out of a method's edit: in the class body they would shadow its members.
+    assert "import" not in result.pick, result.pick  # type: ignore[attr-defined]
     assert sum(bool(c.rejected) for c in result.clusters) == 2  # type: ignore[attr-defined]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ensemble.consensus.gate import (
     UNCHECKED_IN_PROJECT,
@@ -106,3 +109,27 @@ def test_a_fix_that_fixes_fewer_failing_tests_than_another_is_out() -> None:
     assert not fix_shown(_b("=9"), _b("=0"))
     gained = Behaviour(keys=("=1",), passed=(True,))
     assert fix_shown(gained, Behaviour(keys=("=0",), passed=(False,)))
+
+
+def test_the_driver_compares_what_a_returned_iterator_yields_and_reseeds_random() -> None:
+    """The in-sandbox driver's value form (``_project_driver.canonical``): a generator is what it yields (and
+    the error it ends with), whatever kind of iterator it is; random draws repeat in every job."""
+    import random
+
+    from ensemble.verify import _project_driver as driver
+
+    def gen() -> Iterator[int]:
+        yield from (1, 2)
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("x")
+
+    assert driver.canonical(gen()) == driver.canonical(iter([1, 2])) == driver.canonical(map(int, "12"))
+    assert driver.canonical(gen()) != driver.canonical(iter([1, 3]))
+    assert driver.canonical(failing()) == ("<iterator>", [1, "!ValueError"])
+    assert len(driver.canonical(itertools.count())[1]) == driver.ITEMS_LIMIT  # an endless one: bounded
+    driver.reseed()
+    first = random.random()
+    driver.reseed()
+    assert random.random() == first

@@ -68,17 +68,22 @@ def test_find_tests_in_unittest_classes_and_through_the_import_graph() -> None:
         "class PrimeTests(TestCase):\n"
         "    def setUp(self):\n        self.f = p.factor\n\n"
         "    def test_a(self):\n        self.f(3)\n\n"
-        "    def test_b(self):\n        pass\n"
+        "    def test_b(self):\n        pass\n\n\n"
+        "class MiscTests(TestCase):\n"
+        "    def test_uses(self):\n        p.factor(7)\n\n"
+        "    def test_unrelated(self):\n        p.other()\n"
     )
     star = "from pkg import *\n\n\ndef test_star():\n    assert factor(4)\n"
     unrelated = "from other.mod import factor\n\n\ndef test_elsewhere():\n    assert factor(5)\n"
     files = {"tests/test_recipes.py": recipes, "tests/test_star.py": star, "tests/test_unrelated.py": unrelated}
-    # Test methods that call it (their class in full when it is named outside them, in setUp); a class named
-    # for the function first; files that import its module or a package above it only.
+    # The test methods that name it; the whole class when the class is named for it (its other tests may call it
+    # indirectly) or names it outside them (setUp); those named for it first; only the files that import its
+    # module or a package above it.
     assert find_tests(files, "factor", "pkg.recipes") == [
-        "tests/test_recipes.py::FactorTests::test_basic",
+        "tests/test_recipes.py::FactorTests",
         "tests/test_recipes.py::MoreFactorTests",
         "tests/test_recipes.py::PrimeTests",
+        "tests/test_recipes.py::MiscTests::test_uses",
         "tests/test_star.py::test_star",
     ]
     # Without the module, every file that names it counts.
