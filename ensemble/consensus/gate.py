@@ -157,8 +157,11 @@ def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, prob
     """The reason ``candidate``, run in the user's project on ``probe`` (examples, generated and recorded calls,
     the project's tests), may not replace the user's code for ``task``; None when it may. Improve and docstring:
     every test passing on the user's code passes, and every input the original handled gives the same value, the
-    same exception type and the same changes to its arguments. Fix: no passing test may fail, examples passing
-    still pass, and when tests fail on the user's code the candidate must make one of them pass."""
+    same exception type and the same changes to its arguments, and the project's own use of the function was
+    observed (:func:`used_in_project`; generated inputs alone let broken rewrites through). Fix: no passing test
+    may fail, examples passing still pass, and when tests fail on the user's code the candidate must make one of
+    them pass (among candidates, :func:`fewer_fixed`; a fix seen to fix nothing is labelled not checked by the
+    consensus, :func:`fix_shown`)."""
     if candidate.keys and not candidate.loaded:
         return f"does not load in your module ({candidate.keys[0].removeprefix('!load:')})"
     before, after = dict(original.tests), dict(candidate.tests)

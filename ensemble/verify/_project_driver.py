@@ -6,14 +6,16 @@ source is copied into the sandbox's scratch directory and run as a script, readi
 Modes:
 
 * ``info``: the interpreter's ``sys.path``, prefixes and version;
-* ``record``: import the module (its text from the job: the editor's buffer), wrap the target (a function, or
-  ``Class.method`` on its class) with a recorder, run the selected tests, and report the distinct argument tuples
-  the target was called with as pickles (bounded in count and size). The pickles are opaque to the parent: it
-  hands them, unread, to the next sandbox job;
+* ``record``: import the module (its text from the job: the editor's buffer), wrap the target (a function,
+  wherever a loaded module re-exports it too, or ``Class.method`` on its class) with a recorder, run the selected
+  tests, and report the distinct argument tuples the target was called with as pickles (bounded in count and
+  size) and the tests it was called from. The pickles are opaque to the parent: it hands them, unread, to the next
+  sandbox job;
 * ``observe``: import the module with the candidate in place of the target, evaluate the call expressions
   (docstring examples, generated inputs) in the module's namespace, replay the recorded calls, run the selected
   tests, and report canonical values (return value and the arguments after the call, so in-place changes count),
-  exception type names and per-test outcomes.
+  exception type names and per-test outcomes. ``random`` is seeded the same before every call and before the
+  tests, so the original and each candidate (separate processes) draw the same numbers.
 
 The module is imported by its package name through a finder placed first on ``sys.meta_path`` that serves the
 job's text under the original file name, so relative imports, module globals and ``__file__`` behave as in the

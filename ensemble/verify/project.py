@@ -8,9 +8,11 @@ package name with the text under test (the user's buffer, or a candidate put in 
 :func:`~ensemble.edits.replace_span`, the very text an edit would leave in the file).
 
 Per request: the interpreter's ``sys.path`` (read once per interpreter, inside the sandbox: it is the project's
-code), then one *record* job (the tests that name the target run on the user's code under a recorder that keeps up
-to ``max_calls`` distinct argument tuples, ``self`` included, as pickles that the parent never unpickles: they go,
-as opaque text, into the next jobs), then one *observe* job per text (the original, cached per content, and each
+code), then one *record* job (the tests that name the target, found by reference in test functions and test
+classes, ``unittest.TestCase`` ones included, through the import graph, else the tests of its module or package,
+run on the user's code under a recorder that keeps up to ``max_calls`` distinct argument tuples, ``self``
+included, as pickles that the parent never unpickles: they go, as opaque text, into the next jobs; and the tests
+that called it, so only those run from then on), then one *observe* job per text (the original, cached per content, and each
 candidate, side by side): return values and the arguments after the call as canonical reprs, exception type
 names, and per-test outcomes. Comparing happens in the consensus (``consensus.gate.project_gate``).
 """
