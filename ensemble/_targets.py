@@ -62,26 +62,20 @@ def _base_name(expr: ast.expr) -> str:
     return expr.id if isinstance(expr, ast.Name) else ""
 
 
-def _test_units(tree: ast.Module) -> list[tuple[str, ast.AST, list[ast.FunctionDef | ast.AsyncFunctionDef]]]:
-    """The file's tests as pytest collects them: (name, node, its test methods) for top-level ``test*``
-    functions (no methods), classes named ``Test*``, and ``unittest.TestCase`` subclasses whatever their name
-    (``class FactorTests(TestCase)``; also through a base test class of the same file)."""
-    units: list[tuple[str, ast.AST, list[ast.FunctionDef | ast.AsyncFunctionDef]]] = []
+def _test_units(tree: ast.Module) -> list[tuple[str, ast.AST]]:
+    """The file's tests as pytest collects them: top-level ``test*`` functions, classes named ``Test*``, and
+    ``unittest.TestCase`` subclasses whatever their name (``class FactorTests(TestCase)``; also through a base
+    test class of the same file)."""
+    units: list[tuple[str, ast.AST]] = []
     test_classes: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
-            units.append((node.name, node, []))
+            units.append((node.name, node))
         elif isinstance(node, ast.ClassDef):
             bases = [_base_name(b) for b in node.bases]
-            if not (node.name.startswith("Test") or any(b.endswith("TestCase") or b in test_classes for b in bases)):
-                continue
-            test_classes.add(node.name)
-            methods = [
-                m
-                for m in node.body
-                if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef) and m.name.startswith("test")
-            ]
-            units.append((node.name, node, methods))
+            if node.name.startswith("Test") or any(b.endswith("TestCase") or b in test_classes for b in bases):
+                test_classes.add(node.name)
+                units.append((node.name, node))
     return units
 
 
@@ -93,12 +87,12 @@ def _related(unit: str, function: str) -> bool:
 
 def find_tests(files: Mapping[str, str], function: str, module: str | None = None) -> list[str]:
     """The tests (pytest node ids) in the project's test files that mention ``function``'s name (the method's own
-    name for ``Class.method``): test functions, and in test classes (``unittest.TestCase`` ones included) the
-    test methods that mention it, or the whole class when its name names the function (or a method's class:
-    ``NumericRangeTests``, whose other tests may call it indirectly), all of them mention it, or it is mentioned
-    outside them (a helper, ``setUp``). With ``module`` (the function's dotted module), the import graph narrows the files: when
-    files that import the module or a package above it (``import pkg as p``, ``from pkg import *``,
-    ``from pkg.mod import f``) mention it, only those count. Tests whose names name the function come first."""
+    name for ``Class.method``): test functions and whole test classes (``Test*``, and ``unittest.TestCase``
+    subclasses whatever their name: ``class FactorTests(TestCase)``), a class whole because its other tests may
+    call the function indirectly (the recorder then keeps the tests that did). With ``module`` (the function's
+    dotted module), the import graph narrows the files: when files that import the module or a package above it
+    (``import pkg as p``, ``from pkg import *``, ``from pkg.mod import f``) mention it, only those count. Tests
+    named for the function (``FactorTests``, ``test_factor``; for a method, its class) come first."""
     name = function.rsplit(".", 1)[-1]
     word = re.compile(rf"\b{re.escape(name)}\b")
     found: list[tuple[bool, str]] = []
@@ -110,27 +104,16 @@ def find_tests(files: Mapping[str, str], function: str, module: str | None = Non
             tree = ast.parse(text)
         except SyntaxError:
             continue
-        ids: list[tuple[bool, str]] = []
-        for unit, node, methods in _test_units(tree):
-            if not word.search(ast.get_source_segment(text, node) or ""):
-                continue
-            related = _related(unit, name) or ("." in function and _related(unit, function.split(".")[-2]))
-            mentioning = [m for m in methods if word.search(ast.get_source_segment(text, m) or "")]
-            outside = isinstance(node, ast.ClassDef) and _mentions_outside(text, node, methods, word)
-            if not methods or outside or related or len(mentioning) == len(methods):
-                ids.append((related, f"{path}::{unit}"))
-            else:
-                ids += [(related, f"{path}::{unit}::{m.name}") for m in mentioning]
+        ids = [
+            (_related(unit, name) or ("." in function and _related(unit, function.split(".")[-2])), f"{path}::{unit}")
+            for unit, node in _test_units(tree)
+            if word.search(ast.get_source_segment(text, node) or "")
+        ]
         found += ids
         if module is not None and _imports_through(tree, module):
             importing += ids
     chosen = importing or found
     return [node_id for _, node_id in sorted(chosen, key=lambda item: not item[0])]
-
-
-def _mentions_outside(text: str, node: ast.ClassDef, methods: Sequence[ast.AST], word: re.Pattern[str]) -> bool:
-    """Whether a class's body mentions ``word`` outside its test methods (helpers, ``setUp``, attributes)."""
-    return any(item not in methods and word.search(ast.get_source_segment(text, item) or "") for item in node.body)
 
 
 def _imports_through(tree: ast.Module, module: str) -> bool:
@@ -182,7 +165,7 @@ def find_tests_importing(files: Mapping[str, str], module: str) -> list[str]:
             continue
         if not _imports_module(tree, module):
             continue
-        found += [f"{path}::{unit}" for unit, _, _ in _test_units(tree)]
+        found += [f"{path}::{unit}" for unit, _ in _test_units(tree)]
     return found
 
 

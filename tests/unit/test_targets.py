@@ -76,14 +76,13 @@ def test_find_tests_in_unittest_classes_and_through_the_import_graph() -> None:
     star = "from pkg import *\n\n\ndef test_star():\n    assert factor(4)\n"
     unrelated = "from other.mod import factor\n\n\ndef test_elsewhere():\n    assert factor(5)\n"
     files = {"tests/test_recipes.py": recipes, "tests/test_star.py": star, "tests/test_unrelated.py": unrelated}
-    # The test methods that name it; the whole class when the class is named for it (its other tests may call it
-    # indirectly) or names it outside them (setUp); those named for it first; only the files that import its
-    # module or a package above it.
+    # Whole test classes (their other tests may call it indirectly), those named for it first; only the files
+    # that import its module or a package above it.
     assert find_tests(files, "factor", "pkg.recipes") == [
         "tests/test_recipes.py::FactorTests",
         "tests/test_recipes.py::MoreFactorTests",
         "tests/test_recipes.py::PrimeTests",
-        "tests/test_recipes.py::MiscTests::test_uses",
+        "tests/test_recipes.py::MiscTests",
         "tests/test_star.py::test_star",
     ]
     # Without the module, every file that names it counts.
