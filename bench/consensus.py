@@ -22,7 +22,7 @@ per task kind:
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
 satisfy the docstring examples across all tasks of the run (``--weights examples``); ``--weights prior`` uses
-only what is known before the first request (:func:`ensemble.reliability.prior_for`, published scores: the
+only what is known before the first request (:func:`codeconductor.ensemble.reliability.prior_for`, published scores: the
 history off), ``--weights uniform`` the same weight for every model.
 """
 
@@ -48,14 +48,22 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.consensus import candidates_for, decide, decide_explained, probe_for
-from ensemble.consensus import extract as extract_mod
-from ensemble.consensus.confidence import NAMES, ONE_MODEL_NAMES, Features, confidence
-from ensemble.consensus.gate import same_code_but_docs
-from ensemble.reliability import DEFAULT_WEIGHT, prior_for
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.consensus import candidates_for, decide, decide_explained, probe_for
+from codeconductor.ensemble.consensus import extract as extract_mod
+from codeconductor.ensemble.consensus.confidence import NAMES, ONE_MODEL_NAMES, Features, confidence
+from codeconductor.ensemble.consensus.gate import same_code_but_docs
+from codeconductor.ensemble.reliability import DEFAULT_WEIGHT, prior_for
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 __all__ = ["main"]
 
@@ -260,7 +268,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()} if args.weights == "examples" else {}
     for answer_list in answers.values():
         for a in answer_list:
-            if args.weights == "prior":  # what is known before any request: ensemble.reliability.prior_for
+            if (
+                args.weights == "prior"
+            ):  # what is known before any request: codeconductor.ensemble.reliability.prior_for
                 weights[a.model_id] = prior_for(a.model.name, {})
             weights.setdefault(a.model_id, DEFAULT_WEIGHT)
     n = len(task_ids)

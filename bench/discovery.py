@@ -29,8 +29,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.discovery import DEFAULT_LOCAL_ENDPOINTS, PROBE_BUDGET_S, Discovery, LocalEndpoint
-from ensemble.settings import Settings
+from codeconductor.ensemble.discovery import DEFAULT_LOCAL_ENDPOINTS, PROBE_BUDGET_S, Discovery, LocalEndpoint
+from codeconductor.ensemble.settings import Settings
 
 __all__ = ["main"]
 

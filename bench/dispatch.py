@@ -28,10 +28,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.discovery import Discovery
-from ensemble.dispatcher import Dispatcher
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from codeconductor.ensemble.discovery import Discovery
+from codeconductor.ensemble.dispatcher import Dispatcher
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo, ProviderKind
 
 __all__ = ["main"]
 

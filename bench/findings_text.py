@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.consensus.findings import decide_findings
-from ensemble.consensus.text import decide_text
-from ensemble.types import (
+from codeconductor.ensemble.consensus.findings import decide_findings
+from codeconductor.ensemble.consensus.text import decide_text
+from codeconductor.ensemble.types import (
     AnswerStatus,
     CodeContext,
     ConsensusResult,

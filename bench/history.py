@@ -4,7 +4,7 @@
     database and, side by side in the same run, on one already holding ``--prefill`` runs; plus the cost of
     :meth:`History.weights` (read before each run) and :meth:`History.record_feedback`. Goal: record <= 2 ms.
 (b) ``replay``: the shared HumanEval samples replayed in task order as if they were one user's history. For each
-    task, the ensemble's pick is chosen by :func:`ensemble.consensus.decide` with uniform weights and, side by
+    task, the ensemble's pick is chosen by :func:`codeconductor.ensemble.consensus.decide` with uniform weights and, side by
     side, with the weights :class:`History` learned from the tasks *before* it (then the run is recorded). The
     pick is scored with HumanEval's own tests (run in CodeConductor's sandbox, used only to score). Two flavours of
     learning: ``consensus`` (only what the engine sees: agreement, examples) and ``+tests`` (the user's tests on
@@ -31,8 +31,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.history import History
-from ensemble.types import (
+from codeconductor.ensemble.history import History
+from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,
     CodeContext,
@@ -213,10 +213,10 @@ def _selection(task: TaskKind, problem: dict[str, Any], pack: dict[str, dict[str
 async def bench_replay(
     models: Sequence[str], limit: int, workers: int, task_kind: TaskKind = TaskKind.IMPLEMENT
 ) -> dict[str, Any]:
-    from ensemble.consensus import decide
-    from ensemble.reliability import weights_for
-    from ensemble.verify.observe import SandboxExecutor
-    from ensemble.verify.sandbox import Sandbox
+    from codeconductor.ensemble.consensus import decide
+    from codeconductor.ensemble.reliability import weights_for
+    from codeconductor.ensemble.verify.observe import SandboxExecutor
+    from codeconductor.ensemble.verify.sandbox import Sandbox
 
     tasks = _load_tasks(models, limit)
     pack: dict[str, dict[str, Any]] = {}

@@ -1,5 +1,5 @@
 """``python -m bench.huge_document``: how long a ``codeconductor.status`` request waits while ``textDocument/codeAction``
-runs over a 200,000-line document (a real ``python -m server`` over stdio, spoken to with the hardening suite's raw
+runs over a 200,000-line document (a real ``python -m codeconductor.server`` over stdio, spoken to with the hardening suite's raw
 client). Before the server parsed only around the lines asked about, the status request waited for the whole
 document's ``ast.parse`` (seconds)."""
 

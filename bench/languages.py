@@ -8,7 +8,7 @@ examples its comment gives (``>>> f(x)`` lines, found by the language layer), ca
 candidates run by node in the sandbox. The hidden ``test`` only scores.
 
 The pick here is a simple selection written for this benchmark with the language layer (the consensus wiring
-for JavaScript is not in ``ensemble.consensus`` yet): prose and unparseable answers are dropped; for fix a
+for JavaScript is not in ``codeconductor.ensemble.consensus`` yet): prose and unparseable answers are dropped; for fix a
 candidate must satisfy every comment example and behave differently from the buggy original somewhere; for improve
 it must behave exactly like the user's original on every call (the original is the oracle: it worked); the largest
 group of candidates behaving alike wins; when none qualifies the code is left unchanged. Confidence (fix):
@@ -39,9 +39,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.languages import language_for
-from ensemble.languages.javascript import JavaScript, node_path
-from ensemble.verify.sandbox import CallSpec, Sandbox
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.languages.javascript import JavaScript, node_path
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 
 __all__ = ["main"]
 

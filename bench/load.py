@@ -1,6 +1,6 @@
 """Benchmark: the language server under load, with faults, losing nothing.
 
-Several editor sessions (each a real ``python -m server`` process with its own pygls client) fire ``codeconductor.run``
+Several editor sessions (each a real ``python -m codeconductor.server`` process with its own pygls client) fire ``codeconductor.run``
 commands in waves (all runs of a wave at once, so they overlap), the waves spread over about a minute, at an ensemble of two real llama.cpp servers (the tiny
 random GGUF of the tests, one thread each) plus the fault-injection FAKE server (``tests.support.fault_server``):
 two fake models answering after a delay and two *declared* failures (HTTP 500, connection dropped mid-answer).
@@ -74,7 +74,7 @@ def _settings(llamas: list[LlamaServer], fake: FaultServer) -> dict[str, Any]:
 
 
 async def _client(options: dict[str, Any]) -> LanguageClient:
-    client, _ = await start_client([sys.executable, "-m", "server"], options, name="bench-load")
+    client, _ = await start_client([sys.executable, "-m", "codeconductor.server"], options, name="bench-load")
     return client
 
 

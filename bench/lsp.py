@@ -31,10 +31,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench._client import start_client
-from ensemble.context import build_context
-from ensemble.pipeline import Pipeline
-from ensemble.settings import parse_settings
-from ensemble.types import Request, TaskKind
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import parse_settings
+from codeconductor.ensemble.types import Request, TaskKind
 from tests.support.fault_server import FaultServer
 
 __all__ = ["main"]
@@ -142,7 +142,7 @@ async def _overhead(options: dict[str, Any], text: str, repeat: int) -> dict[str
             t0 = time.perf_counter()
             await pipeline.run(request)
             direct.append(time.perf_counter() - t0)
-    client, _ = await start_client([sys.executable, "-m", "server"], options)
+    client, _ = await start_client([sys.executable, "-m", "codeconductor.server"], options)
     version = 1
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(
@@ -183,7 +183,9 @@ async def _main(n: int, repeat: int, starts: int) -> dict[str, Any]:
             "verify": False,
             "history": False,
         }
-        ours = await _server_side("codeconductor", [sys.executable, "-m", "server"], options, text, n=n, starts=starts)
+        ours = await _server_side(
+            "codeconductor", [sys.executable, "-m", "codeconductor.server"], options, text, n=n, starts=starts
+        )
         minimal = await _server_side(
             "minimal pygls", [sys.executable, "-m", "bench.lsp_minimal"], None, text, n=n, starts=starts
         )

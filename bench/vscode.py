@@ -4,7 +4,7 @@ are up, side by side with the same milestone for the bare language server, measu
 * VS Code: code-server (VS Code 1.100.3) in headless chromium with the packaged extension; per run a fresh
   user-data dir. ``open->status``: double-click on the file in the Explorer until "⚖ 1 model" shows (extension
   activation, interpreter check, server spawn, initialize, discovery, status notification, rendering).
-* Bare server: ``python -m server`` spawned by a pygls client, ``initialize`` with the same settings, until the
+* Bare server: ``python -m codeconductor.server`` spawned by a pygls client, ``initialize`` with the same settings, until the
   first ``codeconductor/status`` notification with models counted.
 * The extension's interpreter check alone (``python -c "import sys, server, ensemble"``), which it adds before
   the spawn.
@@ -74,7 +74,7 @@ async def _bare_server_once(endpoint: str) -> float:
     ):
         client.feature(method)(ignore)
     options = {"endpoints": [{"url": endpoint}], "probeLocal": False, "embedded": "off", "history": False}
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "codeconductor.server")
     try:
         await client.initialize_async(
             lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)

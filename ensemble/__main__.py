@@ -1,4 +1,4 @@
-"""``python -m ensemble``: the same as the ``codeconductor`` command (useful without installing the package)."""
+"""``python -m codeconductor.ensemble``: the same as the ``codeconductor`` command (useful without installing the package)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class FunctionAt:
 
 
 def function_at(blocks: Sequence[Block], line: int, language: str) -> FunctionAt | None:
-    """The function enclosing ``line`` among ``blocks`` (:func:`~ensemble.context.parse_blocks`), qualified by
+    """The function enclosing ``line`` among ``blocks`` (:func:`~codeconductor.ensemble.context.parse_blocks`), qualified by
     the innermost class around it; None when no function encloses the line."""
     block = enclosing_block(list(blocks), line, language)
     if block is None or block.kind != "function":

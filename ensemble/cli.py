@@ -6,14 +6,14 @@ Commands::
     codeconductor ask [--file F] [--lines A-B] [--task T] [--samples N] [--timeout S] [--quorum K] [--json] TEXT
                       [--python PY] [--root DIR]        ask every model (code from the file/lines, else stdin);
                                                         answers are run in the file's project with its interpreter
-    codeconductor serve [--tcp HOST:PORT]               the language server (same as ``python -m server``)
+    codeconductor serve [--tcp HOST:PORT]               the language server (same as ``python -m codeconductor.server``)
     codeconductor demo [--json]                         ``ask`` on a bundled example (embedded models if no server;
                                                         per-model timeout at least 120 s unless --timeout is given)
 
 Settings come from the user's config file (``<user config dir>/codeconductor/codeconductor.toml``) and
 ``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or the nearest parent;
 the project's file may not choose where code and keys go unless the workspace is trusted (``--trust-workspace``
-or ``trusted_workspaces`` in the user's file; see :func:`ensemble.settings.load_settings`). Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
+or ``trusted_workspaces`` in the user's file; see :func:`codeconductor.ensemble.settings.load_settings`). Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
 
 Exit codes: 0 success; 1 error (no models, server missing, other failure); 2 usage error or invalid settings
 (the message names the field); 3 the run finished but no model answered; 130 interrupted (Ctrl-C).
@@ -241,7 +241,7 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
     for m in models:
         size = m.parameter_size or (_human_bytes(m.size_bytes) if m.size_bytes else "")
         loaded = "" if m.loaded is None else ("yes" if m.loaded else "no")
-        # A model served by several replicas is one member: every replica's endpoint is listed (ensemble.replicas).
+        # A model served by several replicas is one member: every replica's endpoint is listed (codeconductor.ensemble.replicas).
         where = "\n".join(r.endpoint for r in m.replicas) if m.replicas else m.endpoint
         if m.server == "litellm" and m.deployments:
             where += f" ({m.deployments} deployments)"
@@ -478,11 +478,11 @@ def _models_of(labels: Sequence[str]) -> list[str]:
 
 # -- serve -----------------------------------------------------------------------------------------------------
 
-_SERVER_MAIN = "server.__main__"
+_SERVER_MAIN = "codeconductor.server.__main__"
 
 
 def _serve(tcp: str | None, err: Console) -> int:
-    """Run the language server exactly as ``python -m server`` would (``--tcp HOST:PORT`` passed through).
+    """Run the language server exactly as ``python -m codeconductor.server`` would (``--tcp HOST:PORT`` passed through).
 
     The server lives in the separate server package; it is imported only here so the engine never depends on it
     and ``codeconductor ask`` starts fast.

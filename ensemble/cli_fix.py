@@ -243,7 +243,7 @@ def run_gen_tests(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.kept else EXIT_NOT_GREEN
 
 
-if __name__ == "__main__":  # pragma: no cover - convenience: python -m ensemble.cli_fix fix ...
+if __name__ == "__main__":  # pragma: no cover - convenience: python -m codeconductor.ensemble.cli_fix fix ...
     parser = argparse.ArgumentParser(prog="codeconductor")
     add_fix_subcommand(parser.add_subparsers(dest="command", required=True))
     parsed = parser.parse_args()

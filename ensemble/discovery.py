@@ -13,9 +13,9 @@ embedded models are used (``Settings.embedded``). The result is cached for ``dis
 ``codeconductor models`` and the editor's status. API keys are read from the environment variable named in the
 endpoint's settings when a request is made, and never logged.
 
-Team servers (:mod:`ensemble.gateways`): an OpenAI-compatible endpoint that is a LiteLLM proxy, a vLLM or a
+Team servers (:mod:`codeconductor.ensemble.gateways`): an OpenAI-compatible endpoint that is a LiteLLM proxy, a vLLM or a
 llama.cpp server is recognised, a LiteLLM model group's deployments are counted, and the same model found on
-several endpoints becomes one member with several replicas (:mod:`ensemble.replicas`), so it has one vote.
+several endpoints becomes one member with several replicas (:mod:`codeconductor.ensemble.replicas`), so it has one vote.
 """
 
 from __future__ import annotations

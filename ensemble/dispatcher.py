@@ -8,13 +8,13 @@ at once and the rest queue. On a shared host (Ollama) models already in memory g
 loaded are loaded one at a time, so they do not evict each other. With a quorum ``k`` the run stops as soon as k
 answers agree and the stragglers are cancelled. Cancelling the caller's task cancels every model call at once.
 
-Times in each :class:`~ensemble.types.ModelAnswer`: ``queue_s`` is the wait for the endpoint's slot (and, for a
+Times in each :class:`~codeconductor.ensemble.types.ModelAnswer`: ``queue_s`` is the wait for the endpoint's slot (and, for a
 model that must be loaded, for the host's load turn); ``load_s`` is the load time the server reported; and
 ``latency_s`` is the rest of the call, i.e. generation time without queueing or loading.
 
-A model served by several replicas (:mod:`ensemble.replicas`) is one member: each of its samples goes to the
+A model served by several replicas (:mod:`codeconductor.ensemble.replicas`) is one member: each of its samples goes to the
 replica with the least work ahead of it (our own calls in flight there, plus the server's own queue as
-:mod:`ensemble.gateways` reads it), and a call that fails or times out on one replica is asked again of another,
+:mod:`codeconductor.ensemble.gateways` reads it), and a call that fails or times out on one replica is asked again of another,
 within the run's deadline; ``ModelAnswer.replica`` says which one answered and ``tried`` which failed first. A
 replica that cannot be reached is avoided for ``REPLICA_RETRY_S``. A server that reports itself overloaded is asked
 last and for one sample only. A gateway's model group (LiteLLM) gets one slot per deployment behind it.

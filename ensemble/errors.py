@@ -18,7 +18,7 @@ Everything the ``ensemble`` package raises on purpose derives from :class:`CodeC
     └── RequestError                a request that cannot be served (no models, bad range, unknown task)
 
 Transport errors are translated into this tree at one choke point,
-:func:`ensemble.providers.base.translate_transport_errors`; the original exception is kept as ``__cause__``.
+:func:`codeconductor.ensemble.providers.base.translate_transport_errors`; the original exception is kept as ``__cause__``.
 """
 
 from __future__ import annotations

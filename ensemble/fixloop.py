@@ -4,7 +4,7 @@ failures go back to the models until a candidate passes or the rounds (or the ti
 Round 0 runs the chosen tests on the current code (when they already pass, no model is asked). Each round asks
 every model through the pipeline for a fixed function, with the tests' source and the latest failures in the
 prompt; each distinct candidate is applied to a scratch copy of the project and the tests run on it in the
-sandbox (:mod:`ensemble.verify.pytest_runner`). The first round with passing candidates ends the loop, and the
+sandbox (:mod:`codeconductor.ensemble.verify.pytest_runner`). The first round with passing candidates ends the loop, and the
 consensus module chooses among the passing ones only, so the user gets "k/n candidates pass the tests". When none
 passes, the user gets an honest "no candidate passed" with the best attempt (most tests passed) and its
 failures; never a fake pass. The user's files are never written here: the caller applies ``new_text``.
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 
 class Generate(Protocol):
-    """What asks the ensemble for a request: :meth:`Pipeline.run <ensemble.pipeline.Pipeline.run>` itself (or
+    """What asks the ensemble for a request: :meth:`Pipeline.run <codeconductor.ensemble.pipeline.Pipeline.run>` itself (or
     anything called the same way), reporting each model's progress to ``on_progress``."""
 
     async def __call__(
@@ -209,7 +209,7 @@ async def fix_with_tests(
 ) -> FixOutcome:
     """Run the fix-until-green loop. ``generate`` asks the ensemble (``pipeline.run``). Raises
     :class:`RequestError` when the file or the function cannot be found, and
-    :class:`~ensemble.errors.SandboxUnavailable` (nothing asked, nothing run) where no sandbox can run."""
+    :class:`~codeconductor.ensemble.errors.SandboxUnavailable` (nothing asked, nothing run) where no sandbox can run."""
     started = time.perf_counter()
     runner = runner or PytestRunner()
     # The user's tests (and the candidates) never run outside the sandbox: refuse up front, saying why and the fix.

@@ -1,4 +1,4 @@
-"""The request path: one :class:`~ensemble.types.Request` in, one :class:`~ensemble.types.Result` out.
+"""The request path: one :class:`~codeconductor.ensemble.types.Request` in, one :class:`~codeconductor.ensemble.types.Result` out.
 
 This is what the CLI and the language server call when the user asks the ensemble something: build each model's
 prompt, find the models (cached), ask them all in parallel, and let the consensus pick an answer, weighting each
@@ -187,7 +187,7 @@ class Pipeline:
 
     def _weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         """Per model id: the weight the history has learned (it starts from the model's prior), else the prior
-        itself (:func:`~ensemble.reliability.weights_for`)."""
+        itself (:func:`~codeconductor.ensemble.reliability.weights_for`)."""
         settings = self._settings
         learned: Mapping[str, float] = {}
         if settings.history:

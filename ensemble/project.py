@@ -1,6 +1,6 @@
 """Where the user's code lives: its project's root, the Python interpreter that runs it, and the name its module
 is imported by. Decided the same way in the editor and on the command line; nothing here runs anything (the
-interpreter's ``sys.path`` is read inside the sandbox, by :mod:`ensemble.verify.project`).
+interpreter's ``sys.path`` is read inside the sandbox, by :mod:`codeconductor.ensemble.verify.project`).
 
 Root: the workspace folder the editor reports (the one holding the file), else the nearest folder above the file
 with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``. Interpreter, first found wins: the one the
@@ -9,8 +9,8 @@ else this process's own.
 
 Go: the root is the nearest folder above the file with ``go.mod`` (the module), the package is the file's folder
 and its import path the module's path joined with that folder; the server's ``go`` toolchain runs it
-(:mod:`ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
-``package.json``; the project's ``node --test`` tests run it (:mod:`ensemble.verify.js_project`).
+(:mod:`codeconductor.ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
+``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ nor distrusted.
 
 * :func:`prior_for` — the prior of a model name: an exact (case-insensitive) ``model_weights`` key beats any glob;
   else the longest matching glob, case-insensitive (the most specific one the user wrote); else the measured prior
-  of an embedded model (:data:`ensemble.weights.EMBEDDED_PRIORS`); else its published HumanEval pass@1
+  of an embedded model (:data:`codeconductor.ensemble.weights.EMBEDDED_PRIORS`); else its published HumanEval pass@1
   (:func:`published_prior`: the model's name, and the size its server reports, matched against
   :data:`PUBLISHED`); else :data:`DEFAULT_WEIGHT`. The history starts from this prior and refines it.
 * :func:`weights_for` — the weight of each model of a run: what the history has learned of it, else its prior.

@@ -3,7 +3,7 @@
 A team runs each model several times over (two Ollama hosts with the same tag, a vLLM replica set, two llama.cpp
 servers on the same GGUF file, a LiteLLM model group). If each endpoint counted as a model, one model would get
 several votes in the consensus and outvote the others by sheer number of copies. So discovery groups what it finds
-into *members*: one :class:`~ensemble.types.ModelInfo` per model, its ``replicas`` listing every endpoint that
+into *members*: one :class:`~codeconductor.ensemble.types.ModelInfo` per model, its ``replicas`` listing every endpoint that
 serves it (the member itself is its first replica). The dispatcher spreads a member's samples across its replicas
 and fails over from one that breaks; every answer is recorded under the member (one vote) and says in
 ``ModelAnswer.replica`` which replica produced it.

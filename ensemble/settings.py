@@ -2,7 +2,7 @@
 the language server (``initializationOptions`` / ``workspace/configuration``) and the VS Code extension (whose
 ``contributes.configuration`` is generated from :func:`json_schema`).
 
-Invalid settings raise :class:`~ensemble.errors.SettingsError` naming each bad field; callers keep their previous
+Invalid settings raise :class:`~codeconductor.ensemble.errors.SettingsError` naming each bad field; callers keep their previous
 (or default) settings.
 
 Workspace trust: a repository's own settings file must not be able to send the user's code or a secret anywhere.

@@ -74,7 +74,7 @@ class ModelInfo(_Model):
     digest: str | None = None  # the weights' digest when the server reports it (Ollama)
     server: str | None = None  # what serves it when detected: "litellm", "vllm", "llama.cpp", "ollama"
     deployments: int | None = None  # replicas behind a gateway (LiteLLM model group), when it says
-    # The same model on several endpoints (see ensemble.replicas): every replica, this one first. Empty: only this.
+    # The same model on several endpoints (see codeconductor.ensemble.replicas): every replica, this one first. Empty: only this.
     replicas: list[ModelInfo] = Field(default_factory=list)
 
     @property
@@ -113,7 +113,7 @@ class GenerationResult(_Model):
 
 
 class ProjectInfo(_Model):
-    """The project the code lives in (``ensemble.project``): what the sandbox needs to run it there."""
+    """The project the code lives in (``codeconductor.ensemble.project``): what the sandbox needs to run it there."""
 
     root: str  # absolute; shown read-only in the sandbox
     path: str  # the module's file, absolute

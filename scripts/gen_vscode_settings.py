@@ -7,7 +7,7 @@ Usage::
     python scripts/gen_vscode_settings.py            # rewrite package.json's configuration in place
     python scripts/gen_vscode_settings.py --check    # exit 1 (and say what differs) when package.json is stale
 
-The first configuration section ("CodeConductor") is generated from :func:`ensemble.settings.json_schema`, one
+The first configuration section ("CodeConductor") is generated from :func:`codeconductor.ensemble.settings.json_schema`, one
 ``codeconductor.<camelCaseKey>`` per field. A second section ("CodeConductor: Extension") holds the settings only
 the extension reads (which Python starts the server, LSP tracing); the extension strips those before the server
 sees the ``codeconductor`` section.
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: make `ensemble` 
 
 from pydantic.alias_generators import to_camel  # noqa: E402
 
-from ensemble.settings import USER_ONLY_KEYS, Settings, json_schema  # noqa: E402
+from codeconductor.ensemble.settings import USER_ONLY_KEYS, Settings, json_schema  # noqa: E402
 
 __all__ = ["EXTENSION_ONLY", "PACKAGE_JSON", "SECTION", "camel", "configuration", "main", "schema_properties"]
 

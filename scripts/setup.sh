@@ -59,7 +59,7 @@ if command -v npm >/dev/null && [[ -f tools/node/package.json ]]; then
 fi
 
 log "preparing the embedded default models"
-$VPY -c 'from ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2
+$VPY -c 'from codeconductor.ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2
 
 if [[ $dev == 1 ]]; then
   apt_install neovim

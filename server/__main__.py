@@ -1,4 +1,4 @@
-"""``python -m server [--tcp HOST:PORT]``: run the CodeConductor language server (stdio by default).
+"""``python -m codeconductor.server [--tcp HOST:PORT]``: run the CodeConductor language server (stdio by default).
 
 ``--handshake`` prints one JSON object instead (:func:`handshake`) and exits: the editor extensions run it, with
 ``python -I``, to check that an interpreter runs this server (not a user's own module that happens to have the same
@@ -29,7 +29,7 @@ def handshake() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m server", description="CodeConductor language server")
+    parser = argparse.ArgumentParser(prog="python -m codeconductor.server", description="CodeConductor language server")
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     parser.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted for editors)")
     parser.add_argument("--handshake", action="store_true", help="print the name and version as JSON and exit")

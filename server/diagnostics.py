@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
 
-from ensemble import Finding, TaskKind
+from codeconductor.ensemble import Finding, TaskKind
 
 from .runs import RunRecord, Span
 from .server import CodeConductorServer

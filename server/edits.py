@@ -14,7 +14,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble import enclosing_block, fit_code, language_from_path
+from codeconductor.ensemble import enclosing_block, fit_code, language_from_path
 
 from .runs import RunRecord, Span
 from .server import CodeConductorServer

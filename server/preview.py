@@ -25,7 +25,7 @@ from typing import Any, Literal
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
 
-from ensemble.types import ConsensusResult
+from codeconductor.ensemble.types import ConsensusResult
 
 from .edits import apply_lines, span_range
 from .runs import Offer, RunRecord, Span

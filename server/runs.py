@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from lsprotocol import types as lsp
 
-from ensemble import Result, TaskKind
+from codeconductor.ensemble import Result, TaskKind
 
 __all__ = ["Offer", "RunRecord", "RunStore", "Span"]
 

@@ -25,9 +25,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
-import ensemble
-from codeconductor import __version__
-from ensemble import (
+from codeconductor import __version__, ensemble
+from codeconductor.ensemble import (
     Block,
     CodeContext,
     Result,
@@ -45,7 +44,7 @@ from . import framing
 from .runs import RunStore
 
 if TYPE_CHECKING:
-    from ensemble import History, NullHistory, Pipeline
+    from codeconductor.ensemble import History, NullHistory, Pipeline
 
 __all__ = [
     "FULL_PARSE_LINES",
@@ -119,7 +118,7 @@ def blocks_near(lines: Sequence[str], line: int, language: str) -> list[Block]:
 
 
 def document_context(doc: TextDocument, start: int, end: int, language: str) -> CodeContext:
-    """:func:`~ensemble.context.build_context` for lines ``[start, end)`` of ``doc``, bounded on huge documents:
+    """:func:`~codeconductor.ensemble.context.build_context` for lines ``[start, end)`` of ``doc``, bounded on huge documents:
     only the top-level statements around the selection (and enough text for its surroundings) are parsed."""
     lines = doc.lines
     n = len(lines)
@@ -235,7 +234,7 @@ class CodeConductorServer(LanguageServer):
     # ---- transport -------------------------------------------------------------------------------------------
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-        """Serve over stdio with :mod:`server.framing`'s read loop (recovers from any bytes a client sends)."""
+        """Serve over stdio with :mod:`codeconductor.server.framing`'s read loop (recovers from any bytes a client sends)."""
         self._stop_event = stop = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
 
@@ -353,7 +352,7 @@ class CodeConductorServer(LanguageServer):
         """The ensemble pipeline, created on first use (so starting the server stays fast), recording runs in the
         history the settings ask for (learned weights feed the next consensus)."""
         if self._pipeline is None:
-            from ensemble import Pipeline, open_history
+            from codeconductor.ensemble import Pipeline, open_history
 
             self._history = open_history(self.settings)
             reason = getattr(self._history, "reason", None)

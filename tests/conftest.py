@@ -6,7 +6,7 @@
 * ``smollm2_server``       session: llama.cpp server on the real SmolLM2-135M weights (skipped when not installed)
 * ``fault_server``         session: :class:`tests.support.fault_server.FaultServer` (OpenAI + Ollama + LM Studio)
 
-A test that meets :class:`~ensemble.errors.SandboxUnavailable` is skipped only where bubblewrap is genuinely not
+A test that meets :class:`~codeconductor.ensemble.errors.SandboxUnavailable` is skipped only where bubblewrap is genuinely not
 installed and this is not CI; elsewhere it fails with the reason (:mod:`tests.support.sandbox`).
 
 Tests that use real weights are marked ``@pytest.mark.slow``.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ensemble.errors import SandboxUnavailable
+from codeconductor.ensemble.errors import SandboxUnavailable
 from tests.support.fault_server import FaultServer
 from tests.support.gguf_tiny import write_tiny_gguf
 from tests.support.llama_server import LlamaServer, start_llama_server
@@ -101,7 +101,7 @@ def llama_server_factory(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from ensemble.weights import find_smollm2
+    from codeconductor.ensemble.weights import find_smollm2
 
     path = find_smollm2()
     if path is None:

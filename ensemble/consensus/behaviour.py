@@ -4,7 +4,7 @@ and the observed :class:`Behaviour` (one outcome key per input, which docstring 
 Candidates are grouped by behaviour rather than by text, so two differently written correct solutions agree and
 two broken ones that merely look alike do not; the user's original code, observed on the same probe, is the
 oracle that behaviour-preserving edits must reproduce (``gate.py``). The probe's inputs come from the language
-layer (``ensemble.languages``); observing is someone else's job: an :class:`Executor` (the sandbox's, owned by
+layer (``codeconductor.ensemble.languages``); observing is someone else's job: an :class:`Executor` (the sandbox's, owned by
 the ``Pipeline``) is passed in. Nothing here starts a process.
 """
 
@@ -55,7 +55,7 @@ class Probe:
     entry_point: str
     examples: tuple[Example, ...]
     extra: tuple[str, ...]
-    language: str = "python"  # the language layer's name for the code (``ensemble.languages``)
+    language: str = "python"  # the language layer's name for the code (``codeconductor.ensemble.languages``)
     project: ProjectProbe | None = None  # run inside the user's project (recorded calls and tests too)
 
     @property
@@ -75,7 +75,7 @@ class Probe:
 # Outcome keys that say nothing about the function's behaviour: it never ran (could not be defined), or it was
 # stopped by the sandbox. Neither may count as "behaves like the original".
 _NO_VERDICT_PREFIXES = ("!load:", "!Timeout", "!Killed", "!Forged", "!Lost", "!Unreplayable", "!Hostile:")
-# The sandbox saw the code try what no code edit needs (``ensemble.verify.sandbox.HOSTILE_ERROR``); the reason
+# The sandbox saw the code try what no code edit needs (``codeconductor.ensemble.verify.sandbox.HOSTILE_ERROR``); the reason
 # follows, e.g. "!Hostile:tried to open a network connection".
 HOSTILE_KEY = "!Hostile:"
 
@@ -125,7 +125,7 @@ def stopped(key: str) -> bool:
 
 
 class Executor(Protocol):
-    """Runs code on a probe and reports what it did (``ensemble.verify.observe.SandboxExecutor``)."""
+    """Runs code on a probe and reports what it did (``codeconductor.ensemble.verify.observe.SandboxExecutor``)."""
 
     async def observe(self, code: str, probe: Probe) -> Behaviour: ...
 

@@ -3,13 +3,13 @@
 What the user gets: the ensemble learns which of *their* models to trust for which kind of task (and which are
 too slow for a tight deadline) from their own runs and feedback, kept in a local SQLite file
 (``settings.history_path``, default ``<user data dir>/codeconductor/history.sqlite3``). Code is stored only with
-``settings.store_code``. ``codeconductor stats`` (:mod:`ensemble.stats`) shows, exports and resets it.
+``settings.store_code``. ``codeconductor stats`` (:mod:`codeconductor.ensemble.stats`) shows, exports and resets it.
 
 * :class:`History` — the store: :meth:`~History.record`, :meth:`~History.record_feedback`,
   :meth:`~History.weights`, :meth:`~History.should_skip` / :meth:`~History.expected_latency`, stats and export.
 * :func:`open_history` — the history the settings ask for (a :class:`NullHistory` when off or unusable).
 * :class:`HistoryLike` — what a run needs of a history (:class:`History`, :class:`NullHistory`).
-* :mod:`ensemble.history._evidence` documents how evidence becomes a weight (Beta posterior).
+* :mod:`codeconductor.ensemble.history._evidence` documents how evidence becomes a weight (Beta posterior).
 """
 
 from __future__ import annotations

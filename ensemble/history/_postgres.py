@@ -4,7 +4,7 @@ What the team gets: every developer's runs and feedback land in one database, so
 whole team's evidence (a model that keeps being outvoted on one developer's machine loses weight on everyone's).
 As with SQLite, nobody's code is stored unless *their* ``store_code`` is on.
 
-It is the same store as :class:`~ensemble.history.History`, with the same tables, columns, triggers and queries:
+It is the same store as :class:`~codeconductor.ensemble.history.History`, with the same tables, columns, triggers and queries:
 :class:`PostgresHistory` runs History's own SQL through a small connection adapter (:class:`_Connection`) that
 turns the few SQLite spellings in it into PostgreSQL's (``?`` placeholders, ``BEGIN IMMEDIATE``,
 ``INSERT OR REPLACE/IGNORE``, ``json_each``) and refuses any other SQLite-only statement, so a new query in History
@@ -69,7 +69,7 @@ class PostgresError(sqlite3.DatabaseError):
     """A PostgreSQL error, as the DB-API error History's shared code handles. ``__cause__`` is psycopg's."""
 
 
-# The same tables and columns, in the same order, as the SQLite schema v2 (ensemble.history._schema); REAL is
+# The same tables and columns, in the same order, as the SQLite schema v2 (codeconductor.ensemble.history._schema); REAL is
 # DOUBLE PRECISION. The evidence triggers do what the SQLite ones do (a count per model name, task and kind, moved
 # in the same transaction as the write).
 _V2_TABLES = (
@@ -256,7 +256,7 @@ def _retryable(exc: BaseException) -> bool:
 class PostgresHistory(History):
     """The history in a PostgreSQL database shared by a team (see the module docstring).
 
-    Raises :class:`~ensemble.errors.HistoryError` when the database cannot be reached or has a newer schema.
+    Raises :class:`~codeconductor.ensemble.errors.HistoryError` when the database cannot be reached or has a newer schema.
     """
 
     def __init__(

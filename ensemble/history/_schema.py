@@ -165,7 +165,7 @@ _STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to :data:`SCHEMA_VERSION`; return the version found before.
 
-    Raises :class:`~ensemble.errors.HistoryError` for a database from a newer CodeConductor.
+    Raises :class:`~codeconductor.ensemble.errors.HistoryError` for a database from a newer CodeConductor.
     """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:

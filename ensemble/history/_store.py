@@ -59,7 +59,7 @@ class HistoryLike(Protocol):
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> Mapping[str, float]:
         """Learned reliability in (0, 1] per model id, for ``task``; a model it knows nothing of may be absent
-        (the caller then uses its prior, :func:`ensemble.reliability.prior_for`)."""
+        (the caller then uses its prior, :func:`codeconductor.ensemble.reliability.prior_for`)."""
         ...
 
     def skip_reason(self, model: ModelInfo, deadline_s: float) -> str | None:
@@ -226,7 +226,7 @@ class History:
     """The SQLite history. Safe to share between threads; open one per process.
 
     ``path`` wins over ``settings.history_path``, which wins over :func:`default_history_path`. Raises
-    :class:`~ensemble.errors.HistoryError` when the file cannot be opened as a history database.
+    :class:`~codeconductor.ensemble.errors.HistoryError` when the file cannot be opened as a history database.
     """
 
     def __init__(
@@ -362,7 +362,7 @@ class History:
         ``action``: ``applied``, ``changed``, ``rejected``, ``tests_passed`` or ``tests_failed`` (synonyms such as
         ``accepted``/``edited``/``dismissed`` accepted). A later action for the same model replaces the earlier.
         Feedback on a run the history does not hold (recorded with history off) is ignored.
-        Raises :class:`~ensemble.errors.HistoryError` for an unknown action or an unwritable database.
+        Raises :class:`~codeconductor.ensemble.errors.HistoryError` for an unknown action or an unwritable database.
         """
         parsed = FeedbackAction.parse(action)
         kind = "tests" if parsed in (FeedbackAction.TESTS_PASSED, FeedbackAction.TESTS_FAILED) else "user"
@@ -735,7 +735,7 @@ def open_history(settings: Settings) -> History | NullHistory:
     be opened, so runs go on without it."""
     if not settings.history:
         return NullHistory()
-    if settings.history_url:  # the team's shared PostgreSQL history (ensemble.history._postgres)
+    if settings.history_url:  # the team's shared PostgreSQL history (codeconductor.ensemble.history._postgres)
         from ._postgres import open_postgres_history
 
         return open_postgres_history(settings)

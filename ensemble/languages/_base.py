@@ -2,7 +2,7 @@
 
 A :class:`Language` knows how to pull its code out of a model's answer, check its syntax, normalise it for
 syntactic agreement, find a function and the examples its comments give, and (where a runtime exists) run it in
-the sandbox on call expressions, returning the same :class:`~ensemble.verify.sandbox.CallOutcome` objects for
+the sandbox on call expressions, returning the same :class:`~codeconductor.ensemble.verify.sandbox.CallOutcome` objects for
 every language so the consensus can treat them alike.
 """
 
@@ -143,7 +143,7 @@ class Language(ABC):
 
     def comment_above(self, text_above: str) -> str:
         """The comment that documents the code just below ``text_above`` (the lines above it joined by newlines, as
-        :attr:`CodeContext.before <ensemble.types.CodeContext.before>` holds them): in
+        :attr:`CodeContext.before <codeconductor.ensemble.types.CodeContext.before>` holds them): in
         languages whose functions are documented above them, the comment block ending on its last line. "" when
         there is none, or (Python: the docstring is inside) the language documents functions elsewhere."""
         return ""
@@ -164,7 +164,7 @@ class Language(ABC):
 
     @property
     def runs_in_project(self) -> bool:
-        """Whether this language's code runs inside its project (its module and tests; ``ensemble.project``),
+        """Whether this language's code runs inside its project (its module and tests; ``codeconductor.ensemble.project``),
         though maybe not on its own (:attr:`can_execute`)."""
         return self.can_execute
 
@@ -184,7 +184,7 @@ class Language(ABC):
         call_timeout_s: float = 1.0,
     ) -> list[CallOutcome]:
         """Define ``code`` and evaluate each call in the sandbox; one outcome per call, in order. Raises
-        :class:`~ensemble.errors.SandboxError` when this language cannot run here."""
+        :class:`~codeconductor.ensemble.errors.SandboxError` when this language cannot run here."""
         from ..errors import SandboxError
 
         raise SandboxError(self.runtime_note)

@@ -1,4 +1,4 @@
-"""A :class:`~ensemble.languages._base.Language` built on a tree-sitter grammar (from
+"""A :class:`~codeconductor.ensemble.languages._base.Language` built on a tree-sitter grammar (from
 ``tree-sitter-language-pack``, which ships prebuilt grammars): syntax checks, tokens for normalisation,
 functions, and extraction of the code from a model's answer, shared by every brace language. Each language module
 fills in its grammar's node types and, where it needs to, overrides a hook.

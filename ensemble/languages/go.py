@@ -1,7 +1,7 @@
 """Go: syntax, extraction, functions, comment examples and normalisation with tree-sitter.
 
 Executed only inside its module (``runs_in_project``): ``go test`` runs the package's own tests and ``Example``
-functions on the user's code and on each candidate (:mod:`ensemble.verify.go_project`). A Go function on its
+functions on the user's code and on each candidate (:mod:`codeconductor.ensemble.verify.go_project`). A Go function on its
 own is not run (``can_execute`` is False: the consensus caps its confidence, labelled "not executed")."""
 
 from __future__ import annotations

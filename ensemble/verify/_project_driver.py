@@ -1,4 +1,4 @@
-"""The driver :mod:`ensemble.verify.project` runs inside the sandbox, with the PROJECT's interpreter, to run the
+"""The driver :mod:`codeconductor.ensemble.verify.project` runs inside the sandbox, with the PROJECT's interpreter, to run the
 user's code where it lives. Standard library only (pytest when tests are run), no CodeConductor imports: its
 source is copied into the sandbox's scratch directory and run as a script, reading its job from
 ``__cc_project__.json`` beside it. Importing this module does nothing.

@@ -1,4 +1,4 @@
-"""The driver :class:`~ensemble.verify.pytest_runner.PytestRunner` runs inside the sandbox: it runs the chosen
+"""The driver :class:`~codeconductor.ensemble.verify.pytest_runner.PytestRunner` runs inside the sandbox: it runs the chosen
 tests with pytest and prints one report line, ``REPORT_MARKER KEY {"exit_code", "tests", "errors"}``.
 
 ``KEY`` is a per-run random key the runner puts in the settings file; the driver reads it, deletes the file and

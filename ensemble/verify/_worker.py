@@ -3,7 +3,7 @@
 Stdlib only, no CodeConductor imports: it runs as ``python -I -c SOURCE once`` with nothing of the project
 mounted, inside a fresh bubblewrap sandbox (user, network, PID, IPC, UTS and mount namespaces, seccomp): it runs
 exactly one job and exits, so the whole sandbox (and anything a candidate left behind) dies with it. There is no
-other mode: where bubblewrap cannot run, nothing runs (:mod:`ensemble.verify.sandbox`).
+other mode: where bubblewrap cannot run, nothing runs (:mod:`codeconductor.ensemble.verify.sandbox`).
 
 Hostile candidates. What no code edit needs is recorded, not only refused: the values child's audit hook reports
 a connection attempt, a write outside the scratch, a process start, a signal or a look at the interpreter's
@@ -20,7 +20,7 @@ one per call, each checked (size, order, count); anything else and the whole can
 
 The child computes values only: a canonical repr of each call's return value, made by a serializer whose
 references were taken before the candidate was loaded. Comparisons with expected values happen in the parent
-(:mod:`ensemble.verify.compare`), which the child never hears about.
+(:mod:`codeconductor.ensemble.verify.compare`), which the child never hears about.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Pure functions. Python: two canonical reprs are the same when both read back (``
 within a float tolerance (relative 1e-6, absolute 1e-9), ``bool`` never equal to a number, lists only to lists and
 tuples only to tuples - or, when either does not read back (``nan``, a tagged object), when their text is the same.
 JavaScript and TypeScript (:func:`same_json_value`): the node harness reports canonical JSON; two such texts are
-the same when both read back (bounded: :func:`~ensemble.verify.bounded.read_json`) as equal values - numbers
+the same when both read back (bounded: :func:`~codeconductor.ensemble.verify.bounded.read_json`) as equal values - numbers
 within the same tolerance, ``true`` never equal to ``1``, arrays element by element, objects key by key - or, when
 either does not read back (a value cut at its length limit), when their text is the same.
 """

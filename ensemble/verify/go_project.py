@@ -1,10 +1,10 @@
 """Run Go code where it lives: ``go test`` on the package of the selection, with the package's own tests and
 ``Example`` functions (their ``// Output:`` comments are examples) as the oracle.
 
-Every job is a fresh sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`, bubblewrap only: the Go
+Every job is a fresh sandbox (:meth:`~codeconductor.ensemble.verify.sandbox.Sandbox.run_program`, bubblewrap only: the Go
 toolchain starts processes) that sees the module read-only at its own path; nothing of the user's is written. The
 text under test (the user's buffer, or a candidate put in place of the target by
-:func:`~ensemble.edits.replace_span`, the very text an edit would leave in the file) is a file in the scratch
+:func:`~codeconductor.ensemble.edits.replace_span`, the very text an edit would leave in the file) is a file in the scratch
 that ``go test -overlay`` uses instead of the module's file. Offline: ``GOPROXY=off``, ``-mod=vendor`` when the
 module vendors its dependencies (else ``-mod=readonly`` with the host's module cache shown read-only),
 ``GOCACHE``/``GOPATH`` inside the scratch, cgo off.

@@ -1,10 +1,10 @@
 """Run JavaScript where it lives: the project's own ``node --test`` tests that name the selected function, on the
 user's code and on each candidate, as the oracle (the same gate as Python's, ``consensus.gate.project_gate``).
 
-Every job is a fresh sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program`, bubblewrap only: the test
+Every job is a fresh sandbox (:meth:`~codeconductor.ensemble.verify.sandbox.Sandbox.run_program`, bubblewrap only: the test
 runner starts a process per test file) that sees the project read-only at its own path, ``node_modules``
 included; nothing of the user's is written. The text under test (the user's buffer, or a candidate put in place
-of the target by :func:`~ensemble.edits.replace_span`, the very text an edit would leave in the file) takes the
+of the target by :func:`~codeconductor.ensemble.edits.replace_span`, the very text an edit would leave in the file) takes the
 module's place in each test file's process (``_node_preload.cjs``: ``require`` for CommonJS, a ``load`` hook
 for ES modules), so the module is imported exactly as the project imports it (relative paths, package
 ``exports``, its dependencies from ``node_modules``).

@@ -1,5 +1,5 @@
-"""Observe candidates for the consensus: run code on a :class:`~ensemble.consensus.behaviour.Probe` in the
-sandbox and turn the outcomes into a :class:`~ensemble.consensus.behaviour.Behaviour`.
+"""Observe candidates for the consensus: run code on a :class:`~codeconductor.ensemble.consensus.behaviour.Probe` in the
+sandbox and turn the outcomes into a :class:`~codeconductor.ensemble.consensus.behaviour.Behaviour`.
 
 :class:`SandboxExecutor` is owned by whoever owns the sandbox (the ``Pipeline``; benchmarks) and closed with
 it; its cache means the same code on the same probe runs once per executor.
@@ -52,9 +52,9 @@ class SandboxExecutor:
         return self._js
 
     async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
-        """The probe that runs the request's code where it lives (:class:`~ensemble.verify.project.ProjectRunner`;
-        Go: :class:`~ensemble.verify.go_project.GoProjectRunner`; JavaScript:
-        :class:`~ensemble.verify.js_project.JsProjectRunner`)."""
+        """The probe that runs the request's code where it lives (:class:`~codeconductor.ensemble.verify.project.ProjectRunner`;
+        Go: :class:`~codeconductor.ensemble.verify.go_project.GoProjectRunner`; JavaScript:
+        :class:`~codeconductor.ensemble.verify.js_project.JsProjectRunner`)."""
         if request.context.project is None:
             return None
         if request.context.project.language == "go":

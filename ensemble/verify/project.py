@@ -1,11 +1,11 @@
 """Run the user's code where it lives: in its project, with the project's interpreter, on the calls its own tests
 make, and with those tests as an oracle.
 
-Every job is a fresh sandbox (:meth:`~ensemble.verify.sandbox.Sandbox.run_program` with the project's interpreter
+Every job is a fresh sandbox (:meth:`~codeconductor.ensemble.verify.sandbox.Sandbox.run_program` with the project's interpreter
 by absolute path) that sees, read-only, the project root and the interpreter's prefixes and ``sys.path``;
-nothing of the user's is written. Inside, :mod:`ensemble.verify._project_driver` imports the module by its
+nothing of the user's is written. Inside, :mod:`codeconductor.ensemble.verify._project_driver` imports the module by its
 package name with the text under test (the user's buffer, or a candidate put in place of the target by
-:func:`~ensemble.edits.replace_span`, the very text an edit would leave in the file).
+:func:`~codeconductor.ensemble.edits.replace_span`, the very text an edit would leave in the file).
 
 Per request: the interpreter's ``sys.path`` (read once per interpreter, inside the sandbox: it is the project's
 code), then one *record* job (the tests that name the target, found by reference in test functions and test

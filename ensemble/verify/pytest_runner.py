@@ -3,8 +3,8 @@
 The user's project is copied as text (:class:`ProjectSnapshot`: the tree minus ``.git``, virtual environments,
 ``node_modules``, caches, binary and large files, capped in total), the candidate replaces one function in one
 file of that copy, and the chosen tests run with pytest in a contained sandbox child (scratch directory, no
-network, clean environment, CPU/memory/process limits, wall timeout; see :mod:`ensemble.verify.sandbox`). The
-user's own files are never written. A small driver script (:mod:`ensemble.verify._pytest_driver`) collects one
+network, clean environment, CPU/memory/process limits, wall timeout; see :mod:`codeconductor.ensemble.verify.sandbox`). The
+user's own files are never written. A small driver script (:mod:`codeconductor.ensemble.verify._pytest_driver`) collects one
 :class:`CaseResult` per test (outcome and a trimmed failure message) and reports them as JSON; each test also gets
 its own time limit so one endless test does not hide the results of the others.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..context import Block, parse_blocks
-from ..edits import replace_span  # re-exported: the one code-to-span rule lives in ensemble.edits
+from ..edits import replace_span  # re-exported: the one code-to-span rule lives in codeconductor.ensemble.edits
 from ..errors import RequestError
 from ._pytest_driver import CONFIG_NAME, REPORT_MARKER
 from .bounded import read_json

@@ -1,11 +1,11 @@
 """Run untrusted candidate code safely and fast, so consensus can judge code by what it does.
 
-Containment. Where bubblewrap can run, every job gets a FRESH sandbox (:mod:`ensemble.verify._bwrap`: new user,
+Containment. Where bubblewrap can run, every job gets a FRESH sandbox (:mod:`codeconductor.ensemble.verify._bwrap`: new user,
 network, PID, IPC, UTS and mount namespaces, no capabilities, uid 65534, only the interpreter and system
 directories read-only, a tmpfs scratch, seccomp), started ahead of time so a job rarely waits for it, and torn
 down with everything in it when the job ends: nothing one candidate does reaches the next. Where bubblewrap cannot
 run, nothing runs: :attr:`Sandbox.available` is False, :attr:`Sandbox.unavailable_reason` says why, and every job
-raises :class:`~ensemble.errors.SandboxUnavailable` with the words the user reads (:func:`sandbox_notice`). There is
+raises :class:`~codeconductor.ensemble.errors.SandboxUnavailable` with the words the user reads (:func:`sandbox_notice`). There is
 no weaker fallback: the one there was could be escaped (issue 24).
 
 Hostile candidates. A candidate that tries what no code edit needs (an escape-only system call, a connection, a
@@ -13,7 +13,7 @@ write outside its scratch, a process) is named: its calls fail as ``Hostile:<rea
 carries :attr:`ScriptOutcome.hostile`; the consensus puts it out with that reason.
 
 Verification. The child reports values only (canonical reprs); every comparison happens here, in the parent
-(:mod:`ensemble.verify.compare`). The channel is framed (magic, per-job nonce, sequence number, length), capped
+(:mod:`codeconductor.ensemble.verify.compare`). The channel is framed (magic, per-job nonce, sequence number, length), capped
 (1 MiB plus the output limit) and read in bounded chunks with a deadline; a child or supervisor that floods, forges,
 stops or stays silent is killed, and every call it did not properly report counts as failed.
 
@@ -21,7 +21,7 @@ Paths: :meth:`Sandbox.run_calls` (define the candidate, evaluate call expression
 each), :meth:`Sandbox.run_program` (write files into the scratch directory and run an executable given by
 absolute path there, get a :class:`ScriptOutcome`), :meth:`Sandbox.run_script` (``python -I ARGV`` through
 ``run_program``), and ``a``-prefixed async twins. A candidate failing is an outcome;
-:class:`~ensemble.errors.SandboxError` is raised only when the sandbox itself cannot run.
+:class:`~codeconductor.ensemble.errors.SandboxError` is raised only when the sandbox itself cannot run.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ _CHUNK = 65536
 
 Backend = Literal["auto", "bubblewrap"]  # the same today: bubblewrap or nothing
 # A call's error when the candidate tried what no code edit needs; the reason follows. The consensus reads it as
-# the outcome key "!Hostile:<reason>" (``ensemble.consensus.behaviour.HOSTILE_KEY``).
+# the outcome key "!Hostile:<reason>" (``codeconductor.ensemble.consensus.behaviour.HOSTILE_KEY``).
 HOSTILE_ERROR = "Hostile:"
 
 

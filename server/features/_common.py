@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble import CodeConductorError, FunctionAt, ProgressEvent, Result, function_at
+from codeconductor.ensemble import CodeConductorError, FunctionAt, ProgressEvent, Result, function_at
 
 from ..edits import language_of
 from ..server import CodeConductorServer, RunCancelled
@@ -154,7 +154,7 @@ async def tracked_run(
     summary: Callable[[_O], str],
 ) -> _O | dict[str, Any]:
     """Run ``work`` (given the run's progress) as the cancellable run ``run_id``
-    (:meth:`~server.server.CodeConductorServer.track_run`) under a progress titled ``title``, ended with the
+    (:meth:`~codeconductor.server.server.CodeConductorServer.track_run`) under a progress titled ``title``, ended with the
     outcome's ``summary`` (or why it stopped). On cancellation or an engine error: the command's reply instead."""
     token = await ls.create_progress(title)
     end_message = "cancelled"

@@ -13,7 +13,7 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
 
-from ensemble import TaskKind, function_at, is_python
+from codeconductor.ensemble import TaskKind, function_at, is_python
 
 from .. import preview
 from ..edits import language_of, target_span

@@ -19,7 +19,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from ensemble import (
+from codeconductor.ensemble import (
     CodeConductorError,
     CodeContext,
     Request,
@@ -29,7 +29,7 @@ from ensemble import (
     finding_lines,
     language_from_path,
 )
-from ensemble.project import project_for, runs_in_project
+from codeconductor.ensemble.project import project_for, runs_in_project
 
 from .. import preview
 from ..diagnostics import publish
@@ -422,7 +422,7 @@ def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     """``codeconductor.historyReport``: the history dashboard (``codeconductor stats --html``) as ``{html}``, for
     an editor to show; ``html`` is empty with the reason in ``message`` when the history is off."""
     parse(args, Args)
-    from ensemble import History, render_report  # the history's report: read when asked for, not at start
+    from codeconductor.ensemble import History, render_report  # the history's report: read when asked for, not at start
 
     ls.pipeline  # noqa: B018 - opens the history the settings ask for
     history = ls.history

@@ -3,11 +3,11 @@
 Commands (``workspace/executeCommand``), offered as code actions on a function:
 
 * ``codeconductor.fixWithTests`` ``{uri, range, version?, tests?, rounds?, apply?}``: the fix-until-green loop of
-  :mod:`ensemble.fixloop` on the function at ``range`` (the editor's unsaved text is what gets tested). Without
+  :mod:`codeconductor.ensemble.fixloop` on the function at ``range`` (the editor's unsaved text is what gets tested). Without
   ``tests``, the project's tests that mention the function are used. Progress (round, model, test results) goes
   to ``$/progress``; the passing edit is applied with the label "k/n candidates pass the tests". When nothing
   passes, nothing is edited and the user sees the best attempt's result.
-* ``codeconductor.generateTests`` ``{uri, range, codeCorrect?, apply?}``: :mod:`ensemble.testgen`; the kept tests
+* ``codeconductor.generateTests`` ``{uri, range, codeCorrect?, apply?}``: :mod:`codeconductor.ensemble.testgen`; the kept tests
   become a new test file (``workspace/applyEdit`` with a ``CreateFile``).
 
 Both are runs like ``codeconductor.run`` (:meth:`CodeConductorServer.track_run`): the progress notification's
@@ -26,7 +26,7 @@ from lsprotocol import types as lsp
 from pydantic import Field
 from pygls.workspace import TextDocument
 
-from ensemble import ProgressEvent, TaskKind, find_project_tests, span_lines
+from codeconductor.ensemble import ProgressEvent, TaskKind, find_project_tests, span_lines
 
 from .. import preview
 from ..edits import doc_lines, line_span
@@ -35,7 +35,7 @@ from ..server import CodeConductorServer
 from ._common import Args, Progress, RangeArgs, function_at_line, parse, run_reply, tracked_run
 
 if TYPE_CHECKING:
-    from ensemble import FixOutcome, FixProgress
+    from codeconductor.ensemble import FixOutcome, FixProgress
 
 __all__ = ["register"]
 
@@ -73,7 +73,7 @@ def _root_of(ls: CodeConductorServer, doc: TextDocument) -> tuple[Path, str]:
 
 async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     # The loop pulls in the consensus and the sandbox: imported when first used, so the server starts fast.
-    from ensemble import FixTarget, fix_with_tests
+    from codeconductor.ensemble import FixTarget, fix_with_tests
 
     a = parse(args, FixArgs)
     doc = ls.document(a.uri)
@@ -161,7 +161,7 @@ async def _deliver(
 
 
 async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
-    from ensemble import generate_tests
+    from codeconductor.ensemble import generate_tests
 
     a = parse(args, GenArgs)
     doc = ls.document(a.uri)

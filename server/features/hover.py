@@ -8,7 +8,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ensemble import Result, TaskKind
+from codeconductor.ensemble import Result, TaskKind
 
 from ..diagnostics import tight_range
 from ..runs import RunRecord

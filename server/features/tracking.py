@@ -1,5 +1,5 @@
 """Keeping stored results on their lines while the user types (``textDocument/didChange``) and dropping them when
-the document closes (``textDocument/didClose``); the diagnostics follow (:mod:`server.runs` decides what moves)."""
+the document closes (``textDocument/didClose``); the diagnostics follow (:mod:`codeconductor.server.runs` decides what moves)."""
 
 from __future__ import annotations
 

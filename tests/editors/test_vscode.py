@@ -1,5 +1,5 @@
 """End to end in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) in headless chromium, with the packaged
-CodeConductor extension (.vsix) talking to the real language server (``python -I -u -m server``, the interpreter a
+CodeConductor extension (.vsix) talking to the real language server (``python -I -u -m codeconductor.server``, the interpreter a
 virtual environment that imports this checkout: :mod:`tests.support.checkout_python`) and real llama.cpp servers
 on loopback. The first test's workspace has its own ``server.py``, ``server/``, ``ensemble/`` and ``codeconductor/``
 (:mod:`tests.support.shadow`): the extension must start our server anyway.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ensemble.history import History
+from codeconductor.ensemble.history import History
 from tests.conftest import LlamaServerFactory
 from tests.editors.vscode.harness import (
     ROOT,

@@ -1,4 +1,4 @@
-"""Invalid settings of every kind: each field of :class:`ensemble.settings.Settings` (and of an endpoint) given a
+"""Invalid settings of every kind: each field of :class:`codeconductor.ensemble.settings.Settings` (and of an endpoint) given a
 value of the wrong type, plus out-of-range values, unknown keys and a settings value that is not an object. Each
 one is named in a ``window/showMessage`` error and the previous valid settings stay in force."""
 
@@ -11,7 +11,7 @@ from lsprotocol import types as lsp
 from pydantic.alias_generators import to_camel
 from pytest_lsp import LanguageClient
 
-from ensemble.settings import Settings
+from codeconductor.ensemble.settings import Settings
 from tests.support.fault_server import FaultServer
 from tests.support.faulty_ensemble import GOOD, ensemble_settings
 from tests.support.lsp_client import command, editor_of

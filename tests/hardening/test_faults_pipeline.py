@@ -13,10 +13,10 @@ import os
 
 import pytest
 
-from ensemble.context import build_context
-from ensemble.pipeline import Pipeline
-from ensemble.settings import parse_settings
-from ensemble.types import AnswerStatus, Request, Result, TaskKind
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import parse_settings
+from codeconductor.ensemble.types import AnswerStatus, Request, Result, TaskKind
 from tests.support.fault_server import FaultServer
 from tests.support.faulty_ensemble import FAILING, GARBAGE, GOOD, connections, ensemble_settings, settle
 from tests.support.lsp_client import FIXED

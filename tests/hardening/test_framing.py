@@ -1,5 +1,5 @@
-"""The server's JSON-RPC read loop and error replies, in-process (no subprocess): :class:`server.framing.FrameParser`
-recovers from any byte stream, :func:`server.framing.peek_envelope` finds the id of a message that cannot be parsed,
+"""The server's JSON-RPC read loop and error replies, in-process (no subprocess): :class:`codeconductor.server.framing.FrameParser`
+recovers from any byte stream, :func:`codeconductor.server.framing.peek_envelope` finds the id of a message that cannot be parsed,
 and an unexpected exception in a handler reaches the client as a -32603 error without traceback or path (the
 traceback goes to the log). The same behaviour end to end over stdio is in ``test_bad_input_raw.py``."""
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from server.app import create_server
-from server.framing import MAX_BODY, FrameParser, peek_envelope
+from codeconductor.server.app import create_server
+from codeconductor.server.framing import MAX_BODY, FrameParser, peek_envelope
 
 
 def _frame(body: bytes) -> bytes:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.cli import main
-from ensemble.errors import HistoryCorruptError
-from ensemble.history import History, NullHistory, open_history
-from ensemble.settings import Settings
-from ensemble.types import (
+from codeconductor.ensemble.cli import main
+from codeconductor.ensemble.errors import HistoryCorruptError
+from codeconductor.ensemble.history import History, NullHistory, open_history
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,
     CodeContext,

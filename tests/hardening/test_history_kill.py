@@ -2,7 +2,7 @@
 and killed in the middle of a burst of runs finishing (so possibly mid-write). Afterwards SQLite's
 ``integrity_check`` is ``ok`` and every run whose answer reached the editor before the kill is in the database.
 
-The server is a real ``python -m server`` subprocess; the models are the fault-injection FAKE server.
+The server is a real ``python -m codeconductor.server`` subprocess; the models are the fault-injection FAKE server.
 """
 
 from __future__ import annotations

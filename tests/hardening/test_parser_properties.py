@@ -1,5 +1,5 @@
 """Property tests (hypothesis) for everything that parses what users and models send: the code-context parsers
-(``ensemble.context``), code extraction as the consensus exposes it (``ensemble.consensus.agreement_key`` and
+(``codeconductor.ensemble.context``), code extraction as the consensus exposes it (``codeconductor.ensemble.consensus.agreement_key`` and
 ``candidates_for``), the settings parser, and the server's range-to-lines mapping. On any input they return a
 well-formed answer or raise the one documented error, never anything else."""
 
@@ -16,12 +16,19 @@ from pydantic.alias_generators import to_camel
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
-from ensemble import consensus
-from ensemble.context import build_context, enclosing_block, is_stub, language_from_path, parse_blocks, reindent
-from ensemble.errors import SettingsError
-from ensemble.settings import Settings, parse_settings
-from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from server.edits import line_span
+from codeconductor.ensemble import consensus
+from codeconductor.ensemble.context import (
+    build_context,
+    enclosing_block,
+    is_stub,
+    language_from_path,
+    parse_blocks,
+    reindent,
+)
+from codeconductor.ensemble.errors import SettingsError
+from codeconductor.ensemble.settings import Settings, parse_settings
+from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.server.edits import line_span
 
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

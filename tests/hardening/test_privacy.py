@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ensemble.context import build_context
-from ensemble.history import open_history
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings, is_loopback_url, parse_settings
-from ensemble.types import AnswerStatus, Request, TaskKind
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.history import open_history
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings, is_loopback_url, parse_settings
+from codeconductor.ensemble.types import AnswerStatus, Request, TaskKind
 from tests.support.fault_server import FaultServer
 from tests.support.faulty_ensemble import GOOD, GOOD_TEXT
 from tests.support.rawlsp import RawServer

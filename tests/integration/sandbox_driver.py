@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from ensemble.verify.sandbox import CallSpec, Sandbox
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 
 ESCAPED = "'escaped'"
 
@@ -337,7 +337,7 @@ const f = (x) => x - 100;
 
 
 def verdict_cases(box: Sandbox) -> dict[str, Any]:
-    from ensemble.languages import language_for
+    from codeconductor.ensemble.languages import language_for
 
     results: dict[str, Any] = {}
     calls = [CallSpec(f"f({i})", str(2 * i)) for i in range(3)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.weights import default_embedded_models
+from codeconductor.ensemble.weights import default_embedded_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_demo_shows_a_verified_edit_with_its_agreement(tmp_path: Path) -> None:
     tmp_path.joinpath("codeconductor.toml").write_text('probe_local = false\nembedded = "on"\nhistory = false\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "ensemble", "demo"],
+        [sys.executable, "-m", "codeconductor.ensemble", "demo"],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from ensemble.providers import EmbeddedProvider
-from ensemble.types import ChatMessage, GenerationParams
-from ensemble.weights import EmbeddedModelSpec, default_embedded_models
+from codeconductor.ensemble.providers import EmbeddedProvider
+from codeconductor.ensemble.types import ChatMessage, GenerationParams
+from codeconductor.ensemble.weights import EmbeddedModelSpec, default_embedded_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ async def test_loading_models_on_worker_threads_leaves_stdout_and_stderr_alone(
 
 
 def _shell(folder: Path, command: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CC": f"{sys.executable} -m ensemble"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CC": f"{sys.executable} -m codeconductor.ensemble"}
     return subprocess.run(
         ["bash", "-c", command], cwd=folder, env=env, stdin=subprocess.DEVNULL, text=True, timeout=240, check=False
     )

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from ensemble.discovery import Discovery, LocalEndpoint
-from ensemble.settings import EndpointSettings, Settings, is_loopback_url
-from ensemble.types import ProviderKind
+from codeconductor.ensemble.discovery import Discovery, LocalEndpoint
+from codeconductor.ensemble.settings import EndpointSettings, Settings, is_loopback_url
+from codeconductor.ensemble.types import ProviderKind
 from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port
@@ -206,7 +206,7 @@ async def test_api_key_from_environment_never_logged(
 
 
 def embedded_available() -> bool:
-    from ensemble.providers.embedded import EmbeddedProvider
+    from codeconductor.ensemble.providers.embedded import EmbeddedProvider
 
     return EmbeddedProvider.available()
 

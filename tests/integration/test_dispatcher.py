@@ -9,10 +9,17 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from ensemble.discovery import Discovery
-from ensemble.dispatcher import Dispatcher
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo, ProgressEvent, ProviderKind
+from codeconductor.ensemble.discovery import Discovery
+from codeconductor.ensemble.dispatcher import Dispatcher
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    ChatMessage,
+    GenerationParams,
+    ModelInfo,
+    ProgressEvent,
+    ProviderKind,
+)
 from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.fixloop import FixProgress, FixTarget, Generate, fix_with_tests
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.types import ModelInfo, ProviderKind
-from ensemble.verify.pytest_runner import PytestRunner
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.fixloop import FixProgress, FixTarget, Generate, fix_with_tests
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import ModelInfo, ProviderKind
+from codeconductor.ensemble.verify.pytest_runner import PytestRunner
+from codeconductor.ensemble.verify.sandbox import Sandbox
 from tests.support import clamp
 from tests.support.fault_server import FaultServer
 

@@ -16,13 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus import decide
-from ensemble.context import build_context
-from ensemble.languages import language_for
-from ensemble.languages.go import go_toolchain
-from ensemble.project import project_for
-from ensemble.types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.languages.go import go_toolchain
+from codeconductor.ensemble.project import project_for
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    ConsensusResult,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
 
 GO_MOD = "module example.com/shop\n\ngo 1.19\n"
@@ -257,7 +265,7 @@ def test_cli_ask_json_runs_go_answers_in_the_module(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "ensemble", "ask", "--json", "--task", "fix", "--file", "calc/sum.go",
+            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "calc/sum.go",
              "--lines", f"{start + 1}-{end}", "the even numbers are not added"],
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},

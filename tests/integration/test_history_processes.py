@@ -1,6 +1,6 @@
 """The history database shared by real processes: two writers at once, and a writer killed with SIGKILL mid-burst.
 
-The writers are real Python subprocesses running :class:`ensemble.history.History` on one real SQLite file, as
+The writers are real Python subprocesses running :class:`codeconductor.ensemble.history.History` on one real SQLite file, as
 the language server and a CLI would.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.history import History
-from ensemble.types import ModelInfo, ProviderKind, TaskKind
+from codeconductor.ensemble.history import History
+from codeconductor.ensemble.types import ModelInfo, ProviderKind, TaskKind
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITER = textwrap.dedent(
     """
     import logging, sys, uuid
-    from ensemble.history import History
-    from ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
+    from codeconductor.ensemble.history import History
+    from codeconductor.ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
                                 ProviderKind, Request, Result, TaskKind)
 
     path, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -34,7 +34,7 @@ WRITER = textwrap.dedent(
     class Count(logging.Handler):
         def emit(self, record):
             failures.append(record.getMessage())
-    logging.getLogger("ensemble.history").addHandler(Count())
+    logging.getLogger("codeconductor.ensemble.history").addHandler(Count())
     models = [ModelInfo(name=f"m{i}", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
               for i in range(4)]
     h = History(path, busy_timeout_s=30)

@@ -16,14 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus import decide
-from ensemble.context import build_context
-from ensemble.languages import language_for
-from ensemble.languages.javascript import node_path
-from ensemble.project import project_for
-from ensemble.types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.js_project import read_tap
-from ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.languages.javascript import node_path
+from codeconductor.ensemble.project import project_for
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    ConsensusResult,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.js_project import read_tap
+from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
 
 TINY_ROUND = "exports.round2 = (x) => Math.round(x * 100) / 100;\n"
@@ -326,7 +334,7 @@ def test_cli_ask_json_runs_javascript_answers_in_the_project(tmp_path: Path) -> 
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "ensemble", "ask", "--json", "--task", "fix", "--file", "src/sum.js",
+            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "src/sum.js",
              "--lines", f"{found.start_line + 1}-{found.end_line}", "odd numbers are added"],
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},

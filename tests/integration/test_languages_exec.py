@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.errors import SandboxError
-from ensemble.languages import language_for
-from ensemble.languages.javascript import esbuild_path, node_path
-from ensemble.verify.sandbox import CallSpec, Sandbox
+from codeconductor.ensemble.errors import SandboxError
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.languages.javascript import esbuild_path, node_path
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 
 pytestmark = pytest.mark.skipif(node_path() is None, reason="node is not installed")
 
@@ -188,10 +188,10 @@ SUM_EVEN_ANSWERS = {
 async def test_the_comment_above_a_selected_function_gives_its_examples(sandbox: Sandbox, with_comment: bool) -> None:
     """Selecting only the function's lines (``with_comment`` False) or the comment too: the same examples run
     either way, under real node in the sandbox, and they pick the right fix out of the four answers."""
-    from ensemble.consensus import decide, probe_for
-    from ensemble.context import build_context
-    from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-    from ensemble.verify.observe import SandboxExecutor
+    from codeconductor.ensemble.consensus import decide, probe_for
+    from codeconductor.ensemble.context import build_context
+    from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+    from codeconductor.ensemble.verify.observe import SandboxExecutor
 
     start = 2 if with_comment else 4
     context = build_context(SUM_EVEN_FILE, start, 11, language="javascript", path="/w/sum.js")

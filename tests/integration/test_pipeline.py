@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.errors import RequestError
-from ensemble.history import HistoryLike, NullHistory
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
+from codeconductor.ensemble.errors import RequestError
+from codeconductor.ensemble.history import HistoryLike, NullHistory
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, CodeContext, ModelInfo, ProgressEvent, Request, Result, TaskKind
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port, llama_servers
 

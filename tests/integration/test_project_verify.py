@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from ensemble._targets import function_at
-from ensemble.consensus import decide
-from ensemble.consensus.gate import UNCHECKED_IN_PROJECT
-from ensemble.context import build_context, parse_blocks
-from ensemble.pipeline import Pipeline
-from ensemble.project import find_root, module_name, project_for, resolve_interpreter
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble._targets import function_at
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.consensus.gate import UNCHECKED_IN_PROJECT
+from codeconductor.ensemble.context import build_context, parse_blocks
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.project import find_root, module_name, project_for, resolve_interpreter
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
 from tests.support.projects import PRICING, make_shop
 
@@ -223,7 +223,7 @@ def test_cli_ask_in_a_project_runs_the_answers_there(shop: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "ensemble",
+                    "codeconductor.ensemble",
                     "ask",
                     "--json",
                     "--task",

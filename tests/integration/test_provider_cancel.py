@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ensemble.providers import OllamaProvider, OpenAICompatProvider
-from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from codeconductor.ensemble.providers import OllamaProvider, OpenAICompatProvider
+from codeconductor.ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
 from tests.support.fault_server import FaultServer
 
 MESSAGES = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Say hello")]

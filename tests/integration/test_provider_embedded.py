@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 
-from ensemble.errors import ModelError
-from ensemble.prompts import build_messages
-from ensemble.providers import EmbeddedProvider
-from ensemble.types import ChatMessage, CodeContext, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.weights import EmbeddedModelSpec, all_embedded_models, default_embedded_models
+from codeconductor.ensemble.errors import ModelError
+from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.providers import EmbeddedProvider
+from codeconductor.ensemble.types import (
+    ChatMessage,
+    CodeContext,
+    GenerationParams,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.weights import EmbeddedModelSpec, all_embedded_models, default_embedded_models
 
 MESSAGES = [ChatMessage(role="user", content="Say hello")]
 
@@ -187,9 +195,9 @@ async def test_samples_of_an_embedded_model_differ_and_the_budget_stops_them(
 ) -> None:
     """Real llama.cpp through the real dispatcher, the way a run without a model server asks: k samples of one
     model, sample 0 at the run's temperature, the others hotter with their own seeds, one after another."""
-    from ensemble.dispatcher import Dispatcher
-    from ensemble.settings import Settings
-    from ensemble.types import AnswerStatus
+    from codeconductor.ensemble.dispatcher import Dispatcher
+    from codeconductor.ensemble.settings import Settings
+    from codeconductor.ensemble.types import AnswerStatus
 
     provider = EmbeddedProvider(tiny_specs[:1], n_ctx=512)
     settings = Settings(probe_local=False, embedded="on", timeout_s=60, deadline_s=120)

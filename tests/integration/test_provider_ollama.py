@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from ensemble.errors import (
+from codeconductor.ensemble.errors import (
     ModelError,
     ProviderClosed,
     ProviderError,
@@ -17,8 +17,8 @@ from ensemble.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ensemble.providers import OllamaProvider
-from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from codeconductor.ensemble.providers import OllamaProvider
+from codeconductor.ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
 from tests.support.fault_server import DEFAULT_TEXT, FakeModel, FaultServer
 from tests.support.llama_server import free_port
 

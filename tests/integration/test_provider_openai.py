@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ensemble.errors import (
+from codeconductor.ensemble.errors import (
     ModelError,
     ProviderClosed,
     ProviderError,
@@ -18,8 +18,8 @@ from ensemble.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ensemble.providers import OpenAICompatProvider
-from ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
+from codeconductor.ensemble.providers import OpenAICompatProvider
+from codeconductor.ensemble.types import ChatMessage, GenerationParams, ModelInfo, ProviderKind
 from tests.conftest import LlamaServerFactory
 from tests.support.fault_server import DEFAULT_TEXT, FaultServer
 from tests.support.llama_server import LlamaServer, free_port

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from ensemble.discovery import Discovery
-from ensemble.dispatcher import Dispatcher
-from ensemble.gateways import LoadMonitor
-from ensemble.replicas import replicas_of
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo
+from codeconductor.ensemble.discovery import Discovery
+from codeconductor.ensemble.dispatcher import Dispatcher
+from codeconductor.ensemble.gateways import LoadMonitor
+from codeconductor.ensemble.replicas import replicas_of
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, ChatMessage, GenerationParams, ModelInfo
 from tests.support.fault_server import Behaviour, FakeModel, FaultServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -177,8 +177,8 @@ async def test_two_ollama_hosts_with_the_same_tag_are_one_member(client: httpx.A
 async def test_models_passed_in_still_get_their_endpoints_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """A caller that discovered once and passes the models to other pipelines (as many users of one gateway
     would): each pipeline must still send the endpoint's key, from the settings' api_key_env."""
-    from ensemble.pipeline import Pipeline
-    from ensemble.types import CodeContext, ProviderKind, Request
+    from codeconductor.ensemble.pipeline import Pipeline
+    from codeconductor.ensemble.types import CodeContext, ProviderKind, Request
 
     monkeypatch.setenv("CC_TEST_FAKE_KEY", "sk-fake-key")
     with FaultServer([FakeModel("m")], api_key="sk-fake-key") as server:

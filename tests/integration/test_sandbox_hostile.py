@@ -21,8 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.verify.pytest_runner import ProjectSnapshot, PytestReport, PytestRunner, locate_function, replace_span
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.verify.pytest_runner import (
+    ProjectSnapshot,
+    PytestReport,
+    PytestRunner,
+    locate_function,
+    replace_span,
+)
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -206,8 +212,8 @@ def test_connecting_to_a_loopback_port(project: Path, sandbox: Sandbox) -> None:
 _SECRET_SCRIPT = """
 import json, sys
 from pathlib import Path
-from ensemble.verify.pytest_runner import ProjectSnapshot, PytestRunner, locate_function, replace_span
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.verify.pytest_runner import ProjectSnapshot, PytestRunner, locate_function, replace_span
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 root = Path(sys.argv[1])
 candidate = '''

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Run by the venv under /tmp: what the sandbox shows from there.
 SCRIPT = """
 import json, sys
-from ensemble.verify.sandbox import CallSpec, Sandbox
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 
 project = sys.argv[1]
 box = Sandbox()

@@ -17,12 +17,18 @@ from typing import Any
 
 import pytest
 
-from ensemble.consensus.behaviour import HOSTILE_KEY
-from ensemble.languages import javascript as js_module
-from ensemble.languages import language_for
-from ensemble.languages.javascript import esbuild_path, node_path, read_harness_output
-from ensemble.verify.pytest_runner import ProjectSnapshot, PytestReport, PytestRunner, locate_function, replace_span
-from ensemble.verify.sandbox import CallSpec, Sandbox, ScriptOutcome
+from codeconductor.ensemble.consensus.behaviour import HOSTILE_KEY
+from codeconductor.ensemble.languages import javascript as js_module
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.languages.javascript import esbuild_path, node_path, read_harness_output
+from codeconductor.ensemble.verify.pytest_runner import (
+    ProjectSnapshot,
+    PytestReport,
+    PytestRunner,
+    locate_function,
+    replace_span,
+)
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox, ScriptOutcome
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -157,7 +157,7 @@ def test_the_wheel_and_sdist_hold_what_runs(installed: Installed) -> None:
 def test_help_models_and_handshake_from_a_shadowing_folder(
     installed: Installed, project: Path, models: FaultServer
 ) -> None:
-    # A plain `python -m server` in this folder runs the project's own module: the checks below can fail.
+    # A plain `python -m codeconductor.server` in this folder runs the project's own module: the checks below can fail.
     name = SHADOW_MODULES[0]
     fooled = subprocess.run(
         [sys.executable, "-m", name], cwd=project, env=_env(), capture_output=True, text=True, timeout=60, check=False

@@ -15,8 +15,8 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from ensemble.history import History
-from server.features.code_actions import REJECT_TITLE
+from codeconductor.ensemble.history import History
+from codeconductor.server.features.code_actions import REJECT_TITLE
 from tests.support.fault_server import FaultServer
 from tests.support.lsp_client import (
     ALTERNATIVE,

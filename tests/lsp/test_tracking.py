@@ -1,4 +1,4 @@
-"""Stored results follow the text (server.runs, no LSP session needed): moved by edits above, kept by edits
+"""Stored results follow the text (codeconductor.server.runs, no LSP session needed): moved by edits above, kept by edits
 below, dropped when their own lines change, and the server's own edit recognised rather than dropped."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from lsprotocol import types as lsp
 
-from ensemble.types import CodeContext, ConsensusResult, Request, Result, TaskKind
-from server.runs import RunRecord, RunStore, Span
+from codeconductor.ensemble.types import CodeContext, ConsensusResult, Request, Result, TaskKind
+from codeconductor.server.runs import RunRecord, RunStore, Span
 
 
 def _rng(sl: int, sc: int, el: int, ec: int) -> lsp.Range:

@@ -1,5 +1,5 @@
 """The editor-like LSP client of the language-server tests (``tests/lsp``, ``tests/hardening``): the real
-``python -m server`` in a subprocess, driven by a pytest-lsp client that applies ``workspace/applyEdit`` to its
+``python -m codeconductor.server`` in a subprocess, driven by a pytest-lsp client that applies ``workspace/applyEdit`` to its
 own copy of the text and sends ``didChange`` (:class:`Editor`), settings as an editor sends them, and small
 builders.
 
@@ -20,7 +20,7 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-SERVER = [sys.executable, "-m", "server"]
+SERVER = [sys.executable, "-m", "codeconductor.server"]
 WORKSPACE = Path("/tmp/codeconductor-lsp-tests")  # the root the client initialises the server with
 
 

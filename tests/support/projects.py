@@ -1,4 +1,4 @@
-"""Real Python projects for tests of running the user's code where it lives (``ensemble.verify.project``).
+"""Real Python projects for tests of running the user's code where it lives (``codeconductor.ensemble.verify.project``).
 
 :func:`make_shop` writes a package with relative imports, module globals, a class, a module its ``__init__``
 re-exports, pytest and unittest tests (one calling through an alias of the package), plus a tiny local

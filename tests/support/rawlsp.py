@@ -1,4 +1,4 @@
-"""A raw JSON-RPC client for ``python -m server`` over stdio, for what a well-behaved LSP client library cannot
+"""A raw JSON-RPC client for ``python -m codeconductor.server`` over stdio, for what a well-behaved LSP client library cannot
 send: malformed frames, invalid JSON, messages with missing or mistyped fields. It also lets a test kill the
 server process (``kill -9``) at a moment of its choosing.
 
@@ -34,7 +34,7 @@ def frame(body: bytes) -> bytes:
 
 
 class RawServer:
-    """``python -m server`` as a subprocess, spoken to byte by byte.
+    """``python -m codeconductor.server`` as a subprocess, spoken to byte by byte.
 
     ``messages`` collects every notification the server sent (``window/showMessage``, ``window/logMessage``,
     ...); ``edits`` every ``workspace/applyEdit`` it asked for.
@@ -49,11 +49,11 @@ class RawServer:
         cwd: Path = ROOT,
         base_env: dict[str, str] | None = None,
     ) -> None:
-        """``command`` replaces ``python -m server`` (an installed ``codeconductor serve``), run in ``cwd``;
+        """``command`` replaces ``python -m codeconductor.server`` (an installed ``codeconductor serve``), run in ``cwd``;
         ``env`` is added to ``base_env`` (default: this process's environment)."""
         self._stderr = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            command or [sys.executable, "-m", "server"],
+            command or [sys.executable, "-m", "codeconductor.server"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

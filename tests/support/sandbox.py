@@ -3,7 +3,7 @@
 Where ``scripts/setup.sh`` installed bubblewrap (``bwrap`` is on PATH; CI runs setup) or ``CI`` is set, a test that
 needs the sandbox and cannot have it FAILS with the reason - a suite run from an odd place (a clone under /tmp, a
 private home) must not pass by skipping every sandbox test. ``tests/conftest.py`` applies the same rule to any test
-that meets :class:`~ensemble.errors.SandboxUnavailable`.
+that meets :class:`~codeconductor.ensemble.errors.SandboxUnavailable`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from ensemble.verify import _bwrap
+from codeconductor.ensemble.verify import _bwrap
 
 
 def sandbox_must_run() -> bool:

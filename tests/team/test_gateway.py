@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ensemble.discovery import Discovery
-from ensemble.gateways import LoadMonitor
-from ensemble.pipeline import Pipeline
-from ensemble.replicas import replicas_of
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus, CodeContext, ProgressEvent, Request
+from codeconductor.ensemble.discovery import Discovery
+from codeconductor.ensemble.gateways import LoadMonitor
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.replicas import replicas_of
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, CodeContext, ProgressEvent, Request
 from tests.conftest import LlamaServerFactory
 from tests.support.litellm_proxy import LiteLLMProxy
 from tests.support.llama_server import LlamaServer

@@ -21,11 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ensemble.errors import HistoryError
-from ensemble.history import History, NullHistory, open_history
-from ensemble.history._postgres import PostgresHistory, redact_url
-from ensemble.settings import Settings
-from ensemble.types import AnswerStatus
+from codeconductor.ensemble.errors import HistoryError
+from codeconductor.ensemble.history import History, NullHistory, open_history
+from codeconductor.ensemble.history._postgres import PostgresHistory, redact_url
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus
 from tests.support.postgres import PostgresServer
 from tests.unit.test_history import (  # noqa: F401 - collected here, on PostgreSQL
     BAD,
@@ -138,8 +138,8 @@ def test_settings_open_the_shared_history_and_never_show_the_password(pg_url: st
 WRITER = textwrap.dedent(
     """
     import logging, random, sys, uuid
-    from ensemble.history._postgres import PostgresHistory
-    from ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
+    from codeconductor.ensemble.history._postgres import PostgresHistory
+    from codeconductor.ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
                                 ProviderKind, Request, Result, TaskKind)
 
     url, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -148,7 +148,7 @@ WRITER = textwrap.dedent(
         def emit(self, record):
             if record.levelno >= logging.WARNING:
                 failures.append(record.getMessage())
-    logging.getLogger("ensemble.history").addHandler(Count())
+    logging.getLogger("codeconductor.ensemble.history").addHandler(Count())
     models = [ModelInfo(name=f"m{i}", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
               for i in range(4)]
     h = PostgresHistory(url)
@@ -222,9 +222,9 @@ def test_ten_writers_and_a_killed_one_lose_nothing(pg_url: str) -> None:
 PEER = textwrap.dedent(
     """
     import json, sys, uuid
-    from ensemble.history import open_history
-    from ensemble.settings import Settings
-    from ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
+    from codeconductor.ensemble.history import open_history
+    from codeconductor.ensemble.settings import Settings
+    from codeconductor.ensemble.types import (AnswerStatus, Cluster, CodeContext, ConsensusResult, ModelAnswer, ModelInfo,
                                 ProviderKind, Request, Result, TaskKind)
     url, names, loser, runs = sys.argv[1], sys.argv[2].split(","), sys.argv[3], int(sys.argv[4])
     history = open_history(Settings(history_url=url))

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from ensemble.consensus import probe_for
-from ensemble.consensus.behaviour import Probe
-from ensemble.languages import Example, language_for
-from ensemble.languages._python_examples import entry_point_of, extract_examples
-from ensemble.languages._python_inputs import generate_inputs
-from ensemble.types import CodeContext, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.consensus import probe_for
+from codeconductor.ensemble.consensus.behaviour import Probe
+from codeconductor.ensemble.languages import Example, language_for
+from codeconductor.ensemble.languages._python_examples import entry_point_of, extract_examples
+from codeconductor.ensemble.languages._python_inputs import generate_inputs
+from codeconductor.ensemble.types import CodeContext, Request, TaskKind
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 STUB = '''def add_one(xs: list) -> list:
     """Add one to each.

@@ -1,10 +1,10 @@
-"""Comparisons in the parent, on canonical value reprs (``ensemble.verify.compare``)."""
+"""Comparisons in the parent, on canonical value reprs (``codeconductor.ensemble.verify.compare``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ensemble.verify.compare import canonical_repr, matches_expected, same_value
+from codeconductor.ensemble.verify.compare import canonical_repr, matches_expected, same_value
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from ensemble.consensus.confidence import Features, confidence, unchecked_cap, unchecked_confidence
-from ensemble.types import TaskKind
+from codeconductor.ensemble.consensus.confidence import Features, confidence, unchecked_cap, unchecked_confidence
+from codeconductor.ensemble.types import TaskKind
 
 BASE = Features(
     share=0.5, pass_frac=1.0, has_examples=1.0, executed=1.0, groups=0.3, answered_ratio=1.0,
@@ -42,8 +42,8 @@ def test_an_unchecked_pick_never_claims_more_than_was_measured(task: TaskKind) -
 
 
 def test_one_models_samples_have_their_own_fit() -> None:
-    from ensemble.consensus.confidence import ONE_MODEL_COEFFICIENTS, uses_one_model_fit
-    from ensemble.types import TaskKind
+    from codeconductor.ensemble.consensus.confidence import ONE_MODEL_COEFFICIENTS, uses_one_model_fit
+    from codeconductor.ensemble.types import TaskKind
 
     one = replace(BASE, one_model=1.0, examples=0.25, separating=0.3)
     for task in (TaskKind.IMPLEMENT, TaskKind.FIX):
@@ -59,7 +59,7 @@ def test_one_models_samples_have_their_own_fit() -> None:
 
 def test_unanimous_samples_of_one_model_are_trusted_less_than_unanimous_models() -> None:
     """The issue's failure: every sample of the 0.5B model wrong, offered at 0.68-0.93 because they agreed."""
-    from ensemble.types import TaskKind
+    from codeconductor.ensemble.types import TaskKind
 
     several = replace(BASE, share=1.0, groups=0.25)
     one = replace(several, one_model=1.0, examples=0.25)
@@ -67,9 +67,9 @@ def test_unanimous_samples_of_one_model_are_trusted_less_than_unanimous_models()
 
 
 def test_features_say_how_much_the_examples_tell_the_candidates_apart() -> None:
-    from ensemble.consensus import features_for
-    from ensemble.consensus.behaviour import Behaviour
-    from ensemble.consensus.select import Candidate, select
+    from codeconductor.ensemble.consensus import features_for
+    from codeconductor.ensemble.consensus.behaviour import Behaviour
+    from codeconductor.ensemble.consensus.select import Candidate, select
 
     def cand(label: str, model: str, keys: tuple[str, ...], passed: tuple[bool, ...]) -> Candidate:
         code = f"def f(x):\n    return {label!r}\n"

@@ -9,10 +9,18 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ensemble.consensus.findings import decide_findings, parse_review
-from ensemble.consensus.jsonrepair import extract_json
-from ensemble.consensus.text import decide_text
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.consensus.findings import decide_findings, parse_review
+from codeconductor.ensemble.consensus.jsonrepair import extract_json
+from codeconductor.ensemble.consensus.text import decide_text
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

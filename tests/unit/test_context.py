@@ -1,4 +1,4 @@
-"""ensemble.context: what a request is about (selection or enclosing function), its surroundings within a
+"""codeconductor.ensemble.context: what a request is about (selection or enclosing function), its surroundings within a
 budget, imports, stub detection and re-indentation."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from ensemble.context import (
+from codeconductor.ensemble.context import (
     build_context,
     enclosing_block,
     find_imports,

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ensemble.dispatcher import SAMPLING_TEMPERATURE, Dispatcher, normalized_text_key
-from ensemble.errors import ProviderHTTPError, ProviderProtocolError, ProviderTimeout
-from ensemble.providers.base import OnToken, Provider
-from ensemble.settings import Settings
-from ensemble.types import (
+from codeconductor.ensemble.dispatcher import SAMPLING_TEMPERATURE, Dispatcher, normalized_text_key
+from codeconductor.ensemble.errors import ProviderHTTPError, ProviderProtocolError, ProviderTimeout
+from codeconductor.ensemble.providers.base import OnToken, Provider
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
     AnswerStatus,
     ChatMessage,
     GenerationParams,
@@ -350,8 +350,8 @@ async def test_samples_per_model_may_differ_by_model() -> None:
 
 
 def test_in_process_models_sample_by_default_and_an_explicit_count_wins() -> None:
-    from ensemble.pipeline import samples_for
-    from ensemble.types import CodeContext, Request, TaskKind
+    from codeconductor.ensemble.pipeline import samples_for
+    from codeconductor.ensemble.types import CodeContext, Request, TaskKind
 
     settings = Settings.model_validate({"embedded_samples": 4, "samples_per_model": 1})
     plain = Request(task=TaskKind.FIX, context=CodeContext(selection="x = 1\n"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ensemble.consensus.extract import clear_cache, extract_code, fenced_blocks
+from codeconductor.ensemble.consensus.extract import clear_cache, extract_code, fenced_blocks
 
 STUB = '''from typing import List
 

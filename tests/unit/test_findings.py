@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ensemble.consensus.findings import decide_findings, parse_review
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.consensus.findings import decide_findings, parse_review
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
 
 SELECTION = "def mean(xs):\n    total = sum(xs)\n    return total / len(xs)\n\n\ndef first(xs):\n    return xs[0]\n"
 START = 10  # the selection starts on document line 10 (0-based)

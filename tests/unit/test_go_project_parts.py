@@ -1,4 +1,4 @@
-"""The pure parts of running Go in its module (:mod:`ensemble.verify.go_project`, :func:`ensemble.project.
+"""The pure parts of running Go in its module (:mod:`codeconductor.ensemble.verify.go_project`, :func:`codeconductor.ensemble.project.
 go_project_for`, the Go language layer): which tests are the oracle, how a test's verdict is read, and what the
 result says about Go being executed. The sandboxed runs are in tests/integration/test_go_project.py."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ensemble.consensus.behaviour import ProjectProbe
-from ensemble.languages import language_for
-from ensemble.project import go_project_for, runs_in_project
-from ensemble.verify.go_project import GoProjectRunner, _verdict, go_tests_of
-from ensemble.verify.sandbox import ScriptOutcome
+from codeconductor.ensemble.consensus.behaviour import ProjectProbe
+from codeconductor.ensemble.languages import language_for
+from codeconductor.ensemble.project import go_project_for, runs_in_project
+from codeconductor.ensemble.verify.go_project import GoProjectRunner, _verdict, go_tests_of
+from codeconductor.ensemble.verify.sandbox import ScriptOutcome
 
 TESTS = """package calc
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ensemble.errors import HistoryError
-from ensemble.history import FeedbackAction, History, NullHistory, open_history
-from ensemble.settings import Settings
-from ensemble.types import (
+from codeconductor.ensemble.errors import HistoryError
+from codeconductor.ensemble.history import FeedbackAction, History, NullHistory, open_history
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,
     CodeContext,
@@ -408,8 +408,8 @@ def test_evidence_table_stays_in_step_with_the_history(
 
 
 def test_history_satisfies_the_pipelines_protocol(db: History) -> None:
-    from ensemble import pipeline
-    from ensemble.history import HistoryLike
+    from codeconductor.ensemble import pipeline
+    from codeconductor.ensemble.history import HistoryLike
 
     assert pipeline.HistoryLike is HistoryLike  # one protocol, re-exported
     assert isinstance(db, HistoryLike)
@@ -418,7 +418,7 @@ def test_history_satisfies_the_pipelines_protocol(db: History) -> None:
 
 
 def test_a_model_the_history_does_not_know_starts_from_its_published_prior(db: History) -> None:
-    from ensemble.reliability import weights_for
+    from codeconductor.ensemble.reliability import weights_for
 
     # Ollama reports the size apart from the name ("llama3:latest", details.parameter_size "8.0B").
     llama3 = ModelInfo(name="llama3:latest", provider=ProviderKind.OLLAMA, endpoint=EP, parameter_size="8.0B")

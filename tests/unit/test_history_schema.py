@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.errors import HistoryError
-from ensemble.history import SCHEMA_VERSION, History, NullHistory, open_history
-from ensemble.settings import Settings
-from ensemble.types import ModelInfo, ProviderKind, TaskKind
+from codeconductor.ensemble.errors import HistoryError
+from codeconductor.ensemble.history import SCHEMA_VERSION, History, NullHistory, open_history
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import ModelInfo, ProviderKind, TaskKind
 
 # The v1 schema exactly as CodeConductor 0.0.x wrote it: one table keyed by model id, no runs, no feedback.
 V1_SCHEMA = """

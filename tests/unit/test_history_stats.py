@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.history import History
-from ensemble.settings import Settings
-from ensemble.stats import add_stats_subcommand, run_stats
-from ensemble.types import (
+from codeconductor.ensemble.history import History
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.stats import add_stats_subcommand, run_stats
+from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,
     CodeContext,

@@ -1,5 +1,5 @@
-"""The pure parts of running JavaScript in its project (:mod:`ensemble.verify.js_project`,
-:func:`ensemble.project.js_project_for`, the JavaScript language layer): which test files are the oracle, where
+"""The pure parts of running JavaScript in its project (:mod:`codeconductor.ensemble.verify.js_project`,
+:func:`codeconductor.ensemble.project.js_project_for`, the JavaScript language layer): which test files are the oracle, where
 the project is, and that an answer keeps the ``export`` its function had. Sandboxed runs:
 tests/integration/test_js_project.py."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ensemble.languages.javascript import JAVASCRIPT
-from ensemble.project import js_project_for
-from ensemble.verify.js_project import js_test_files
+from codeconductor.ensemble.languages.javascript import JAVASCRIPT
+from codeconductor.ensemble.project import js_project_for
+from codeconductor.ensemble.verify.js_project import js_test_files
 
 
 def test_node_test_files_that_name_the_function_are_its_oracle(tmp_path: Path) -> None:

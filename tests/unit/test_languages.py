@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus.extract import extract_code
-from ensemble.consensus.normalize import normalized_key
-from ensemble.context import language_from_path
-from ensemble.languages import LANGUAGES, Example, language_for, supported_language_ids
-from ensemble.languages._base import balanced_calls
-from ensemble.languages._plain import Plain
-from ensemble.languages.javascript import JavaScript
+from codeconductor.ensemble.consensus.extract import extract_code
+from codeconductor.ensemble.consensus.normalize import normalized_key
+from codeconductor.ensemble.context import language_from_path
+from codeconductor.ensemble.languages import LANGUAGES, Example, language_for, supported_language_ids
+from codeconductor.ensemble.languages._base import balanced_calls
+from codeconductor.ensemble.languages._plain import Plain
+from codeconductor.ensemble.languages.javascript import JavaScript
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,7 +216,7 @@ def test_bare_java_method_is_checked_inside_a_class() -> None:
 
 
 def test_enclosing_function_in_brace_languages() -> None:
-    from ensemble.context import enclosing_block
+    from codeconductor.ensemble.context import enclosing_block
 
     js = "const helper = 1;\n\nconst add = (a, b) => {\n  const s = a + b;\n  return s;\n};\n"
     block = enclosing_block(js, 3, "javascript")

@@ -54,7 +54,7 @@ def test_the_checkout_imports_the_folders_through_its_links() -> None:
 
 
 def _bare_names(tree: ast.AST) -> list[tuple[int, str]]:
-    """Imports of the folders by their bare names, and ``"-m", "server"`` argument pairs."""
+    """Imports of the folders by their bare names, and ``"-m", "codeconductor.server"`` argument pairs."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         names: list[str] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ensemble.consensus.gate import (
+from codeconductor.ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
+from codeconductor.ensemble.consensus.gate import (
     UNCHECKED_IN_PROJECT,
     fewer_fixed,
     fix_shown,
@@ -14,7 +14,7 @@ from ensemble.consensus.gate import (
     project_oracle_usable,
     used_in_project,
 )
-from ensemble.types import TaskKind
+from codeconductor.ensemble.types import TaskKind
 
 PROJECT = ProjectProbe(root="/p", module="m", target="f", python="/p/.venv/bin/python", module_text="", start=0, end=1)
 # One generated input (index 0), then two recorded calls (indices 1, 2).
@@ -116,7 +116,7 @@ def test_the_driver_compares_what_a_returned_iterator_yields_and_reseeds_random(
     the error it ends with), whatever kind of iterator it is; random draws repeat in every job."""
     import random
 
-    from ensemble.verify import _project_driver as driver
+    from codeconductor.ensemble.verify import _project_driver as driver
 
     def gen() -> Iterator[int]:
         yield from (1, 2)

@@ -1,4 +1,4 @@
-"""Where the user's code lives (``ensemble.project``): root, module name, interpreter order, and the Pipeline's
+"""Where the user's code lives (``codeconductor.ensemble.project``): root, module name, interpreter order, and the Pipeline's
 filling of a request's project from its file. Real folders under tmp_path; nothing is run."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from ensemble._targets import find_tests_importing
-from ensemble.context import build_context
-from ensemble.project import find_root, module_name, project_for, resolve_interpreter, with_project
-from ensemble.types import Request, TaskKind
+from codeconductor.ensemble._targets import find_tests_importing
+from codeconductor.ensemble.context import build_context
+from codeconductor.ensemble.project import find_root, module_name, project_for, resolve_interpreter, with_project
+from codeconductor.ensemble.types import Request, TaskKind
 
 
 def _python(folder: Path) -> Path:

@@ -1,4 +1,4 @@
-"""ensemble.prompts: each task's prompt carries the context an expert needs and asks for a parseable output;
+"""codeconductor.ensemble.prompts: each task's prompt carries the context an expert needs and asks for a parseable output;
 base models get a code-completion prompt."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from ensemble.prompts import REVIEW_SCHEMA, build_messages
-from ensemble.types import CodeContext, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.prompts import REVIEW_SCHEMA, build_messages
+from codeconductor.ensemble.types import CodeContext, ModelInfo, ProviderKind, Request, TaskKind
 
 CTX = CodeContext(
     path="/proj/calc.py",
@@ -102,7 +102,7 @@ def test_messages_are_json_serialisable() -> None:
 
 
 def test_embedded_chat_models_get_an_opened_fence_to_continue_server_models_do_not() -> None:
-    from ensemble.prompts import AnswerShape, answer_shape
+    from codeconductor.ensemble.prompts import AnswerShape, answer_shape
 
     request = Request(task=TaskKind.IMPROVE, context=CodeContext(selection="def f():\n    return 1\n"))
     embedded = ModelInfo(name="q", provider=ProviderKind.EMBEDDED, endpoint="embedded://")
@@ -117,7 +117,7 @@ def test_embedded_chat_models_get_an_opened_fence_to_continue_server_models_do_n
 
 
 def test_answer_shape_from_the_end_of_the_prompt() -> None:
-    from ensemble.prompts import AnswerShape, answer_shape
+    from codeconductor.ensemble.prompts import AnswerShape, answer_shape
 
     assert answer_shape("# fix it:\n```python\n") is AnswerShape.FENCED
     assert answer_shape('def f(x):\n    """Double x."""\n') is AnswerShape.BODY
@@ -141,7 +141,7 @@ def test_answer_shape_from_the_end_of_the_prompt() -> None:
     ],
 )
 def test_answer_end(shape: str, text: str, kept: int | None) -> None:
-    from ensemble.prompts import AnswerShape, answer_end
+    from codeconductor.ensemble.prompts import AnswerShape, answer_end
 
     assert answer_end(AnswerShape(shape), text) == kept
     if kept is not None:  # streamed one character at a time it ends at the same place, as soon as it can

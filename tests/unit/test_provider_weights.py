@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ensemble import weights
-from ensemble.errors import RequestError
+from codeconductor.ensemble import weights
+from codeconductor.ensemble.errors import RequestError
 
 
 def test_install_hint_names_every_package() -> None:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ensemble.errors import ProviderProtocolError
-from ensemble.providers._wire import (
+from codeconductor.ensemble.errors import ProviderProtocolError
+from codeconductor.ensemble.providers._wire import (
     MAX_ANSWER_CHARS,
     AnswerBuffer,
     completion_prompt,
@@ -17,7 +17,7 @@ from ensemble.providers._wire import (
     iter_sse_data,
     looks_like_embedding,
 )
-from ensemble.types import ChatMessage
+from codeconductor.ensemble.types import ChatMessage
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.errors import RequestError
-from ensemble.verify.pytest_runner import (
+from codeconductor.ensemble.errors import RequestError
+from codeconductor.ensemble.verify.pytest_runner import (
     ProjectSnapshot,
     PytestRunner,
     locate_function,
     replace_span,
     trim_message,
 )
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -24,7 +24,7 @@ from bench.mutants import (
     strip_examples,
 )
 from bench.realcode import code_ran, not_checked, offers_edit, percentile, reliability_bins
-from ensemble.types import ConsensusResult
+from codeconductor.ensemble.types import ConsensusResult
 
 FUNCTIONS = {
     "clamp": '''

@@ -1,4 +1,4 @@
-"""The one rule for a model's prior and the bounds of a weight (ensemble.reliability)."""
+"""The one rule for a model's prior and the bounds of a weight (codeconductor.ensemble.reliability)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import math
 
 import pytest
 
-from ensemble.reliability import DEFAULT_WEIGHT, MIN_WEIGHT, clamp_weight, glob_prior, prior_for, weights_for
-from ensemble.types import ModelInfo, ProviderKind
-from ensemble.weights import EMBEDDED_PRIORS, QWEN_NAME
+from codeconductor.ensemble.reliability import (
+    DEFAULT_WEIGHT,
+    MIN_WEIGHT,
+    clamp_weight,
+    glob_prior,
+    prior_for,
+    weights_for,
+)
+from codeconductor.ensemble.types import ModelInfo, ProviderKind
+from codeconductor.ensemble.weights import EMBEDDED_PRIORS, QWEN_NAME
 
 EP = "http://127.0.0.1:11434"
 
@@ -79,7 +86,7 @@ def test_weights_for_gives_every_model_its_learned_weight_else_its_prior() -> No
 
 # Real names as servers list them (Ollama tags, Hugging Face repos, OpenAI-style ids), the size the server reports
 # (Ollama /api/show details.parameter_size; None: not reported) and the published HumanEval pass@1 expected
-# (ensemble.reliability.PUBLISHED; None: nothing published is known, so the neutral default).
+# (codeconductor.ensemble.reliability.PUBLISHED; None: nothing published is known, so the neutral default).
 PUBLISHED_CASES = [
     ("qwen2.5-coder:1.5b", None, 0.707),
     ("qwen2.5-coder:latest", "7.6B", 0.884),  # the size comes from the server, rounded to the published one

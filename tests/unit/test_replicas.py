@@ -1,4 +1,4 @@
-"""Model identity (ensemble.replicas) and the servers' load signals (ensemble.gateways): the pure parts."""
+"""Model identity (codeconductor.ensemble.replicas) and the servers' load signals (codeconductor.ensemble.gateways): the pure parts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from ensemble.gateways import Load, parse_prometheus
-from ensemble.replicas import group_replicas, normalized_name, replicas_of, same_model
-from ensemble.types import ModelInfo, ProviderKind
+from codeconductor.ensemble.gateways import Load, parse_prometheus
+from codeconductor.ensemble.replicas import group_replicas, normalized_name, replicas_of, same_model
+from codeconductor.ensemble.types import ModelInfo, ProviderKind
 
 
 def _m(name: str, endpoint: str, kind: ProviderKind = ProviderKind.OPENAI, **extra: object) -> ModelInfo:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.verify.sandbox import CallSpec, Sandbox
+from codeconductor.ensemble.verify.sandbox import CallSpec, Sandbox
 from tests.support.sandbox import require_sandbox
 
 

@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus import decide
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify._worker import HEADER, MAGIC
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox, read_frames
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify._worker import HEADER, MAGIC
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox, read_frames
 from tests.support.sandbox import require_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +86,7 @@ def test_a_silent_writer_hits_the_deadline() -> None:
 
 
 def test_full_sandbox_has_no_notice() -> None:
-    from ensemble.verify.sandbox import sandbox_notice
+    from codeconductor.ensemble.verify.sandbox import sandbox_notice
 
     require_sandbox()
     assert sandbox_notice() is None

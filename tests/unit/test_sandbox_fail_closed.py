@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus import decide
-from ensemble.errors import SandboxUnavailable
-from ensemble.fixloop import FixTarget, fix_with_tests
-from ensemble.history import History
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.types import (
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.errors import SandboxUnavailable
+from codeconductor.ensemble.fixloop import FixTarget, fix_with_tests
+from codeconductor.ensemble.history import History
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import (
     AnswerStatus,
     CodeContext,
     ModelAnswer,
@@ -31,10 +31,10 @@ from ensemble.types import (
     Result,
     TaskKind,
 )
-from ensemble.verify import _bwrap
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.pytest_runner import PytestRunner
-from ensemble.verify.sandbox import Sandbox, sandbox_notice
+from codeconductor.ensemble.verify import _bwrap
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.pytest_runner import PytestRunner
+from codeconductor.ensemble.verify.sandbox import Sandbox, sandbox_notice
 from tests.support.fault_server import FaultServer
 from tests.support.sandbox import require_sandbox
 
@@ -87,7 +87,7 @@ def test_models_prints_off_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "codeconductor.toml").write_text('probe_local = false\nembedded = "off"\n')
     env = {**os.environ, "PYTHONPATH": str(REPO), "CODECONDUCTOR_SANDBOX": "fallback", "COLUMNS": "300"}
     done = subprocess.run(
-        [sys.executable, "-m", "ensemble", "models"],
+        [sys.executable, "-m", "codeconductor.ensemble", "models"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -6,10 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from ensemble.consensus import agreement_key, decide
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.consensus import agreement_key, decide
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 STUB = '''def second_largest(xs: list) -> int:
     """The second largest distinct value.

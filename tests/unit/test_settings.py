@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 from pydantic.alias_generators import to_camel
 
-from ensemble.errors import SettingsError
-from ensemble.settings import EndpointSettings, Settings, load_settings, parse_settings, restrict_workspace_settings
+from codeconductor.ensemble.errors import SettingsError
+from codeconductor.ensemble.settings import (
+    EndpointSettings,
+    Settings,
+    load_settings,
+    parse_settings,
+    restrict_workspace_settings,
+)
 
 # Not the defaults, so that a key that was not understood cannot pass unnoticed; the model_weights key has an
 # underscore, and stays as it is: it is a model-name glob, not a field.

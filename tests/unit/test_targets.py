@@ -1,4 +1,4 @@
-"""What both front ends work on (ensemble._targets): the function at a line, the tests that mention a function,
+"""What both front ends work on (codeconductor.ensemble._targets): the function at a line, the tests that mention a function,
 the lines of a review finding, and whether a pick would break working code."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ensemble import (
+from codeconductor.ensemble import (
     Finding,
     FunctionAt,
     breaks_code,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.pipeline import Pipeline
-from ensemble.settings import Settings
-from ensemble.testgen import (
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.testgen import (
     SplitTest,
     assertion_keys,
     generate_tests,
@@ -21,9 +21,9 @@ from ensemble.testgen import (
     select_tests,
     split_tests,
 )
-from ensemble.types import ModelInfo, ProviderKind
-from ensemble.verify.pytest_runner import CaseResult, PytestRunner
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.types import ModelInfo, ProviderKind
+from codeconductor.ensemble.verify.pytest_runner import CaseResult, PytestRunner
+from codeconductor.ensemble.verify.sandbox import Sandbox
 from tests.support.fault_server import FaultServer
 
 pytestmark = pytest.mark.timeout(120)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from ensemble.consensus.text import decide_text, similarity_matrix, tokens
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
+from codeconductor.ensemble.consensus.text import decide_text, similarity_matrix, tokens
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    TaskKind,
+)
 
 REQUEST = Request(task=TaskKind.ASK, context=CodeContext(selection="def mean(xs):\n    return sum(xs) / len(xs)\n"))
 

@@ -9,14 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.consensus import decide
-from ensemble.consensus.confidence import unchecked_cap
-from ensemble.consensus.gate import is_python_code, same_code_but_docs
-from ensemble.edits import replace_span, span_lines
-from ensemble.history import History
-from ensemble.types import AnswerStatus, CodeContext, ModelAnswer, ModelInfo, ProviderKind, Request, Result, TaskKind
-from ensemble.verify.observe import SandboxExecutor
-from ensemble.verify.sandbox import Sandbox
+from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.consensus.confidence import unchecked_cap
+from codeconductor.ensemble.consensus.gate import is_python_code, same_code_but_docs
+from codeconductor.ensemble.edits import replace_span, span_lines
+from codeconductor.ensemble.history import History
+from codeconductor.ensemble.types import (
+    AnswerStatus,
+    CodeContext,
+    ModelAnswer,
+    ModelInfo,
+    ProviderKind,
+    Request,
+    Result,
+    TaskKind,
+)
+from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.sandbox import Sandbox
 
 PRIMES = '''def primes_below(n: int) -> list[int]:
     """Return the prime numbers smaller than ``n``, in increasing order.
@@ -236,7 +245,7 @@ function sumList(xs) {
 @pytest.mark.parametrize("language", ["javascript", "typescript"])
 async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, language: str) -> None:
     """The languages issue's case, through the same gate: correct, wrong, broken and prose answers."""
-    from ensemble.languages import language_for
+    from codeconductor.ensemble.languages import language_for
 
     if not language_for(language).can_execute:
         pytest.skip(language_for(language).runtime_note)
@@ -260,7 +269,7 @@ async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, 
 
 
 async def test_the_cli_says_not_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    from ensemble.cli import _print_result
+    from codeconductor.ensemble.cli import _print_result
 
     answers = [_answer("a", SIEVE), _answer("b", SIEVE)]
     request = _request(TaskKind.IMPROVE)

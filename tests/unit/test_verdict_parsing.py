@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from ensemble.languages.javascript import read_harness_output
-from ensemble.verify.bounded import json_depth, read_json
-from ensemble.verify.compare import same_json_value
-from ensemble.verify.pytest_runner import read_report
+from codeconductor.ensemble.languages.javascript import read_harness_output
+from codeconductor.ensemble.verify.bounded import json_depth, read_json
+from codeconductor.ensemble.verify.compare import same_json_value
+from codeconductor.ensemble.verify.pytest_runner import read_report
 
 KEY = "k" * 32
 

@@ -1,5 +1,5 @@
 """The VS Code extension's settings must be exactly those the server's pydantic model accepts: this test fails when
-``vscode-extension/package.json`` drifts from :func:`ensemble.settings.json_schema` (fix: run
+``vscode-extension/package.json`` drifts from :func:`codeconductor.ensemble.settings.json_schema` (fix: run
 ``python scripts/gen_vscode_settings.py``)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from ensemble.errors import SettingsError
-from ensemble.settings import USER_ONLY_KEYS, Settings, parse_settings
+from codeconductor.ensemble.errors import SettingsError
+from codeconductor.ensemble.settings import USER_ONLY_KEYS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -93,7 +93,7 @@ export interface RunResponse {
   unchecked?: string | null;
 }
 
-/** One distinct candidate of the fix-until-green loop and what the tests said (ensemble.fixloop.CandidateReport). */
+/** One distinct candidate of the fix-until-green loop and what the tests said (codeconductor.ensemble.fixloop.CandidateReport). */
 export interface CandidateReport {
   round: number;
   models?: string[];
@@ -114,7 +114,7 @@ export interface RoundReport {
   wall_s?: number;
 }
 
-/** ensemble.fixloop.FixOutcome (without its `result`). */
+/** codeconductor.ensemble.fixloop.FixOutcome (without its `result`). */
 export interface FixOutcome {
   status: string; // passed | already_passing | failed
   message?: string;
@@ -155,7 +155,7 @@ export interface GeneratedTest {
   reason?: string;
 }
 
-/** ensemble.testgen.TestGenOutcome (without its `result`). */
+/** codeconductor.ensemble.testgen.TestGenOutcome (without its `result`). */
 export interface TestGenOutcome {
   path?: string;
   content?: string;

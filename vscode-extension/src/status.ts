@@ -50,7 +50,7 @@ export interface MenuItem {
   action?: "cancel" | "output" | "dashboard" | "refresh" | "models";
 }
 
-/** What discovery found at one server (ensemble.discovery.EndpointStatus). */
+/** What discovery found at one server (codeconductor.ensemble.discovery.EndpointStatus). */
 export interface EndpointInfo {
   name: string;
   url: string;
