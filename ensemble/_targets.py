@@ -53,12 +53,50 @@ def _is_test_file(path: str) -> bool:
     return base.endswith(".py") and (base.startswith("test_") or base.endswith("_test.py"))
 
 
-def find_tests(files: Mapping[str, str], function: str) -> list[str]:
-    """Test functions and classes (pytest node ids) in the project's test files that mention ``function``'s
-    name (the method's own name for ``Class.method``)."""
+def _base_name(expr: ast.expr) -> str:
+    """The last dotted part of a base class expression (``unittest.TestCase`` -> ``TestCase``)."""
+    if isinstance(expr, ast.Subscript):
+        expr = expr.value
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return expr.id if isinstance(expr, ast.Name) else ""
+
+
+def _test_units(tree: ast.Module) -> list[tuple[str, ast.AST]]:
+    """The file's tests as pytest collects them: top-level ``test*`` functions, classes named ``Test*``, and
+    ``unittest.TestCase`` subclasses whatever their name (``class FactorTests(TestCase)``; also through a base
+    test class of the same file)."""
+    units: list[tuple[str, ast.AST]] = []
+    test_classes: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            units.append((node.name, node))
+        elif isinstance(node, ast.ClassDef):
+            bases = [_base_name(b) for b in node.bases]
+            if node.name.startswith("Test") or any(b.endswith("TestCase") or b in test_classes for b in bases):
+                test_classes.add(node.name)
+                units.append((node.name, node))
+    return units
+
+
+def _related(unit: str, function: str) -> bool:
+    """Whether a test's name names the function (``FactorTests``, ``test_factor``, ``TestNumericRange``)."""
+    key = function.replace("_", "").lower()
+    return bool(key) and key in unit.replace("_", "").lower()
+
+
+def find_tests(files: Mapping[str, str], function: str, module: str | None = None) -> list[str]:
+    """The tests (pytest node ids) in the project's test files that mention ``function``'s name (the method's own
+    name for ``Class.method``): test functions and whole test classes (``Test*``, and ``unittest.TestCase``
+    subclasses whatever their name: ``class FactorTests(TestCase)``), a class whole because its other tests may
+    call the function indirectly (the recorder then keeps the tests that did). With ``module`` (the function's
+    dotted module), the import graph narrows the files: when files that import the module or a package above it
+    (``import pkg as p``, ``from pkg import *``, ``from pkg.mod import f``) mention it, only those count. Tests
+    named for the function (``FactorTests``, ``test_factor``; for a method, its class) come first."""
     name = function.rsplit(".", 1)[-1]
     word = re.compile(rf"\b{re.escape(name)}\b")
-    found: list[str] = []
+    found: list[tuple[bool, str]] = []
+    importing: list[tuple[bool, str]] = []
     for path, text in sorted(files.items()):
         if not _is_test_file(path) or not word.search(text):
             continue
@@ -66,13 +104,36 @@ def find_tests(files: Mapping[str, str], function: str) -> list[str]:
             tree = ast.parse(text)
         except SyntaxError:
             continue
-        for node in tree.body:
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                continue
-            is_test = node.name.startswith("Test" if isinstance(node, ast.ClassDef) else "test")
-            if is_test and word.search(ast.get_source_segment(text, node) or ""):
-                found.append(f"{path}::{node.name}")
-    return found
+        ids = [
+            (_related(unit, name) or ("." in function and _related(unit, function.split(".")[-2])), f"{path}::{unit}")
+            for unit, node in _test_units(tree)
+            if word.search(ast.get_source_segment(text, node) or "")
+        ]
+        found += ids
+        if module is not None and _imports_through(tree, module):
+            importing += ids
+    chosen = importing or found
+    return [node_id for _, node_id in sorted(chosen, key=lambda item: not item[0])]
+
+
+def _imports_through(tree: ast.Module, module: str) -> bool:
+    """Whether a test module imports ``module`` or a package above it (which may re-export what the module
+    defines): ``import pkg as p``, ``from pkg import *``, ``from pkg.mod import f``; not a sibling module of the
+    package (``from pkg.other import g``)."""
+    parts = module.split(".")
+    above = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(a.name in above or a.name.startswith(module + ".") for a in node.names):
+                return True
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module is not None
+            and (node.module in above or node.module.startswith(module + "."))
+        ):
+            return True
+    return False
 
 
 def _imports_module(tree: ast.Module, module: str) -> bool:
@@ -92,8 +153,8 @@ def _imports_module(tree: ast.Module, module: str) -> bool:
 
 
 def find_tests_importing(files: Mapping[str, str], module: str) -> list[str]:
-    """Test functions and classes (pytest node ids) in test files that import ``module``: the tests that may
-    exercise a function of it without naming it (through the functions that call it)."""
+    """Tests (pytest node ids: test functions and test classes) in test files that import ``module``: the tests
+    that may exercise a function of it without naming it (through the functions that call it)."""
     found: list[str] = []
     for path, text in sorted(files.items()):
         if not _is_test_file(path) or module.rpartition(".")[2] not in text:
@@ -104,11 +165,7 @@ def find_tests_importing(files: Mapping[str, str], module: str) -> list[str]:
             continue
         if not _imports_module(tree, module):
             continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name.startswith(
-                "Test" if isinstance(node, ast.ClassDef) else "test"
-            ):
-                found.append(f"{path}::{node.name}")
+        found += [f"{path}::{unit}" for unit, _ in _test_units(tree)]
     return found
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from ..context import reindent
 from ..edits import docstring_of, with_docstring
 from ..languages import Language, is_python, language_for
 from ..reliability import DEFAULT_WEIGHT, clamp_weight
@@ -27,7 +29,10 @@ from .extract import Extracted, extract_code
 from .findings import decide_findings
 from .gate import (
     NO_CHANGE,
+    UNCHECKED_IN_PROJECT,
     behaviour_gate,
+    fewer_fixed,
+    fix_shown,
     is_python_code,
     oracle_usable,
     project_gate,
@@ -50,9 +55,21 @@ UNCHECKED = "could not be checked against your code (it did not run on its own h
 ORACLE_INPUTS = 40  # generated inputs when the original is the oracle (8 for stubs, where nothing says what is right)
 
 
+def _selection(request: Request) -> str:
+    """The selected code as a program of its own: a method (or anything nested) dedented to column 0 in Python,
+    where indentation is syntax, so ``Class.method`` is found, compared and documented like a function."""
+    selection = request.context.selection
+    return textwrap.dedent(selection) if _is_python(request) else selection
+
+
 def _context_code(request: Request) -> str:
+    """The selection, with the file's imports in front when it can run on its own (a method never does: its
+    answers must not bring the module's imports into the class body, where they would shadow its members)."""
     ctx = request.context
-    return f"{ctx.imports}\n{ctx.selection}" if ctx.imports.strip() else ctx.selection
+    selection = _selection(request)
+    if selection != ctx.selection or not ctx.imports.strip():
+        return selection
+    return f"{ctx.imports}\n{selection}"
 
 
 def _is_python(request: Request) -> bool:
@@ -99,6 +116,8 @@ def probe_for(request: Request) -> Probe | None:
     """The inputs candidates will be run on, or None when this request's candidates are not executed."""
     if request.task not in _EXECUTABLE_TASKS:
         return None
+    if _selection(request) != request.context.selection:
+        return None  # a method or nested function cannot run on its own: only in its project (ProjectRunner)
     context = _context_code(request)
     language = _code_language(request)
     entry = language.entry_point(context) if language.can_execute else None
@@ -373,8 +392,14 @@ def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[i
         if reason is not None:
             reasons[id(group)] = reason
     if request.task is TaskKind.FIX and observed.in_project and observed.original is not None:
-        # A fix that passes more of the project's tests beats one that passes fewer, whatever the votes: two
-        # answers agreeing on a partial fix must not outrank the one that makes every test pass.
+        # A fix that leaves failing a test another answer makes pass would leave a bug the other removes.
+        live = [g for g in selection.groups if id(g) not in reasons and g.representative.behaviour is not None]
+        behaviours = [g.representative.behaviour for g in live if g.representative.behaviour is not None]
+        for group, reason in zip(live, fewer_fixed(behaviours, observed.original), strict=True):
+            if reason is not None:
+                reasons[id(group)] = reason
+        # Among the rest, a fix passing more of the project's tests ranks first, whatever the votes: two answers
+        # agreeing on a partial fix must not outrank the one that makes every test pass.
         selection.groups.sort(key=lambda g: (id(g) in reasons, -_pass_count(g.representative.behaviour)))
     else:
         selection.groups.sort(key=lambda g: id(g) in reasons)  # stable: the ranking holds within each side
@@ -424,16 +449,26 @@ def features_for(
     )
 
 
-def _unchecked_reason(request: Request, observed: _Observed, *, proven: bool) -> str | None:
+def _unchecked_reason(
+    request: Request, observed: _Observed, *, proven: bool, pick: Behaviour | None = None
+) -> str | None:
     """Why the pick was not checked against the user's code, or None when it was (or needs no run: a docstring
     edit is proven not to change the code). Implement has no code of the user's to hold the pick to: running it
-    on the docstring's examples and generated inputs is its check."""
+    on the docstring's examples and generated inputs is its check. A fix in a project is checked when it was
+    seen to fix something (a failing test or example of yours passes): otherwise only "it does something else"
+    was seen, which any wrong change also shows."""
     if proven:
         return None
     if not observed.executed:
         return _language(request).runtime_note or "nothing was run (verification is off, or nothing to run it on)"
     if observed.original is None and request.task in _ORACLE_TASKS:
         return "your code could not be run on its own, so nothing was compared with what it does"
+    in_project_fix = request.task is TaskKind.FIX and observed.in_project and observed.original is not None
+    if in_project_fix and pick is not None and observed.original is not None and not fix_shown(pick, observed.original):
+        return (
+            "no test or example of yours fails on your code, so nothing showed that it fixes the bug "
+            "(it keeps your passing tests passing)"
+        )
     return None
 
 
@@ -458,6 +493,9 @@ def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
     """The words the user reads when nothing is offered: what was looked for, and the commonest refusal."""
     if reasons and all(r == NO_CHANGE for r in reasons):
         return "the answers propose no change to your code; it is unchanged"
+    if reasons and all(r.startswith(UNCHECKED_IN_PROJECT) or r == NO_CHANGE for r in reasons):
+        # Not the answers' fault: nothing in the project could tell a right one from a wrong one.
+        return f"no answer {next(r for r in reasons if r != NO_CHANGE)}; your code is unchanged"
     counted = Counter(r for r in reasons if r != NO_CHANGE).most_common(1)
     common, count = counted[0] if counted else ("", 0)
     behavioural = common.startswith(("fails ", "does something else", "behaves exactly", "crashes"))
@@ -532,16 +570,21 @@ def _result(
     n_eligible = sum(len(g.members) for g in eligible)
     feats = features_for(selection, candidates, asked, answered, observed=observed, eligible=n_eligible)
     conf = confidence(feats, request.task)
-    unchecked = _unchecked_reason(request, observed, proven=pick_group.proven_unchanged)
+    unchecked = _unchecked_reason(
+        request, observed, proven=pick_group.proven_unchanged, pick=pick_group.representative.behaviour
+    )
     if unchecked is not None:
         conf = unchecked_confidence(conf, request.task)
         notes.append(f"not checked: {unchecked}; confidence at most {unchecked_cap(request.task)}")
     pick = pick_group.representative.code
     entry = _entry_point(request)
     if request.task is TaskKind.DOCSTRING and entry is not None:
-        # The user's own text with the chosen docstring put in: nothing else can change.
+        # The user's own text with the chosen docstring put in (at the selection's own indentation, a method's
+        # too): nothing else can change.
         doc = docstring_of(pick, entry)
-        pick = (with_docstring(request.context.selection, entry, doc) if doc else None) or pick
+        documented = with_docstring(_selection(request), entry, doc) if doc else None
+        if documented is not None:
+            pick = reindent(documented, request.context.selection) if _is_python(request) else documented
     return ConsensusResult(
         kind="code",
         pick=pick,

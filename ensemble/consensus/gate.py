@@ -18,6 +18,7 @@ Pure functions over observed behaviour: nothing here runs code. Each rule return
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 
 from ..edits import function_named, parse_python
 from ..types import TaskKind
@@ -25,19 +26,25 @@ from .behaviour import Behaviour, Probe, stopped
 
 __all__ = [
     "NO_CHANGE",
+    "UNCHECKED_IN_PROJECT",
     "UNSAFE",
     "behaviour_gate",
+    "fewer_fixed",
+    "fix_shown",
+    "fixed_tests",
     "is_python_code",
     "oracle_usable",
     "project_gate",
     "project_oracle_usable",
     "same_code_but_docs",
     "unsafe_reason",
+    "used_in_project",
 ]
 
 
 NO_CHANGE = "proposes no change to your code"  # not wrong, just nothing to apply: the history counts it neither way
 UNSAFE = "unsafe: "  # the start of the reason for a candidate that tried what no code edit needs (history: failed)
+UNCHECKED_IN_PROJECT = "could not be checked in your project"  # a refusal for want of evidence, not the answer's fault
 
 
 def oracle_usable(original: Behaviour | None) -> bool:
@@ -120,6 +127,45 @@ def _evidence(original: Behaviour, probe: Probe) -> list[int]:
     ]
 
 
+def used_in_project(original: Behaviour, probe: Probe) -> bool:
+    """Whether the project's own use of the function was observed on the user's code: a test that calls it
+    passed, or a call recorded from the tests was replayed to an outcome. Generated inputs and docstring
+    examples alone are not that (a broken rewrite often agrees with the original on all of them)."""
+    if any(outcome == "passed" for _, outcome in original.tests):
+        return True
+    first_recorded = len(probe.examples) + len(probe.extra)
+    return any(not stopped(k) for k in original.keys[first_recorded:])
+
+
+def fixed_tests(candidate: Behaviour, original: Behaviour) -> frozenset[str]:
+    """The tests failing on the user's code that pass on ``candidate``: what shows that it fixes something."""
+    after = dict(candidate.tests)
+    return frozenset(t for t, o in original.tests if o not in ("passed", "skipped") and after.get(t) == "passed")
+
+
+def fix_shown(candidate: Behaviour, original: Behaviour) -> bool:
+    """Whether a fix was seen to fix something: a test failing on the user's code passes, or a docstring example
+    it fails passes."""
+    gained = any(now and not was for was, now in zip(original.passed, candidate.passed, strict=False))
+    return gained or bool(fixed_tests(candidate, original))
+
+
+def fewer_fixed(candidates: Sequence[Behaviour], original: Behaviour) -> list[str | None]:
+    """Per fix candidate (each already through :func:`project_gate`): why it is out because another one fixes
+    every failing test it fixes and more (it would leave a bug the other removes), or None."""
+    fixed = [fixed_tests(c, original) for c in candidates]
+    failing = sum(o not in ("passed", "skipped") for _, o in original.tests)
+    out: list[str | None] = []
+    for mine in fixed:
+        best = max((other for other in fixed if mine < other), key=len, default=None)
+        out.append(
+            None
+            if best is None
+            else f"makes {len(mine)} of your {failing} failing tests pass, another answer {len(best)}"
+        )
+    return out
+
+
 def _tests_phrase(names: list[str], total: int) -> str:
     first = names[0].rsplit("::", 1)[-1]
     return f"{len(names)} of {total} of your tests" + (f" ({first}{', ...' if len(names) > 1 else ''})")
@@ -129,8 +175,11 @@ def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, prob
     """The reason ``candidate``, run in the user's project on ``probe`` (examples, generated and recorded calls,
     the project's tests), may not replace the user's code for ``task``; None when it may. Improve and docstring:
     every test passing on the user's code passes, and every input the original handled gives the same value, the
-    same exception type and the same changes to its arguments. Fix: no passing test may fail, examples passing
-    still pass, and when tests fail on the user's code the candidate must make one of them pass."""
+    same exception type and the same changes to its arguments, and the project's own use of the function was
+    observed (:func:`used_in_project`; generated inputs alone let broken rewrites through). Fix: no passing test
+    may fail, examples passing still pass, and when tests fail on the user's code the candidate must make one of
+    them pass (among candidates, :func:`fewer_fixed`; a fix seen to fix nothing is labelled not checked by the
+    consensus, :func:`fix_shown`)."""
     if candidate.keys and not candidate.loaded:
         return f"does not load in your module ({candidate.keys[0].removeprefix('!load:')})"
     before, after = dict(original.tests), dict(candidate.tests)
@@ -151,6 +200,14 @@ def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, prob
             return f"does something else than your code on {len(changed)} of {len(evidence)} inputs"
         if not evidence and not passing:
             return "nothing your code does could be observed (no test of it passes, no input it accepts)"
+        if not used_in_project(original, probe):
+            # Inputs nobody wrote (and a docstring's few examples) let broken rewrites through: not a check.
+            target = probe.project.target if probe.project is not None else "it"
+            return (
+                f"{UNCHECKED_IN_PROJECT}: no test of yours calls {target}, so it was compared with your code on "
+                "generated inputs and docstring examples only, which do not show that it keeps what your code "
+                "does (add a test that uses it)"
+            )
         return None
     if task is TaskKind.FIX:
         failing = [t for t, o in before.items() if o not in {"passed", "skipped"}]

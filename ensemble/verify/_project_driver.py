@@ -6,14 +6,16 @@ source is copied into the sandbox's scratch directory and run as a script, readi
 Modes:
 
 * ``info``: the interpreter's ``sys.path``, prefixes and version;
-* ``record``: import the module (its text from the job: the editor's buffer), wrap the target (a function, or
-  ``Class.method`` on its class) with a recorder, run the selected tests, and report the distinct argument tuples
-  the target was called with as pickles (bounded in count and size). The pickles are opaque to the parent: it
-  hands them, unread, to the next sandbox job;
+* ``record``: import the module (its text from the job: the editor's buffer), wrap the target (a function,
+  wherever a loaded module re-exports it too, or ``Class.method`` on its class) with a recorder, run the selected
+  tests, and report the distinct argument tuples the target was called with as pickles (bounded in count and
+  size) and the tests it was called from. The pickles are opaque to the parent: it hands them, unread, to the next
+  sandbox job;
 * ``observe``: import the module with the candidate in place of the target, evaluate the call expressions
   (docstring examples, generated inputs) in the module's namespace, replay the recorded calls, run the selected
   tests, and report canonical values (return value and the arguments after the call, so in-place changes count),
-  exception type names and per-test outcomes.
+  exception type names and per-test outcomes. ``random`` is seeded the same before every call and before the
+  tests, so the original and each candidate (separate processes) draw the same numbers.
 
 The module is imported by its package name through a finder placed first on ``sys.meta_path`` that serves the
 job's text under the original file name, so relative imports, module globals and ``__file__`` behave as in the
@@ -24,9 +26,11 @@ process's original stdout, which is closed to the user's code (it prints to /dev
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -34,6 +38,7 @@ import pickle
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "__cc_project__.json"
 MARKER = "codeconductor_project"
 VALUE_LIMIT = 2000
+ITEMS_LIMIT = 500  # items read from an iterator a call returns
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -87,8 +93,8 @@ class CopyFinder(importlib.abc.MetaPathFinder):
 
 
 def canonical(value: Any, depth: int = 0) -> Any:
-    """A comparable, address-free form of ``value``: containers recursively, floats to 9 digits, plain objects by
-    their type and attributes (their default repr holds a memory address)."""
+    """A comparable, address-free form of ``value``: containers recursively, floats to 9 digits, iterators by what
+    they yield, plain objects by their type and attributes (their default repr holds a memory address)."""
     if depth > 12:
         return "<deep>"
     kind = type(value)
@@ -104,6 +110,16 @@ def canonical(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         pairs = [(repr(canonical(k, depth + 1)), canonical(v, depth + 1)) for k, v in list(value.items())[:500]]
         return ("<" + kind.__name__ + ">", sorted(pairs, key=repr))
+    if isinstance(value, Iterator):
+        # A generator (map, zip, ...) says nothing by its repr: what it yields is the value, read up to a bound
+        # (under the call's timer); an error while reading is part of it. The kind of iterator is not.
+        yielded: list[Any] = []
+        try:
+            for item in itertools.islice(value, ITEMS_LIMIT):
+                yielded.append(canonical(item, depth + 1))
+        except Exception as exc:
+            yielded.append("!" + error_name(exc))
+        return ("<iterator>", yielded)
     if getattr(kind, "__repr__", None) is object.__repr__:
         state: Any = getattr(value, "__dict__", None)
         if state is None and hasattr(kind, "__slots__"):
@@ -158,8 +174,24 @@ def callable_of(module: ModuleType, target: str) -> Callable[..., Any]:
     return func
 
 
+def current_test() -> str | None:
+    """The test running now, as pytest names it in ``PYTEST_CURRENT_TEST`` (``path::Class::test (call)``), its
+    parameters left out (they may hold any character; the test runs with all of them); None outside a test."""
+    value = os.environ.get("PYTEST_CURRENT_TEST")
+    if not value:
+        return None
+    node = value.rsplit(" (", 1)[0]
+    return node.split("[", 1)[0] or None
+
+
 def install_recorder(
-    module: ModuleType, target: str, cfg: dict[str, Any], records: list[bytes], calls: list[int]
+    module: ModuleType,
+    target: str,
+    cfg: dict[str, Any],
+    records: list[bytes],
+    calls: list[int],
+    *,
+    callers: list[str] | None = None,
 ) -> None:
     owner, name = owner_of(module, target)
     raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
@@ -171,6 +203,10 @@ def install_recorder(
 
     def recorder(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
+        if callers is not None and len(callers) < 500:
+            test = current_test()
+            if test is not None and test not in callers:
+                callers.append(test)
         if len(records) < limit and not busy[0]:
             busy[0] = True  # the pickling itself may call user code: it is not recorded
             try:
@@ -189,6 +225,23 @@ def install_recorder(
     functools.update_wrapper(recorder, func)
     replacement: Any = wrapper_kind(recorder) if wrapper_kind is not None else recorder
     setattr(owner, name, replacement)
+    if not isinstance(owner, type):
+        reexport(func, recorder)
+
+
+def reexport(func: Any, replacement: Any) -> None:
+    """Put ``replacement`` wherever a loaded module holds ``func`` itself: a package that re-exports it
+    (``from .more import *`` in ``__init__``) hands the tests that object, not the module's attribute."""
+    for loaded in list(sys.modules.values()):
+        names = getattr(loaded, "__dict__", None)
+        if not isinstance(names, dict):
+            continue
+        for key, value in list(names.items()):
+            if value is func:
+                try:
+                    setattr(loaded, key, replacement)
+                except Exception:
+                    continue
 
 
 def run_tests(cfg: dict[str, Any]) -> tuple[dict[str, str], list[str], str | None]:
@@ -196,6 +249,7 @@ def run_tests(cfg: dict[str, Any]) -> tuple[dict[str, str], list[str], str | Non
     tests = cfg.get("tests") or []
     if not tests:
         return {}, [], None
+    reseed()
     try:
         import pytest
     except ImportError:
@@ -297,8 +351,9 @@ def _run(cfg: dict[str, Any]) -> dict[str, Any]:
     if mode == "record":
         records: list[bytes] = []
         calls = [0]
+        callers: list[str] = []
         try:
-            install_recorder(module, target, cfg, records, calls)
+            install_recorder(module, target, cfg, records, calls, callers=callers)
         except BaseException as exc:
             return {"load_error": "target:" + error_name(exc)}
         outcomes, errors, missing = run_tests(cfg)
@@ -306,6 +361,7 @@ def _run(cfg: dict[str, Any]) -> dict[str, Any]:
             "recordings": [base64.b64encode(r).decode("ascii") for r in records],
             "seeds": _seeds(target, records),
             "calls": calls[0],
+            "callers": callers,
             "tests": outcomes,
             "errors": errors,
             "no_pytest": missing is not None,
@@ -355,7 +411,20 @@ def _seeds(target: str, records: list[bytes]) -> list[str]:
     return out
 
 
+def reseed() -> None:
+    """The same random numbers for the original and every candidate (each runs in its own process): code that
+    draws them (``random.sample``) is compared on what it does with them, not on the draw."""
+    import random
+
+    random.seed(0)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        with contextlib.suppress(Exception):
+            numpy.random.seed(0)
+
+
 def _call(thunk: Callable[[], tuple[Any, tuple[Any, ...], dict[str, Any]]], per_call: float) -> str:
+    reseed()
     try:
         signal.setitimer(signal.ITIMER_REAL, per_call)
         value, args, kwargs = thunk()

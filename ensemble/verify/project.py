@@ -8,9 +8,11 @@ package name with the text under test (the user's buffer, or a candidate put in 
 :func:`~codeconductor.ensemble.edits.replace_span`, the very text an edit would leave in the file).
 
 Per request: the interpreter's ``sys.path`` (read once per interpreter, inside the sandbox: it is the project's
-code), then one *record* job (the tests that name the target run on the user's code under a recorder that keeps up
-to ``max_calls`` distinct argument tuples, ``self`` included, as pickles that the parent never unpickles: they go,
-as opaque text, into the next jobs), then one *observe* job per text (the original, cached per content, and each
+code), then one *record* job (the tests that name the target, found by reference in test functions and test
+classes, ``unittest.TestCase`` ones included, through the import graph, else the tests of its module or package,
+run on the user's code under a recorder that keeps up to ``max_calls`` distinct argument tuples, ``self``
+included, as pickles that the parent never unpickles: they go, as opaque text, into the next jobs; and the tests
+that called it, so only those run from then on), then one *observe* job per text (the original, cached per content, and each
 candidate, side by side): return values and the arguments after the call as canonical reprs, exception type
 names, and per-test outcomes. Comparing happens in the consensus (``consensus.gate.project_gate``).
 """
@@ -256,7 +258,7 @@ class ProjectRunner:
         root = Path(project.root)
         tests_files = await asyncio.to_thread(_test_files, root)
         notes: list[str] = []
-        named = find_tests(tests_files, target)
+        named = find_tests(tests_files, target, project.module)
         # None names it: the tests of its module, else of its package, may still reach it (the recorder sees
         # every call they make, and tests that make none are left out below).
         package = project.module.split(".", 1)[0]
@@ -297,7 +299,13 @@ class ProjectRunner:
             seeds_raw = data.get("seeds")
             seeds = tuple(x for x in seeds_raw if isinstance(x, str))[:50] if isinstance(seeds_raw, list) else ()
             called = data.get("calls")
-            exercised = tests if isinstance(called, int) and called > 0 else ()
+            callers_raw = data.get("callers")
+            callers = [c for c in callers_raw if isinstance(c, str)] if isinstance(callers_raw, list) else []
+            # The tests that called it while it was recorded (a test found by name that never calls it says
+            # nothing about it); all those found when it was called outside any test (at import time).
+            exercised = tuple(_within(callers, tests)[: self.max_tests]) or (
+                tests if isinstance(called, int) and called > 0 else ()
+            )
             recorded = (recordings, extra_path, seeds, exercised)
             self._recordings[key] = recorded
             if len(self._recordings) > 64:
@@ -305,7 +313,7 @@ class ProjectRunner:
         if tests and not recorded[3]:
             # Tests that never call it say nothing about it (and would vouch for any answer): left out.
             notes.append(f"the tests found never call {target}: checked without them")
-            tests = ()
+        tests = recorded[3]
         if recorded[2]:
             # Inputs typed like the ones the project's own tests pass (the seeds are only parsed, never run here).
             examples, extra = self._calls(request, target, base, recorded[2])
@@ -427,6 +435,12 @@ _PLUGINS = (("asyncio", "pytest_asyncio.plugin"), ("hypothesis", "hypothesis.ext
 def _plugins_for(files: dict[str, str], tests: Sequence[str]) -> tuple[str, ...]:
     texts = [files.get(t.split("::", 1)[0], "") for t in tests]
     return tuple(plugin for word, plugin in _PLUGINS if any(word in text for text in texts))
+
+
+def _within(callers: Sequence[str], tests: Sequence[str]) -> list[str]:
+    """The callers (pytest node ids, as ``PYTEST_CURRENT_TEST`` names them) that lie within the tests that were
+    run (a file, a class or a test): nothing else is ever asked for."""
+    return [c for c in callers if any(c == t or c.startswith(t + "::") for t in tests)]
 
 
 def _runnable(python: str) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 from codeconductor.ensemble._targets import function_at
 from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.consensus.gate import UNCHECKED_IN_PROJECT
 from codeconductor.ensemble.context import build_context, parse_blocks
 from codeconductor.ensemble.pipeline import Pipeline
 from codeconductor.ensemble.project import find_root, module_name, project_for, resolve_interpreter
@@ -156,6 +157,8 @@ def test_a_method_is_run_on_its_class_with_self_recorded(shop: Path, executor: S
     result = _decide(request, ADD_MUTANT, ADD_FORGETS, ADD_RIGHT, executor=executor)
     assert result.offers_edit, (result.no_edit, result.notes)  # type: ignore[attr-defined]
     assert "self.items += " in result.pick  # type: ignore[attr-defined]
+    # The module's imports stay out of a method's edit: in the class body they would shadow its members.
+    assert "import" not in result.pick, result.pick  # type: ignore[attr-defined]
     assert sum(bool(c.rejected) for c in result.clusters) == 2  # type: ignore[attr-defined]
 
 
@@ -297,3 +300,60 @@ def test_a_helper_no_test_names_is_reached_through_the_package_tests(shop: Path,
     assert result.offers_edit, (result.no_edit, result.notes)  # type: ignore[attr-defined]
     assert "RATE * x" in result.pick  # type: ignore[attr-defined]
     assert any("calls recorded from them" in n for n in result.notes)  # type: ignore[attr-defined]
+
+
+SPREAD_RIGHT = """def spread(values):
+    return max(values) - min(values) if len(values) > 1 else 0
+"""
+SPREAD_MUTANT = """def spread(values):
+    if len(values) < 2:
+        return 0
+    return abs(values[-1] - values[0])
+"""
+
+
+def test_unittest_tests_calling_through_a_package_alias_are_found_and_run(
+    shop: Path, executor: SandboxExecutor
+) -> None:
+    """``class SpreadTests(TestCase)`` calls ``sh.spread`` (``import shop as sh``; the package re-exports it):
+    the tests are found, the calls they make recorded, and they judge the answers."""
+    stats = shop.parent / "stats.py"
+    result = _decide(_request(stats, "spread", TaskKind.IMPROVE), SPREAD_MUTANT, SPREAD_RIGHT, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)  # type: ignore[attr-defined]
+    assert "if len(values) > 1 else 0" in result.pick  # type: ignore[attr-defined]
+    rejected = [c.rejected for c in result.clusters if c.rejected]  # type: ignore[attr-defined]
+    assert len(rejected) == 1, rejected
+    assert "of 2 of your tests (test_spread)" in rejected[0], rejected
+    notes = " ".join(result.notes)  # type: ignore[attr-defined]
+    assert "2 of your tests (2 passing on your code)" in notes, notes
+    assert "calls recorded from them" in notes, notes
+
+
+def test_an_improve_no_test_calls_is_not_offered_as_checked(shop: Path, executor: SandboxExecutor) -> None:
+    """``double`` runs (generated inputs), but no test of the project calls it: a rewrite that agrees with it on
+    generated inputs is no checked rewrite, so it is not offered, and the user is told why and what to do."""
+    stats = shop.parent / "stats.py"
+    right = "def double(x):\n    return x + x\n"
+    result = _decide(_request(stats, "double", TaskKind.IMPROVE), right, executor=executor)
+    assert not result.offers_edit, result.pick  # type: ignore[attr-defined]
+    no_edit = result.no_edit or ""  # type: ignore[attr-defined]
+    assert no_edit.startswith(f"no answer {UNCHECKED_IN_PROJECT}: no test of yours calls double"), no_edit
+    assert "add a test that uses it" in no_edit, no_edit
+
+
+def test_a_method_docstring_is_offered_on_the_methods_own_code(shop: Path, executor: SandboxExecutor) -> None:
+    """``Cart.add`` is a method: the docstring gate finds it, refuses an answer that changes the code, and
+    offers the user's own method with the new docstring, at the method's indentation; nothing runs."""
+    request = _request(shop, "Cart.add", TaskKind.DOCSTRING)
+    doc = '        """Add ``qty`` items at ``price``; the number of lines in the cart."""\n'
+    documented = ADD_MUTANT.replace("):\n", "):\n" + doc, 1)
+    right = request.context.selection.replace("):\n", "):\n" + doc, 1) + "\n"
+    result = _decide(request, documented, right, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.clusters)  # type: ignore[attr-defined]
+    pick = result.pick  # type: ignore[attr-defined]
+    assert pick.startswith('    def add(self, price, qty=1):\n        """Add ``qty`` items'), pick
+    assert pick.replace(doc, "") == request.context.selection, pick
+    rejected = [c.rejected for c in result.clusters if c.rejected]  # type: ignore[attr-defined]
+    assert rejected == ["changes your code, not only its docstring"], rejected
+    assert result.unchecked is None  # type: ignore[attr-defined]  # proven by the syntax tree
+    assert not result.executed  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Real Python projects for tests of running the user's code where it lives (``codeconductor.ensemble.verify.project``).
 
-:func:`make_shop` writes a package with relative imports, module globals, a class and tests, plus a tiny local
+:func:`make_shop` writes a package with relative imports, module globals, a class, a module its ``__init__``
+re-exports, pytest and unittest tests (one calling through an alias of the package), plus a tiny local
 dependency (``tinymoney``) that is ``pip install --no-index``-ed into the project's own virtual environment made
 with ``python -m venv``: nothing is faked. The environment reaches pytest through a ``.pth`` line naming this
 interpreter's site-packages (the project's tests need pytest; installing it offline is not possible here).
@@ -15,7 +16,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-__all__ = ["PRICING", "make_shop", "make_venv"]
+__all__ = ["PRICING", "STATS", "make_shop", "make_venv"]
 
 UTIL = """\
 RATE = 2
@@ -70,6 +71,33 @@ class Cart:
 
     def clear(self):
         self.items = []
+"""
+
+STATS = """\
+def spread(values):
+    if len(values) < 2:
+        return 0
+    return max(values) - min(values)
+
+
+def double(x):
+    return x * 2
+"""
+
+# unittest style, the package imported under an alias: what finds these tests is the class (a TestCase whatever
+# its name) and ``sh.spread``; the package re-exports the function (``from .stats import *``).
+STATS_TESTS = """\
+from unittest import TestCase
+
+import shop as sh
+
+
+class SpreadTests(TestCase):
+    def test_spread(self):
+        self.assertEqual(sh.spread([3, 1, 4]), 3)
+
+    def test_single(self):
+        self.assertEqual(sh.spread([5]), 0)
 """
 
 TESTS = """\
@@ -160,11 +188,13 @@ def make_shop(root: Path, *, with_dependency: bool = True) -> Path:
     (root / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "0"\n', encoding="utf-8")
     package = root / "shop"
     package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "__init__.py").write_text("from .stats import *\n", encoding="utf-8")
+    (package / "stats.py").write_text(STATS, encoding="utf-8")
     (package / "util.py").write_text(UTIL, encoding="utf-8")
     (package / "pricing.py").write_text(PRICING, encoding="utf-8")
     (root / "tests").mkdir()
     (root / "tests" / "test_pricing.py").write_text(TESTS, encoding="utf-8")
+    (root / "tests" / "test_stats.py").write_text(STATS_TESTS, encoding="utf-8")
     dep = root.parent / f"{root.name}-tinymoney"
     dep.mkdir()
     (dep / "setup.py").write_text(TINYMONEY_SETUP, encoding="utf-8")

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from codeconductor.ensemble.consensus.behaviour import Behaviour, Probe, ProjectProbe
-from codeconductor.ensemble.consensus.gate import project_gate, project_oracle_usable
+from codeconductor.ensemble.consensus.gate import (
+    UNCHECKED_IN_PROJECT,
+    fewer_fixed,
+    fix_shown,
+    project_gate,
+    project_oracle_usable,
+    used_in_project,
+)
 from codeconductor.ensemble.types import TaskKind
 
 PROJECT = ProjectProbe(root="/p", module="m", target="f", python="/p/.venv/bin/python", module_text="", start=0, end=1)
@@ -61,3 +71,65 @@ def test_nothing_observed_is_no_oracle() -> None:
     assert not project_oracle_usable(_b("!load:ModuleNotFoundError", tests=()))
     assert project_oracle_usable(_b(tests=(("t.py::test_a", "failed"),)))
     assert not project_oracle_usable(None)
+
+
+def test_an_improve_seen_only_on_generated_inputs_is_not_checked() -> None:
+    # No test of it, no recorded call: the one generated input agrees, and that is all.
+    probe = Probe("f", (), ("f(1)",), project=PROJECT)
+    original = _b("=1", tests=())
+    assert not used_in_project(original, probe)
+    reason = project_gate(TaskKind.IMPROVE, _b("=1", tests=()), original, probe)
+    assert reason is not None
+    assert reason.startswith(UNCHECKED_IN_PROJECT)
+    assert "no test of yours calls f" in reason
+    # A recorded call replayed to an outcome is the project's use: then agreement counts.
+    assert used_in_project(ORIGINAL, PROBE)
+    recorded_only = _b("!TypeError", "=1", "=(None, [[2]])", tests=())
+    assert used_in_project(recorded_only, PROBE)
+    assert project_gate(TaskKind.IMPROVE, recorded_only, recorded_only, PROBE) is None
+    # A recorded call the sandbox stopped observed nothing.
+    assert not used_in_project(_b("=1", "!Timeout", "!Timeout", tests=()), PROBE)
+
+
+def test_a_fix_that_fixes_fewer_failing_tests_than_another_is_out() -> None:
+    failing = (("t.py::test_a", "failed"), ("t.py::test_b", "failed"), ("t.py::test_c", "passed"))
+    original = _b("=0", tests=failing)
+    both = _b("=1", tests=(("t.py::test_a", "passed"), ("t.py::test_b", "passed"), ("t.py::test_c", "passed")))
+    one = _b("=2", tests=(("t.py::test_a", "passed"), ("t.py::test_b", "failed"), ("t.py::test_c", "passed")))
+    other = _b("=3", tests=(("t.py::test_a", "failed"), ("t.py::test_b", "passed"), ("t.py::test_c", "passed")))
+    assert fewer_fixed([one, both, other], original) == [
+        "makes 1 of your 2 failing tests pass, another answer 2",
+        None,
+        "makes 1 of your 2 failing tests pass, another answer 2",
+    ]
+    # Neither fixes all the other fixes: both stay (the ranking decides).
+    assert fewer_fixed([one, other], original) == [None, None]
+    assert fix_shown(one, original)
+    # Nothing failed on the user's code and no example: a fix that merely differs showed nothing.
+    assert not fix_shown(_b("=9"), _b("=0"))
+    gained = Behaviour(keys=("=1",), passed=(True,))
+    assert fix_shown(gained, Behaviour(keys=("=0",), passed=(False,)))
+
+
+def test_the_driver_compares_what_a_returned_iterator_yields_and_reseeds_random() -> None:
+    """The in-sandbox driver's value form (``_project_driver.canonical``): a generator is what it yields (and
+    the error it ends with), whatever kind of iterator it is; random draws repeat in every job."""
+    import random
+
+    from codeconductor.ensemble.verify import _project_driver as driver
+
+    def gen() -> Iterator[int]:
+        yield from (1, 2)
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("x")
+
+    assert driver.canonical(gen()) == driver.canonical(iter([1, 2])) == driver.canonical(map(int, "12"))
+    assert driver.canonical(gen()) != driver.canonical(iter([1, 3]))
+    assert driver.canonical(failing()) == ("<iterator>", [1, "!ValueError"])
+    assert len(driver.canonical(itertools.count())[1]) == driver.ITEMS_LIMIT  # an endless one: bounded
+    driver.reseed()
+    first = random.random()
+    driver.reseed()
+    assert random.random() == first

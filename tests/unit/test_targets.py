@@ -55,6 +55,40 @@ def test_find_tests_keeps_test_functions_and_classes_that_mention_the_name() -> 
     assert find_tests(files, "missing") == []
 
 
+def test_find_tests_in_unittest_classes_and_through_the_import_graph() -> None:
+    recipes = (
+        "from unittest import TestCase\n"
+        "import pkg as p\n\n\n"
+        "class FactorTests(TestCase):\n"
+        "    def test_basic(self):\n        self.assertEqual(list(p.factor(6)), [2, 3])\n\n"
+        "    def test_other(self):\n        self.assertTrue(p.other())\n\n\n"
+        "class MoreFactorTests(FactorTests):\n"
+        "    def test_more(self):\n        p.factor(1)\n\n\n"
+        "class Helper:\n    def test_not_collected(self):\n        p.factor(2)\n\n\n"
+        "class PrimeTests(TestCase):\n"
+        "    def setUp(self):\n        self.f = p.factor\n\n"
+        "    def test_a(self):\n        self.f(3)\n\n"
+        "    def test_b(self):\n        pass\n\n\n"
+        "class MiscTests(TestCase):\n"
+        "    def test_uses(self):\n        p.factor(7)\n\n"
+        "    def test_unrelated(self):\n        p.other()\n"
+    )
+    star = "from pkg import *\n\n\ndef test_star():\n    assert factor(4)\n"
+    unrelated = "from other.mod import factor\n\n\ndef test_elsewhere():\n    assert factor(5)\n"
+    files = {"tests/test_recipes.py": recipes, "tests/test_star.py": star, "tests/test_unrelated.py": unrelated}
+    # Whole test classes (their other tests may call it indirectly), those named for it first; only the files
+    # that import its module or a package above it.
+    assert find_tests(files, "factor", "pkg.recipes") == [
+        "tests/test_recipes.py::FactorTests",
+        "tests/test_recipes.py::MoreFactorTests",
+        "tests/test_recipes.py::PrimeTests",
+        "tests/test_recipes.py::MiscTests",
+        "tests/test_star.py::test_star",
+    ]
+    # Without the module, every file that names it counts.
+    assert "tests/test_unrelated.py::test_elsewhere" in find_tests(files, "factor")
+
+
 def test_find_project_tests_reads_the_project(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_top.py").write_text("from mod import top\n\n\ndef test_top():\n    assert top(1)\n")
