@@ -33,6 +33,8 @@ __all__ = [
     "with_project",
 ]
 
+_OWN_FILES = Path(__file__).resolve().parent  # this package's own files are never the user's project
+
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _VENV_NAMES = (".venv", "venv")
 
@@ -229,6 +231,8 @@ def with_project(
     if context.project is not None or not context.path or not runs_in_project(context.language):
         return request
     path = Path(context.path)
+    if path.resolve().is_relative_to(_OWN_FILES):
+        return request  # our own bundled example (the demo): standalone code, not a project of the user's
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
