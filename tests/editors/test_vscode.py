@@ -123,6 +123,13 @@ def test_code_action_progress_edit_and_disagreement_hover(
         [smollm2_server.url, tiny.url],
         {"codeconductor.maxTokens": 96, "codeconductor.timeoutS": 240, **APPLY_AT_ONCE},
     )
+    # The project's own test is what checks a fix of a function without examples: without it the pick would be
+    # "not checked" and previewed, never applied at once (whatever autoApplyConfidence says).
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "test_sample.py").write_text(
+        "from sample import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n", encoding="utf-8"
+    )
     shots = SHOTS / "code-action"
     with start_code_server(code_server_bin, vsix, tmp_path, settings, code_server_env(pythonpath=True)) as cs:
         obs = drive(cs, shots, "full", expectStatus="⚖ 2 models", selectLines=[1, 3], timeoutMs=120000)
