@@ -52,6 +52,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for another process that is creating the same new file: SQLite may
+    answer SQLITE_BUSY there at once, without calling the busy handler (two processes opening one new database)."""
+    deadline = time.monotonic() + max(timeout_s, 0.1)
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 @runtime_checkable
 class HistoryLike(Protocol):
     """What a run needs from a history: learned weights and the models to leave out before it, a record after it.
@@ -253,7 +267,7 @@ class History:
             raise HistoryError(f"cannot open history database {self.path}: {exc}") from exc
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(self._conn, busy_timeout_s)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self.migrated_from = migrate(self._conn)
