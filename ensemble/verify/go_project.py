@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from ..errors import SandboxError
 from ..languages import Function, language_for
 from ..languages.go import go_toolchain
 from ..types import Request
+from .project import content_digest
 from .sandbox import Sandbox, ScriptOutcome
 
 __all__ = ["GoProjectRunner", "GoTest", "go_tests_of"]
@@ -159,13 +159,6 @@ def _verdict(rc: int, passes: int, fails: int, skips: int) -> str:
     return "error"
 
 
-def _digest(*parts: str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8", "replace") + b"\0")
-    return digest.hexdigest()
-
-
 class GoProjectRunner:
     """Runs the user's Go code and candidates with ``go test`` inside the user's module; ``workers`` jobs at a
     time."""
@@ -239,7 +232,7 @@ class GoProjectRunner:
         project = probe.project
         assert project is not None
         source = replace_span(project.module_text, project.start, project.end, code)
-        key = _digest(project.root, project.path, source, *project.tests)
+        key = content_digest(project.root, project.path, source, *project.tests)
         cached = self._observed.get(key)
         if cached is not None:
             return cached

@@ -21,7 +21,6 @@ imports find ``x.ts``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from ..errors import SandboxError
 from ..languages import language_for
 from ..languages.javascript import esbuild_path, node_path
 from ..types import Request
+from .project import content_digest
 from .sandbox import Sandbox, ScriptOutcome
 
 __all__ = ["JsProjectRunner", "js_test_files", "read_tap"]
@@ -137,13 +137,6 @@ def _selected_function(text: str, start: int, end: int, language: str) -> str | 
     return None
 
 
-def _digest(*parts: str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8", "replace") + b"\0")
-    return digest.hexdigest()
-
-
 class JsProjectRunner:
     """Runs the user's JavaScript and candidates with the project's ``node --test`` tests; ``workers`` jobs at a
     time."""
@@ -211,7 +204,7 @@ class JsProjectRunner:
         project = probe.project
         assert project is not None
         source = replace_span(project.module_text, project.start, project.end, code)
-        key = _digest(project.root, project.path, source, *project.tests)
+        key = content_digest(project.root, project.path, source, *project.tests)
         cached = self._observed.get(key)
         if cached is not None:
             return cached

@@ -43,7 +43,7 @@ from ._project_driver import CONFIG_NAME, MARKER
 from ._worker import BOOT
 from .sandbox import Sandbox, ScriptOutcome
 
-__all__ = ["InterpreterInfo", "ProjectRunner", "interpreter_paths_for"]
+__all__ = ["InterpreterInfo", "ProjectRunner", "content_digest", "interpreter_paths_for"]
 
 _log = logging.getLogger(__name__)
 _DRIVER = Path(__file__).with_name("_project_driver.py")
@@ -272,7 +272,7 @@ class ProjectRunner:
         plugins = _plugins_for(tests_files, tests)
         if not tests:
             notes.append(f"no tests of {target} found in your project: checked on inputs only")
-        key = _digest(
+        key = content_digest(
             project.python,
             project.root,
             project.module,
@@ -377,7 +377,7 @@ class ProjectRunner:
         assert project is not None
         source = replace_span(project.module_text, project.start, project.end, code)
         n_calls = len(probe.examples) + len(probe.extra)
-        key = _digest(project.recording, source, *[e.call for e in probe.examples], *probe.extra)
+        key = content_digest(project.recording, source, *[e.call for e in probe.examples], *probe.extra)
         cached = self._observed.get(key)
         if cached is not None:
             return cached
@@ -453,7 +453,8 @@ def _matches(key: str, expected: str) -> bool:
     return key.startswith("=") and matches_expected(key[1:], expected)
 
 
-def _digest(*parts: str) -> str:
+def content_digest(*parts: str) -> str:
+    """A cache key for what a project job's outcome depends on (paths, texts, test ids), one part after another."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode("utf-8", "replace") + b"\0")
