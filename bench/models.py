@@ -40,7 +40,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from codeconductor.ensemble.cli import example_path
+from codeconductor.cli import example_path
 from codeconductor.ensemble.context import build_context
 from codeconductor.ensemble.discovery import Discovery
 from codeconductor.ensemble.dispatcher import Dispatcher

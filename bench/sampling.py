@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codeconductor.ensemble.cli import example_path
+from codeconductor.cli import example_path
 from codeconductor.ensemble.consensus import decide_explained
 from codeconductor.ensemble.context import build_context
 from codeconductor.ensemble.dispatcher import Dispatcher

@@ -3,7 +3,8 @@
 What the user gets: the ensemble learns which of *their* models to trust for which kind of task (and which are
 too slow for a tight deadline) from their own runs and feedback, kept in a local SQLite file
 (``settings.history_path``, default ``<user data dir>/codeconductor/history.sqlite3``). Code is stored only with
-``settings.store_code``. ``codeconductor stats`` (:mod:`codeconductor.ensemble.stats`) shows, exports and resets it.
+``settings.store_code``. ``codeconductor stats`` (:mod:`codeconductor.cli.stats`) shows, exports and resets it;
+:func:`render_report` is its HTML dashboard, for the CLI and the editor alike.
 
 * :class:`History` — the store: :meth:`~History.record`, :meth:`~History.record_feedback`,
   :meth:`~History.weights`, :meth:`~History.should_skip` / :meth:`~History.expected_latency`, stats and export.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from ..reliability import prior_for
 from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior
+from ._report import render_report
 from ._schema import SCHEMA_VERSION
 from ._store import (
     FeedbackAction,
@@ -45,4 +47,5 @@ __all__ = [
     "move_aside",
     "open_history",
     "prior_for",
+    "render_report",
 ]

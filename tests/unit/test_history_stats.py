@@ -13,7 +13,7 @@ import pytest
 
 from codeconductor.ensemble.history import History
 from codeconductor.ensemble.settings import Settings
-from codeconductor.ensemble.stats import add_stats_subcommand, run_stats
+from codeconductor.cli.stats import add_stats_subcommand, run_stats
 from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,
