@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -20,12 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from codeconductor.ensemble.errors import CodeConductorError, HistoryCorruptError
+from codeconductor.ensemble.errors import CodeConductorError, HistoryCorruptError, HistoryDatabaseError
 from codeconductor.ensemble.history import (
     History,
     ModelStats,
     default_history_path,
-    is_corruption,
     move_aside,
     render_report,
 )
@@ -138,14 +136,11 @@ def run_stats(args: argparse.Namespace) -> int:
                 else:
                     out.print(f"No runs recorded yet ({path}).")
             return 0
-    except sqlite3.Error as exc:  # a page that does not read back, past the check at opening
-        if not is_corruption(exc):
-            err.print(f"codeconductor stats: cannot read the history: {exc}", markup=False)
-            return 1
-        err.print(f"codeconductor stats: {HistoryCorruptError(path)}", markup=False, soft_wrap=True)
-        return 1
-    except HistoryCorruptError as exc:
+    except HistoryCorruptError as exc:  # at opening, or a page that does not read back past the check there
         err.print(f"codeconductor stats: {exc}", markup=False, soft_wrap=True)
+        return 1
+    except HistoryDatabaseError as exc:
+        err.print(f"codeconductor stats: cannot read the history: {exc}", markup=False)
         return 1
     except (CodeConductorError, OSError) as exc:
         err.print(f"codeconductor stats: {exc}", markup=False)

@@ -11,14 +11,19 @@ too slow for a tight deadline) from their own runs and feedback, kept in a local
 * :func:`open_history` — the history the settings ask for (a :class:`NullHistory` when off or unusable).
 * :class:`HistoryLike` — what a run needs of a history (:class:`History`, :class:`NullHistory`).
 * :mod:`codeconductor.ensemble.history._evidence` documents how evidence becomes a weight (Beta posterior).
+* The store reaches its database through a small storage backend (:mod:`codeconductor.ensemble.history._backend`):
+  SQLite (:mod:`._sqlite`, the default) or the team's PostgreSQL (:mod:`._postgres`); both raise the project's
+  errors (:class:`~codeconductor.ensemble.errors.HistoryDatabaseError`, :class:`~codeconductor.ensemble.errors.HistoryCorruptError`).
 """
 
 from __future__ import annotations
 
 from ..reliability import prior_for
 from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior
+from ._open import open_history
 from ._report import render_report
 from ._schema import SCHEMA_VERSION
+from ._sqlite import is_corruption
 from ._store import (
     FeedbackAction,
     History,
@@ -26,9 +31,7 @@ from ._store import (
     ModelStats,
     NullHistory,
     default_history_path,
-    is_corruption,
     move_aside,
-    open_history,
 )
 
 __all__ = [

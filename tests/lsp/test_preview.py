@@ -92,7 +92,7 @@ async def _execute(client: LanguageClient, action: lsp.CodeAction) -> dict[str, 
 def _feedback(db: Path) -> dict[str, str]:
     """model name -> the user's latest action, as the history stored it."""
     with History(db) as history:
-        rows = history._conn.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'").fetchall()
+        rows = history.backend.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'")
     return dict(rows)
 
 
