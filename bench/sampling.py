@@ -33,12 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codeconductor.ensemble.cli import example_path
+from codeconductor.cli import example_path
 from codeconductor.ensemble.consensus import decide_explained
 from codeconductor.ensemble.context import build_context
 from codeconductor.ensemble.dispatcher import Dispatcher
-from codeconductor.ensemble.prompts import build_messages
 from codeconductor.ensemble.providers.embedded import EmbeddedProvider
+from codeconductor.ensemble.providers.registry import messages_for
 from codeconductor.ensemble.reliability import weights_for
 from codeconductor.ensemble.settings import Settings
 from codeconductor.ensemble.types import (
@@ -79,7 +79,7 @@ async def cost(samples: int) -> dict[str, Any]:
     """k samples of the demo's request one after another, prompt kept in the KV cache vs evaluated each time."""
     provider, info = _model()
     request = _demo_request()
-    messages = build_messages(request, info)
+    messages = messages_for(request, info)
     await provider.generate(info, messages, GenerationParams(max_tokens=1))  # load the model (not measured)
     runner = provider._runners[info.name]  # a benchmark may look inside to reset the cache
     out: dict[str, Any] = {"samples": samples, "load_average_start": round(os.getloadavg()[0], 1)}
@@ -139,7 +139,7 @@ async def humaneval(
                 t0 = time.perf_counter()
                 answers = await dispatcher.run(
                     [info],
-                    functools.partial(build_messages, request),
+                    functools.partial(messages_for, request),
                     params=params,
                     samples=samples,
                     sample_budget_s=budget,

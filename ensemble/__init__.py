@@ -110,9 +110,8 @@ __all__ = [
 if TYPE_CHECKING:
     from .discovery import EndpointStatus
     from .fixloop import FixOutcome, FixProgress, FixTarget, Generate, fix_with_tests
-    from .history import History, NullHistory, open_history
+    from .history import History, NullHistory, open_history, render_report
     from .pipeline import Pipeline
-    from .stats import render_report
     from .testgen import generate_tests
 
 # The pipeline pulls in httpx, the providers and the consensus (the fix loop and test generation too; the history
@@ -129,7 +128,7 @@ _LAZY = {
     "History": ".history",
     "NullHistory": ".history",
     "open_history": ".history",
-    "render_report": ".stats",
+    "render_report": ".history",
     "generate_tests": ".testgen",
 }
 

@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import CodeConductorError
 from .gateways import detect_openai_server
-from .providers.base import Provider
+from .providers.base import Provider, ProviderContext
+from .providers.registry import detectable_specs, provider_spec
 from .replicas import group_replicas, replicas_of
 from .settings import EndpointSettings, Settings, is_loopback_url
 from .types import ModelInfo, ProviderKind
@@ -159,7 +160,7 @@ class Discovery:
         self._lock = asyncio.Lock()
         self._key_env: dict[str, str | None] = {}  # endpoint url -> env var holding its key
         self._labels: dict[str, str] = {}
-        self._embedded: Provider | None = None
+        self._in_process: dict[ProviderKind, Provider] = {}  # one provider object per in-process kind
 
     @property
     def settings(self) -> Settings:
@@ -188,24 +189,25 @@ class Discovery:
         return [status.model_copy() for status in (await self._discover(refresh)).endpoints]
 
     def provider_for(self, model: ModelInfo) -> Provider:
-        """The provider that serves ``model``. HTTP providers are cheap views over the shared client."""
-        if model.provider is ProviderKind.EMBEDDED:
-            return self._embedded_provider()
-        if model.provider is ProviderKind.OLLAMA:
-            from .providers.ollama import OllamaProvider
-
-            return OllamaProvider(model.endpoint, self._client)
-        from .providers.openai_compat import OpenAICompatProvider
-
-        return OpenAICompatProvider(
+        """The provider that serves ``model`` (its kind's :func:`~codeconductor.ensemble.providers.registry.provider_spec`
+        makes it). HTTP providers are cheap views over the shared client; an in-process one is made once."""
+        spec = provider_spec(model.provider)
+        if spec.in_process:
+            found = self._in_process.get(spec.kind)
+            if found is None:
+                found = self._in_process[spec.kind] = spec.create(ProviderContext(model.endpoint, self._client))
+            return found
+        context = ProviderContext(
             model.endpoint, self._client, api_key=self._api_key(model.endpoint), label=self._labels.get(model.endpoint)
         )
+        return spec.create(context)
 
     async def aclose(self) -> None:
-        """Release the embedded models, if loaded (the HTTP client belongs to the caller)."""
-        if self._embedded is not None:
-            await self._embedded.aclose()
-            self._embedded = None
+        """Release the in-process models, if loaded (the HTTP client belongs to the caller)."""
+        providers = list(self._in_process.values())
+        self._in_process.clear()
+        for provider in providers:
+            await provider.aclose()
 
     # -- probing ---------------------------------------------------------------------------------------------
 
@@ -331,25 +333,21 @@ class Discovery:
         """Which API the server speaks. Raises _ProbeFailure (down / error)."""
         timeout = httpx.Timeout(self._budget, connect=self._settings.connect_timeout_s)
         answered_http = False
-        if target.kind in ("auto", "ollama"):
-            response = await self._get(f"{target.url}/api/version", timeout, headers={})
+        tried = [spec for spec in detectable_specs() if target.kind in ("auto", spec.kind.value)]
+        for spec in tried:
+            probe = spec.probe
+            assert probe is not None  # detectable_specs: only those with a probe
+            headers = self.auth_headers(target.url) if probe.sends_key else {}
+            response = await self._get(f"{target.url}{probe.path}", timeout, headers=headers)
             if response is not None:
                 answered_http = True
-                if response.status_code == 200 and _json_has(response, "version"):
-                    return ProviderKind.OLLAMA
-        if target.kind in ("auto", "openai"):
-            key = self._api_key(target.url)
-            headers = {"Authorization": f"Bearer {key}"} if key else {}
-            response = await self._get(f"{target.url}/v1/models", timeout, headers=headers)
-            if response is not None:
-                answered_http = True
-                if response.status_code == 200 and _json_has(response, "data"):
-                    return ProviderKind.OPENAI
-                if response.status_code in (401, 403):
+                if response.status_code == 200 and _json_has(response, probe.key):
+                    return spec.kind
+                if probe.sends_key and response.status_code in (401, 403):
                     raise _ProbeFailure("error", f"HTTP {response.status_code}: check the API key (api_key_env)")
         if not answered_http:
             raise _ProbeFailure("down", "nothing listening")
-        wanted = {"auto": "the Ollama or the OpenAI", "ollama": "the Ollama", "openai": "the OpenAI"}[target.kind]
+        wanted = " or ".join(f"the {spec.title}" for spec in tried)
         raise _ProbeFailure("error", f"answers HTTP but does not speak {wanted} API")
 
     async def _get(self, url: str, timeout: httpx.Timeout, *, headers: dict[str, str]) -> httpx.Response | None:
@@ -380,8 +378,9 @@ class Discovery:
     async def _describe(self, target: _Target, api: ProviderKind, models: list[ModelInfo]) -> list[ModelInfo]:
         """Say which server this is (LiteLLM, vLLM, llama.cpp, Ollama) and, for a gateway, how many deployments
         each model group has."""
-        if api is ProviderKind.OLLAMA:
-            return [m.model_copy(update={"server": "ollama"}) for m in models]
+        server = provider_spec(api).server
+        if server is not None:
+            return [m.model_copy(update={"server": server}) for m in models]
         if not models:
             return models
         try:  # as long as listing may take: a busy gateway answers slowly, and this is once per discovery
@@ -400,11 +399,7 @@ class Discovery:
     # -- embedded and filtering ----------------------------------------------------------------------------------
 
     def _embedded_provider(self) -> Provider:
-        if self._embedded is None:
-            from .providers.embedded import EmbeddedProvider
-
-            self._embedded = EmbeddedProvider()
-        return self._embedded
+        return self.provider_for(ModelInfo(name="", provider=ProviderKind.EMBEDDED, endpoint=EMBEDDED_ENDPOINT))
 
     async def _embedded_models(self) -> tuple[EndpointStatus, list[ModelInfo]]:
         started = time.perf_counter()

@@ -36,6 +36,7 @@ from typing import Literal
 from .errors import ProviderError, ProviderTimeout
 from .gateways import LoadMonitor
 from .providers.base import Provider
+from .providers.registry import provider_spec
 from .replicas import replicas_of
 from .settings import Settings
 from .types import (
@@ -46,7 +47,6 @@ from .types import (
     ModelAnswer,
     ModelInfo,
     ProgressEvent,
-    ProviderKind,
 )
 
 __all__ = [
@@ -197,7 +197,7 @@ class Dispatcher:
         # In-process models each have their own runtime (and lock), so each is its own "endpoint"; server models
         # share their server; a gateway's model group is its own pool of deployments, one slot set per deployment.
         slots = self._settings.per_endpoint_concurrency
-        if model.provider is ProviderKind.EMBEDDED:
+        if provider_spec(model.provider).in_process:
             key = model.id
             slots = 1  # its runtime generates one answer at a time; a sample waits here, where the budget sees it
         elif model.server == "litellm":
@@ -349,7 +349,7 @@ class Dispatcher:
         jobs: list[_Job] = []
         for model in models:
             messages = list(messages_for(model))
-            must_load = model.provider is ProviderKind.OLLAMA and model.loaded is False
+            must_load = provider_spec(model.provider).loads_on_first_call and model.loaded is False
             asked = max(1, samples(model) if callable(samples) else samples)
             wanted = asked
             if asked > 1 and self._overloaded(model):
@@ -405,7 +405,7 @@ class Dispatcher:
         """One call of ``job`` on one replica (after its host's load turn, if it must load the model)."""
         host = self._host(replica)
         job.replica = replica
-        job.must_load = replica.provider is ProviderKind.OLLAMA and replica.loaded is False
+        job.must_load = provider_spec(replica.provider).loads_on_first_call and replica.loaded is False
         host.pending += 1
         try:
             if job.must_load and replica.name not in host.warm:

@@ -14,7 +14,8 @@ Everything the ``ensemble`` package raises on purpose derives from :class:`CodeC
     ├── SandboxError                the sandbox could not run a candidate at all (not: the candidate failed)
     │   └── SandboxUnavailable      no sandbox can run here, so nothing is executed (the message says why + fix)
     ├── HistoryError                the history database cannot be used (newer schema, unreadable)
-    │   └── HistoryCorruptError     the file is damaged (``.path``; ``codeconductor stats --move-aside``)
+    │   ├── HistoryCorruptError     the file is damaged (``.path``; ``codeconductor stats --move-aside``)
+    │   └── HistoryDatabaseError    a statement failed (busy past the timeout, disk full, connection lost)
     └── RequestError                a request that cannot be served (no models, bad range, unknown task)
 
 Transport errors are translated into this tree at one choke point,
@@ -28,6 +29,7 @@ from typing import Any, ClassVar
 __all__ = [
     "CodeConductorError",
     "HistoryCorruptError",
+    "HistoryDatabaseError",
     "HistoryError",
     "ModelError",
     "ProviderClosed",
@@ -127,6 +129,12 @@ class HistoryCorruptError(HistoryError):
             "(a new one is started on the next run)"
         )
         self.path = path
+
+
+class HistoryDatabaseError(HistoryError):
+    """A statement of the history's database failed: SQLite's or PostgreSQL's own error, in its first line
+    (``__cause__`` is the driver's exception). Every storage backend of the history raises this, so the history
+    treats a failing database alike whatever it is."""
 
 
 class RequestError(CodeConductorError):

@@ -31,7 +31,8 @@ from typing import Any
 
 import httpx
 
-from .types import ModelInfo, ProviderKind
+from .providers.registry import provider_spec
+from .types import ModelInfo
 
 __all__ = [
     "OVERLOADED_WAITING",
@@ -269,8 +270,9 @@ class LoadMonitor:
 
 
 def _source(replica: ModelInfo) -> str | None:
-    if replica.provider is ProviderKind.OLLAMA:
-        return "ollama"
+    fixed = provider_spec(replica.provider).server
+    if fixed is not None:
+        return fixed
     if replica.server in ("vllm", "litellm"):
         return replica.server
     return None

@@ -26,10 +26,10 @@ from .gateways import LoadMonitor
 from .history import HistoryLike, NullHistory
 from .languages import language_for
 from .project import with_project
-from .prompts import build_messages
+from .providers.registry import messages_for, provider_spec
 from .reliability import weights_for
 from .settings import Settings
-from .types import ChatMessage, GenerationParams, ModelInfo, ProviderKind, Request, Result, TaskKind
+from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
 from .verify.observe import SandboxExecutor
 from .verify.sandbox import sandbox_notice
 
@@ -56,7 +56,7 @@ def samples_for(request: Request, settings: Settings) -> Callable[[ModelInfo], i
     def count(model: ModelInfo) -> int:
         if explicit:
             return explicit
-        if model.provider is ProviderKind.EMBEDDED:
+        if provider_spec(model.provider).in_process:
             return max(settings.samples_per_model, settings.embedded_samples)
         return settings.samples_per_model
 
@@ -138,15 +138,15 @@ class Pipeline:
         samples = samples_for(request, settings)
         prompts: dict[str, list[ChatMessage]] = {}
 
-        def messages_for(model: ModelInfo) -> list[ChatMessage]:
+        def prompt_of(model: ModelInfo) -> list[ChatMessage]:
             if model.id not in prompts:
-                prompts[model.id] = build_messages(request, model)
+                prompts[model.id] = messages_for(request, model)
             return prompts[model.id]
 
         params = GenerationParams.from_settings(settings)
         answers = await self._dispatcher.run(
             chosen,
-            messages_for,
+            prompt_of,
             params=params,
             samples=samples,
             sample_budget_s=settings.sample_budget_s,

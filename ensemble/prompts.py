@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 
-from .types import ChatMessage, CodeContext, ModelInfo, ProviderKind, Request, TaskKind
+from .types import ChatMessage, CodeContext, ModelInfo, Request, TaskKind
 
 __all__ = ["REVIEW_SCHEMA", "AnswerShape", "answer_end", "answer_shape", "build_messages", "build_prompt_text"]
 
@@ -166,7 +166,8 @@ def _completion_prompt(request: Request, model: ModelInfo) -> str:
 
 def build_messages(request: Request, model: ModelInfo) -> list[ChatMessage]:
     """The messages to send ``model`` for ``request`` (one user message holding a completion prompt for base
-    models, which their provider sends as the raw prompt)."""
+    models, which their provider sends as the raw prompt). Its provider may adjust them
+    (:func:`codeconductor.ensemble.providers.registry.messages_for`)."""
     if not model.chat:
         return [ChatMessage(role="user", content=_completion_prompt(request, model))]
     if request.task is TaskKind.REVIEW:
@@ -175,15 +176,10 @@ def build_messages(request: Request, model: ModelInfo) -> list[ChatMessage]:
         system = _SYSTEM_ASK
     else:
         system = _SYSTEM_CODE
-    messages = [
+    return [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content=build_prompt_text(request, model)),
     ]
-    if model.provider is ProviderKind.EMBEDDED and request.task.produces_code:
-        # Start the answer with the fence the prompt asks for: the embedded provider continues this message (a
-        # server API may not), so a small model writes code at once and stops at the closing fence.
-        messages.append(ChatMessage(role="assistant", content=f"```{request.context.language}\n"))
-    return messages
 
 
 # -- where an answer ends -------------------------------------------------------------------------------------

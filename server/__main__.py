@@ -14,6 +14,8 @@ import sys
 
 from codeconductor import __version__
 
+from . import serve
+
 DISTRIBUTION = "codeconductor"
 
 
@@ -37,13 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.handshake:
         sys.stdout.write(json.dumps(handshake()) + "\n")
         return
-    from .app import start  # only when serving: the handshake stays fast
-
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        start((host or "127.0.0.1", int(port)))
-    else:
-        start()
+    serve(args.tcp)
 
 
 if __name__ == "__main__":

@@ -62,11 +62,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(autouse=True)
 def _one_copy_of_each_package() -> Iterator[None]:
-    """ensemble/ and server/ are imported as codeconductor.ensemble and codeconductor.server. The repository root on
-    sys.path (where the tests run) also makes the folders importable under their bare names, which would load a
-    second copy of every module (two Settings classes, two loggers) that no installed copy ever has."""
+    """ensemble/, server/ and cli/ are imported as codeconductor.ensemble, codeconductor.server and codeconductor.cli.
+    The repository root on sys.path (where the tests run) also makes the folders importable under their bare names,
+    which would load a second copy of every module (two Settings classes, two loggers) that no installed copy ever has."""
     yield
-    for folder in ("ensemble", "server"):
+    for folder in ("ensemble", "server", "cli"):
         bare, ours = sys.modules.get(folder), sys.modules.get(f"codeconductor.{folder}")
         bare_file = getattr(bare, "__file__", None)
         if ours is not None and bare_file and Path(bare_file).resolve().is_relative_to(_ROOT):

@@ -1,8 +1,9 @@
 """The history dashboard: one self-contained HTML file with inline SVG plots (no scripts, no CDN, no network).
 
-What the user gets from ``codeconductor stats --html report.html``: a page they can open offline showing each
-model's record (table), its latency over time, its learned reliability (with uncertainty) and its reliability per
-task kind (heat map).
+What the user gets from ``codeconductor stats --html report.html`` (and the editor's "history dashboard"): a page
+they can open offline showing each model's record (table), its latency over time, its learned reliability (with
+uncertainty) and its reliability per task kind (heat map). :func:`render_report` is the history's own view, shared
+by both front ends; :func:`render_html` draws it from plain data.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import html
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from ._store import ModelStats
+from ..types import TaskKind
+from ._store import History, ModelStats
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "render_report"]
 
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 _CSS = """
@@ -189,4 +191,16 @@ def render_html(
         f"default prior.</p>{_reliability_plot(stats)}"
         f"<h2>Reliability per task kind</h2>{_heatmap(task_weights)}"
         "</body></html>"
+    )
+
+
+def render_report(history: History, *, task: TaskKind | str | None = None, since: float | None = None) -> str:
+    """The HTML dashboard of ``history`` (only runs of ``task``, and since the time ``since``, when given)."""
+    stats = history.model_stats(task=task, since=since)
+    return render_html(
+        stats,
+        history.latency_series(task=task, since=since),
+        history.task_weights([s.name for s in stats]),
+        source=str(history.path),
+        runs=history.run_count(),
     )

@@ -5,9 +5,8 @@ ensemble, passed the examples and the user's tests, and whether the user applied
 weigh the models in the next consensus and to skip models that cannot meet a tight deadline. Nothing of the
 user's code is stored unless ``settings.store_code``.
 
-Storage is one SQLite file in WAL mode (``synchronous=NORMAL``: a committed run survives the process being killed;
-readers never block the writer). Several processes (the language server, a CLI) may write at once: every write is
-one short ``BEGIN IMMEDIATE`` transaction and waits up to ``busy_timeout_s`` for the other.
+The store's SQL is written once, for any storage backend (:mod:`._backend`): by default one SQLite file per user
+(:mod:`._sqlite`), or a team's shared PostgreSQL database (:mod:`._postgres`). Every write is one transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +15,10 @@ import csv
 import enum
 import json
 import logging
-import sqlite3
 import statistics
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +27,14 @@ from typing import Any, Protocol, Self, runtime_checkable
 import platformdirs
 
 from ..consensus.gate import NO_CHANGE, UNSAFE
-from ..errors import HistoryCorruptError, HistoryError
+from ..errors import HistoryDatabaseError, HistoryError
 from ..reliability import clamp_weight, prior_for
 from ..settings import Settings
 from ..types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, Result, TaskKind
+from ._backend import Backend
 from ._evidence import DEFAULT_EVIDENCE, Evidence, EvidenceWeights, Posterior, task_posterior
-from ._schema import SCHEMA_VERSION, migrate
+from ._schema import SCHEMA_VERSION
+from ._sqlite import SQLiteBackend
 
 __all__ = [
     "FeedbackAction",
@@ -44,26 +43,10 @@ __all__ = [
     "ModelStats",
     "NullHistory",
     "default_history_path",
-    "is_corruption",
     "move_aside",
-    "open_history",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _switch_to_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
-    """``PRAGMA journal_mode = WAL``, waiting for another process that is creating the same new file: SQLite may
-    answer SQLITE_BUSY there at once, without calling the busy handler (two processes opening one new database)."""
-    deadline = time.monotonic() + max(timeout_s, 0.1)
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
 
 
 @runtime_checkable
@@ -167,7 +150,18 @@ SELECT a.model_name, a.endpoint, r.task, r.started_at, a.status, a.latency_s, a.
 FROM answers a JOIN runs r ON r.id = a.run_id
 """
 
-_EVIDENCE_SQL = "SELECT model_name, task, kind, n FROM evidence WHERE model_name IN (SELECT value FROM json_each(?))"
+_EVIDENCE_SQL = "SELECT model_name, task, kind, n FROM evidence WHERE model_name IN ({names})"
+# The tables History deletes from on a reset, children first.
+_TABLES = ("feedback", "answers", "runs", "evidence")
+_RUN_COLUMNS = (
+    "id", "started_at", "task", "wall_s", "kind", "method", "asked", "answered", "agree", "confidence",
+    "request_json", "pick",
+)  # fmt: skip
+# Recording a run again replaces its row (an upsert both SQLite and PostgreSQL read).
+_UPSERT_RUN = (
+    f"INSERT INTO runs VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS[1:])
+)
 _EVIDENCE_FIELDS = frozenset(f.name for f in fields(Evidence))
 
 
@@ -237,10 +231,11 @@ def _rate(num: int, den: int) -> float | None:
 
 
 class History:
-    """The SQLite history. Safe to share between threads; open one per process.
+    """The history, in the storage backend given (default: the user's SQLite file). Safe to share between threads;
+    open one per process.
 
     ``path`` wins over ``settings.history_path``, which wins over :func:`default_history_path`. Raises
-    :class:`~codeconductor.ensemble.errors.HistoryError` when the file cannot be opened as a history database.
+    :class:`~codeconductor.ensemble.errors.HistoryError` when the database cannot be opened as a history database.
     """
 
     def __init__(
@@ -250,46 +245,26 @@ class History:
         settings: Settings | None = None,
         evidence: EvidenceWeights = DEFAULT_EVIDENCE,
         busy_timeout_s: float = 10.0,
+        backend: Backend | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.evidence = evidence
-        chosen = path if path is not None else self.settings.history_path
-        self.path = Path(chosen).expanduser() if chosen is not None else default_history_path()
-        self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves, so writes take the lock up front
-            # (no deadlock-prone read-to-write upgrades between processes).
-            self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        if backend is None:
+            chosen = path if path is not None else self.settings.history_path
+            backend = SQLiteBackend(
+                Path(chosen).expanduser() if chosen is not None else default_history_path(),
+                busy_timeout_s=busy_timeout_s,
             )
-        except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"cannot open history database {self.path}: {exc}") from exc
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            _switch_to_wal(self._conn, busy_timeout_s)
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self.migrated_from = migrate(self._conn)
-            # Garbage in the middle of the file opens fine and fails later, page by page: look once, up front.
-            problems = [str(row[0]) for row in self._conn.execute("PRAGMA quick_check(3)").fetchall()]
-            if problems != ["ok"]:
-                log.warning("history: %s failed its integrity check: %s", self.path, "; ".join(problems))
-                raise HistoryCorruptError(self.path)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            if is_corruption(exc):
-                raise HistoryCorruptError(self.path) from exc
-            raise HistoryError(f"cannot use history database {self.path}: {exc}") from exc
-        except HistoryError:
-            self._conn.close()
-            raise
+        self.backend = backend
+        self.path = Path(backend.location)  # what messages and the dashboard name (a URL: without its password)
+        self.migrated_from = backend.migrated_from
+        self._lock = threading.RLock()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self.backend.close()
 
     def __enter__(self) -> Self:
         return self
@@ -297,24 +272,13 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     # -- writing -----------------------------------------------------------------------------------------------
 
     def record(self, result: Result) -> None:
         """Record one run. Never raises: a history that cannot be written must not break the run (logged)."""
         try:
             self._record(result)
-        except (sqlite3.Error, HistoryError) as exc:
+        except HistoryError as exc:
             log.warning("history: could not record run %s: %s", result.id, exc)
 
     def _record(self, result: Result) -> None:
@@ -352,20 +316,27 @@ class History:
                 _examples_passed(a, c),
                 a.text if store else None,
             )
-            for a in result.answers
+            # In one global order (model name first), so that writers sharing a database bump the evidence counters
+            # in the same order and queue behind each other instead of deadlocking.
+            for a in sorted(result.answers, key=lambda a: (a.model.name, a.model.endpoint, a.sample))
         ]
-        with self._write() as conn:
+        db = self.backend
+
+        def write() -> None:
             # Recording the same run twice replaces it. Its answers and feedback are deleted and re-added around the
             # run row (rather than overwritten) so the evidence triggers move their counts with it.
-            feedback = conn.execute("SELECT * FROM feedback WHERE run_id = ?", (result.id,)).fetchall()
+            feedback = db.execute("SELECT * FROM feedback WHERE run_id = ?", (result.id,))
             if feedback:
-                conn.execute("DELETE FROM feedback WHERE run_id = ?", (result.id,))
-            conn.execute("DELETE FROM answers WHERE run_id = ?", (result.id,))
-            conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_row)
-            conn.executemany(
-                "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", answer_rows
+                db.execute("DELETE FROM feedback WHERE run_id = ?", (result.id,))
+            db.execute("DELETE FROM answers WHERE run_id = ?", (result.id,))
+            db.execute(_UPSERT_RUN, run_row)
+            db.executemany(
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                answer_rows,
             )
-            conn.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)", feedback)
+            db.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)", feedback)
+
+        self.backend.write(f"run {result.id}", write)
 
     def record_feedback(
         self, result_id: str, model_ids: Sequence[str], action: str | FeedbackAction, *, at: float | None = None
@@ -381,52 +352,55 @@ class History:
         parsed = FeedbackAction.parse(action)
         kind = "tests" if parsed in (FeedbackAction.TESTS_PASSED, FeedbackAction.TESTS_FAILED) else "user"
         when = time.time() if at is None else at
+        db = self.backend
+
+        def write() -> None:
+            targets: list[tuple[str, str, int]] = []
+            for member in model_ids:
+                model_id, sample = _split_member(member)
+                name, endpoint = _split_model_id(model_id)
+                targets.append((name, endpoint, -1 if sample is None else sample))
+            if not model_ids:
+                rows = db.execute(
+                    "SELECT DISTINCT model_name, endpoint FROM answers WHERE run_id = ? AND status = 'answered' "
+                    "AND (joined = 1 OR (joined IS NULL AND (SELECT answered FROM runs WHERE id = ?) = 1))",
+                    (result_id, result_id),
+                )
+                targets = [(name, endpoint, -1) for name, endpoint in rows]
+            if not db.execute("SELECT 1 FROM runs WHERE id = ?", (result_id,)):
+                # Feedback on a run that was not recorded (history was off): nothing to attach it to.
+                log.info("history: feedback for unknown run %s ignored", result_id)
+                return
+            for name, endpoint, sample in targets:
+                # The latest action replaces earlier ones: for one sample, or (sample -1) for all of them.
+                db.execute(
+                    "DELETE FROM feedback WHERE run_id = ? AND model_name = ? AND endpoint = ? AND kind = ? "
+                    "AND (? = -1 OR sample IN (-1, ?))",
+                    (result_id, name, endpoint, kind, sample, sample),
+                )
+                db.execute(
+                    "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (result_id, name, endpoint, sample, kind, str(parsed), when),
+                )
+
         try:
-            with self._write() as conn:
-                targets: list[tuple[str, str, int]] = []
-                for member in model_ids:
-                    model_id, sample = _split_member(member)
-                    name, endpoint = _split_model_id(model_id)
-                    targets.append((name, endpoint, -1 if sample is None else sample))
-                if not model_ids:
-                    rows = conn.execute(
-                        "SELECT DISTINCT model_name, endpoint FROM answers WHERE run_id = ? AND status = 'answered' "
-                        "AND (joined = 1 OR (joined IS NULL AND (SELECT answered FROM runs WHERE id = ?) = 1))",
-                        (result_id, result_id),
-                    ).fetchall()
-                    targets = [(name, endpoint, -1) for name, endpoint in rows]
-                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (result_id,)).fetchone() is None:
-                    # Feedback on a run that was not recorded (history was off): nothing to attach it to.
-                    log.info("history: feedback for unknown run %s ignored", result_id)
-                    return
-                for name, endpoint, sample in targets:
-                    # The latest action replaces earlier ones: for one sample, or (sample -1) for all of them.
-                    conn.execute(
-                        "DELETE FROM feedback WHERE run_id = ? AND model_name = ? AND endpoint = ? AND kind = ? "
-                        "AND (? = -1 OR sample IN (-1, ?))",
-                        (result_id, name, endpoint, kind, sample, sample),
-                    )
-                    conn.execute(
-                        "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (result_id, name, endpoint, sample, kind, str(parsed), when),
-                    )
-        except sqlite3.Error as exc:
+            self.backend.write(f"feedback on {result_id}", write)
+        except HistoryDatabaseError as exc:
             raise HistoryError(f"could not record feedback for run {result_id}: {exc}") from exc
 
     def reset(self) -> None:
-        """Delete every recorded run and all feedback (the file and its schema stay)."""
+        """Delete every recorded run and all feedback, for everyone who shares the database (its schema stays)."""
+        db = self.backend
+
+        def delete_all() -> None:
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table}")
+
         try:
-            with self._write() as conn:
-                conn.execute("DELETE FROM feedback")
-                conn.execute("DELETE FROM answers")
-                conn.execute("DELETE FROM runs")
-                conn.execute("DELETE FROM evidence")
-            with self._lock:
-                # Give the space back and drop the deleted pages from the WAL, so "reset" also forgets on disk.
-                self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise HistoryError(f"could not reset history {self.path}: {exc}") from exc
+            db.write("reset", delete_all)
+            db.compact()
+        except HistoryDatabaseError as exc:
+            raise HistoryError(f"could not reset history {db.location}: {exc}") from exc
 
     # -- learned weights ---------------------------------------------------------------------------------------
 
@@ -434,8 +408,10 @@ class History:
         # The evidence table is kept in step with answers and feedback by triggers (see _schema), so this is one
         # small indexed read however long the history is.
         out: dict[str, dict[str, Evidence]] = {}
-        with self._lock:
-            rows = self._conn.execute(_EVIDENCE_SQL, (json.dumps(sorted(set(names))),)).fetchall()
+        wanted = sorted(set(names))
+        if not wanted:
+            return out
+        rows = self.backend.execute(_EVIDENCE_SQL.format(names=", ".join("?" * len(wanted))), wanted)
         for name, task, kind, count in rows:
             if kind in _EVIDENCE_FIELDS:
                 evidence = out.setdefault(name, {}).setdefault(task, Evidence())
@@ -449,7 +425,7 @@ class History:
         """The reliability posterior of model ``name`` on ``task`` (None: across all task kinds)."""
         try:
             per_task = self._evidence([name]).get(name, {})
-        except sqlite3.Error as exc:
+        except HistoryError as exc:
             log.warning("history: cannot read evidence for %s: %s", name, exc)
             per_task = {}
         return self._posterior(name, per_task, None if task is None else str(task))
@@ -467,7 +443,7 @@ class History:
         served by two endpoints shares its reliability. Falls back to the priors when the database cannot be read."""
         try:
             evidence = self._evidence(m.name for m in models)
-        except sqlite3.Error as exc:
+        except HistoryError as exc:
             log.warning("history: cannot read weights, using priors: %s", exc)
             evidence = {}
         return {
@@ -478,13 +454,12 @@ class History:
     # -- latency and skipping ----------------------------------------------------------------------------------
 
     def _recent(self, model: ModelInfo, limit: int) -> list[tuple[str, float | None, float]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT a.status, a.latency_s, r.started_at FROM answers a JOIN runs r ON r.id = a.run_id "
-                "WHERE a.model_name = ? AND a.endpoint = ? AND a.status IN ('answered', 'timeout', 'failed') "
-                "ORDER BY r.started_at DESC LIMIT ?",
-                (model.name, model.endpoint, limit),
-            ).fetchall()
+        rows = self.backend.execute(
+            "SELECT a.status, a.latency_s, r.started_at FROM answers a JOIN runs r ON r.id = a.run_id "
+            "WHERE a.model_name = ? AND a.endpoint = ? AND a.status IN ('answered', 'timeout', 'failed') "
+            "ORDER BY r.started_at DESC LIMIT ?",
+            (model.name, model.endpoint, limit),
+        )
         return [(str(s), None if lat is None else float(lat), float(t)) for s, lat, t in rows]
 
     def expected_latency(self, model: ModelInfo, *, recent: int = 20) -> float | None:
@@ -492,7 +467,7 @@ class History:
         The median, so the one run that loaded the model into memory does not dominate."""
         try:
             rows = self._recent(model, recent * 3)
-        except sqlite3.Error:
+        except HistoryError:
             return None
         latencies = [lat for status, lat, _ in rows if status == "answered" and lat is not None][:recent]
         return statistics.median(latencies) if latencies else None
@@ -517,7 +492,7 @@ class History:
         now = time.time() if now is None else now
         try:
             rows = self._recent(model, max(failing_streak, 60))
-        except sqlite3.Error:
+        except HistoryError:
             return None
         streak = rows[:failing_streak]
         if (
@@ -550,10 +525,7 @@ class History:
             where.append("r.started_at >= ?")
             params.append(since)
         sql = _ANSWER_ROWS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.started_at"
-        with self._lock:
-            cur = self._conn.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return self.backend.query(sql, params)
 
     def model_stats(self, *, task: TaskKind | str | None = None, since: float | None = None) -> list[ModelStats]:
         """One :class:`ModelStats` per model name seen, best weight first."""
@@ -613,8 +585,7 @@ class History:
         }
 
     def run_count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        return int(self.backend.execute("SELECT COUNT(*) FROM runs")[0][0])
 
     # -- export ------------------------------------------------------------------------------------------------
 
@@ -630,13 +601,11 @@ class History:
                 if kind == "csv":
                     return self._export_csv(target)
                 return self._export_json(target)
-        except (sqlite3.Error, OSError) as exc:
+        except (HistoryDatabaseError, OSError) as exc:
             raise HistoryError(f"could not export history to {target}: {exc}") from exc
 
     def _fetch(self, sql: str) -> list[dict[str, Any]]:
-        cur = self._conn.execute(sql)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return self.backend.query(sql)
 
     def _export_json(self, target: Path) -> int:
         runs = self._fetch("SELECT * FROM runs ORDER BY started_at")
@@ -721,15 +690,6 @@ class NullHistory:
         return None
 
 
-def is_corruption(exc: BaseException) -> bool:
-    """Whether an SQLite error says the file is damaged (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text
-
-
 def move_aside(path: str | Path) -> Path:
     """Rename a damaged history file (and its ``-wal``/``-shm`` companions) to ``<name>.corrupt-<time>``, so the
     next run starts a new one and nothing is deleted. Returns the new path of the database file."""
@@ -742,19 +702,3 @@ def move_aside(path: str | Path) -> Path:
             companion.rename(target.with_name(target.name + suffix))
     source.rename(target)
     return target
-
-
-def open_history(settings: Settings) -> History | NullHistory:
-    """The history the settings ask for; a :class:`NullHistory` (logged, with ``reason``) when it is off or cannot
-    be opened, so runs go on without it."""
-    if not settings.history:
-        return NullHistory()
-    if settings.history_url:  # the team's shared PostgreSQL history (codeconductor.ensemble.history._postgres)
-        from ._postgres import open_postgres_history
-
-        return open_postgres_history(settings)
-    try:
-        return History(settings=settings)
-    except HistoryError as exc:
-        log.warning("running without history: %s", exc)
-        return NullHistory(reason=f"running without history: {exc}")

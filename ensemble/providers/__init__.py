@@ -1,6 +1,9 @@
 """Providers: one module per model-server API (and the in-process embedded runtime).
 
-The embedded provider imports llama-cpp-python only when a model is loaded, so importing this package is cheap.
+Each module declares what the engine needs to know of its kind (a
+:class:`~codeconductor.ensemble.providers.base.ProviderSpec`); :mod:`.registry` lists them. The server providers share
+their ``generate()`` (:mod:`._server`). The embedded provider imports llama-cpp-python only when a model is loaded,
+so importing this package is cheap.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A provider speaks one server's API (Ollama, OpenAI-compatible) or runs models in-process (embedded). Providers
 know nothing of prompts or consensus: they list models and generate text, streaming tokens to an optional
-callback. All of them share one ``httpx.AsyncClient`` owned by the caller.
+callback. All of them share one ``httpx.AsyncClient`` owned by the caller. :class:`ProviderSpec` is what each
+provider's module declares about its kind (:mod:`codeconductor.ensemble.providers.registry`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 
@@ -21,9 +23,9 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind, Request
 
-__all__ = ["OnToken", "Provider", "translate_transport_errors"]
+__all__ = ["ApiProbe", "OnToken", "Provider", "ProviderContext", "ProviderSpec", "translate_transport_errors"]
 
 OnToken = Callable[[str], None]
 
@@ -58,6 +60,49 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources the provider owns (not the shared HTTP client)."""
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider for one endpoint is made from (discovery has it)."""
+
+    endpoint: str
+    client: httpx.AsyncClient  # shared, owned by the caller
+    api_key: str | None = None  # from the endpoint's api_key_env
+    label: str | None = None  # the endpoint's configured name
+
+
+@dataclass(frozen=True)
+class ApiProbe:
+    """How the provider's API is recognised at a server: a GET of ``path`` answering 200 with a JSON object that
+    has ``key`` (:meth:`Provider.probe`: a ``value_type`` there). With ``sends_key`` the endpoint's API key goes
+    along, and 401/403 means a wrong key."""
+
+    path: str
+    key: str
+    value_type: type = object
+    sends_key: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One kind of provider, as the rest of the engine sees it."""
+
+    kind: ProviderKind
+    title: str  # the API's name in messages ("does not speak the Ollama API")
+    create: Callable[[ProviderContext], Provider]
+    # Discovery probes servers for the APIs that have one, in registry order (a server speaking several APIs is
+    # taken for the first); None: not found on a server (the in-process runtime).
+    probe: ApiProbe | None = None
+    # Runs in this process: each model its own queue of one answer at a time, one provider object shared by the
+    # whole process, and ``embedded_samples`` answers per model (one model's samples are the ensemble it affords).
+    in_process: bool = False
+    # The server loads a model into memory on its first call (one load per host at a time, a longer first wait).
+    loads_on_first_call: bool = False
+    # Which server it always is, for the gateways' load monitor and ``models`` (None: detected per endpoint).
+    server: str | None = None
+    # The provider's prompt quirk: the chat messages for ``request`` as this provider wants them.
+    adjust_messages: Callable[[list[ChatMessage], Request, ModelInfo], list[ChatMessage]] | None = None
 
 
 @asynccontextmanager

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..prompts import AnswerShape, answer_end, answer_shape
-from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind, Request
 from ..weights import (
     QWEN_CODER,
     EmbeddedModelSpec,
@@ -44,7 +44,7 @@ from ..weights import (
     find_smollm2,
 )
 from ._wire import completion_prompt
-from .base import OnToken, Provider
+from .base import OnToken, Provider, ProviderSpec
 
 __all__ = ["EMBEDDED_URL", "EmbeddedProvider", "keep_output_streams"]
 
@@ -380,6 +380,24 @@ def _render(runner: _Runner, messages: Sequence[ChatMessage]) -> tuple[str, str,
     rendered = runner.formatter(messages=[{"role": m.role, "content": m.content} for m in history])
     stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
     return rendered.prompt + prefill, prefill, [s for s in stop if s]
+
+
+def _start_the_answer(messages: list[ChatMessage], request: Request, model: ModelInfo) -> list[ChatMessage]:
+    """The prompt quirk of the in-process models: a chat answer that is code starts with the fence the prompt asks
+    for. This provider continues a trailing assistant message (a server API may not, :func:`_render`), so a small
+    model writes code at once and stops at the closing fence."""
+    if not model.chat or not request.task.produces_code:
+        return messages
+    return [*messages, ChatMessage(role="assistant", content=f"```{request.context.language}\n")]
+
+
+SPEC = ProviderSpec(
+    kind=ProviderKind.EMBEDDED,
+    title="embedded",
+    create=lambda ctx: EmbeddedProvider(),
+    in_process=True,
+    adjust_messages=_start_the_answer,
+)
 
 
 def _safe_call(on_token: OnToken, piece: str, model: str) -> None:

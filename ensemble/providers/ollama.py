@@ -23,16 +23,15 @@ import httpx
 
 from ..errors import ProviderClosed, ProviderProtocolError
 from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+from ._server import ServerProvider
 from ._wire import (
     AnswerBuffer,
     check_status,
     completion_prompt,
     iter_lines,
     looks_like_embedding,
-    post_answer,
-    read_json,
 )
-from .base import OnToken, Provider, translate_transport_errors
+from .base import ApiProbe, ProviderSpec, translate_transport_errors
 
 __all__ = ["DEFAULT_NUM_CTX", "NUM_CTX_BUCKETS", "OllamaProvider"]
 
@@ -46,14 +45,16 @@ _WINDOWS: dict[tuple[str, str], int] = {}
 _CHARS_PER_TOKEN = 3  # conservative for code (the same estimate the prompt builder trims with)
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(ServerProvider):
     """One Ollama server, e.g. ``http://127.0.0.1:11434``."""
 
     kind = ProviderKind.OLLAMA
+    api = ApiProbe("/api/version", "version", value_type=str)
+    chat_path = "/api/chat"
+    completion_path = "/api/generate"
 
     def __init__(self, base_url: str, client: httpx.AsyncClient, *, num_ctx: int = DEFAULT_NUM_CTX) -> None:
-        super().__init__(base_url)
-        self._client = client
+        super().__init__(base_url, client)
         self._num_ctx = num_ctx
 
     def num_ctx_for(self, model: ModelInfo, messages: Sequence[ChatMessage], max_tokens: int) -> int:
@@ -70,15 +71,6 @@ class OllamaProvider(Provider):
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={self.base_url!r})"
-
-    async def probe(self, timeout: float = 0.5) -> bool:
-        try:
-            response = await self._client.get(f"{self.base_url}/api/version", timeout=timeout)
-            data = response.json() if response.status_code == 200 else None
-            return isinstance(data, dict) and isinstance(data.get("version"), str)
-        except (httpx.HTTPError, ValueError, OSError) as exc:
-            log.debug("probe %s: %s", self.base_url, type(exc).__name__)
-            return False
 
     async def list_models(self, timeout: float = 2.0) -> list[ModelInfo]:
         async with translate_transport_errors(self.base_url):
@@ -167,23 +159,14 @@ class OllamaProvider(Provider):
             body["keep_alive"] = params.keep_alive
         return body
 
-    async def generate(
-        self,
-        model: ModelInfo,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        on_token: OnToken | None = None,
+    def _read_whole(self, payload: Any, model: ModelInfo, answer: AnswerBuffer) -> dict[str, Any]:
+        self._take(payload, model, answer)
+        return dict(payload)
+
+    def _result(
+        self, counters: dict[str, Any], answer: AnswerBuffer, *, stream: bool, headers: httpx.Headers
     ) -> GenerationResult:
-        path = "/api/chat" if model.chat else "/api/generate"
-        stream = on_token is not None
-        answer = AnswerBuffer(self.base_url, model.name, on_token)
-        body = self._body(model, messages, params, stream)
-        async with post_answer(self._client, self.base_url, path, body, model.name) as response:
-            if stream:
-                final = await self._read_stream(response, model, answer)
-            else:
-                final = await read_json(response, self.base_url, model.name)
-                self._take(final, model, answer)
+        final = counters
         load_ns = final.get("load_duration")
         return GenerationResult(
             text=answer.text,
@@ -219,6 +202,16 @@ class OllamaProvider(Provider):
         raise ProviderClosed(
             f"{self.base_url}: stream ended before the answer finished", endpoint=self.base_url, model=model.name
         )
+
+
+SPEC = ProviderSpec(
+    kind=ProviderKind.OLLAMA,
+    title="Ollama",
+    create=lambda ctx: OllamaProvider(ctx.endpoint, ctx.client),
+    probe=OllamaProvider.api,
+    loads_on_first_call=True,  # a model not in memory (ModelInfo.loaded False) is loaded by its first call
+    server="ollama",
+)
 
 
 def _context_length(show: dict[str, Any]) -> int | None:

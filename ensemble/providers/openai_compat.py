@@ -16,33 +16,34 @@ import httpx
 
 from ..errors import ProviderClosed, ProviderProtocolError
 from ..types import ChatMessage, GenerationParams, GenerationResult, ModelInfo, ProviderKind
+from ._server import ServerProvider
 from ._wire import (
     AnswerBuffer,
     check_status,
     completion_prompt,
     iter_sse_data,
     looks_like_embedding,
-    post_answer,
-    read_json,
 )
-from .base import OnToken, Provider, translate_transport_errors
+from .base import ApiProbe, ProviderSpec, translate_transport_errors
 
 __all__ = ["OpenAICompatProvider"]
 
 log = logging.getLogger(__name__)
 
 
-class OpenAICompatProvider(Provider):
+class OpenAICompatProvider(ServerProvider):
     """One OpenAI-compatible endpoint. ``base_url`` may end in ``/v1`` or not; ``api_key`` is sent as a bearer
     token and never appears in ``repr``, logs or errors."""
 
     kind = ProviderKind.OPENAI
+    api = ApiProbe("/v1/models", "data", value_type=list, sends_key=True)
+    chat_path = "/v1/chat/completions"
+    completion_path = "/v1/completions"
 
     def __init__(
         self, base_url: str, client: httpx.AsyncClient, *, api_key: str | None = None, label: str | None = None
     ) -> None:
-        super().__init__(base_url.rstrip("/").removesuffix("/v1"))
-        self._client = client
+        super().__init__(base_url.rstrip("/").removesuffix("/v1"), client)
         self.__api_key = api_key
         self.label = label
 
@@ -54,15 +55,6 @@ class OpenAICompatProvider(Provider):
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
-
-    async def probe(self, timeout: float = 0.5) -> bool:
-        try:
-            response = await self._client.get(f"{self.base_url}/v1/models", headers=self._headers(), timeout=timeout)
-            data = response.json() if response.status_code == 200 else None
-            return isinstance(data, dict) and isinstance(data.get("data"), list)
-        except (httpx.HTTPError, ValueError, OSError) as exc:
-            log.debug("probe %s: %s", self.base_url, type(exc).__name__)
-            return False
 
     async def list_models(self, timeout: float = 2.0) -> list[ModelInfo]:
         async with translate_transport_errors(self.base_url):
@@ -129,32 +121,17 @@ class OpenAICompatProvider(Provider):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def generate(
-        self,
-        model: ModelInfo,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        on_token: OnToken | None = None,
+    def _result(
+        self, counters: dict[str, Any], answer: AnswerBuffer, *, stream: bool, headers: httpx.Headers
     ) -> GenerationResult:
-        path = "/v1/chat/completions" if model.chat else "/v1/completions"
-        stream = on_token is not None
-        answer = AnswerBuffer(self.base_url, model.name, on_token)
-        body = self._body(model, messages, params, stream)
-        async with post_answer(
-            self._client, self.base_url, path, body, model.name, headers=self._headers()
-        ) as response:
-            served_by = _deployment(response.headers)
-            if stream:
-                usage = await self._read_stream(response, model, answer)
-            else:
-                usage = self._read_whole(await read_json(response, self.base_url, model.name), model, answer)
+        usage = counters
         return GenerationResult(
             text=answer.text,
             tokens_in=_int(usage.get("prompt_tokens")),
             # Without usage (llama-cpp-python does not send it when streaming) each streamed piece is one token.
             tokens_out=_int(usage.get("completion_tokens")) or (answer.pieces if stream else None),
             first_token_s=answer.first_token_s,
-            served_by=served_by,
+            served_by=_deployment(headers),
         )
 
     def _read_whole(self, payload: Any, model: ModelInfo, answer: AnswerBuffer) -> dict[str, Any]:
@@ -193,6 +170,14 @@ class OpenAICompatProvider(Provider):
                 f"{self.base_url}: stream ended before the answer finished", endpoint=self.base_url, model=model.name
             )
         return usage
+
+
+SPEC = ProviderSpec(
+    kind=ProviderKind.OPENAI,
+    title="OpenAI",
+    create=lambda ctx: OpenAICompatProvider(ctx.endpoint, ctx.client, api_key=ctx.api_key, label=ctx.label),
+    probe=OpenAICompatProvider.api,
+)
 
 
 def _deployment(headers: httpx.Headers) -> str | None:

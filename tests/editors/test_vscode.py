@@ -283,7 +283,7 @@ def test_preview_accept_reject_alternative_and_status_menu(
     assert "ok-vscode-preview-alt" in obs["dashboard"]
     # Accept and reject were recorded as feedback in the history.
     with History(db) as history:
-        rows = set(history._conn.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'").fetchall())
+        rows = set(history.backend.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'"))
     assert ("ok-vscode-preview-alt", "rejected") in rows
     assert ("ok-vscode-preview-a", "applied") in rows
     for step in ("02-preview", "03-alternative", "04-rejected", "05-stale-refused", "06-accepted", "07-status-menu"):

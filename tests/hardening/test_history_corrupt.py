@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codeconductor.ensemble.cli import main
+from codeconductor.cli import main
 from codeconductor.ensemble.errors import HistoryCorruptError
 from codeconductor.ensemble.history import History, NullHistory, open_history
 from codeconductor.ensemble.settings import Settings

@@ -161,7 +161,7 @@ def test_cli_warns_and_skips_the_projects_remote_endpoint(home: Path) -> None:
     (home / "cloned" / "codeconductor.toml").write_text(HOSTILE + 'probe_local = false\nembedded = "off"\n')
     env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", "models", "--json"],
+        [sys.executable, "-m", "codeconductor.cli", "models", "--json"],
         cwd=home / "cloned" / "src",
         env=env,
         capture_output=True,
@@ -179,7 +179,7 @@ def test_cli_warns_and_skips_the_projects_remote_endpoint(home: Path) -> None:
         'allow_remote = true\nprobe_local = false\nembedded = "off"\nendpoints = [{ url = "http://127.0.0.1:9" }]\n'
     )
     trusted = subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", "--trust-workspace", "models", "--json"],
+        [sys.executable, "-m", "codeconductor.cli", "--trust-workspace", "models", "--json"],
         cwd=home / "cloned",
         env=env,
         capture_output=True,

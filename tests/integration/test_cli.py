@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codeconductor.ensemble.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, example_path
+from codeconductor.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, example_path
 from tests.support.fault_server import FaultServer
 from tests.support.llama_server import LlamaServer, free_port, llama_servers
 
@@ -43,7 +43,7 @@ def write_config(folder: Path, *urls: str, extra: str = "") -> None:
 def cli(folder: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", *args],
+        [sys.executable, "-m", "codeconductor.cli", *args],
         cwd=folder,
         env=env,
         input=stdin if stdin is not None else "",
@@ -151,7 +151,7 @@ def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
         inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "codeconductor.ensemble", "ask", "--quiet", "hello"],
+                [sys.executable, "-m", "codeconductor.cli", "ask", "--quiet", "hello"],
                 cwd=tmp_path,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -186,7 +186,7 @@ def test_serve_over_tcp_answers_initialize(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeconductor.ensemble", "serve", "--tcp", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "codeconductor.cli", "serve", "--tcp", f"127.0.0.1:{port}"],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -23,7 +23,7 @@ def test_demo_shows_a_verified_edit_with_its_agreement(tmp_path: Path) -> None:
     tmp_path.joinpath("codeconductor.toml").write_text('probe_local = false\nembedded = "on"\nhistory = false\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", "demo"],
+        [sys.executable, "-m", "codeconductor.cli", "demo"],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -55,7 +55,7 @@ async def test_loading_models_on_worker_threads_leaves_stdout_and_stderr_alone(
 
 
 def _shell(folder: Path, command: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CC": f"{sys.executable} -m codeconductor.ensemble"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CC": f"{sys.executable} -m codeconductor.cli"}
     return subprocess.run(
         ["bash", "-c", command], cwd=folder, env=env, stdin=subprocess.DEVNULL, text=True, timeout=240, check=False
     )

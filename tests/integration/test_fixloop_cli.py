@@ -48,7 +48,7 @@ def project(root: Path, fake: FaultServer, models: list[str]) -> Path:
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", *args],
+        [sys.executable, "-m", "codeconductor.cli", *args],
         cwd=root,
         env=env,
         capture_output=True,

@@ -265,7 +265,7 @@ def test_cli_ask_json_runs_go_answers_in_the_module(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "calc/sum.go",
+            [sys.executable, "-m", "codeconductor.cli", "ask", "--json", "--task", "fix", "--file", "calc/sum.go",
              "--lines", f"{start + 1}-{end}", "the even numbers are not added"],
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},

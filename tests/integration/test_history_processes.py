@@ -80,7 +80,7 @@ def test_two_processes_write_at_once_without_losing_runs(tmp_path: Path) -> None
     written = {line for out, _ in outputs for line in out.split()}
     assert len(written) == 300
     with History(db) as h:
-        ids = {r[0] for r in h._conn.execute("SELECT id FROM runs")}
+        ids = {r[0] for r in h.backend.execute("SELECT id FROM runs")}
         assert ids == written
         assert len(h.answer_rows()) == 1200
         m0 = ModelInfo(name="m0", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")

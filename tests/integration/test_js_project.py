@@ -334,7 +334,7 @@ def test_cli_ask_json_runs_javascript_answers_in_the_project(tmp_path: Path) -> 
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "src/sum.js",
+            [sys.executable, "-m", "codeconductor.cli", "ask", "--json", "--task", "fix", "--file", "src/sum.js",
              "--lines", f"{found.start_line + 1}-{found.end_line}", "odd numbers are added"],
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},

@@ -223,7 +223,7 @@ def test_cli_ask_in_a_project_runs_the_answers_there(shop: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "codeconductor.ensemble",
+                    "codeconductor.cli",
                     "ask",
                     "--json",
                     "--task",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from codeconductor.ensemble.errors import ModelError
-from codeconductor.ensemble.prompts import build_messages
 from codeconductor.ensemble.providers import EmbeddedProvider
+from codeconductor.ensemble.providers.registry import messages_for
 from codeconductor.ensemble.types import (
     ChatMessage,
     CodeContext,
@@ -176,7 +176,7 @@ async def test_qwen_coder_writes_one_fenced_block_and_stops_when_it_is_closed() 
         )
         tokens: list[str] = []
         answer = await provider.generate(
-            model, build_messages(request, model), GenerationParams(max_tokens=300, temperature=0), tokens.append
+            model, messages_for(request, model), GenerationParams(max_tokens=300, temperature=0), tokens.append
         )
     finally:
         await provider.aclose()

@@ -132,7 +132,9 @@ def test_the_wheel_and_sdist_hold_what_runs(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for needed in (
         "codeconductor/__init__.py",
-        "codeconductor/ensemble/cli.py",
+        "codeconductor/cli/__init__.py",  # the codeconductor command
+        "codeconductor/cli/app.py",
+        "codeconductor/cli/py.typed",
         "codeconductor/ensemble/py.typed",
         "codeconductor/ensemble/examples/average.py",  # codeconductor demo
         "codeconductor/ensemble/languages/_harness.js",  # JavaScript candidates
@@ -143,15 +145,15 @@ def test_the_wheel_and_sdist_hold_what_runs(installed: Installed) -> None:
         "codeconductor/server/py.typed",
     ):
         assert needed in names, needed
-    assert not [n for n in names if n.split("/")[0] in ("ensemble", "server", "tests", "bench")]
+    assert not [n for n in names if n.split("/")[0] in ("ensemble", "server", "cli", "tests", "bench")]
     dist_info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     entry_points = zipfile.ZipFile(installed.wheel).read(dist_info).decode()
-    assert "codeconductor = codeconductor.ensemble.cli:main" in entry_points
+    assert "codeconductor = codeconductor.cli:main" in entry_points
     with tarfile.open(installed.sdist) as sdist:
         members = sdist.getmembers()
     assert not [m.name for m in members if m.issym() or m.islnk()]  # the checkout's links stay out of the sdist
     sdist_names = {m.name.split("/", 1)[-1] for m in members}
-    assert {"pyproject.toml", "codeconductor/__init__.py", "ensemble/cli.py", "server/__main__.py"} <= sdist_names
+    assert {"pyproject.toml", "codeconductor/__init__.py", "cli/app.py", "server/__main__.py"} <= sdist_names
 
 
 def test_help_models_and_handshake_from_a_shadowing_folder(

@@ -6,6 +6,7 @@ refused when the document changed since it was shown."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ async def _execute(client: LanguageClient, action: lsp.CodeAction) -> dict[str, 
 def _feedback(db: Path) -> dict[str, str]:
     """model name -> the user's latest action, as the history stored it."""
     with History(db) as history:
-        rows = history._conn.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'").fetchall()
+        rows = history.backend.execute("SELECT model_name, action FROM feedback WHERE kind = 'user'")
     return dict(rows)
 
 
@@ -237,3 +238,20 @@ async def test_apply_setting(
     assert reply["status"] == status
     assert (editor.texts[URI] == FIXED_TEXT) is (status == "applied")
     assert editor.confirmations == []
+
+
+async def test_the_history_report_is_the_same_dashboard_as_the_clis(client: LanguageClient, db: Path) -> None:
+    editor = editor_of(client)
+    editor.open(URI, BUGGY)
+    await _run(client, editor)
+    report: dict[str, Any] = await command(client, "codeconductor.historyReport")
+    assert report["message"] == "1 runs recorded"
+    html = report["html"]
+    assert html.startswith("<!DOCTYPE html>")
+    assert all(f"<td>{name}</td>" in html for name in MODELS)
+    # The history's own render_report: what `codeconductor stats --html` writes, up to the minute it was made.
+    from codeconductor.ensemble.history import render_report
+
+    with History(db) as history:
+        cli_html = render_report(history)
+    assert re.sub(r"generated [0-9: -]+UTC", "", html) == re.sub(r"generated [0-9: -]+UTC", "", cli_html)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _CONSOLE_SCRIPT = """#!{python}
 import sys
-from codeconductor.ensemble.cli import main
+from codeconductor.cli import main
 if __name__ == "__main__":
     sys.exit(main())
 """

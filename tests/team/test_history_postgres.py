@@ -74,10 +74,10 @@ def test_same_tables_and_columns_as_the_sqlite_history(db: History, tmp_path: Pa
         t: [c[1] for c in lite.execute(f"PRAGMA table_info({t})")]
         for (t,) in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
-    pg_rows = db._conn.execute(
+    pg_rows = db.backend.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
         "AND table_name <> 'codeconductor_schema' ORDER BY table_name, ordinal_position"
-    ).fetchall()
+    )
     assert _tables(pg_rows) == sqlite_cols
 
 
@@ -105,7 +105,9 @@ def test_evidence_stays_in_step_with_answers(db: History) -> None:
     for i in range(5):
         db.record(make_result([(GOOD, AnswerStatus.ANSWERED, "a"), (BAD, AnswerStatus.TIMEOUT, "")], run_id=f"r{i}"))
     db.record(make_result([(GOOD, AnswerStatus.ANSWERED, "a"), (OTHER, AnswerStatus.FAILED, "")], run_id="r0"))
-    counts = dict(db._conn.execute("SELECT model_name || '/' || kind, n FROM evidence WHERE n <> 0").fetchall())
+    counts: dict[str, float] = dict(
+        db.backend.execute("SELECT model_name || '/' || kind, n FROM evidence WHERE n <> 0")
+    )
     # r0 was recorded twice: its first answers' evidence moved out, the second's in.
     assert counts == {"bad:7b/timeout": 4.0, "other:3b/error": 1.0}
 
@@ -204,16 +206,16 @@ def test_ten_writers_and_a_killed_one_lose_nothing(pg_url: str) -> None:
     written = {line for out, _ in outputs for line in out.split()}
     assert len(written) == 270
     with PostgresHistory(pg_url) as h:
-        stored = {row[0] for row in h._conn.execute("SELECT id FROM runs").fetchall()}
+        stored = {row[0] for row in h.backend.execute("SELECT id FROM runs")}
         assert written <= stored
         assert set(committed) <= stored
         assert stored - written - set(committed) <= {i for i in stored if i.startswith("victim-")}
         # Nothing half-written: every stored run has its four answers, and the evidence counts match them.
-        (orphans,) = h._conn.execute(
+        ((orphans,),) = h.backend.execute(
             "SELECT COUNT(*) FROM runs r WHERE (SELECT COUNT(*) FROM answers a WHERE a.run_id = r.id) <> 4"
-        ).fetchone()
+        )
         assert orphans == 0
-        joined = dict(h._conn.execute("SELECT model_name, n FROM evidence WHERE kind = 'joined'").fetchall())
+        joined: dict[str, float] = dict(h.backend.execute("SELECT model_name, n FROM evidence WHERE kind = 'joined'"))
         assert joined == {f"m{i}": float(len(stored)) for i in range(4)}
 
 

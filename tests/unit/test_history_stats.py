@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from codeconductor.cli.stats import add_stats_subcommand, run_stats
 from codeconductor.ensemble.history import History
 from codeconductor.ensemble.settings import Settings
-from codeconductor.ensemble.stats import add_stats_subcommand, run_stats
 from codeconductor.ensemble.types import (
     AnswerStatus,
     Cluster,

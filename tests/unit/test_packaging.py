@@ -1,6 +1,6 @@
-"""The import names the build installs: pyproject maps the folders ``ensemble/`` and ``server/`` to
-``codeconductor.ensemble`` and ``codeconductor.server`` (setuptools ``package-dir``), and ``codeconductor/`` links to
-them so a checkout imports its own files under the same names. Every package folder must be in the wheel, nothing
+"""The import names the build installs: pyproject maps the folders ``ensemble/``, ``server/`` and ``cli/`` to
+``codeconductor.ensemble``, ``codeconductor.server`` and ``codeconductor.cli`` (setuptools ``package-dir``), and
+``codeconductor/`` links to them so a checkout imports its own files under the same names. Every package folder must be in the wheel, nothing
 may import the folders by their bare names (a second copy of every module, and a name a user's ``server.py``
 shadows), and the versions the editor extension and the server's handshake compare must agree.
 
@@ -19,12 +19,13 @@ import tomllib
 from pathlib import Path
 
 import codeconductor
+import codeconductor.cli
 import codeconductor.ensemble
 import codeconductor.server
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = ("ensemble", "server")
-SOURCES = ("ensemble", "server", "tests", "bench", "scripts")
+FOLDERS = ("ensemble", "server", "cli")
+SOURCES = ("ensemble", "server", "cli", "tests", "bench", "scripts")
 
 
 def _setuptools() -> dict[str, object]:
@@ -51,6 +52,7 @@ def test_the_checkout_imports_the_folders_through_its_links() -> None:
         assert link.resolve() == (ROOT / folder).resolve()
     assert Path(codeconductor.ensemble.__file__ or "").resolve() == ROOT / "ensemble" / "__init__.py"
     assert Path(codeconductor.server.__file__ or "").resolve() == ROOT / "server" / "__init__.py"
+    assert Path(codeconductor.cli.__file__ or "").resolve() == ROOT / "cli" / "__init__.py"
 
 
 def _bare_names(tree: ast.AST) -> list[tuple[int, str]]:
@@ -81,7 +83,7 @@ def test_nothing_imports_the_folders_by_their_bare_names() -> None:
 
 
 def test_the_bare_name_check_finds_what_it_looks_for() -> None:
-    engine, front = FOLDERS  # spelled through variables: the names must not be literal in this file
+    engine, front, _ = FOLDERS  # spelled through variables: the names must not be literal in this file
     source = f'import {front}\nfrom {engine}.cli import main\nrun([python, "-m", "{front}"])\nfrom codeconductor import {engine}\n'
     assert _bare_names(ast.parse(source)) == [(1, front), (2, f"{engine}.cli"), (3, front)]
 

@@ -103,17 +103,21 @@ def test_messages_are_json_serialisable() -> None:
 
 def test_embedded_chat_models_get_an_opened_fence_to_continue_server_models_do_not() -> None:
     from codeconductor.ensemble.prompts import AnswerShape, answer_shape
+    from codeconductor.ensemble.providers.registry import messages_for
 
     request = Request(task=TaskKind.IMPROVE, context=CodeContext(selection="def f():\n    return 1\n"))
     embedded = ModelInfo(name="q", provider=ProviderKind.EMBEDDED, endpoint="embedded://")
-    started = build_messages(request, embedded)
+    assert build_messages(request, embedded)[-1].role == "user"  # the prompt is the same for every provider
+    started = messages_for(request, embedded)
     assert started[-1].role == "assistant"
     assert started[-1].content == "```python\n"
     assert answer_shape("<|im_start|>assistant\n" + started[-1].content) is AnswerShape.FENCED
     server = ModelInfo(name="q", provider=ProviderKind.OLLAMA, endpoint="http://127.0.0.1:11434")
-    assert [m.role for m in build_messages(request, server)] == ["system", "user"]
+    assert [m.role for m in messages_for(request, server)] == ["system", "user"]
     review = request.model_copy(update={"task": TaskKind.REVIEW})
-    assert build_messages(review, embedded)[-1].role == "user"  # only code answers are started
+    assert messages_for(review, embedded)[-1].role == "user"  # only code answers are started
+    base = embedded.model_copy(update={"chat": False})
+    assert [m.role for m in messages_for(request, base)] == ["user"]  # a completion prompt is not started
 
 
 def test_answer_shape_from_the_end_of_the_prompt() -> None:

@@ -63,7 +63,7 @@ def test_both_spellings_at_every_level(top: str, endpoint: str) -> None:
 
 
 def test_the_dump_is_by_field_name_and_parses_back() -> None:
-    # The CLI re-validates a dump with its overrides on top (ensemble/cli.py): names, not aliases.
+    # The CLI re-validates a dump with its overrides on top (cli/_common.py): names, not aliases.
     dump = CHOSEN.model_dump()
     assert "max_models" in dump
     assert "api_key_env" in dump["endpoints"][0]

@@ -269,7 +269,7 @@ async def test_javascript_fix_is_chosen_by_execution(executor: SandboxExecutor, 
 
 
 async def test_the_cli_says_not_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    from codeconductor.ensemble.cli import _print_result
+    from codeconductor.cli.app import _print_result
 
     answers = [_answer("a", SIEVE), _answer("b", SIEVE)]
     request = _request(TaskKind.IMPROVE)

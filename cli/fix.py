@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import difflib
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +27,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from ._targets import find_project_tests
-from .errors import CodeConductorError, SettingsError
-from .fixloop import FixOutcome, FixProgress, FixTarget, fix_with_tests
-from .pipeline import Pipeline
-from .settings import Settings, load_settings, parse_settings
-from .testgen import TestGenOutcome, generate_tests
-from .types import ProgressEvent
+from codeconductor.ensemble import find_project_tests
+from codeconductor.ensemble.errors import SettingsError
+from codeconductor.ensemble.fixloop import FixOutcome, FixProgress, FixTarget, fix_with_tests
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.testgen import TestGenOutcome, generate_tests
+from codeconductor.ensemble.types import ProgressEvent
+
+from ._common import EXIT_ERROR, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, command_settings
 
 __all__ = ["add_fix_subcommand", "add_gen_tests_subcommand", "run_fix", "run_gen_tests"]
 
-logger = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_GREEN = 0, 1, 2, 3
+EXIT_NOT_GREEN = EXIT_NO_ANSWER  # no candidate passed the tests, or no generated test was kept
 
 
 def add_fix_subcommand(subparsers: Any) -> None:
@@ -89,7 +87,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, str, str, Settings]:
     """The project root, the file relative to it, the function and the settings named by the command line."""
     path, function = _split_target(args.target)
     root = (args.root or Path.cwd()).resolve()
-    return root, _relative(root, path), function, _settings(args, root)
+    return root, _relative(root, path), function, command_settings(args, root=root)
 
 
 def _usage_error(err: Console, exc: SettingsError | ValueError) -> int:
@@ -100,13 +98,6 @@ def _usage_error(err: Console, exc: SettingsError | ValueError) -> int:
     return EXIT_USAGE
 
 
-def _settings(args: argparse.Namespace, root: Path) -> Settings:
-    settings = load_settings(root, trust_workspace=getattr(args, "trust_workspace", False))
-    if args.timeout is None:
-        return settings
-    return parse_settings({**settings.model_dump(), "timeout_s": args.timeout}, source="command line")
-
-
 def _relative(root: Path, path: str) -> str:
     candidate = Path(path)
     if candidate.is_absolute():
@@ -115,7 +106,8 @@ def _relative(root: Path, path: str) -> str:
 
 
 def run_fix(args: argparse.Namespace) -> int:
-    """``codeconductor fix``; returns the exit code."""
+    """``codeconductor fix``; returns the exit code. The engine's errors and Ctrl-C reach the caller
+    (:func:`codeconductor.cli.app.main` turns them into a message and an exit code)."""
     err = Console(stderr=True)
     try:
         if args.rounds < 1:
@@ -129,9 +121,6 @@ def run_fix(args: argparse.Namespace) -> int:
         target = FixTarget(root=str(root), path=rel, function=function, tests=tests)
     except (SettingsError, ValueError) as exc:
         return _usage_error(err, exc)
-    except CodeConductorError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_ERROR
 
     def show(event: FixProgress) -> None:
         # Model events: only their final states, not every queued/started step.
@@ -144,14 +133,7 @@ def run_fix(args: argparse.Namespace) -> int:
                 pipeline.run, target, rounds=args.rounds, time_limit_s=args.time_limit, on_progress=show
             )
 
-    try:
-        outcome = asyncio.run(go())
-    except CodeConductorError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("[yellow]cancelled[/]")
-        return 130
+    outcome = asyncio.run(go())
     file_path = root / rel
     if args.json:
         print(outcome.model_dump_json(indent=2))
@@ -190,7 +172,7 @@ def _print_fix(outcome: FixOutcome, file_path: Path) -> None:
 
 
 def run_gen_tests(args: argparse.Namespace) -> int:
-    """``codeconductor gen-tests``; returns the exit code."""
+    """``codeconductor gen-tests``; returns the exit code (the engine's errors and Ctrl-C: as :func:`run_fix`)."""
     err = Console(stderr=True)
     try:
         root, rel, function, settings = _resolve(args)
@@ -214,14 +196,7 @@ def run_gen_tests(args: argparse.Namespace) -> int:
                 on_progress=show,
             )
 
-    try:
-        outcome = asyncio.run(go())
-    except CodeConductorError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("[yellow]cancelled[/]")
-        return 130
+    outcome = asyncio.run(go())
     if args.json:
         print(json.dumps(outcome.model_dump(mode="json"), indent=2))
     else:
@@ -241,10 +216,3 @@ def run_gen_tests(args: argparse.Namespace) -> int:
         dest.write_text(outcome.content, encoding="utf-8")
         err.print(f"[green]wrote {escape(str(dest))}[/]")
     return EXIT_OK if outcome.kept else EXIT_NOT_GREEN
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience: python -m codeconductor.ensemble.cli_fix fix ...
-    parser = argparse.ArgumentParser(prog="codeconductor")
-    add_fix_subcommand(parser.add_subparsers(dest="command", required=True))
-    parsed = parser.parse_args()
-    sys.exit(run_fix(parsed) if parsed.command == "fix" else run_gen_tests(parsed))

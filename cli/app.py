@@ -1,5 +1,8 @@
 """The ``codeconductor`` command: ask the ensemble from a terminal, list the models it would use, start the server.
 
+A front end of the engine, like the language server: it talks to :mod:`codeconductor.ensemble` through its public
+modules, and starts the server (``serve``) by calling :func:`codeconductor.server.serve`.
+
 Commands::
 
     codeconductor models [--refresh] [--json]          models found, and what happened at each endpoint
@@ -13,7 +16,8 @@ Commands::
 Settings come from the user's config file (``<user config dir>/codeconductor/codeconductor.toml``) and
 ``codeconductor.toml`` (or ``pyproject.toml [tool.codeconductor]``) in the current folder or the nearest parent;
 the project's file may not choose where code and keys go unless the workspace is trusted (``--trust-workspace``
-or ``trusted_workspaces`` in the user's file; see :func:`codeconductor.ensemble.settings.load_settings`). Progress goes to stderr, results to stdout (with ``--json``: only the JSON document).
+or ``trusted_workspaces`` in the user's file; see :func:`codeconductor.ensemble.settings.load_settings`). Progress
+goes to stderr, results to stdout (with ``--json``: only the JSON document).
 
 Exit codes: 0 success; 1 error (no models, server missing, other failure); 2 usage error or invalid settings
 (the message names the field); 3 the run finished but no model answered; 130 interrupted (Ctrl-C).
@@ -28,7 +32,6 @@ import difflib
 import json
 import logging
 import os
-import runpy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,25 +43,22 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.syntax import Syntax
 from rich.table import Table
 
-from .cli_fix import add_fix_subcommand, run_fix, run_gen_tests
-from .context import build_context, language_from_path
-from .edits import fit_code
-from .errors import CodeConductorError, SettingsError
-from .history import open_history
-from .languages import is_python
-from .pipeline import Pipeline
-from .project import project_for, runs_in_project
-from .settings import Settings, load_settings, parse_settings
+import codeconductor.ensemble
+from codeconductor.ensemble.context import build_context, language_from_path
+from codeconductor.ensemble.edits import fit_code
+from codeconductor.ensemble.errors import CodeConductorError, SettingsError
+from codeconductor.ensemble.history import open_history
+from codeconductor.ensemble.languages import is_python
+from codeconductor.ensemble.pipeline import Pipeline
+from codeconductor.ensemble.project import project_for, runs_in_project
+from codeconductor.ensemble.settings import Settings
+from codeconductor.ensemble.types import AnswerStatus, CodeContext, ProgressEvent, Request, Result, TaskKind
+
+from ._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, command_settings
+from .fix import add_fix_subcommand, run_fix, run_gen_tests
 from .stats import add_stats_subcommand, run_stats
-from .types import AnswerStatus, CodeContext, ProgressEvent, Request, Result, TaskKind
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_ANSWER", "EXIT_OK", "EXIT_USAGE", "example_path", "main"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NO_ANSWER = 3
-EXIT_INTERRUPTED = 130
 
 DEMO_TIMEOUT_S = 120.0
 DEMO_SAMPLE_BUDGET_S = 60.0
@@ -171,10 +171,11 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_gen_tests(args)
         if args.command == "serve":
             return _serve(args.tcp, err)
-        settings = _settings(args)
+        demo = args.command == "demo"
+        settings = command_settings(args, adjust=(lambda loaded: _demo_settings(loaded, args)) if demo else None)
         if args.command == "models":
             return asyncio.run(_models(settings, refresh=args.refresh, as_json=args.json))
-        request = _demo_request(args) if args.command == "demo" else _ask_request(args, settings)
+        request = _demo_request(args) if demo else _ask_request(args, settings)
         return asyncio.run(_ask(settings, request, args, err))
     except SettingsError as exc:
         err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
@@ -184,7 +185,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except _Usage as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
-    except CodeConductorError as exc:
+    except CodeConductorError as exc:  # every command's run (asyncio.run) ends here when the engine gives up
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -193,26 +194,17 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(trust_workspace=args.trust_workspace)
+def _demo_settings(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """What ``demo`` changes in the loaded settings."""
     overrides: dict[str, Any] = {}
-    if getattr(args, "samples", None) is not None:
-        overrides["samples_per_model"] = args.samples
-    if getattr(args, "timeout", None) is not None:
-        overrides["timeout_s"] = args.timeout
-    if getattr(args, "quorum", None) is not None:
-        overrides["quorum"] = args.quorum
-    if args.command == "demo" and args.timeout is None:
+    if args.timeout is None:
         # The demo often runs the in-process models on a laptop CPU: give them time rather than fail the first try.
         overrides["timeout_s"] = max(settings.timeout_s, DEMO_TIMEOUT_S)
         overrides["deadline_s"] = max(settings.deadline_s, DEMO_TIMEOUT_S + 30)
-    if args.command == "demo" and "sample_budget_s" not in settings.model_fields_set:
+    if "sample_budget_s" not in settings.model_fields_set:
         # The demo is there to show several answers and their disagreement, also on a busy machine.
         overrides["sample_budget_s"] = max(settings.sample_budget_s, DEMO_SAMPLE_BUDGET_S)
-    if not overrides:
-        return settings
-    # Validated like the file, so a bad flag is reported by its field name too.
-    return parse_settings({**settings.model_dump(), **overrides}, source="command line")
+    return overrides
 
 
 # -- models ----------------------------------------------------------------------------------------------------
@@ -263,7 +255,7 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
 
 def _sandbox_line() -> str:
     """How candidates are contained here, for ``models``: the full sandbox, or why nothing runs (and the fix)."""
-    from .verify.sandbox import sandbox_notice
+    from codeconductor.ensemble.verify.sandbox import sandbox_notice
 
     notice = sandbox_notice()
     if notice is None:
@@ -327,8 +319,9 @@ def _ask_request(args: argparse.Namespace, settings: Settings) -> Request:
 
 
 def example_path() -> Path:
-    """The bundled example used by ``codeconductor demo``: a function whose docstring shows its bug."""
-    return Path(__file__).with_name("examples") / "average.py"
+    """The bundled example used by ``codeconductor demo``: a function whose docstring shows its bug (the engine's
+    package data)."""
+    return Path(codeconductor.ensemble.__file__ or "").with_name("examples") / "average.py"
 
 
 def _demo_request(args: argparse.Namespace) -> Request:
@@ -478,30 +471,19 @@ def _models_of(labels: Sequence[str]) -> list[str]:
 
 # -- serve -----------------------------------------------------------------------------------------------------
 
-_SERVER_MAIN = "codeconductor.server.__main__"
-
 
 def _serve(tcp: str | None, err: Console) -> int:
-    """Run the language server exactly as ``python -m codeconductor.server`` would (``--tcp HOST:PORT`` passed through).
+    """Run the language server as ``python -m codeconductor.server [--tcp HOST:PORT]`` would.
 
-    The server lives in the separate server package; it is imported only here so the engine never depends on it
-    and ``codeconductor ask`` starts fast.
+    The server is the other front end; it is imported only here, so ``codeconductor ask`` starts fast.
     """
-    import importlib.util
-
     try:
-        found = importlib.util.find_spec(_SERVER_MAIN) is not None
+        from codeconductor.server import serve
     except ImportError:
-        found = False
-    if not found:
-        err.print(f"[red]error:[/] the language server is not installed (no module {_SERVER_MAIN})")
+        err.print("[red]error:[/] the language server is not installed (no module codeconductor.server)")
         return EXIT_ERROR
-    saved = sys.argv
-    sys.argv = ["codeconductor serve", *(["--tcp", tcp] if tcp else [])]
     try:
-        runpy.run_module(_SERVER_MAIN, run_name="__main__", alter_sys=True)
+        serve(tcp)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_ERROR)
-    finally:
-        sys.argv = saved
     return EXIT_OK

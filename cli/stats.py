@@ -2,7 +2,8 @@
 
 What the user gets: per model, success rate, agreement with the ensemble, example/test pass rate, how often they
 applied its suggestion, p50/p95 latency and the learned weight; ``--html`` writes a self-contained dashboard with
-plots, ``--export`` writes the whole history as JSON or CSV, ``--reset`` forgets it.
+plots (the history's own :func:`~codeconductor.ensemble.history.render_report`, which the editor shows too),
+``--export`` writes the whole history as JSON or CSV, ``--reset`` forgets it.
 
 The CLI wires it with :func:`add_stats_subcommand` and dispatches to :func:`run_stats`.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -19,13 +19,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CodeConductorError, HistoryCorruptError
-from .history import History, ModelStats, default_history_path, is_corruption, move_aside
-from .history._report import render_html
-from .settings import Settings, load_settings
-from .types import TaskKind
+from codeconductor.ensemble.errors import CodeConductorError, HistoryCorruptError, HistoryDatabaseError
+from codeconductor.ensemble.history import (
+    History,
+    ModelStats,
+    default_history_path,
+    move_aside,
+    render_report,
+)
+from codeconductor.ensemble.types import TaskKind
 
-__all__ = ["add_stats_subcommand", "render_report", "run_stats", "stats_table"]
+from ._common import command_settings
+
+__all__ = ["add_stats_subcommand", "run_stats", "stats_table"]
 
 
 def add_stats_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,31 +87,12 @@ def stats_table(stats: list[ModelStats], title: str = "Model history") -> Table:
     return table
 
 
-def render_report(history: History, *, task: TaskKind | str | None = None, since: float | None = None) -> str:
-    """The HTML dashboard of ``history``."""
-    stats = history.model_stats(task=task, since=since)
-    return render_html(
-        stats,
-        history.latency_series(task=task, since=since),
-        history.task_weights([s.name for s in stats]),
-        source=str(history.path),
-        runs=history.run_count(),
-    )
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    given = getattr(args, "settings", None)
-    return (
-        given if isinstance(given, Settings) else load_settings(trust_workspace=getattr(args, "trust_workspace", False))
-    )
-
-
 def run_stats(args: argparse.Namespace) -> int:
     """Run ``codeconductor stats``; returns the exit status (0 ok, 1 history unusable, 2 refused)."""
     out = Console()
     err = Console(stderr=True)
     try:
-        settings = _settings(args)
+        settings = command_settings(args)
         path = Path(args.db or settings.history_path or default_history_path()).expanduser()
         if not path.exists() and not args.reset:
             if args.json:
@@ -149,14 +136,11 @@ def run_stats(args: argparse.Namespace) -> int:
                 else:
                     out.print(f"No runs recorded yet ({path}).")
             return 0
-    except sqlite3.Error as exc:  # a page that does not read back, past the check at opening
-        if not is_corruption(exc):
-            err.print(f"codeconductor stats: cannot read the history: {exc}", markup=False)
-            return 1
-        err.print(f"codeconductor stats: {HistoryCorruptError(path)}", markup=False, soft_wrap=True)
-        return 1
-    except HistoryCorruptError as exc:
+    except HistoryCorruptError as exc:  # at opening, or a page that does not read back past the check there
         err.print(f"codeconductor stats: {exc}", markup=False, soft_wrap=True)
+        return 1
+    except HistoryDatabaseError as exc:
+        err.print(f"codeconductor stats: cannot read the history: {exc}", markup=False)
         return 1
     except (CodeConductorError, OSError) as exc:
         err.print(f"codeconductor stats: {exc}", markup=False)
