@@ -222,7 +222,8 @@ _WRITE_OUTSIDE = "tried to write outside its scratch directory"
 def _install_audit_hook(scratch, strict=False, report=None):
     scratch = os.path.realpath(scratch)
     realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+    # O_RDWR without O_RDONLY's bits: on WASI O_RDONLY is not 0 and O_RDWR holds it (a read is no write).
+    write_flags = os.O_WRONLY | (os.O_RDWR & ~os.O_RDONLY) | os.O_CREAT
     blocked = _BLOCKED | _INTROSPECTION if strict else _BLOCKED
     hostile, reported = _HOSTILE, []
 
