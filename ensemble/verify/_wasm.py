@@ -227,13 +227,8 @@ def prepare(timeout_s: float | None = None) -> WasmSupport:
 
 
 # -- one job ------------------------------------------------------------------------------------------------------
-def _known_reasons() -> frozenset[str]:
-    scope: dict[str, Any] = {}
-    exec(_worker._HOOK_SOURCE, scope)  # the hook's own table: one list of reasons for both backends
-    return frozenset([*scope["_HOSTILE"].values(), scope["_WRITE_OUTSIDE"]])
-
-
-_KNOWN_REASONS = _known_reasons()
+_TABLE, _WRITE_OUTSIDE = _worker.hostile_table()  # one list of reasons for both backends
+_KNOWN_REASONS = frozenset([*_TABLE.values(), _WRITE_OUTSIDE])
 
 
 def _guest_source() -> str:

@@ -263,6 +263,15 @@ def _install_audit_hook(scratch, strict=False, report=None):
     sys.addaudithook(hook)
 """
 
+
+def hostile_table() -> tuple[dict[str, str], str]:
+    """The hook's own table (for the parent: one list of reasons everywhere): audit event -> what the candidate
+    tried, and the reason for a write outside the scratch."""
+    scope: dict[str, Any] = {}
+    exec(_HOOK_SOURCE, scope)
+    return dict(scope["_HOSTILE"]), str(scope["_WRITE_OUTSIDE"])
+
+
 # Python scripts run in a fresh interpreter with the audit hook installed first: argv is ARGV... (cwd: scratch).
 BOOT = (
     _HOOK_SOURCE
