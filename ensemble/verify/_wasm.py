@@ -38,7 +38,6 @@ import inspect
 import json
 import logging
 import marshal
-import os
 import shutil
 import struct
 import subprocess
@@ -183,38 +182,40 @@ def _cache_path(wasm: Path) -> Path:
     return _cache_dir() / f"python-{WASM_SHA256[:16]}-wasmtime-{version('wasmtime')}-epoch-speed.cwasm"
 
 
-def _compile_to_cache() -> Path:
-    import wasmtime
+_compilers: list[subprocess.Popen[bytes]] = []
 
+
+@atexit.register
+def _stop_compiling() -> None:
+    for compiler in list(_compilers):
+        with contextlib.suppress(OSError):
+            compiler.kill()
+
+
+def _compile_to_cache() -> Path:
+    """Compile in a process of its own (a few hundred MB for a while; never in a language server's memory) and
+    wait for it; the host process writes the cache file atomically."""
     found = _installed()
     if isinstance(found, str):
         raise RuntimeError(found)
     target = _cache_path(found[1])
-    started = time.perf_counter()
-    module = wasmtime.Module.from_file(wasmtime.Engine(_engine_config()), str(found[1]))
-    data = module.serialize()
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".compiling-", suffix=".cwasm")
+    started = time.perf_counter()
+    compiler = subprocess.Popen(
+        [sys.executable, "-I", "-c", _host_code(), "--compile", str(found[1]), str(target)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _compilers.append(compiler)  # a process that ends first stops it (it compiles again next time)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)  # atomic: a reader sees the whole module or none
-    except BaseException:
-        with _suppress_oserror():
-            os.unlink(temp)
-        raise
+        _, err = compiler.communicate(timeout=3600)
+    finally:
+        _compilers.remove(compiler)
+    if compiler.returncode != 0 or not target.is_file():
+        raise RuntimeError(f"compiling failed (exit {compiler.returncode}): {err.decode(errors='replace')[-300:]}")
     _log.info("compiled the WebAssembly sandbox in %.1f s (%s)", time.perf_counter() - started, target)
     return target
-
-
-class _suppress_oserror:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def support(*, start: bool = True) -> WasmSupport:

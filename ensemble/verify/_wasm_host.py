@@ -352,6 +352,28 @@ def run_job(module: Any, engine: Any, job: dict[str, Any]) -> list[dict[str, Any
     return frames
 
 
+def compile_module(wasm_path: str, target: str) -> None:
+    """Compile the guest interpreter and write it, serialized, to ``target`` atomically (a temporary file in the
+    same folder, fsync, rename): a reader sees the whole module or none."""
+    import contextlib
+    import tempfile
+
+    import wasmtime
+
+    data = wasmtime.Module.from_file(wasmtime.Engine(engine_config()), wasm_path).serialize()
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".compiling-", suffix=".cwasm")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 def serve(module_path: str) -> None:
     """The process: import wasmtime and map the compiled module now (ahead of the job), then run one job from
     stdin and write its frames to stdout; end without interpreter teardown."""
@@ -375,4 +397,8 @@ def serve(module_path: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--compile":
+        compile_module(sys.argv[2], sys.argv[3])
+        sys.stdout.flush()
+        os._exit(0)
     serve(sys.argv[1])
