@@ -270,18 +270,20 @@ def _host_code() -> str:
 
 
 _spares: list[_Child] = []
+_AHEAD = 1  # host processes started ahead (each imports wasmtime, a few hundred ms, while the previous job runs)
 _spares_lock = threading.Lock()
 
 
 def _take_child(module_path: Path) -> _Child:
     """A host process started ahead (else a new one), and the next one started for the job after."""
     with _spares_lock:
-        child = _spares.pop() if _spares else None
+        child = _spares.pop(0) if _spares else None  # the oldest: the most likely to be ready
         if child is None or child.proc.poll() is not None or child.module_path != module_path:
             if child is not None:
                 child.kill()
             child = _Child(module_path)
-        _spares.append(_Child(module_path))
+        while len(_spares) < _AHEAD:
+            _spares.append(_Child(module_path))
     return child
 
 
