@@ -101,6 +101,13 @@ def test_host_files_are_not_there(box: Sandbox) -> None:
     assert calls(box, code, "f('/etc/passwd')", f"f({home!r})", "f('/proc/self/environ')") == ["!FileNotFoundError"] * 3
 
 
+def test_the_job_directory_cannot_be_left(box: Sandbox) -> None:
+    # The per-run key lies beside /job on the host: neither .. nor a symlink reaches it.
+    code = "import os\ndef f(p):\n    return open(p).read()\ndef g(p):\n    os.symlink('/etc/passwd', p)\n"
+    keys = calls(box, code, "f('/job/../key')", "os.listdir('/job/..')", "g('/job/x')", "f('../key')")
+    assert keys == ["!PermissionError", "!PermissionError", "!PermissionError", "!FileNotFoundError"]
+
+
 def test_no_environment_variables(box: Sandbox) -> None:
     assert calls(box, "import os\ndef f(x):\n    return dict(os.environ)\n", "f(0)") == ["=('<dict>', [])"]
 
