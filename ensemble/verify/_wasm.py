@@ -24,8 +24,9 @@ wrong key is a forgery: every call fails as ``Forged``.
 Compiling. The 26 MB module takes seconds to a few minutes to compile (13 s idle, minutes on a loaded machine).
 The compiled module is cached in the user's cache directory (``codeconductor/wasm``), named by the module's SHA-256,
 the wasmtime version and the engine settings, written atomically; ``python -m codeconductor.ensemble.verify._wasm``
-prepares it (``scripts/setup.sh`` does). A process that finds no compiled module compiles it in a background
-thread and, meanwhile, :func:`support` says "preparing": nothing waits for it, nothing runs unchecked.
+prepares it (``scripts/setup.sh`` does). A process that finds no compiled module compiles it in a process of its
+own, started from a background thread, and meanwhile :func:`support` says "preparing": nothing waits for it,
+nothing runs unchecked.
 """
 
 from __future__ import annotations
