@@ -1,12 +1,13 @@
 """Benchmark: what containment costs per candidate - the bubblewrap sandbox (a fresh one per candidate batch), and
 optionally an older tree of the package (``--before DIR``, run in a subprocess with the same workload: e.g. the code
-before issue 16, or before issue 24 removed the warm fallback worker).
+before issue 16, or before issue 24 removed the warm fallback worker), and the WebAssembly sandbox
+(``--webassembly``: CPython for WASI under wasmtime, where bubblewrap cannot run; compiled module from the cache).
 
 Workload: real published HumanEval candidates (``/work/shared/bench``), each run once with ``run_calls`` on its
 task's docstring examples plus generated inputs - what consensus does for every candidate. Prints wall time per
 candidate (median and mean), and whether each candidate's results agree with the bubblewrap run's.
 
-    python -m bench.sandbox [--tasks 10] [--per-task 8] [--before /tmp/cc-before] [--json]
+    python -m bench.sandbox [--tasks 10] [--per-task 8] [--before /tmp/cc-before] [--webassembly] [--json]
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--before", help="a tree holding the package before issue 16 (git archive ... | tar -x)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: one backend, JSON out
     parser.add_argument("--jobs", help=argparse.SUPPRESS)  # internal: the workload, as the parent built it
+    parser.add_argument("--webassembly", action="store_true", help="also the WebAssembly sandbox")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.jobs:
@@ -116,7 +118,13 @@ def main() -> None:
                 argv, env=env, cwd=args.before, capture_output=True, text=True, check=True, timeout=900
             )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    results.append(measure("bubblewrap", jobs))  # the only containment since issue 24 (no fallback)
+    if args.webassembly:
+        from codeconductor.ensemble.verify import _wasm
+
+        if not _wasm.prepare().usable:
+            raise SystemExit("the WebAssembly sandbox is not ready (python -m codeconductor.ensemble.verify._wasm)")
+        results.append(measure("webassembly", jobs))
+    results.append(measure("bubblewrap", jobs))  # the reference: results are compared with it
     reference = results[-1]["keys"]
     for result in results:
         result["same_results_as_bubblewrap"] = sum(k == r for k, r in zip(result.pop("keys"), reference, strict=True))

@@ -255,12 +255,9 @@ async def _models(settings: Settings, *, refresh: bool, as_json: bool) -> int:
 
 def _sandbox_line() -> str:
     """How candidates are contained here, for ``models``: the full sandbox, or why nothing runs (and the fix)."""
-    from codeconductor.ensemble.verify.sandbox import sandbox_notice
+    from codeconductor.ensemble.verify.sandbox import containment_line
 
-    notice = sandbox_notice()
-    if notice is None:
-        return "bubblewrap - fresh namespaces, uid 65534 and seccomp for each candidate batch"
-    return "OFF - " + notice
+    return containment_line()
 
 
 def _human_bytes(size: int) -> str:

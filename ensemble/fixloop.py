@@ -213,7 +213,7 @@ async def fix_with_tests(
     started = time.perf_counter()
     runner = runner or PytestRunner()
     # The user's tests (and the candidates) never run outside the sandbox: refuse up front, saying why and the fix.
-    await asyncio.to_thread(runner.sandbox.require)
+    await asyncio.to_thread(lambda: runner.sandbox.require(programs=True))
     root = Path(target.root)
     rel = Path(target.path).as_posix()
     # Reading the tree can take a while on a big project: off the event loop (the language server's too).

@@ -30,6 +30,7 @@ from .providers.registry import messages_for, provider_spec
 from .reliability import weights_for
 from .settings import Settings
 from .types import ChatMessage, GenerationParams, ModelInfo, Request, Result, TaskKind
+from .verify._wasm import LABEL as WASM_LABEL
 from .verify.observe import SandboxExecutor
 from .verify.sandbox import sandbox_notice
 
@@ -161,13 +162,16 @@ class Pipeline:
         executor: SandboxExecutor | None = None
         if settings.verify and request.task.produces_code:
             verifier = self._verifier()
-            if await asyncio.to_thread(lambda: verifier.sandbox.available):
+            language = language_for(request.context.language, request.context.path)
+            containment = await asyncio.to_thread(lambda: verifier.sandbox.containment)
+            if containment == "bubblewrap" or (containment == "webassembly" and language.name == "python"):
                 executor = verifier
-            elif language_for(request.context.language, request.context.path).can_execute and (
-                notice := sandbox_notice()
-            ):
+            elif containment == "webassembly" and language.can_execute:
+                notes.append(f"not executed: {language.name} answers need bubblewrap; {WASM_LABEL}")
+            elif language.can_execute and (notice := sandbox_notice()):
                 notes.append(notice)
-        if executor is not None and request.context.project is None:
+        # A project's own tests run as programs: under the WebAssembly sandbox they are not run.
+        if executor is not None and request.context.project is None and executor.sandbox.runs_programs:
             request = await asyncio.to_thread(with_project, request, python_setting=settings.project_python)
         decision = await consensus.decide(request, answers, weights=weights, executor=executor)
         result = Result(

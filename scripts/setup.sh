@@ -44,8 +44,9 @@ $VPY -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: 
 
 # The native llama.cpp build crashes (AMX instructions) on the first token on some CPUs: build portably.
 export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
-extras="embedded"
-[[ $dev == 1 ]] && extras="embedded,dev"
+# wasm: the WebAssembly sandbox for pure-Python answers where bubblewrap cannot run (ensemble/verify/_wasm.py).
+extras="embedded,wasm"
+[[ $dev == 1 ]] && extras="embedded,wasm,dev"
 if ! $VPY -c 'import llama_cpp' 2>/dev/null; then
   log "building llama-cpp-python (about 7 minutes the first time; pip caches the wheel)"
 fi
@@ -57,6 +58,11 @@ if command -v npm >/dev/null && [[ -f tools/node/package.json ]]; then
   log "npm ci (tools/node: esbuild for TypeScript)"
   (cd tools/node && npm ci --no-audit --no-fund --loglevel=error) || log "tools/node: npm ci failed; TypeScript candidates will not run"
 fi
+
+# Compile the WebAssembly sandbox's interpreter once (cached in the user's cache directory): the first request
+# and the tests do not pay for it (seconds to minutes, by the machine's load).
+log "preparing the WebAssembly sandbox (compiling CPython for WASI once)"
+$VPY -c "from codeconductor.ensemble.verify._wasm import main; main()" || log "the WebAssembly sandbox could not be prepared; it compiles on first use"
 
 log "preparing the embedded default models"
 $VPY -c 'from codeconductor.ensemble.weights import default_embedded_models as d; [print(m.name, m.path) for m in d()]' >&2

@@ -47,6 +47,9 @@ SHM_KB = 1024  # /dev/shm: enough for a few POSIX semaphores, not a place to kee
 # The user's switch (an environment variable, which a repository cannot set): "off" runs no candidate at all. Any
 # other value but "auto"/"bubblewrap" also runs nothing, and says so: there is no weaker mode to fall back to.
 ENV_SWITCH = "CODECONDUCTOR_SANDBOX"
+# "webassembly" (or "wasm") leaves bubblewrap out: pure-Python values run in the WebAssembly sandbox (verify/_wasm.py).
+WASM_SWITCH_VALUES = ("webassembly", "wasm")
+SWITCH_VALUES = ("", "auto", "bubblewrap", *WASM_SWITCH_VALUES)
 
 _NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
@@ -136,7 +139,8 @@ def unavailable_note(reason: str) -> str:
     """What the user reads when no candidate could run (results, the fix loop, ``codeconductor models``)."""
     return (
         f"not executed: the sandbox cannot run here ({reason}); install bubblewrap and libseccomp (apt install "
-        "bubblewrap libseccomp2) and allow unprivileged user namespaces - candidates never run without it "
+        "bubblewrap libseccomp2) and allow unprivileged user namespaces, or, for pure-Python answers only, the "
+        "WebAssembly sandbox (pip install 'codeconductor[wasm]') - candidates never run without one "
         "(docs/reliability.md, 'Sandbox')"
     )
 
@@ -377,7 +381,9 @@ def _probe(support: Support) -> str | None:
 def support() -> Support:
     """Probed once per process (a few ms)."""
     switch = os.environ.get(ENV_SWITCH, "").strip().lower()
-    if switch not in ("", "auto", "bubblewrap"):
+    if switch in WASM_SWITCH_VALUES:
+        return Support(None, None, None, f"bubblewrap not chosen ({ENV_SWITCH}={switch})")
+    if switch not in SWITCH_VALUES:
         return Support(None, None, None, f"candidate execution is off ({ENV_SWITCH}={switch})")
     bwrap = shutil.which("bwrap")
     if bwrap is None:

@@ -21,6 +21,13 @@ The module is imported by its package name through a finder placed first on ``sy
 job's text under the original file name, so relative imports, module globals and ``__file__`` behave as in the
 project, and the user's file is never read for it. Output: one line ``{"codeconductor_project": 1, ...}`` on the
 process's original stdout, which is closed to the user's code (it prints to /dev/null).
+
+Audit. An audit hook (installed before the module is imported) records, without refusing anything (bubblewrap
+contains it; the project runs as it does at home), which of the events the job names in ``watch`` happened
+(connections, process starts, signals) and whether anything opened a file for writing outside the scratch
+directory (``write``). The report's ``audit`` lists them; the parent names a candidate hostile only for what its
+run adds to the original's (:mod:`codeconductor.ensemble.verify.project`), so the user's own tests are never
+blamed on a candidate.
 """
 
 from __future__ import annotations
@@ -313,6 +320,37 @@ def _ignore_unsetenv(key: object) -> None:
     pass
 
 
+def watch(names: list[str], scratch: str, seen: set[str]) -> None:
+    """Record the audit events in ``names`` that happen, and ``write`` for a file opened for writing (or removed,
+    renamed...) outside ``scratch``; never refuse anything. At most a few distinct names: nothing grows."""
+    watched, realpath, fsdecode = frozenset(names), os.path.realpath, os.fsdecode
+    scratch = realpath(scratch)
+    write_flags = os.O_WRONLY | (os.O_RDWR & ~os.O_RDONLY) | os.O_CREAT
+    writes = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod", "os.chown"})
+
+    def outside(path: Any) -> bool:
+        if isinstance(path, int):
+            return False
+        try:
+            real = realpath(fsdecode(path))
+        except Exception:
+            return True
+        return not (real == scratch or real.startswith(scratch + os.sep) or real == os.devnull)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in watched:
+            seen.add(event)
+        elif event == "open" and args and "write" not in seen:
+            mode = str(args[1]) if len(args) > 1 and args[1] is not None else ""
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if (any(c in mode for c in "wax+") or flags & write_flags) and outside(args[0]):
+                seen.add("write")
+        elif event in writes and args and "write" not in seen and outside(args[0]):
+            seen.add("write")
+
+    sys.addaudithook(hook)
+
+
 def main() -> None:
     out = os.dup(1)
     quiet = os.open(os.devnull, os.O_WRONLY)
@@ -321,13 +359,18 @@ def main() -> None:
     os.putenv = _ignore_putenv  # the sandbox's audit hook refuses it; pytest reads os.environ only
     os.unsetenv = _ignore_unsetenv
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    sys.dont_write_bytecode = True  # a module only a candidate imports must not look like a write of its own
     with open(CONFIG_NAME, encoding="utf-8") as handle:
         cfg: dict[str, Any] = json.load(handle)
     report: dict[str, Any] = {MARKER: 1}
+    seen: set[str] = set()
+    if cfg.get("watch"):
+        watch([str(n) for n in cfg["watch"]], os.getcwd(), seen)
     try:
         report.update(_run(cfg))
     except BaseException as exc:  # the driver's own failure: reported, never a pass
         report["driver_error"] = error_name(exc)
+    report["audit"] = sorted(seen)
     os.write(out, ("\n" + json.dumps(report) + "\n").encode())
     os._exit(0)  # no interpreter teardown: the user's atexit handlers and threads have nothing to add
 

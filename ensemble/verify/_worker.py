@@ -222,7 +222,8 @@ _WRITE_OUTSIDE = "tried to write outside its scratch directory"
 def _install_audit_hook(scratch, strict=False, report=None):
     scratch = os.path.realpath(scratch)
     realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+    # O_RDWR without O_RDONLY's bits: on WASI O_RDONLY is not 0 and O_RDWR holds it (a read is no write).
+    write_flags = os.O_WRONLY | (os.O_RDWR & ~os.O_RDONLY) | os.O_CREAT
     blocked = _BLOCKED | _INTROSPECTION if strict else _BLOCKED
     hostile, reported = _HOSTILE, []
 
@@ -261,6 +262,15 @@ def _install_audit_hook(scratch, strict=False, report=None):
 
     sys.addaudithook(hook)
 """
+
+
+def hostile_table() -> tuple[dict[str, str], str]:
+    """The hook's own table (for the parent: one list of reasons everywhere): audit event -> what the candidate
+    tried, and the reason for a write outside the scratch."""
+    scope: dict[str, Any] = {}
+    exec(_HOOK_SOURCE, scope)
+    return dict(scope["_HOSTILE"]), str(scope["_WRITE_OUTSIDE"])
+
 
 # Python scripts run in a fresh interpreter with the audit hook installed first: argv is ARGV... (cwd: scratch).
 BOOT = (

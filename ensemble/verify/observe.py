@@ -3,16 +3,23 @@ sandbox and turn the outcomes into a :class:`~codeconductor.ensemble.consensus.b
 
 :class:`SandboxExecutor` is owned by whoever owns the sandbox (the ``Pipeline``; benchmarks) and closed with
 it; its cache means the same code on the same probe runs once per executor.
+
+Under the WebAssembly sandbox (where bubblewrap cannot run) only pure-Python values run: a request's project is
+not run (the consensus compares values on the examples and probe inputs instead), and every result that ran says
+where (:data:`~codeconductor.ensemble.verify._wasm.LABEL`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
 from ..types import Request
+from ._wasm import LABEL as WASM_LABEL
+from ._wasm import PROGRAMS_NOTE
 from .go_project import GoProjectRunner
 from .js_project import LANGUAGES as JS_LANGUAGES
 from .js_project import JsProjectRunner
@@ -35,6 +42,8 @@ class SandboxExecutor:
         self._project: ProjectRunner | None = None  # started by the first request made in a project
         self._go: GoProjectRunner | None = None  # started by the first request made in a Go module
         self._js: JsProjectRunner | None = None  # started by the first request made in a JavaScript project
+        self._in_wasm = False  # a job ran in the WebAssembly sandbox: every result says so
+        self._project_skipped = False
 
     def _projects(self) -> ProjectRunner:
         if self._project is None:
@@ -55,7 +64,11 @@ class SandboxExecutor:
         """The probe that runs the request's code where it lives (:class:`~codeconductor.ensemble.verify.project.ProjectRunner`;
         Go: :class:`~codeconductor.ensemble.verify.go_project.GoProjectRunner`; JavaScript:
         :class:`~codeconductor.ensemble.verify.js_project.JsProjectRunner`)."""
+        self._project_skipped = False
         if request.context.project is None:
+            return None
+        if not await asyncio.to_thread(lambda: self.sandbox.runs_programs):
+            self._project_skipped = True  # the values probe decides instead; the result says why
             return None
         if request.context.project.language == "go":
             return await self._go_modules().probe(request, probe)
@@ -65,9 +78,14 @@ class SandboxExecutor:
 
     @property
     def notes(self) -> list[str]:
+        notes: list[str] = []
+        if self._in_wasm:
+            notes.append(f"answers {WASM_LABEL}")
+        if self._project_skipped:
+            notes.append(f"your project's tests were not run: that {PROGRAMS_NOTE}")
         if self._ran and not self.sandbox.network_blocked:
-            return ["sandbox could not block network access"]
-        return []
+            notes.append("sandbox could not block network access")
+        return notes
 
     @property
     def cache(self) -> OrderedDict[str, Behaviour]:
@@ -103,6 +121,7 @@ class SandboxExecutor:
             outcomes = await self.sandbox.arun_calls(
                 code, probe.entry_point, calls, budget, call_timeout_s=self.call_timeout_s
             )
+            self._in_wasm = self._in_wasm or self.sandbox.containment == "webassembly"
         else:  # node and the like start slower than a forked interpreter: a little more room
             outcomes = await language_for(probe.language).arun_calls(
                 self.sandbox, code, probe.entry_point, calls, budget + 2.0, call_timeout_s=self.call_timeout_s

@@ -40,8 +40,8 @@ from ..errors import SandboxError
 from ..languages import Example, language_for
 from ..types import ProjectInfo, Request
 from ._project_driver import CONFIG_NAME, MARKER
-from ._worker import BOOT
-from .sandbox import Sandbox, ScriptOutcome
+from ._worker import BOOT, hostile_table
+from .sandbox import HOSTILE_ERROR, Sandbox, ScriptOutcome
 
 __all__ = ["InterpreterInfo", "ProjectRunner", "content_digest", "interpreter_paths_for"]
 
@@ -159,6 +159,10 @@ class ProjectRunner:
             OrderedDict()
         )
         self._observed: OrderedDict[str, Behaviour] = OrderedDict()
+        # What each observed run's audit hook saw (by the same keys), and the runs under way (so the original's
+        # run, which a candidate's is compared with, is made once even when both are asked for at the same time).
+        self._audits: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[Behaviour]] = {}
 
     def close(self) -> None:
         self._observed.clear()
@@ -371,16 +375,40 @@ class ProjectRunner:
         }
 
     # -- observing -------------------------------------------------------------------------------------------
+    def _key(self, project: ProjectProbe, source: str, probe: Probe) -> str:
+        return content_digest(project.recording, source, *[e.call for e in probe.examples], *probe.extra)
+
     async def observe(self, code: str, probe: Probe) -> Behaviour:
-        """``code`` put in place of the target in the module, run on ``probe`` in the project."""
+        """``code`` put in place of the target in the module, run on ``probe`` in the project. A candidate whose
+        run sees a connection, a process, a signal or a write outside the scratch that the original's run on the
+        same probe does not see is hostile (every key ``!Hostile:<reason>``): the user's own tests are never
+        blamed on it."""
         project = probe.project
         assert project is not None
         source = replace_span(project.module_text, project.start, project.end, code)
-        n_calls = len(probe.examples) + len(probe.extra)
-        key = content_digest(project.recording, source, *[e.call for e in probe.examples], *probe.extra)
+        key = self._key(project, source, probe)
         cached = self._observed.get(key)
         if cached is not None:
             return cached
+        running = self._inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._observe(project, source, probe, key))
+            self._inflight[key] = running
+            running.add_done_callback(lambda _: self._inflight.pop(key, None))
+        behaviour = await asyncio.shield(running)
+        added = self._audits.get(key, frozenset())
+        if added and source != project.module_text:
+            original = project.module_text[project.start : project.end]
+            await self.observe(original, probe)  # once: cached, or joined while it runs
+            added = added - self._audits.get(self._key(project, project.module_text, probe), frozenset())
+        if not added:
+            return behaviour
+        reason = _hostile_reason(added)
+        keys = (HOSTILE_ERROR_KEY + reason,) * max(1, len(behaviour.keys))
+        return replace(behaviour, keys=keys, passed=(False,) * len(behaviour.passed))
+
+    async def _observe(self, project: ProjectProbe, source: str, probe: Probe, key: str) -> Behaviour:
+        n_calls = len(probe.examples) + len(probe.extra)
         info = self._interpreters.get(project.python)
         recorded = self._recordings.get(project.recording, ([], (), (), ()))
         total = n_calls + len(recorded[0])
@@ -391,6 +419,7 @@ class ProjectRunner:
             mode="observe",
             calls=[e.call for e in probe.examples] + list(probe.extra),
             recordings=recorded[0],
+            watch=sorted(_WATCHED),
         )
         config["sys_path"] = [project.import_root, *[p for p in recorded[1] if p != project.import_root]]
         data, outcome = await self._job(project.python, config, self._ro(project, info))
@@ -409,10 +438,29 @@ class ProjectRunner:
         expected = [e.expected for e in probe.examples]
         passed = tuple(_matches(k, exp) for k, exp in zip(keys, expected, strict=False))
         behaviour = Behaviour(keys=keys, passed=passed, tests=tests)
+        audit = data.get("audit")
+        seen = [str(a) for a in audit[:32] if a == "write" or a in _WATCHED] if isinstance(audit, list) else []
+        self._audits[key] = frozenset(seen)
         self._observed[key] = behaviour
-        if len(self._observed) > 512:
-            self._observed.popitem(last=False)
+        for kept in (self._observed, self._audits):
+            if len(kept) > 512:
+                kept.popitem(last=False)
         return behaviour
+
+
+# What the project driver's audit hook watches (bubblewrap refuses none of it for a project's own tests): the
+# values child's table without the look at the interpreter's internals (debuggers and coverage tools use those).
+_TABLE, _WRITE_OUTSIDE = hostile_table()
+_WATCHED = frozenset(e for e, reason in _TABLE.items() if "internals" not in reason)
+HOSTILE_ERROR_KEY = "!" + HOSTILE_ERROR
+
+
+def _hostile_reason(added: frozenset[str]) -> str:
+    """The one reason shown for what a candidate's run added (a connection first, then a process, a signal, a
+    write)."""
+    reasons = [_WRITE_OUTSIDE if event == "write" else _TABLE[event] for event in sorted(added)]
+    order = ("network", "process", "signal", "write")
+    return min(reasons, key=lambda r: next((i for i, word in enumerate(order) if word in r), len(order)))
 
 
 def _selected_function(text: str, start: int, end: int) -> FunctionAt | None:

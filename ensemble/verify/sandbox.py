@@ -4,9 +4,16 @@ Containment. Where bubblewrap can run, every job gets a FRESH sandbox (:mod:`cod
 network, PID, IPC, UTS and mount namespaces, no capabilities, uid 65534, only the interpreter and system
 directories read-only, a tmpfs scratch, seccomp), started ahead of time so a job rarely waits for it, and torn
 down with everything in it when the job ends: nothing one candidate does reaches the next. Where bubblewrap cannot
-run, nothing runs: :attr:`Sandbox.available` is False, :attr:`Sandbox.unavailable_reason` says why, and every job
-raises :class:`~codeconductor.ensemble.errors.SandboxUnavailable` with the words the user reads (:func:`sandbox_notice`). There is
-no weaker fallback: the one there was could be escaped (issue 24).
+run (macOS, Windows, containers without user namespaces), pure-Python values jobs (:meth:`Sandbox.run_calls`)
+run in CPython for WASI under wasmtime (:mod:`codeconductor.ensemble.verify._wasm`: a fresh instance per job, capped
+memory, wall-clock deadlines, no sockets, no environment, no host directory but the job's read-only input), named
+in every result (:data:`~codeconductor.ensemble.verify._wasm.LABEL`); programs (pytest, node, the user's project,
+Go) are not executed there. Where neither can run, nothing runs: :attr:`Sandbox.available` is False,
+:attr:`Sandbox.unavailable_reason` says why, and every job raises
+:class:`~codeconductor.ensemble.errors.SandboxUnavailable` with the words the user reads (:func:`sandbox_notice`).
+There is no weaker fallback: the one there was could be escaped (issue 24). The user's switch
+``CODECONDUCTOR_SANDBOX=webassembly`` (an environment variable: a repository cannot set it) forces the WebAssembly
+backend; ``Sandbox(backend=...)`` does for one sandbox (tests).
 
 Hostile candidates. A candidate that tries what no code edit needs (an escape-only system call, a connection, a
 write outside its scratch, a process) is named: its calls fail as ``Hostile:<reason>`` and a program's outcome
@@ -49,7 +56,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ..errors import SandboxError, SandboxUnavailable
-from . import _bwrap
+from . import _bwrap, _wasm
 from ._worker import BOOT, HEADER, MAGIC, NONCE_BYTES
 from .bounded import read_json
 from .compare import matches_expected
@@ -72,7 +79,8 @@ CHANNEL_LIMIT = 1 << 20  # what one job may send back, besides its capped stdout
 _GRACE_S = 2.0  # on top of a job's own timeout: starting the sandbox, writing files, the end frame
 _CHUNK = 65536
 
-Backend = Literal["auto", "bubblewrap"]  # the same today: bubblewrap or nothing
+Backend = Literal["auto", "bubblewrap", "webassembly"]
+Containment = Literal["bubblewrap", "webassembly", "none"]
 # A call's error when the candidate tried what no code edit needs; the reason follows. The consensus reads it as
 # the outcome key "!Hostile:<reason>" (``codeconductor.ensemble.consensus.behaviour.HOSTILE_KEY``).
 HOSTILE_ERROR = "Hostile:"
@@ -288,9 +296,9 @@ def _start_bwrap(support: _bwrap.Support, ro_paths: Sequence[str] = ()) -> _Supe
 
 class Sandbox:
     """Runs candidates contained. ``workers``: how many jobs may run at once (and how many sandboxes are kept
-    started ahead). ``backend``: kept for callers; bubblewrap is the only containment. Where it cannot run,
-    :attr:`available` is False and every job raises :class:`SandboxUnavailable`. Usable with ``with`` or
-    ``async with``; :meth:`close` stops everything."""
+    started ahead). ``backend``: ``auto`` (bubblewrap where it runs, else WebAssembly for pure-Python values, else
+    nothing), or one of them only. Where none can run, :attr:`available` is False and every job raises
+    :class:`SandboxUnavailable`. Usable with ``with`` or ``async with``; :meth:`close` stops everything."""
 
     def __init__(
         self,
@@ -320,32 +328,59 @@ class Sandbox:
             self._support = _bwrap.support()
         return self._support
 
+    def _choose(self) -> tuple[Containment, str | None]:
+        """The backend jobs run in now, or ``none`` and why (for the user, short)."""
+        switch = os.environ.get(_bwrap.ENV_SWITCH, "").strip().lower()
+        if switch not in _bwrap.SWITCH_VALUES:
+            return "none", self._probe().reason  # the user turned execution off: nothing at all
+        want_wasm = self._backend == "webassembly" or switch in _bwrap.WASM_SWITCH_VALUES
+        support = self._probe()
+        if not want_wasm:
+            if support.usable:
+                return "bubblewrap", None
+            if self._backend == "bubblewrap" or switch == "bubblewrap":
+                return "none", support.reason or "bubblewrap cannot run here"
+        wasm = _wasm.support(start=True)  # not ready: compiling starts in the background, nothing waits for it
+        if wasm.usable:
+            return "webassembly", None
+        if want_wasm:
+            return "none", wasm.reason
+        return "none", f"{support.reason or 'bubblewrap cannot run here'}; {wasm.reason}"
+
     @property
     def available(self) -> bool:
-        """Whether candidates can run here (bubblewrap with its seccomp filter); probed once per process."""
-        return self._probe().usable
+        """Whether candidates can run here (bubblewrap, or WebAssembly for pure-Python values); probed once per
+        process (WebAssembly: becomes True once its module is compiled)."""
+        return self._choose()[0] != "none"
+
+    @property
+    def runs_programs(self) -> bool:
+        """Whether programs run here (pytest, node, a project's tests): bubblewrap only."""
+        return self._choose()[0] == "bubblewrap"
 
     @property
     def unavailable_reason(self) -> str | None:
-        """Why nothing can run here (short, for the user), or None when the sandbox is available."""
-        support = self._probe()
-        return None if support.usable else support.reason or "bubblewrap cannot run here"
+        """Why nothing can run here (short, for the user), or None when a sandbox is available."""
+        return self._choose()[1]
 
-    def require(self) -> None:
-        """Raise :class:`SandboxUnavailable` (its message: why, and the fix) where nothing can run."""
-        self._require()
+    def require(self, *, programs: bool = False) -> None:
+        """Raise :class:`SandboxUnavailable` (its message: why, and the fix) where nothing can run; ``programs``:
+        also where only pure-Python values can (WebAssembly)."""
+        containment, reason = self._choose()
+        if containment == "none":
+            raise SandboxUnavailable(_bwrap.unavailable_note(reason or ""), reason or "")
+        if programs and containment != "bubblewrap":
+            raise SandboxUnavailable(f"not executed: running tests {_wasm.PROGRAMS_NOTE}", _wasm.PROGRAMS_NOTE)
 
     def _require(self) -> _bwrap.Support:
-        support = self._probe()
-        if not support.usable:
-            reason = self.unavailable_reason or ""
-            raise SandboxUnavailable(_bwrap.unavailable_note(reason), reason)
-        return support
+        self.require(programs=True)
+        return self._probe()
 
     @property
-    def containment(self) -> str:
-        """``bubblewrap`` (a fresh namespace sandbox per job) or ``none`` (nothing runs)."""
-        return "bubblewrap" if self.available else "none"
+    def containment(self) -> Containment:
+        """``bubblewrap`` (a fresh namespace sandbox per job), ``webassembly`` (pure-Python values in wasmtime) or
+        ``none`` (nothing runs)."""
+        return self._choose()[0]
 
     @property
     def network_blocked(self) -> bool:
@@ -354,9 +389,13 @@ class Sandbox:
 
     @property
     def protections(self) -> dict[str, bool]:
-        """Which OS-level protections candidates get (all of them, or none: then nothing runs)."""
+        """Which protections candidates get: all of bubblewrap's, WebAssembly's (no network, no host file
+        system, no processes: its own kind of isolation, no namespaces or seccomp), or none (then nothing runs)."""
         names = ("namespaces", "network_blocked", "fs_readonly", "uid_dropped", "seccomp")
-        return dict.fromkeys(names, self.available)
+        containment = self.containment
+        if containment == "webassembly":
+            return {**dict.fromkeys(names, False), "network_blocked": True, "fs_readonly": True, "webassembly": True}
+        return dict.fromkeys(names, containment == "bubblewrap")
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -367,7 +406,7 @@ class Sandbox:
             if not self._started:
                 atexit.register(self.close)
                 self._started = True
-        if self.available:
+        if self.containment == "bubblewrap":
             self._fill_spares()
 
     def _fill_spares(self) -> None:
@@ -424,6 +463,8 @@ class Sandbox:
     def _submit(self, job: dict[str, Any], timeout_s: float) -> tuple[list[dict[str, Any]], str]:
         if self._closed:
             raise SandboxError("sandbox is closed")
+        if job["kind"] == "calls" and self.containment == "webassembly":
+            return self._submit_wasm(job)
         self._require()
         job = {**job, "frame_limit": self._limit()}
         with self._slots:
@@ -438,6 +479,21 @@ class Sandbox:
                 if frames or how == "deadline" or attempt:
                     return frames, how
         raise AssertionError("unreachable")
+
+    def _submit_wasm(self, job: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        ready = _wasm.support(start=True)
+        if not ready.usable:  # went away since it was chosen (a broken cache): nothing runs
+            raise SandboxUnavailable(_bwrap.unavailable_note(ready.reason or ""), ready.reason or "")
+        with self._slots:
+            return _wasm.run_calls(
+                job["code"],
+                job.get("entry_point"),
+                job["calls"],
+                timeout_s=float(job["timeout_s"]),
+                call_timeout_s=float(job["call_timeout_s"]),
+                memory_mb=int(job["memory_mb"]),
+                output_limit=self.output_limit,
+            )
 
     def run_calls(
         self,
@@ -512,8 +568,8 @@ class Sandbox:
 
     @property
     def scratch_dir(self) -> str | None:
-        """Where ``files`` land inside the sandbox (``/tmp``; None where nothing can run)."""
-        return _bwrap.SCRATCH if self.available else None
+        """Where ``files`` land inside the sandbox (``/tmp``; None where no program can run)."""
+        return _bwrap.SCRATCH if self.runs_programs else None
 
     def run_script(
         self,
@@ -632,9 +688,19 @@ def shared_sandbox() -> Sandbox:
 
 
 def sandbox_notice() -> str | None:
-    """The line for the user when nothing can be executed here (None when the sandbox runs); probing costs a few
+    """The line for the user when nothing can be executed here (None when a sandbox runs); probing costs a few
     ms once per process."""
-    support = _bwrap.support()
-    if support.usable:
-        return None
-    return _bwrap.unavailable_note(support.reason or "bubblewrap cannot run here")
+    reason = Sandbox().unavailable_reason
+    return None if reason is None else _bwrap.unavailable_note(reason)
+
+
+def containment_line() -> str:
+    """How candidates are contained here, in one line (``codeconductor models``): the sandbox, or why nothing
+    runs (and the fix), starting with ``OFF``."""
+    box = Sandbox()
+    containment, reason = box._choose()
+    if containment == "bubblewrap":
+        return "bubblewrap - fresh namespaces, uid 65534 and seccomp for each candidate batch"
+    if containment == "webassembly":
+        return f"WebAssembly - {_wasm.LABEL}; tests, JavaScript and project runs are not executed"
+    return "OFF - " + _bwrap.unavailable_note(reason or "")

@@ -8,6 +8,7 @@ that meets :class:`~codeconductor.ensemble.errors.SandboxUnavailable`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 
@@ -30,3 +31,23 @@ def require_sandbox() -> None:
     if sandbox_must_run():
         pytest.fail(f"the sandbox cannot run although bubblewrap is installed (or CI is set): {support.reason}")
     pytest.skip(f"no sandbox here (bubblewrap not installed, not CI): {support.reason}")
+
+
+def wasm_sandbox_must_run() -> bool:
+    """Whether a WebAssembly sandbox that cannot run is a failure here: its packages are installed (setup installs
+    them, CI runs setup) or CI is set."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return ci or importlib.util.find_spec("wasmtime") is not None
+
+
+def require_wasm_sandbox() -> None:
+    """Return once the WebAssembly sandbox is ready (compiling it here when setup did not); else fail where it must
+    run, or skip, with the reason."""
+    from codeconductor.ensemble.verify import _wasm
+
+    state = _wasm.prepare(timeout_s=900)
+    if state.usable:
+        return
+    if wasm_sandbox_must_run():
+        pytest.fail(f"the WebAssembly sandbox cannot run although wasmtime is installed (or CI is set): {state.reason}")
+    pytest.skip(f"no WebAssembly sandbox here (wasmtime not installed, not CI): {state.reason}")
