@@ -305,7 +305,7 @@ def test_models_names_the_backend(tmp_path: Path) -> None:
     (tmp_path / "codeconductor.toml").write_text('probe_local = false\nembedded = "off"\n')
     env = {**os.environ, "PYTHONPATH": str(REPO), "CODECONDUCTOR_SANDBOX": "webassembly", "COLUMNS": "300"}
     done = subprocess.run(
-        [sys.executable, "-m", "codeconductor.ensemble", "models"],
+        [sys.executable, "-m", "codeconductor.cli", "models"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
