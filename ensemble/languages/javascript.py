@@ -33,7 +33,16 @@ if TYPE_CHECKING:
 
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
 
-__all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path", "read_harness_output"]
+__all__ = [
+    "HOSTILE_REASONS",
+    "JavaScript",
+    "TypeScript",
+    "TypeScriptReact",
+    "esbuild_path",
+    "hostile_reason",
+    "node_path",
+    "read_harness_output",
+]
 
 _HARNESS = Path(__file__).with_name("_harness.js").read_text(encoding="utf-8")
 _NODE_MEMORY_MB = 2048  # V8 reserves ~1 GiB of address space up front; the heap itself is capped below
@@ -423,6 +432,10 @@ def _run_harness(
         timeout_s,
         memory_mb=max(_NODE_MEMORY_MB, sandbox.memory_mb),
     )
+    if outcome.hostile:  # seccomp killed node: named before anything it printed is read
+        from ..verify.sandbox import HOSTILE_ERROR, CallOutcome
+
+        return [CallOutcome(False, error=HOSTILE_ERROR + outcome.hostile) for _ in exprs]
     why = "Timeout" if outcome.timed_out else f"Killed:{outcome.exit_code}"
     return read_harness_output(outcome.stdout, key, len(exprs), why)
 
@@ -436,7 +449,7 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
     the reading; calls not reported fail with ``why`` (the run's end: ``Timeout``, ``Killed:<code>``), or
     ``OutputLimit`` when the output was cut at the sandbox's cap. Never raises."""
     from ..verify.bounded import read_json
-    from ..verify.sandbox import CallOutcome
+    from ..verify.sandbox import HOSTILE_ERROR, CallOutcome
 
     def failed(error: str, n: int = count) -> list[CallOutcome]:
         return [CallOutcome(False, error=error) for _ in range(n)]
@@ -444,6 +457,9 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
     prefix = key + " "
     outcomes: list[CallOutcome] = []
     lines = stdout.split("\n")
+    hostile = hostile_reason(lines, prefix)
+    if hostile is not None:  # what it tried decides, whatever values it reported
+        return failed(HOSTILE_ERROR + hostile)
     for index, line in enumerate(lines):
         if not line and index == len(lines) - 1:
             break  # the newline ending the last line
@@ -475,6 +491,36 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
             outcomes.append(CallOutcome(False, error="Malformed"))
             break
     return outcomes[:count] + failed(why, count - len(outcomes))
+
+
+# What the harness and the project's test processes report as tried (codes written in the sandbox), in the words
+# the user reads (the Python candidates' words for the same acts: ``verify._worker._HOSTILE``). A code not listed
+# here is no reason of the candidate's own making: it reads as the general one.
+HOSTILE_REASONS = {
+    "network": "tried to open a network connection",
+    "process": "tried to start a process",
+    "write": "tried to write outside its scratch directory",
+    "binding": "tried to reach node's internal bindings",
+    "syscall": "made a system call no code edit needs (mounting, namespaces, tracing, kernel keys or modules)",
+}
+HOSTILE_GENERAL = "tried something no code edit needs"
+
+
+def hostile_reason(lines: Sequence[str], prefix: str) -> str | None:
+    """The reason for the first ``{"hostile": CODE}`` line that starts with ``prefix`` (parsed bounded), in
+    :data:`HOSTILE_REASONS`' words; None when there is none."""
+    from ..verify.bounded import read_json
+
+    for line in lines[:100000]:
+        if not line.startswith(prefix) or '"hostile"' not in line[:64]:
+            continue
+        try:
+            frame = read_json(line[len(prefix) :], max_depth=2, max_chars=256)
+        except ValueError:
+            continue
+        if isinstance(frame, dict) and "hostile" in frame:
+            return HOSTILE_REASONS.get(str(frame["hostile"]), HOSTILE_GENERAL)
+    return None
 
 
 def _expected_values(sandbox: Sandbox, node: str, exprs: Sequence[str], timeout_s: float) -> dict[str, str | None]:
