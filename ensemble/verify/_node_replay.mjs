@@ -65,6 +65,16 @@ const settle = (value, ms) =>
     );
   });
 
+// Math.random drawn the same before every call, so the user's code and each answer (separate processes) see the
+// same numbers (mulberry32, seeded per call).
+let seed = 0;
+Math.random = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
 let fn;
 try {
   await import(pathToFileURL(job.target).href);
@@ -80,6 +90,7 @@ if (typeof fn === "function") {
     let result;
     try {
       const args = JSON.parse(calls[i]);
+      seed = 20261207 + i;
       let value = fn(...args);
       if (value && typeof value.then === "function") value = await settle(value, job.callTimeoutMs || 1000);
       let text = JSON.stringify(canon([value, args], 0));

@@ -233,34 +233,32 @@ def record_snippet(name: str, output: str, *, max_calls: int, max_chars: int) ->
     """One line appended to the user's text in a record job: ``name``'s binding (and ``module.exports`` entries
     holding it) wrapped so that each call's arguments, when they are plain JSON (no functions, class instances,
     ``undefined``, holes), are appended to ``output`` as one line, up to ``max_calls`` distinct lists of at most
-    ``max_chars``. One line after ``// @ts-ignore``, so TypeScript checkers (ts-jest) pass it."""
-    return (
-        (
-            "\n// @ts-ignore\n;(function(){try{if(typeof NAME!=='function')return;var f=NAME;var p=globalThis.process;"
-            "var fs=(p&&p.getBuiltinModule&&p.getBuiltinModule('fs'))||(typeof require==='function'?require('fs'):null);"
-            "if(!fs)return;var n=0,seen=new Set();var ok=function(v,d){if(d>20)return false;if(v===null||"
-            "typeof v==='string'||typeof v==='boolean')return true;if(typeof v==='number')return isFinite(v);"
-            "if(Array.isArray(v)){for(var i=0;i<v.length;i++)if(!(i in v)||!ok(v[i],d+1))return false;return true}"
-            "if(typeof v==='object'){var q=Object.getPrototypeOf(v);if(q!==Object.prototype&&q!==null)return false;"
-            "for(var k in v)if(!ok(v[k],d+1))return false;return true}return false};"
-            "var w=function(){if(n<MAX){try{var a=Array.prototype.slice.call(arguments);if(ok(a,0)){"
-            "var t=JSON.stringify(a);if(t.length<=SIZE&&!seen.has(t)){seen.add(t);n++;fs.appendFileSync(OUT,t+'\\n')}}"
-            "}catch(e){}}return f.apply(this,arguments)};NAME=w;if(typeof module==='object'&&module&&module.exports){"
-            "if(module.exports===f)module.exports=w;else for(var k in module.exports)if(module.exports[k]===f)"
-            "module.exports[k]=w}}catch(e){}})();\n"
-        )
-        .replace("NAME", name)
-        .replace("MAX", str(max_calls))
-        .replace("SIZE", str(max_chars))
-        .replace("OUT", json.dumps(output))
+    ``max_chars``. One line after ``// @ts-ignore``, so TypeScript checkers (ts-jest) pass it; every name of its
+    own starts with ``__cc_`` (it must not shadow the function's)."""
+    code = (
+        "(function(){try{if(typeof @NAME@!=='function')return;var __cc_f=@NAME@;var __cc_p=globalThis.process;"
+        "var __cc_fs=(__cc_p&&__cc_p.getBuiltinModule&&__cc_p.getBuiltinModule('fs'))||"
+        "(typeof require==='function'?require('fs'):null);if(!__cc_fs)return;var __cc_n=0,__cc_seen=new Set();"
+        "var __cc_ok=function(v,d){if(d>20)return false;if(v===null||typeof v==='string'||typeof v==='boolean')"
+        "return true;if(typeof v==='number')return isFinite(v);if(Array.isArray(v)){for(var i=0;i<v.length;i++)"
+        "if(!(i in v)||!__cc_ok(v[i],d+1))return false;return true}if(typeof v==='object'){"
+        "var q=Object.getPrototypeOf(v);if(q!==Object.prototype&&q!==null)return false;"
+        "for(var k in v)if(!__cc_ok(v[k],d+1))return false;return true}return false};"
+        "var __cc_w=function(){if(__cc_n<@MAX@){try{var a=Array.prototype.slice.call(arguments);"
+        "if(__cc_ok(a,0)){var t=JSON.stringify(a);if(t.length<=@SIZE@&&!__cc_seen.has(t)){__cc_seen.add(t);"
+        "__cc_n++;__cc_fs.appendFileSync(@OUT@,t+'\\n')}}}catch(e){}}return __cc_f.apply(this,arguments)};"
+        "@NAME@=__cc_w;if(typeof module==='object'&&module&&module.exports){"
+        "if(module.exports===__cc_f)module.exports=__cc_w;else for(var __cc_k in module.exports)"
+        "if(module.exports[__cc_k]===__cc_f)module.exports[__cc_k]=__cc_w}}catch(__cc_e){}})();"
     )
+    code = code.replace("@MAX@", str(max_calls)).replace("@SIZE@", str(max_chars)).replace("@OUT@", json.dumps(output))
+    return "\n// @ts-ignore\n;" + code.replace("@NAME@", name) + "\n"
 
 
 def expose_snippet(name: str) -> str:
     """One line appended to the text under test in an observe job: the function, for the replay to call."""
-    return (
-        "\n// @ts-ignore\n;(function(){try{if(typeof NAME==='function')globalThis.__ccTarget=NAME}catch(e){}})();\n"
-    ).replace("NAME", name)
+    code = "(function(){try{if(typeof @NAME@==='function')globalThis.__ccTarget=@NAME@}catch(__cc_e){}})();"
+    return "\n// @ts-ignore\n;" + code.replace("@NAME@", name) + "\n"
 
 
 def _rebindable(text: str, start: int, end: int, name: str) -> str:
@@ -417,8 +415,10 @@ class JsProjectRunner:
         project = probe.project
         assert project is not None
         plan = self._plans.get(project.recording)
-        if plan is None:  # a probe made by another runner: its tests, with node --test
-            plan = _Plan(TestRunner("node"), project.tests, ())
+        if plan is None:  # its record job's plan was let go: the runner found again, no recorded calls
+            node_tests, _ = await asyncio.to_thread(js_test_files, Path(project.root), project.target)
+            found = TestRunner("node") if node_tests else await asyncio.to_thread(find_runner, Path(project.root))
+            plan = _Plan(found or TestRunner("node"), project.tests, ())
         source = replace_span(project.module_text, project.start, project.end, code)
         if plan.calls:
             source += expose_snippet(project.target)
