@@ -13,6 +13,7 @@ or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SandboxError
-from ._base import Example, Extracted, balanced_calls
+from ._base import Example, Extracted, Function, balanced_calls
 from ._treesitter import TreeSitterLanguage
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ _JS_GLOBALS = frozenset(
 
 
 _PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_MEMBER_OPEN = "class __cc_member__ {\n"
+_MEMBER_CLOSE = "\n}\n"
+_MEMBER_TYPES = frozenset(
+    {"method_definition", "comment", "method_signature", "abstract_method_signature", "decorator"}
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,6 +131,42 @@ class JavaScript(TreeSitterLanguage):
     )  # fmt: skip
     #: esbuild loader for the code before it runs (None: run as it is).
     loader: ClassVar[str | None] = None
+
+    # -- class members: a method selected in its class (and an answer for it) is code of the class's body --------
+    def _member(self, code: str) -> str | None:
+        """``code`` inside a class, when it does not parse on its own but does there as methods only (what a
+        method selected in its class is); None otherwise. Prose never passes: a class body of bare words would
+        be fields, not methods."""
+        if not code.strip() or TreeSitterLanguage.parses(self, code):
+            return None
+        wrapped = _MEMBER_OPEN + code.rstrip("\n") + _MEMBER_CLOSE
+        root = self.tree(wrapped).root_node
+        if root.has_error or len(root.named_children) != 1:
+            return None
+        body = root.named_children[0].child_by_field_name("body")
+        members = [n.type for n in body.named_children] if body is not None else []
+        if "method_definition" not in members or any(m not in _MEMBER_TYPES for m in members):
+            return None
+        return wrapped
+
+    def parses(self, code: str) -> bool:
+        return super().parses(code) or self._member(code) is not None
+
+    def is_code(self, text: str) -> bool:
+        return super().is_code(self._member(text) or text)
+
+    def normalize(self, code: str) -> str:
+        return super().normalize(self._member(code) or code)
+
+    def functions(self, code: str) -> list[Function]:
+        wrapped = self._member(code)
+        if wrapped is None:
+            return super().functions(code)
+        shift = _MEMBER_OPEN.count("\n")
+        return [
+            dataclasses.replace(f, start_line=f.start_line - shift, end_line=f.end_line - shift)
+            for f in super().functions(wrapped)
+        ]
 
     def _function_name(self, node: Node) -> str | None:
         name = node.child_by_field_name("name")
@@ -189,7 +231,9 @@ class JavaScript(TreeSitterLanguage):
 
     def _clean(self, code: str, entry_point: str | None, notes: list[str]) -> str:
         """Keep the declarations; drop demo calls, prints, ``module.exports`` and imports around them, and
-        unwrap ``export`` (the harness runs a script, not a module)."""
+        unwrap ``export`` (the harness runs a script, not a module). Class members stay as they are."""
+        if self._member(code) is not None:
+            return code
         data = code.encode("utf-8")
         root = self.tree(code).root_node
         kept: list[str] = []

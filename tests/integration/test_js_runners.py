@@ -257,6 +257,40 @@ def test_vitest_typescript_es_modules_with_a_dependency(tmp_path: Path, executor
     assert any("2 call(s) to sumEven recorded" in n for n in result.notes), result.notes
 
 
+CJS_CLASS = """const { round2 } = require("tiny-round");
+const { scale } = require("./util");
+
+class Till {
+  total(items) {
+    let sum = 0;
+    for (const [price, qty] of items) sum += scale(price) * qty;
+    return round2(sum);
+  }
+}
+
+module.exports = { Till };
+"""
+JEST_CLASS_TEST = """const { Till } = require("../lib/total");
+
+test("sums", () => expect(new Till().total([[2, 3], [1, 1]])).toBe(10.5));
+test("rounds", () => expect(new Till().total([[0.01, 1]])).toBe(0.02));
+"""
+
+
+def test_jest_a_method_of_a_class(tmp_path: Path, executor: SandboxExecutor) -> None:
+    """A method selected in its class: the answers are methods (not code on their own), put in its place."""
+    module = make_jest(tmp_path / "till", CJS_CLASS, JEST_CLASS_TEST)
+    method = "  " + CJS_RIGHT.replace("function total", "total").replace("\n", "\n  ").rstrip() + "\n"
+    unrounded = "  " + CJS_UNROUNDED.replace("function total", "total").replace("\n", "\n  ").rstrip() + "\n"
+    result = _decide(_request(module, "total", TaskKind.IMPROVE), unrounded, method, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes, _rejected(result))
+    assert "round2(items.reduce" in result.pick
+    assert result.pick_models == ["m1@http://127.0.0.1:11434"], result.pick_models
+    rejected = _rejected(result)
+    assert len(rejected) == 1, rejected
+    assert "of your tests" in rejected[0], rejected
+
+
 # -- hostile answers (issue 24, item 7) -------------------------------------------------------------------------
 CJS_CONNECTS = """function total(items) {
   require("net").connect(80, "192.0.2.1").on("error", () => {});

@@ -102,3 +102,21 @@ def test_replayed_values_are_compared_as_canonical_json() -> None:
     assert _canonical('=[1, {"b": 2, "a": [1.5]}]') == _canonical('=[1,{"a":[1.5],"b":2}]')
     assert _canonical("!TypeError") == "!TypeError"
     assert _canonical('=["x...#9000') == '=["x...#9000'  # cut at its limit: compared as text
+
+
+def test_a_method_selected_in_its_class_is_code_and_prose_is_not() -> None:
+    from codeconductor.ensemble.languages import language_for
+
+    method = "  total(items: number[]): number {\n    return items.length;\n  }\n"
+    for language in ("javascript", "typescript"):
+        lang = language_for(language)
+        code = method if language == "typescript" else method.replace(": number[]): number", ")")
+        assert lang.parses(code)
+        assert lang.is_code(code)
+        assert [(f.name, f.start_line, f.end_line) for f in lang.functions(code)] == [("total", 0, 3)]
+        extracted = lang.extract(f"Here:\n```{language}\n{code}```\n", context=code)
+        assert extracted.parseable
+        assert extracted.code.startswith("total(items")
+    # Words a class body would take as fields are not methods: still not code.
+    assert not language_for("javascript").is_code("Sure thing\nhere it is\n")
+    assert language_for("javascript")._member("x = 1;\ny = 2;\n") is None
