@@ -551,7 +551,9 @@ class JsProjectRunner:
             return Behaviour(keys=(HOSTILE_KEY + hostile,) * max(1, len(keys)), passed=(), tests=())
         if not tests:
             done = "done" in found
-            why = "Timeout" if outcome.timed_out else "Lost" if not done else "load:no test reported a result"
+            # The runner killed at its limit (timeout's status 124: an answer that loops) is no load error.
+            stopped = outcome.timed_out or (plan.runner.name != "node" and statuses and statuses[-1] == 124)
+            why = "Timeout" if stopped else "Lost" if not done else "load:no test reported a result"
             return Behaviour(keys=keys or (f"!{why}",), passed=())
         return Behaviour(keys=keys, passed=(), tests=tuple(sorted(tests.items())))
 

@@ -30,7 +30,7 @@ from codeconductor.ensemble.types import (
     Request,
     TaskKind,
 )
-from codeconductor.ensemble.verify.js_project import find_runner
+from codeconductor.ensemble.verify.js_project import JsProjectRunner, find_runner
 from codeconductor.ensemble.verify.observe import SandboxExecutor
 
 pytestmark = pytest.mark.timeout(600)
@@ -289,6 +289,26 @@ def test_jest_a_method_of_a_class(tmp_path: Path, executor: SandboxExecutor) -> 
     rejected = _rejected(result)
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0], rejected
+
+
+def test_an_answer_that_never_returns_is_stopped_not_a_load_error(tmp_path: Path) -> None:
+    module = make_jest(tmp_path / "till")
+    request = _request(module, "total", TaskKind.IMPROVE)
+    runner = JsProjectRunner(runner_s=8.0)
+    try:
+        probe = asyncio.run(runner.probe(request, None))
+        assert probe is not None
+        assert probe.project is not None
+        assert probe.project.recorded == 2
+        looping = "function total(items) {\n  while (true) {}\n}\n"
+        behaviour = asyncio.run(runner.observe(looping, probe))
+        assert behaviour.keys == ("!Timeout", "!Timeout"), behaviour
+        assert behaviour.tests == ()
+        original = asyncio.run(runner.observe(request.context.selection, probe))
+        assert [o for _, o in original.tests] == ["passed", "passed"], original
+        assert original.keys == ("=[10.5,[[[2,3],[1,1]]]]", "=[0.02,[[[0.01,1]]]]"), original
+    finally:
+        runner.close()
 
 
 # -- hostile answers (issue 24, item 7) -------------------------------------------------------------------------
