@@ -187,6 +187,7 @@ class TestRunner:
     name: str
     cli: str = ""
     modules: str = ""
+    esm: bool = False  # Jest with native ES modules: ``scripts.test`` sets --experimental-vm-modules
 
 
 _CLI = {"jest": ("jest", "bin", "jest.js"), "vitest": ("vitest", "vitest.mjs")}
@@ -225,7 +226,7 @@ def find_runner(root: Path, *, levels: int = 6) -> TestRunner | None:
                 real = os.path.realpath(cli)
                 # The node_modules holding the package's real files (a link into a store or another checkout).
                 modules = real[: real.rindex(os.sep + "node_modules" + os.sep) + len(os.sep + "node_modules")]
-                return TestRunner(name, real, modules)
+                return TestRunner(name, real, modules, esm="--experimental-vm-modules" in script)
     return None
 
 
@@ -491,8 +492,11 @@ class JsProjectRunner:
                 args += ["--runTestsByPath", *tests]
             else:
                 args = ["run", "--watch=false", "--reporter=json", f"--outputFile={report}", *tests]
+            node_options = "--disable-wasm-trap-handler --require " + overlay
+            if runner.esm:
+                node_options += " --experimental-vm-modules --no-warnings"
             lines += [
-                f"NODE_OPTIONS={q('--disable-wasm-trap-handler --require ' + overlay)} timeout {int(self.runner_s)} {q(node)} {q(runner.cli)} "
+                f"NODE_OPTIONS={q(node_options)} timeout {int(self.runner_s)} {q(node)} {q(runner.cli)} "
                 f"{' '.join(q(a) for a in args)} > /dev/null 2>&1 < /dev/null",
                 f"echo {nonce} rc $?",
                 f"{q(node)} {q(scratch + '/cc_report.cjs')} {q(report)} {nonce} 2> /dev/null",

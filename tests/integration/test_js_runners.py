@@ -277,6 +277,52 @@ test("rounds", () => expect(new Till().total([[0.01, 1]])).toBe(0.02));
 """
 
 
+ESM_SUM = """import { round2 } from "tiny-round";
+import { isEven } from "./util.js";
+
+export function sumEven(xs) {
+  let total = 0;
+  for (const x of xs) {
+    if (isEven(x)) total += x;
+  }
+  return round2(total);
+}
+"""
+JEST_ESM_TEST = """import { sumEven } from "../src/sum.js";
+
+test("adds the even numbers", () => expect(sumEven([1, 2, 3, 4])).toBe(6));
+test("negative", () => expect(sumEven([-2, 3])).toBe(-2));
+"""
+
+
+def test_jest_with_native_es_modules(tmp_path: Path, executor: SandboxExecutor) -> None:
+    """``scripts.test`` runs Jest with ``--experimental-vm-modules`` (no transform): so does the sandbox."""
+    root = tmp_path / "shop"
+    script = "NODE_OPTIONS=--experimental-vm-modules jest"
+    _write(
+        root,
+        {
+            "package.json": json.dumps({"name": "shop", "type": "module", "scripts": {"test": script}}),
+            "jest.config.json": json.dumps({"transform": {}}),
+            "src/sum.js": ESM_SUM,
+            "src/util.js": "export const isEven = (x) => x % 2 === 0;\n",
+            "node_modules/tiny-round/package.json": json.dumps({"name": "tiny-round", "main": "index.js"}),
+            "node_modules/tiny-round/index.js": TINY_ROUND,
+            "test/sum.test.js": JEST_ESM_TEST,
+        },
+    )
+    _link_runner(root, "jest")
+    assert getattr(find_runner(root), "esm", None) is True
+    right = "export function sumEven(xs) {\n  return round2(xs.filter(isEven).reduce((a, b) => a + b, 0));\n}\n"
+    positive = right.replace("filter(isEven)", "filter((x) => x > 0 && isEven(x))")
+    result = _decide(_request(root / "src" / "sum.js", "sumEven", TaskKind.IMPROVE), positive, right, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "x > 0" not in result.pick
+    assert len(_rejected(result)) == 1, _rejected(result)
+    assert any("2 of your tests (2 passing" in n for n in result.notes), result.notes
+    assert any("2 call(s) to sumEven recorded" in n for n in result.notes), result.notes
+
+
 def test_jest_a_method_of_a_class(tmp_path: Path, executor: SandboxExecutor) -> None:
     """A method selected in its class: the answers are methods (not code on their own), put in its place."""
     module = make_jest(tmp_path / "till", CJS_CLASS, JEST_CLASS_TEST)
