@@ -9,6 +9,12 @@ enter the sandbox: every comparison is made here (:func:`~codeconductor.ensemble
 TypeScript is turned into JavaScript first by esbuild (type stripping only; esbuild parses, it never runs the
 code), found at run time: ``$CODECONDUCTOR_ESBUILD``, the copy ``scripts/setup.sh`` installs under ``tools/node``,
 or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can_execute`` is False.
+
+A method selected in its class (and an answer for it) does not parse on its own: it is read inside a class body
+of methods only (:meth:`JavaScript._member`), so it parses, normalises and names its function like any code, and
+in a project it is put in place of the method (``verify/js_project.py``). A candidate that tries what no function
+needs (a connection, a process, a write outside the scratch, node's internal bindings) is named by the harness
+(one ``{hostile: CODE}`` line before the refusal; :data:`HOSTILE_REASONS` gives the words the user reads).
 """
 
 from __future__ import annotations

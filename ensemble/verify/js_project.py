@@ -13,9 +13,12 @@ Jest and Vitest through ``_node_overlay.cjs`` (``--require`` in ``NODE_OPTIONS``
 for the module's path, so jest-runtime or vite load it with the project's own transforms: babel-jest, ts-jest,
 vite's esbuild). So the module is imported exactly as the project imports it.
 
-Jest runs as ``jest --ci --cache=false --watchman=false --runInBand --json --outputFile`` and Vitest as
-``vitest run --reporter=json --outputFile`` (no watch mode, no cache written: the project is read-only and
-``HOME``/``TMPDIR`` are the scratch), both from the project's own ``node_modules``.
+Jest runs as ``jest --ci --cache=false --watchman=false --runInBand --json --outputFile`` (with
+``--experimental-vm-modules`` when ``scripts.test`` sets it: native ES modules) and Vitest as ``vitest run
+--reporter=json --outputFile`` (no watch mode, no cache written: the project is read-only and ``HOME``/``TMPDIR``
+are the scratch), both from the project's own ``node_modules``; ``--disable-wasm-trap-handler`` so that
+WebAssembly (vite's parsers) fits the address-space limit, and "localhost" answered by the overlay (the sandbox
+has no resolver configuration).
 
 Recorded inputs. One *record* job runs the tests on the user's code with a recorder appended to its text (one
 line: the function's binding, and ``module.exports`` entries holding it, wrapped) that keeps up to ``max_calls``
