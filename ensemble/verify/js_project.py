@@ -13,7 +13,7 @@ Jest and Vitest through ``_node_overlay.cjs`` (``--require`` in ``NODE_OPTIONS``
 for the module's path, so jest-runtime or vite load it with the project's own transforms: babel-jest, ts-jest,
 vite's esbuild). So the module is imported exactly as the project imports it.
 
-Jest runs as ``jest --ci --cache=false --watchman=false --runInBand --json --outputFile`` (with
+Jest runs as ``jest --ci --cache=false --watchman=false --runInBand --reporters=_node_jest_reporter.cjs`` (with
 ``--experimental-vm-modules`` when ``scripts.test`` sets it: native ES modules) and Vitest as ``vitest run
 --reporter=json --outputFile`` (no watch mode, no cache written: the project is read-only and ``HOME``/``TMPDIR``
 are the scratch), both from the project's own ``node_modules``; ``--disable-wasm-trap-handler`` so that
@@ -27,8 +27,10 @@ distinct argument lists that are plain JSON (nothing else can be replayed faithf
 text under test, the function called with each list, ``[result, arguments after the call]`` reported as
 canonical JSON), then runs the tests.
 
-Verdicts. The runner's own report (``node --test``'s TAP; Jest's and Vitest's JSON report, written to a file in
-the scratch and cut down to one line per test by ``_node_report.cjs``) and the replay's lines reach the parent
+Verdicts. The runner's own report (``node --test``'s TAP; one line per test from Jest's reporter API,
+``_node_jest_reporter.cjs``, since Jest's ``--json`` report is not written when a failure holds a BigInt; Vitest's
+JSON report cut down to one line per test by ``_node_report.cjs``), written to files in the scratch, and the
+replay's lines reach the parent
 only as lines that start with a per-job nonce, written by the job's shell script; every process of the runner
 prints to ``/dev/null``, so nothing a test or a candidate prints becomes a verdict (the report file and the
 nonce are in the sandbox's scratch, where code running in the test process could reach them: that code could
@@ -83,6 +85,7 @@ _HOOKS = Path(__file__).with_name("_node_hooks.mjs")
 _OVERLAY = Path(__file__).with_name("_node_overlay.cjs")
 _REPLAY = Path(__file__).with_name("_node_replay.mjs")
 _REPORT = Path(__file__).with_name("_node_report.cjs")
+_JEST_REPORTER = Path(__file__).with_name("_node_jest_reporter.cjs")
 _SKIP_DIRS = frozenset({"node_modules", ".git", "dist", "build", "coverage"})
 _TEST_NAME = re.compile(r"(?:[._-](?:test|spec)\.[cm]?[jt]s$)|(?:^test\.[cm]?[jt]s$)")
 _TEST_DIRS = frozenset({"test", "tests", "__tests__"})
@@ -490,19 +493,22 @@ class JsProjectRunner:
                 ]
         else:
             report = f"{scratch}/cc_report.json"
+            lines_file = f"{scratch}/cc_report.lines"
             if runner.name == "jest":
-                args = ["--ci", "--cache=false", "--watchman=false", "--runInBand", "--json", f"--outputFile={report}"]
-                args += ["--runTestsByPath", *tests]
+                args = ["--ci", "--cache=false", "--watchman=false", "--runInBand"]
+                args += [f"--reporters={scratch}/cc_jest_reporter.cjs", "--runTestsByPath", *tests]
             else:
                 args = ["run", "--watch=false", "--reporter=json", f"--outputFile={report}", *tests]
             node_options = "--disable-wasm-trap-handler --require " + overlay
             if runner.esm:
                 node_options += " --experimental-vm-modules --no-warnings"
             lines += [
-                f"NODE_OPTIONS={q(node_options)} timeout {int(self.runner_s)} {q(node)} {q(runner.cli)} "
+                f"CC_REPORT={q(lines_file)} NODE_OPTIONS={q(node_options)} timeout {int(self.runner_s)} {q(node)} {q(runner.cli)} "
                 f"{' '.join(q(a) for a in args)} > /dev/null 2>&1 < /dev/null",
                 f"echo {nonce} rc $?",
-                f"{q(node)} {q(scratch + '/cc_report.cjs')} {q(report)} {nonce} 2> /dev/null",
+                f"{q(node)} {q(scratch + '/cc_report.cjs')} {q(report)} {nonce} 2> /dev/null"
+                if runner.name == "vitest"
+                else f"head -n 5000 {q(lines_file)} 2> /dev/null | sed 's/^/{nonce} t /'",
             ]
         if record:
             lines.append(f"head -n {self.max_calls * 4} {scratch}/cc_rec.jsonl 2> /dev/null | sed 's/^/{nonce} rec /'")
@@ -515,6 +521,7 @@ class JsProjectRunner:
             "cc_overlay.cjs": _OVERLAY.read_text(encoding="utf-8"),
             "cc_replay.mjs": _REPLAY.read_text(encoding="utf-8"),
             "cc_report.cjs": _REPORT.read_text(encoding="utf-8"),
+            "cc_jest_reporter.cjs": _JEST_REPORTER.read_text(encoding="utf-8"),
         }
         ro = [project.root, os.path.dirname(os.path.dirname(node))]
         if runner.modules:

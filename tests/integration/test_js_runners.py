@@ -357,6 +357,26 @@ def test_an_answer_that_never_returns_is_stopped_not_a_load_error(tmp_path: Path
         runner.close()
 
 
+def test_jest_verdicts_survive_a_failure_that_holds_a_bigint(tmp_path: Path) -> None:
+    """Jest's own ``--json`` report cannot be written when a failing assertion holds a BigInt (found on hashids):
+    every verdict was lost. The reporter API gives one line per test whatever the values."""
+    bigint = JEST_TEST + 'test("big", () => expect(BigInt(total([[2, 1]]))).toBe(4n));\n'
+    module = make_jest(tmp_path / "till", test=bigint)
+    request = _request(module, "total", TaskKind.FIX)
+    runner = JsProjectRunner()
+    try:
+        probe = asyncio.run(runner.probe(request, None))
+        assert probe is not None
+        original = asyncio.run(runner.observe(request.context.selection, probe))
+        assert dict(original.tests) == {
+            "test/total.test.js::total > sums": "passed",
+            "test/total.test.js::total > rounds": "passed",
+            "test/total.test.js::big": "failed",
+        }, original
+    finally:
+        runner.close()
+
+
 # -- hostile answers (issue 24, item 7) -------------------------------------------------------------------------
 CJS_CONNECTS = """function total(items) {
   require("net").connect(80, "192.0.2.1").on("error", () => {});
