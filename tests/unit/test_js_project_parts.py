@@ -119,4 +119,4 @@ def test_a_method_selected_in_its_class_is_code_and_prose_is_not() -> None:
         assert extracted.code.startswith("total(items")
     # Words a class body would take as fields are not methods: still not code.
     assert not language_for("javascript").is_code("Sure thing\nhere it is\n")
-    assert language_for("javascript")._member("x = 1;\ny = 2;\n") is None
+    assert JAVASCRIPT._member("x = 1;\ny = 2;\n") is None  # fields are no methods
