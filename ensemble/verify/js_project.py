@@ -373,8 +373,6 @@ class JsProjectRunner:
             self._plans[key] = plan
             if len(self._plans) > 64:
                 self._plans.popitem(last=False)
-        if plan.calls:
-            notes += (f"{len(plan.calls)} call(s) to {target} recorded from your tests, replayed on each answer",)
         plain = ProjectProbe(
             root=project.root,
             module=project.module,

@@ -241,7 +241,7 @@ def test_recorded_calls_refuse_a_rewrite_that_passes_the_tests_by_luck(
     assert len(rejected) == 1, rejected
     # It passes the weak test; the value it returns on the call that test made differs: refused for that.
     assert "does something else than your code on 1 of 1 inputs" in rejected[0], rejected
-    assert any("1 call(s) to total recorded from your tests" in n for n in result.notes), result.notes
+    assert any("1 calls recorded from them" in n for n in result.notes), result.notes
 
 
 def test_vitest_typescript_es_modules_with_a_dependency(tmp_path: Path, executor: SandboxExecutor) -> None:
@@ -254,7 +254,7 @@ def test_vitest_typescript_es_modules_with_a_dependency(tmp_path: Path, executor
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0] or "does something else" in rejected[0], rejected
     assert any(n.startswith("typescript: executed with vitest") for n in result.notes), result.notes
-    assert any("2 call(s) to sumEven recorded" in n for n in result.notes), result.notes
+    assert any("2 calls recorded from them" in n for n in result.notes), result.notes
 
 
 CJS_CLASS = """const { round2 } = require("tiny-round");
@@ -320,7 +320,7 @@ def test_jest_with_native_es_modules(tmp_path: Path, executor: SandboxExecutor) 
     assert "x > 0" not in result.pick
     assert len(_rejected(result)) == 1, _rejected(result)
     assert any("2 of your tests (2 passing" in n for n in result.notes), result.notes
-    assert any("2 call(s) to sumEven recorded" in n for n in result.notes), result.notes
+    assert any("2 calls recorded from them" in n for n in result.notes), result.notes
 
 
 def test_jest_a_method_of_a_class(tmp_path: Path, executor: SandboxExecutor) -> None:
