@@ -412,6 +412,22 @@ def test_a_project_answer_that_connects_writes_or_unshares_is_named_hostile(
     assert "made a system call no code edit needs" in joined, rejected
 
 
+def test_a_node_test_project_answer_that_connects_is_named_hostile(tmp_path: Path, executor: SandboxExecutor) -> None:
+    from tests.integration.test_js_project import ESM_RIGHT, make_esm
+
+    module = make_esm(tmp_path / "shop")
+    connects = ESM_RIGHT.replace(
+        "  return",
+        '  globalThis.process.getBuiltinModule("net").connect(443, "192.0.2.1").on("error", () => {});\n  return',
+    )
+    result = _decide(_request(module, "sumEven", TaskKind.IMPROVE), connects, ESM_RIGHT, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "connect" not in result.pick
+    assert _rejected(result) == [
+        "unsafe: tried to open a network connection (the sandbox stopped it; no code edit needs that)"
+    ]
+
+
 def test_a_standalone_answer_cannot_reach_what_a_project_answer_is_named_for(executor: SandboxExecutor) -> None:
     """Outside a project the answer runs in the harness's vm context: ``require`` and ``process`` do not exist
     there (every known way out is closed: tests/integration/test_verdicts_hostile.py), so trying them is an
