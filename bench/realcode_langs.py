@@ -6,6 +6,10 @@ Projects, fetched at benchmark time and cached under ``$CODECONDUCTOR_BENCH_CACH
 
 * npm: ``fast-content-type-parse@4.0.1`` (``npm pack``; CommonJS, no dependencies, ``node --test`` tests in the
   tarball);
+* npm: ``hashids@2.3.0`` (``npm pack``; TypeScript, Jest tests in ``src/tests``): its Jest setup is not in the
+  tarball, so the benchmark installs ``jest``, ``ts-jest`` and ``typescript`` (pinned, :data:`JEST_TOOLS`) into a
+  folder beside it, links them into its ``node_modules`` and writes a ``jest.config.js`` (ts-jest, transpile
+  only); CodeConductor finds Jest from that config and runs it from the package's ``node_modules``;
 * Go: ``github.com/pmezard/go-difflib`` 1.0.0, from Debian's ``golang-github-pmezard-go-difflib-dev``
   (``apt-get download``): the Go module proxy is not reachable from this machine (``go mod download`` fails on
   DNS), so the module's source and tests come through apt; it predates modules, so a ``go.mod`` is written.
@@ -22,8 +26,9 @@ with three loopback "models" (``tests/support/fault_server.py``) serving the cho
 mutant; answers: the original and 2 other mutants). Every offered edit is put into the file and judged by the
 project's own tests.
 
-    python -m bench.realcode_langs                   # both projects, 4 functions each
+    python -m bench.realcode_langs                   # the three projects, 4 functions each
     python -m bench.realcode_langs --functions 2 --only go --json out.json
+    python -m bench.realcode_langs --functions 2 --only jest --json out.json
 """
 
 from __future__ import annotations
@@ -51,6 +56,17 @@ from codeconductor.ensemble.languages import language_for
 __all__ = ["main"]
 
 NPM_PACKAGE = "fast-content-type-parse@4.0.1"
+JEST_PACKAGE = "hashids@2.3.0"
+JEST_TOOLS = ("jest@30.2.0", "ts-jest@29.4.15", "typescript@5.9.3")
+_JEST_CONFIG = """module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/src"],
+  testMatch: ["**/*.test.ts"],
+  // requiring.test.ts loads the built cjs/ copy, which is not the file under test.
+  testPathIgnorePatterns: ["/node_modules/", "/tests-mjs/", "requiring"],
+  transform: { "^.+\\\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
+};
+"""
 GO_DEB = "golang-github-pmezard-go-difflib-dev"
 CELLS = ("improve-wrong", "improve-mixed", "fix")
 # One-token swaps (the mutants); each pattern is tried at each place it matches in the function's body.
@@ -68,7 +84,7 @@ MUTANTS_TRIED = 10
 @dataclass
 class Project:
     name: str
-    language: str  # javascript | go
+    language: str  # javascript | typescript | go
     root: Path
     file: str  # relative path of the file whose functions are asked about
     test_cmd: list[str]
@@ -132,6 +148,34 @@ def prepare_npm(cache: Path) -> Project:
             tar.extractall(folder, filter="data")
     node = shutil.which("node") or "node"
     return Project(NPM_PACKAGE, "javascript", package, "index.js", [node, "--test", "test/"])
+
+
+def prepare_jest(cache: Path) -> Project:
+    folder = cache / "jest"
+    package = folder / "package"
+    tools = folder / "tools"
+    if not (package / "jest.config.js").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["npm", "pack", JEST_PACKAGE, "--silent"], cwd=folder, capture_output=True, text=True, check=True
+        )
+        with tarfile.open(folder / done.stdout.strip().splitlines()[-1]) as tar:
+            tar.extractall(folder, filter="data")
+        tools.mkdir(exist_ok=True)
+        (tools / "package.json").write_text('{"private": true}\n', encoding="utf-8")
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", *JEST_TOOLS],
+            cwd=tools,
+            capture_output=True,
+            check=True,
+        )
+        (package / "node_modules").mkdir(exist_ok=True)
+        for name in ("jest", "ts-jest", "typescript"):
+            (package / "node_modules" / name).symlink_to(tools / "node_modules" / name)
+        (package / "jest.config.js").write_text(_JEST_CONFIG, encoding="utf-8")
+    node = shutil.which("node") or "node"
+    jest = [node, str(package / "node_modules" / "jest" / "bin" / "jest.js"), "--ci", "--cache=false"]
+    return Project(JEST_PACKAGE, "typescript", package, "src/hashids.ts", jest)
 
 
 def prepare_go(cache: Path) -> Project:
@@ -218,7 +262,7 @@ def select_targets(project: Project, judge: Judge, count: int, rng: random.Rando
         for p in project.root.rglob("*")
         if p.is_file()
         and "node_modules" not in p.parts
-        and (p.name.endswith("_test.go") or re.search(r"\.test\.[cm]?js$", p.name))
+        and (p.name.endswith("_test.go") or re.search(r"\.test\.[cm]?[jt]s$", p.name))
     )
     every = language.functions(source)
     top = [f for f in every if not any(o.start_line < f.start_line < o.end_line for o in every)]
@@ -323,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--functions", type=int, default=4, help="functions per project")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("javascript", "go"), help="one project only")
+    parser.add_argument("--only", choices=("javascript", "jest", "go"), help="one project only")
     parser.add_argument("--json", type=Path, help="write the records and the summary here")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -331,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     projects = []
     if args.only in (None, "javascript"):
         projects.append(prepare_npm(cache))
+    if args.only in (None, "jest"):
+        projects.append(prepare_jest(cache))
     if args.only in (None, "go"):
         projects.append(prepare_go(cache))
     home = Path(tempfile.mkdtemp(prefix="cc-langs-home-"))

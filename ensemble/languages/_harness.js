@@ -5,7 +5,8 @@
 // made inside the context, so no object of this realm is handed to it), evaluates each call, and writes one line
 // per call: KEY, a space, then JSON {i, ok: true, value} (value: the canonical JSON text of the result - sorted
 // keys, floats to 9 significant digits, tags such as "<undefined>") or {i, ok: false, error} (the error's name);
-// a candidate that cannot be defined gives one {load_error} line. KEY is a per-job random string from argv, taken
+// a candidate that cannot be defined gives one {load_error} line; a candidate that tries what no function needs (a
+// connection, a process, a write outside the scratch, node's internal bindings) gives a {hostile: CODE} line. KEY is a per-job random string from argv, taken
 // out of process.argv before the candidate loads; lines without it are the candidate's and make the parent fail
 // the whole run. Everything used after the candidate loads is bound before it does; the process ends with
 // reallyExit (no 'exit' listeners, no pending callbacks run after the last line).
@@ -40,6 +41,48 @@ const job = JSON.parse(fs.readFileSync("job.json", "utf8"));
 const calls = job.calls;
 const out = (obj) => writeSync(1, key + " " + stringify(obj) + "\n");
 const finish = () => reallyExit(0);
+
+// What no function needs, reachable by a candidate that leaves the vm context (this realm's process and modules):
+// reported as one {hostile: CODE} line before it is refused (the parent names the candidate with its own words
+// for CODE). The sandbox and node's permission model refuse it anyway; the line is what names the candidate.
+const refuse = (code) =>
+  function refused() {
+    out({ hostile: code });
+    throw new Error("not allowed: " + code);
+  };
+const net = require("net");
+const dgram = require("dgram");
+const childProcess = require("child_process");
+net.Socket.prototype.connect = refuse("network");
+dgram.Socket.prototype.send = refuse("network");
+dgram.Socket.prototype.bind = refuse("network");
+for (const name of ["spawn", "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork"]) {
+  childProcess[name] = refuse("process");
+}
+for (const name of ["binding", "_linkedBinding", "dlopen"]) process[name] = refuse("binding");
+const isScratch = (file) => typeof file === "string" && /^\/tmp\/[^.]/.test(file) && !file.includes("..");
+for (const name of ["writeFileSync", "appendFileSync", "mkdirSync", "rmSync", "rmdirSync", "unlinkSync", "renameSync",
+  "copyFileSync", "symlinkSync", "linkSync", "chmodSync", "chownSync", "truncateSync", "writeFile", "appendFile",
+  "mkdir", "rm", "rmdir", "unlink", "rename", "copyFile", "symlink", "link", "chmod", "chown", "truncate",
+  "createWriteStream", "openSync", "open"]) {
+  const original = fs[name];
+  const flagged = refuse("write");
+  fs[name] = function (file, flags) {
+    const opening = name === "openSync" || name === "open";
+    if (opening && !(typeof flags === "string" ? /[wa+]/.test(flags) : typeof flags === "number" && (flags & 3))) {
+      return original.apply(this, arguments);
+    }
+    return isScratch(file) ? original.apply(this, arguments) : flagged();
+  };
+}
+for (const name of ["writeFile", "appendFile", "mkdir", "rm", "rmdir", "unlink", "rename", "copyFile", "symlink",
+  "link", "chmod", "chown", "truncate"]) {
+  const original = fs.promises[name];
+  const flagged = refuse("write");
+  fs.promises[name] = function (file) {
+    return isScratch(file) ? original.apply(this, arguments) : flagged();
+  };
+}
 
 const context = vm.createContext(Object.create(null));
 runInContext(

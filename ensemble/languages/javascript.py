@@ -9,10 +9,17 @@ enter the sandbox: every comparison is made here (:func:`~codeconductor.ensemble
 TypeScript is turned into JavaScript first by esbuild (type stripping only; esbuild parses, it never runs the
 code), found at run time: ``$CODECONDUCTOR_ESBUILD``, the copy ``scripts/setup.sh`` installs under ``tools/node``,
 or ``esbuild`` on PATH. Without node (or, for TypeScript, without esbuild) ``can_execute`` is False.
+
+A method selected in its class (and an answer for it) does not parse on its own: it is read inside a class body
+of methods only (:meth:`JavaScript._member`), so it parses, normalises and names its function like any code, and
+in a project it is put in place of the method (``verify/js_project.py``). A candidate that tries what no function
+needs (a connection, a process, a write outside the scratch, node's internal bindings) is named by the harness
+(one ``{hostile: CODE}`` line before the refusal; :data:`HOSTILE_REASONS` gives the words the user reads).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SandboxError
-from ._base import Example, Extracted, balanced_calls
+from ._base import Example, Extracted, Function, balanced_calls
 from ._treesitter import TreeSitterLanguage
 
 if TYPE_CHECKING:
@@ -33,7 +40,16 @@ if TYPE_CHECKING:
 
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
 
-__all__ = ["JavaScript", "TypeScript", "TypeScriptReact", "esbuild_path", "node_path", "read_harness_output"]
+__all__ = [
+    "HOSTILE_REASONS",
+    "JavaScript",
+    "TypeScript",
+    "TypeScriptReact",
+    "esbuild_path",
+    "hostile_reason",
+    "node_path",
+    "read_harness_output",
+]
 
 _HARNESS = Path(__file__).with_name("_harness.js").read_text(encoding="utf-8")
 _NODE_MEMORY_MB = 2048  # V8 reserves ~1 GiB of address space up front; the heap itself is capped below
@@ -54,6 +70,11 @@ _JS_GLOBALS = frozenset(
 
 
 _PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_MEMBER_OPEN = "class __cc_member__ {\n"
+_MEMBER_CLOSE = "\n}\n"
+_MEMBER_TYPES = frozenset(
+    {"method_definition", "comment", "method_signature", "abstract_method_signature", "decorator"}
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,6 +137,42 @@ class JavaScript(TreeSitterLanguage):
     )  # fmt: skip
     #: esbuild loader for the code before it runs (None: run as it is).
     loader: ClassVar[str | None] = None
+
+    # -- class members: a method selected in its class (and an answer for it) is code of the class's body --------
+    def _member(self, code: str) -> str | None:
+        """``code`` inside a class, when it does not parse on its own but does there as methods only (what a
+        method selected in its class is); None otherwise. Prose never passes: a class body of bare words would
+        be fields, not methods."""
+        if not code.strip() or TreeSitterLanguage.parses(self, code):
+            return None
+        wrapped = _MEMBER_OPEN + code.rstrip("\n") + _MEMBER_CLOSE
+        root = self.tree(wrapped).root_node
+        if root.has_error or len(root.named_children) != 1:
+            return None
+        body = root.named_children[0].child_by_field_name("body")
+        members = [n.type for n in body.named_children] if body is not None else []
+        if "method_definition" not in members or any(m not in _MEMBER_TYPES for m in members):
+            return None
+        return wrapped
+
+    def parses(self, code: str) -> bool:
+        return super().parses(code) or self._member(code) is not None
+
+    def is_code(self, text: str) -> bool:
+        return super().is_code(self._member(text) or text)
+
+    def normalize(self, code: str) -> str:
+        return super().normalize(self._member(code) or code)
+
+    def functions(self, code: str) -> list[Function]:
+        wrapped = self._member(code)
+        if wrapped is None:
+            return super().functions(code)
+        shift = _MEMBER_OPEN.count("\n")
+        return [
+            dataclasses.replace(f, start_line=f.start_line - shift, end_line=f.end_line - shift)
+            for f in super().functions(wrapped)
+        ]
 
     def _function_name(self, node: Node) -> str | None:
         name = node.child_by_field_name("name")
@@ -180,7 +237,9 @@ class JavaScript(TreeSitterLanguage):
 
     def _clean(self, code: str, entry_point: str | None, notes: list[str]) -> str:
         """Keep the declarations; drop demo calls, prints, ``module.exports`` and imports around them, and
-        unwrap ``export`` (the harness runs a script, not a module)."""
+        unwrap ``export`` (the harness runs a script, not a module). Class members stay as they are."""
+        if self._member(code) is not None:
+            return code
         data = code.encode("utf-8")
         root = self.tree(code).root_node
         kept: list[str] = []
@@ -423,6 +482,10 @@ def _run_harness(
         timeout_s,
         memory_mb=max(_NODE_MEMORY_MB, sandbox.memory_mb),
     )
+    if outcome.hostile:  # seccomp killed node: named before anything it printed is read
+        from ..verify.sandbox import HOSTILE_ERROR, CallOutcome
+
+        return [CallOutcome(False, error=HOSTILE_ERROR + outcome.hostile) for _ in exprs]
     why = "Timeout" if outcome.timed_out else f"Killed:{outcome.exit_code}"
     return read_harness_output(outcome.stdout, key, len(exprs), why)
 
@@ -436,7 +499,7 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
     the reading; calls not reported fail with ``why`` (the run's end: ``Timeout``, ``Killed:<code>``), or
     ``OutputLimit`` when the output was cut at the sandbox's cap. Never raises."""
     from ..verify.bounded import read_json
-    from ..verify.sandbox import CallOutcome
+    from ..verify.sandbox import HOSTILE_ERROR, CallOutcome
 
     def failed(error: str, n: int = count) -> list[CallOutcome]:
         return [CallOutcome(False, error=error) for _ in range(n)]
@@ -444,6 +507,9 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
     prefix = key + " "
     outcomes: list[CallOutcome] = []
     lines = stdout.split("\n")
+    hostile = hostile_reason(lines, prefix)
+    if hostile is not None:  # what it tried decides, whatever values it reported
+        return failed(HOSTILE_ERROR + hostile)
     for index, line in enumerate(lines):
         if not line and index == len(lines) - 1:
             break  # the newline ending the last line
@@ -475,6 +541,36 @@ def read_harness_output(stdout: str, key: str, count: int, why: str) -> list[Cal
             outcomes.append(CallOutcome(False, error="Malformed"))
             break
     return outcomes[:count] + failed(why, count - len(outcomes))
+
+
+# What the harness and the project's test processes report as tried (codes written in the sandbox), in the words
+# the user reads (the Python candidates' words for the same acts: ``verify._worker._HOSTILE``). A code not listed
+# here is no reason of the candidate's own making: it reads as the general one.
+HOSTILE_REASONS = {
+    "network": "tried to open a network connection",
+    "process": "tried to start a process",
+    "write": "tried to write outside its scratch directory",
+    "binding": "tried to reach node's internal bindings",
+    "syscall": "made a system call no code edit needs (mounting, namespaces, tracing, kernel keys or modules)",
+}
+HOSTILE_GENERAL = "tried something no code edit needs"
+
+
+def hostile_reason(lines: Sequence[str], prefix: str) -> str | None:
+    """The reason for the first ``{"hostile": CODE}`` line that starts with ``prefix`` (parsed bounded), in
+    :data:`HOSTILE_REASONS`' words; None when there is none."""
+    from ..verify.bounded import read_json
+
+    for line in lines[:100000]:
+        if not line.startswith(prefix) or '"hostile"' not in line[:64]:
+            continue
+        try:
+            frame = read_json(line[len(prefix) :], max_depth=2, max_chars=256)
+        except ValueError:
+            continue
+        if isinstance(frame, dict) and "hostile" in frame:
+            return HOSTILE_REASONS.get(str(frame["hostile"]), HOSTILE_GENERAL)
+    return None
 
 
 def _expected_values(sandbox: Sandbox, node: str, exprs: Sequence[str], timeout_s: float) -> dict[str, str | None]:

@@ -1,5 +1,6 @@
 // Loaded with `node --import` by ensemble/verify/js_project.py, in the test runner and in each test file's
-// process it starts. In a test file's process (NODE_TEST_CONTEXT=child...) it puts the text under test (the
+// process it starts, and in the replay of recorded calls (CC_REPLAY=1, _node_replay.mjs). In a test file's
+// process (NODE_TEST_CONTEXT=child...) and in the replay it puts the text under test (the
 // user's buffer, or a candidate in place of the selected function) in place of the module's file, for require()
 // (CommonJS) and import (ES modules, through _node_hooks.mjs, which also turns TypeScript into JavaScript with
 // esbuild), and takes away the ways to end the process before the runner has heard every test's result (an
@@ -9,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { createRequire, register } from "node:module";
 import { pathToFileURL } from "node:url";
 
-if (String(process.env.NODE_TEST_CONTEXT || "").startsWith("child")) {
+const replay = process.env.CC_REPLAY === "1";
+if (replay || String(process.env.NODE_TEST_CONTEXT || "").startsWith("child")) {
   const job = JSON.parse(readFileSync(process.env.CC_JOB, "utf8"));
   const source = String(job.source);
   const Module = createRequire(import.meta.url)("node:module");
@@ -27,7 +29,7 @@ if (String(process.env.NODE_TEST_CONTEXT || "").startsWith("child")) {
     function denied() {
       throw new Error(`process.${name} is not allowed while tests are judged`);
     };
-  for (const name of ["exit", "reallyExit", "abort", "kill", "binding", "_linkedBinding", "dlopen"]) {
+  for (const name of replay ? [] : ["exit", "reallyExit", "abort", "kill", "binding", "_linkedBinding", "dlopen"]) {
     Object.defineProperty(process, name, { value: deny(name), writable: false, configurable: false });
   }
 }

@@ -204,7 +204,12 @@ def test_js_a_candidate_outside_the_vm_context_cannot_forge_or_crash(sandbox: Re
         assert reached not in outcome.stdout
     assert '"matches":true' in outcome.stdout  # the forged lines were printed...
     got = read_harness_output(outcome.stdout, key, len(calls), "Killed:0")
-    assert [o.error for o in got] == ["Forged", "Forged"]  # ...and not one is believed
+    # ...and not one is believed: its try at a process (refused) names it hostile, before any line is read.
+    assert [o.error for o in got] == ["Hostile:tried to start a process"] * 2
+    forge_only = forge.replace("['CHILD', () => require('child_process').execFileSync('/bin/true')]", "")
+    outcome, key = _run_escaped(sandbox, forge_only, calls)
+    got = read_harness_output(outcome.stdout, key, len(calls), "Killed:0")
+    assert [o.error for o in got] == ["Forged", "Forged"]
     # It lets the harness report, then prints more (an 'exit' listener, a timer): the harness ends the process
     # with its last line, so nothing follows.
     late = (
@@ -214,6 +219,32 @@ def test_js_a_candidate_outside_the_vm_context_cannot_forge_or_crash(sandbox: Re
     outcome, key = _run_escaped(sandbox, late, calls)
     assert "late" not in outcome.stdout
     assert [o.key for o in read_harness_output(outcome.stdout, key, len(calls), "Killed:0")] == ["=5", "=-93"]
+
+
+JS_HOSTILE = {
+    "require('net').connect(80, '192.0.2.1').on('error', () => {});": "tried to open a network connection",
+    "try { process.binding('fs'); } catch (e) {}": "tried to reach node's internal bindings",
+    "try { require('fs').writeFileSync('/root/.bashrc', 'x'); } catch (e) {}": (
+        "tried to write outside its scratch directory"
+    ),
+    "try { require('fs').promises.writeFile('/etc/passwd', 'x').catch(() => {}); } catch (e) {}": (
+        "tried to write outside its scratch directory"
+    ),
+    "try { require('child_process').spawn('/bin/sh'); } catch (e) {}": "tried to start a process",
+}
+
+
+@pytest.mark.parametrize("act", sorted(JS_HOSTILE))
+def test_js_a_candidate_outside_the_vm_context_that_tries_what_no_function_needs_is_named(
+    sandbox: RecordingSandbox, act: str
+) -> None:
+    """Issue 24, item 7: what it tried (refused by the sandbox and node's permission model anyway) names it
+    hostile on every call, with the parent's words for it; writing inside its scratch is no such act."""
+    outcome, key = _run_escaped(sandbox, act, ["f(105)", "f(7)"])
+    got = read_harness_output(outcome.stdout, key, 2, "Killed:0")
+    assert [o.key for o in got] == [f"{HOSTILE_KEY}{JS_HOSTILE[act]}"] * 2, outcome.stdout[-500:]
+    outcome, key = _run_escaped(sandbox, "try { require('fs').writeFileSync('/tmp/x', 'x'); } catch (e) {}", ["f(7)"])
+    assert [o.key for o in read_harness_output(outcome.stdout, key, 1, "Killed:0")] == ["=-93"]
 
 
 def test_js_deeply_nested_values_do_not_crash_the_parent(sandbox: RecordingSandbox) -> None:

@@ -140,6 +140,10 @@ def test_the_wheel_and_sdist_hold_what_runs(installed: Installed) -> None:
         "codeconductor/ensemble/languages/_harness.js",  # JavaScript candidates
         "codeconductor/ensemble/verify/_worker.py",  # copied into the sandbox
         "codeconductor/ensemble/verify/_pytest_driver.py",  # copied into the sandbox (fix with tests)
+        "codeconductor/ensemble/verify/_node_overlay.cjs",  # Jest/Vitest jobs in a JavaScript project
+        "codeconductor/ensemble/verify/_node_report.cjs",
+        "codeconductor/ensemble/verify/_node_jest_reporter.cjs",
+        "codeconductor/ensemble/verify/_node_replay.mjs",
         "codeconductor/server/__main__.py",
         "codeconductor/server/features/code_actions.py",
         "codeconductor/server/py.typed",

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from codeconductor.ensemble.languages.javascript import JAVASCRIPT
 from codeconductor.ensemble.project import js_project_for
-from codeconductor.ensemble.verify.js_project import js_test_files
+from codeconductor.ensemble.verify.js_project import (
+    _canonical,
+    _rebindable,
+    expose_snippet,
+    js_test_files,
+    read_report_lines,
+    record_snippet,
+)
 
 
 def test_node_test_files_that_name_the_function_are_its_oracle(tmp_path: Path) -> None:
@@ -25,7 +32,7 @@ def test_node_test_files_that_name_the_function_are_its_oracle(tmp_path: Path) -
         (tmp_path / name).write_text(text, encoding="utf-8")
     node_tests, others = js_test_files(tmp_path, "sumEven")
     assert node_tests == ["test/sum.test.js"]
-    assert others == ["sum.spec.js"]  # a Jest/Mocha file: named, not run
+    assert others == ["sum.spec.js"]  # a Jest/Vitest file: run by the project's runner when it has one
     assert js_test_files(tmp_path, "sumEve") == ([], [])
 
 
@@ -51,3 +58,65 @@ def test_an_answer_keeps_the_export_of_the_users_function() -> None:
     assert js.runnable(kept.code).startswith("function f(x)")  # run on its own, as a script
     plain = js.extract(answer, context="function f(x) {\n  return x;\n}\n")
     assert plain.code.startswith("function f(x)")
+
+
+def test_report_lines_give_one_verdict_per_test_and_ignore_the_rest() -> None:
+    lines = [
+        '["/p/test/a.test.js", "suite > adds", "passed"]',
+        '["/p/test/a.test.js", "suite > rounds", "failed"]',
+        '["/p/test/a.test.js", "later", "pending"]',
+        '["/p/test/a.test.js", "twice", "passed"]',
+        '["/p/test/a.test.js", "twice", "passed"]',
+        '{"not": "a row"}',
+        "[" * 10000,
+        '["/elsewhere/b.test.js", "x", "passed"]',
+    ]
+    assert read_report_lines(lines, "/p") == {
+        "test/a.test.js::suite > adds": "passed",
+        "test/a.test.js::suite > rounds": "failed",
+        "test/a.test.js::later": "skipped",
+        "test/a.test.js::twice": "error",
+        "/elsewhere/b.test.js::x": "passed",
+    }
+
+
+def test_the_recorder_wraps_the_function_and_const_becomes_let_only_for_recording() -> None:
+    text = "import x from 'y';\nexport const f = (a) => a + 1;\nconst g = 1;\n"
+    assert _rebindable(text, 1, 2, "f") == "import x from 'y';\nexport let f = (a) => a + 1;\nconst g = 1;\n"
+    assert _rebindable(text, 2, 3, "f") == text  # outside the selection: untouched
+    line = record_snippet("f", "/tmp/cc_rec.jsonl", max_calls=7, max_chars=99)
+    assert line.startswith("\n// @ts-ignore\n;(function(){")
+    assert line.count("\n") == 3
+    assert "__cc_n<7" in line
+    assert "t.length<=99" in line
+    assert '"/tmp/cc_rec.jsonl"' in line
+    # Its own names never shadow the function's (a function named f, w, n or fs is wrapped all the same).
+    assert "var __cc_f=f;" in line
+    assert ";f=__cc_w;" in line
+    assert "var f" not in line
+    assert expose_snippet("f").count("\n") == 3
+    assert "globalThis.__ccTarget=f" in expose_snippet("f")
+
+
+def test_replayed_values_are_compared_as_canonical_json() -> None:
+    assert _canonical('=[1, {"b": 2, "a": [1.5]}]') == _canonical('=[1,{"a":[1.5],"b":2}]')
+    assert _canonical("!TypeError") == "!TypeError"
+    assert _canonical('=["x...#9000') == '=["x...#9000'  # cut at its limit: compared as text
+
+
+def test_a_method_selected_in_its_class_is_code_and_prose_is_not() -> None:
+    from codeconductor.ensemble.languages import language_for
+
+    method = "  total(items: number[]): number {\n    return items.length;\n  }\n"
+    for language in ("javascript", "typescript"):
+        lang = language_for(language)
+        code = method if language == "typescript" else method.replace(": number[]): number", ")")
+        assert lang.parses(code)
+        assert lang.is_code(code)
+        assert [(f.name, f.start_line, f.end_line) for f in lang.functions(code)] == [("total", 0, 3)]
+        extracted = lang.extract(f"Here:\n```{language}\n{code}```\n", context=code)
+        assert extracted.parseable
+        assert extracted.code.startswith("total(items")
+    # Words a class body would take as fields are not methods: still not code.
+    assert not language_for("javascript").is_code("Sure thing\nhere it is\n")
+    assert JAVASCRIPT._member("x = 1;\ny = 2;\n") is None  # fields are no methods
