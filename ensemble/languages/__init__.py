@@ -10,16 +10,19 @@ execute (node; esbuild strips types); Go, Rust, Java, C and C++ are parsed but n
 
 from __future__ import annotations
 
-from ._base import Example, Extracted, Function, Language, fenced_blocks
-from ._registry import LANGUAGES, is_python, language_by_extension, language_for, supported_language_ids
+from ._base import Block, Example, Extracted, Function, Language, fenced_blocks, generic_tokens
+from ._registry import LANGUAGES, code_language, is_python, language_by_extension, language_for, supported_language_ids
 
 __all__ = [
     "LANGUAGES",
+    "Block",
     "Example",
     "Extracted",
     "Function",
     "Language",
+    "code_language",
     "fenced_blocks",
+    "generic_tokens",
     "is_python",
     "language_by_extension",
     "language_for",
