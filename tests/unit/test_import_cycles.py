@@ -149,3 +149,28 @@ def test_no_circle_between_consensus_and_languages_even_through_function_imports
         f"{n} -> {t}" for n, ts in inner.items() for t in ts if n.startswith(layers[1]) and t.startswith(layers[0])
     )
     assert upward == []
+
+
+_LANGUAGE_MODULES = frozenset({"python", "javascript", "go", "rust", "java", "c"})
+
+
+def _names_a_language(node: ast.ImportFrom) -> bool:
+    parts = (node.module or "").split(".")
+    if "languages" not in parts:
+        return False
+    below = parts[parts.index("languages") + 1 :]
+    names = {a.name for a in node.names}
+    return bool(below and below[0] in _LANGUAGE_MODULES) or bool(names & (_LANGUAGE_MODULES | {"is_python", "Python"}))
+
+
+def test_the_consensus_asks_the_language_never_which_language_it_is() -> None:
+    # Python's rules live in ensemble/languages/python; the consensus only talks to the Language interface.
+    named = [
+        f"{path.name}: {ast.unparse(node)}"
+        for path in sorted((ENGINE / "consensus").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and _names_a_language(node)
+    ]
+    assert named == []
+    probe = ast.parse("from ..languages.python.docs import docstring_of\nfrom ..languages import is_python")
+    assert all(_names_a_language(n) for n in probe.body if isinstance(n, ast.ImportFrom))
