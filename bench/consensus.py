@@ -51,7 +51,7 @@ from rich.table import Table
 from codeconductor.ensemble.consensus import candidates_for, decide, decide_explained, probe_for
 from codeconductor.ensemble.consensus import extract as extract_mod
 from codeconductor.ensemble.consensus.confidence import NAMES, ONE_MODEL_NAMES, Features, confidence
-from codeconductor.ensemble.consensus.gate import same_code_but_docs
+from codeconductor.ensemble.languages.python.docs import same_code_but_docs
 from codeconductor.ensemble.reliability import DEFAULT_WEIGHT, prior_for
 from codeconductor.ensemble.types import (
     AnswerStatus,

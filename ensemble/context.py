@@ -10,13 +10,10 @@ No LSP imports here: the language server and the CLI both use it.
 
 from __future__ import annotations
 
-import ast
 import re
-import textwrap
-from dataclasses import dataclass
 
-from .languages import is_python, language_by_extension, language_for
-from .languages._treesitter import TreeSitterLanguage
+from .indentation import reindent
+from .languages import Block, language_by_extension, language_for
 from .types import CodeContext
 
 __all__ = [
@@ -34,21 +31,7 @@ __all__ = [
 _DEF_RE = re.compile(
     r"^\s*(?:async\s+def|def|class|function|func|fn|pub\s+fn|local\s+function|public|private|protected|static)\b"
 )
-_IMPORT_RE = re.compile(
-    r"^\s*(?:import\s|from\s+\S+\s+import\s|#include\s|use\s|require\(|const\s+\w+\s*=\s*require\()"
-)
 _TODO_RE = re.compile(r"\b(?:TODO|FIXME)\b")
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """A function or class: lines ``[start, end)`` (0-based), its kind, name and header (signature) lines."""
-
-    start: int
-    end: int
-    kind: str  # "function" | "class" | "block"
-    name: str
-    header: str
 
 
 def language_from_path(path: str | None, default: str = "python") -> str:
@@ -57,26 +40,6 @@ def language_from_path(path: str | None, default: str = "python") -> str:
         return default
     found = language_by_extension(path)
     return found.name if found is not None else default
-
-
-def _python_blocks(text: str) -> list[Block] | None:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-    lines = text.splitlines()
-    blocks: list[Block] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            # Decorators belong to the function: replacing the function without them would duplicate them.
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            # The header runs from the def line to the first body statement (multi-line signatures included).
-            body_first = node.body[0].lineno - 1 if node.body else node.lineno
-            header = "\n".join(lines[node.lineno - 1 : max(node.lineno, body_first)])
-            end = node.end_lineno or node.lineno
-            kind = "class" if isinstance(node, ast.ClassDef) else "function"
-            blocks.append(Block(first, end, kind, node.name, header.rstrip()))
-    return blocks
 
 
 def _indent_of(line: str) -> int:
@@ -110,21 +73,9 @@ def _indent_blocks(lines: list[str]) -> list[Block]:
 def parse_blocks(text: str, language: str = "python") -> list[Block]:
     """Every function and class of ``text`` (``ast`` for Python that parses, indentation otherwise). Callers that
     ask often (code actions) cache this per document version."""
-    if is_python(language):
-        parsed = _python_blocks(text)
-        if parsed is not None:
-            return parsed
-    else:
-        lang = language_for(language)
-        if lang.checks_syntax:
-            # tree-sitter finds functions indentation cannot (``const f = (x) => {``), even in code being edited.
-            found = [
-                Block(f.start_line, f.end_line, "function", f.name, (f.header or f.text).split("\n", 1)[0].rstrip())
-                for f in lang.functions(text)
-            ]
-            if found:
-                return found
-    return _indent_blocks(text.splitlines())
+    # A parser finds functions indentation cannot (``const f = (x) => {``), even in code being edited.
+    parsed = language_for(language).blocks(text)
+    return parsed if parsed is not None else _indent_blocks(text.splitlines())
 
 
 def enclosing_block(
@@ -146,39 +97,7 @@ def is_stub(code: str, language: str = "python") -> bool:
     contains a TODO/FIXME marker (docstrings and comments do not count as a body)."""
     if _TODO_RE.search(code):
         return True
-    if is_python(language):
-        try:
-            tree = ast.parse(textwrap.dedent(code))
-        except (SyntaxError, ValueError):
-            return False
-        funcs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-        if not funcs:
-            return False
-        return _body_is_placeholder(funcs[0].body)
-    # Other languages: an empty body between braces, or a "not implemented" throw.
-    inner = code.split("{", 1)[1].rsplit("}", 1)[0] if "{" in code else ""
-    stripped = re.sub(r"//.*|/\*.*?\*/", "", inner, flags=re.S).strip()
-    return stripped == "" or bool(re.search(r"not\s*implemented|unimplemented!|todo!", stripped, re.I))
-
-
-def _body_is_placeholder(body: list[ast.stmt]) -> bool:
-    statements = list(body)
-    first = statements[0] if statements else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        statements = statements[1:]  # the docstring
-    if not statements:
-        return True
-    if len(statements) != 1:
-        return False
-    only = statements[0]
-    if isinstance(only, ast.Pass):
-        return True
-    if isinstance(only, ast.Expr) and isinstance(only.value, ast.Constant) and only.value.value is Ellipsis:
-        return True
-    if isinstance(only, ast.Raise) and only.exc is not None:
-        target = only.exc.func if isinstance(only.exc, ast.Call) else only.exc
-        return isinstance(target, ast.Name) and target.id == "NotImplementedError"
-    return False
+    return language_for(language).is_stub(code)
 
 
 def find_imports(text: str, language: str = "python", limit: int = 60) -> str:
@@ -189,14 +108,7 @@ def find_imports(text: str, language: str = "python", limit: int = 60) -> str:
     Python, the top-level ``try``/``if`` blocks made of imports (``try: import x except ImportError: x = None``,
     ``if TYPE_CHECKING:``) verbatim. Imports inside functions and methods are the function's own; collected
     here they would be indented lines that do not parse."""
-    if is_python(language):
-        # Huge files (the server's bounded path) and code being edited: column-0 import lines, continued while
-        # open; ``ast`` otherwise.
-        found = _python_imports(text) if text.count("\n") <= _PARSE_IMPORTS_LINES else None
-        if found is None:
-            found = _column0_imports(text.splitlines())
-    else:
-        found = _treesitter_imports(text, language)
+    found = language_for(language).import_statements(text)
     out: list[str] = []
     for statement in found:
         lines = statement.splitlines()
@@ -204,90 +116,6 @@ def find_imports(text: str, language: str = "python", limit: int = 60) -> str:
             break  # never half a statement: the text must still parse
         out.extend(line.rstrip() for line in lines)
     return "\n".join(out)
-
-
-# Statements a top-level ``try``/``if`` may hold and still be "the imports" (anything else is real module code).
-_IMPORT_BLOCK_STATEMENTS = (
-    ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Pass, ast.Raise, ast.If, ast.Try, ast.Expr,
-)  # fmt: skip
-_IMPORT_BLOCK_LINES = 40
-_PARSE_IMPORTS_LINES = 5000  # beyond this, parsing the whole file for its imports costs more than it is worth
-
-
-def _is_import_block(node: ast.stmt) -> bool:
-    """A top-level ``try``/``if`` that imports something and does nothing but import and set fallbacks."""
-    if not isinstance(node, ast.Try | ast.If) or not node.end_lineno:
-        return False
-    if node.end_lineno - node.lineno + 1 > _IMPORT_BLOCK_LINES:
-        return False
-    inner = [n for n in ast.walk(node) if isinstance(n, ast.stmt) and n is not node]
-    if isinstance(node, ast.Try):
-        inner += [s for h in node.handlers for s in h.body]
-    return any(isinstance(n, ast.Import | ast.ImportFrom) for n in inner) and all(
-        isinstance(n, _IMPORT_BLOCK_STATEMENTS) for n in inner
-    )
-
-
-def _python_imports(text: str) -> list[str] | None:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    lines = text.splitlines()
-    return [
-        "\n".join(lines[node.lineno - 1 : node.end_lineno or node.lineno])
-        for node in tree.body
-        if isinstance(node, ast.Import | ast.ImportFrom) or _is_import_block(node)
-    ]
-
-
-def _column0_imports(lines: list[str]) -> list[str]:
-    """Import lines at column 0, with the lines that continue them (open brackets, backslashes)."""
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not _IMPORT_RE.match(line) or line[:1].isspace():
-            continue
-        statement = [line]
-        depth = line.count("(") - line.count(")")
-        while i < len(lines) and (depth > 0 or statement[-1].rstrip().endswith("\\")):
-            statement.append(lines[i])
-            depth += lines[i].count("(") - lines[i].count(")")
-            i += 1
-        out.append("\n".join(statement))
-    return out
-
-
-def _treesitter_imports(text: str, language: str) -> list[str]:
-    """The top-level statements that import (``import``, ``use``, ``#include``, a top-level ``require``), whole:
-    a Go ``import ( ... )`` block keeps its lines. Languages without a grammar: column-0 import lines."""
-    lang = language_for(language)
-    if not isinstance(lang, TreeSitterLanguage):
-        return _column0_imports(text.splitlines())
-    source = text.encode("utf-8")
-    out: list[str] = []
-    for node in lang.tree(text).root_node.children:
-        statement = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
-        if _IMPORT_RE.match(statement):
-            out.append(statement)
-    return out
-
-
-def reindent(code: str, like: str) -> str:
-    """``code`` re-indented to the indentation of the first non-blank line of ``like``.
-
-    Models often answer a method at column 0; inserting that into a class would break it.
-    """
-    target = next((line for line in like.splitlines() if line.strip()), "")
-    indent = target[: len(target) - len(target.lstrip())]
-    body = textwrap.dedent(code)
-    if not indent:
-        return body
-    return "\n".join(indent + line if line.strip() else line for line in body.splitlines()) + (
-        "\n" if code.endswith("\n") else ""
-    )
 
 
 def _tail(lines: list[str], budget: int) -> str:

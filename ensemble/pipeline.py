@@ -145,6 +145,7 @@ class Pipeline:
             return prompts[model.id]
 
         params = GenerationParams.from_settings(settings)
+        agreement_key = consensus.agreement_key_for(request)
         answers = await self._dispatcher.run(
             chosen,
             prompt_of,
@@ -153,7 +154,7 @@ class Pipeline:
             sample_budget_s=settings.sample_budget_s,
             quorum=settings.quorum,
             # A quorum counts answers the consensus would put in one group; empty answers do not vote.
-            agreement_key=lambda text: consensus.agreement_key(request, text) or None,
+            agreement_key=lambda text: agreement_key(text) or None,
             on_progress=on_progress,
         )
         weights = self._weights(request.task, chosen)

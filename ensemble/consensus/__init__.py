@@ -12,14 +12,13 @@ gate the decision says so: no edit, your code is unchanged. Review findings and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import textwrap
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from ..context import reindent
-from ..edits import docstring_of, with_docstring
-from ..languages import Language, is_python, language_for
+from ..languages import Language, code_language
 from ..reliability import DEFAULT_WEIGHT, clamp_weight
 from ..types import AnswerStatus, Cluster, ConsensusResult, ModelAnswer, Request, TaskKind
 from .behaviour import Behaviour, Executor, Probe
@@ -33,18 +32,26 @@ from .gate import (
     behaviour_gate,
     fewer_fixed,
     fix_shown,
-    is_python_code,
     oracle_usable,
     project_gate,
     project_oracle_usable,
-    same_code_but_docs,
     unsafe_reason,
 )
-from .normalize import normalized_key
 from .select import Candidate, Group, Selection, family_of, select
 from .text import decide_text
 
-__all__ = ["Executor", "agreement_key", "candidates_for", "decide", "decide_explained", "features_for", "probe_for"]
+__all__ = [
+    "Executor",
+    "Subject",
+    "agreement_key",
+    "agreement_key_for",
+    "candidates_for",
+    "decide",
+    "decide_explained",
+    "features_for",
+    "probe_for",
+    "subject_for",
+]
 
 _log = logging.getLogger(__name__)
 # Docstring edits are checked on the syntax tree (the code must not change), never by running anything.
@@ -55,78 +62,93 @@ UNCHECKED = "could not be checked against your code (it did not run on its own h
 ORACLE_INPUTS = 40  # generated inputs when the original is the oracle (8 for stubs, where nothing says what is right)
 
 
-def _selection(request: Request) -> str:
-    """The selected code as a program of its own: a method (or anything nested) dedented to column 0 in Python,
-    where indentation is syntax, so ``Class.method`` is found, compared and documented like a function."""
-    selection = request.context.selection
-    return textwrap.dedent(selection) if _is_python(request) else selection
+@dataclass(frozen=True)
+class Subject:
+    """What a request is about, worked out once: the language whose rules read it (``language_id`` as the editor
+    named it), the user's ``selection`` as selected, the same as a ``program`` of its own (a method dedented to
+    column 0 in Python, so ``Class.method`` is found, compared and documented like a function), the ``code``
+    answers are read against and compared with (the program, with the file's imports in front when it runs on its
+    own), the function asked about (``entry_point``), and the comment above the selection (``comment_above``:
+    the documentation of languages that document a function there)."""
+
+    language: Language
+    language_id: str
+    selection: str
+    program: str
+    code: str
+    entry_point: str | None
+    comment_above: str = ""
+
+    @property
+    def runs_alone(self) -> bool:
+        """Whether the selection can run on its own (a method or nested function only runs in its project)."""
+        return self.program == self.selection
 
 
-def _context_code(request: Request) -> str:
-    """The selection, with the file's imports in front when it can run on its own (a method never does: its
-    answers must not bring the module's imports into the class body, where they would shadow its members)."""
+def subject_for(request: Request) -> Subject:
+    """The :class:`Subject` of ``request``."""
     ctx = request.context
-    selection = _selection(request)
-    if selection != ctx.selection or not ctx.imports.strip():
-        return selection
-    return f"{ctx.imports}\n{selection}"
+    language = code_language(ctx.language, ctx.path)
+    program = language.standalone(ctx.selection)
+    # A method never gets the file's imports: its answers must not bring them into the class body, where they
+    # would shadow its members.
+    code = f"{ctx.imports}\n{program}" if program == ctx.selection and ctx.imports.strip() else program
+    return Subject(
+        language=language,
+        language_id=ctx.language,
+        selection=ctx.selection,
+        program=program,
+        code=code,
+        entry_point=language.entry_point(code),
+        comment_above=language.comment_above(ctx.before),
+    )
 
 
-def _is_python(request: Request) -> bool:
-    return is_python(request.context.language)
+def _extract(subject: Subject, text: str) -> Extracted:
+    return extract_code(text, context=subject.code, entry_point=subject.entry_point, language=subject.language)
 
 
-def _language(request: Request) -> Language:
-    return language_for(request.context.language, request.context.path)
+def agreement_key_for(request: Request) -> Callable[[str], str]:
+    """:func:`agreement_key` for the answers to one request (its subject worked out once, not per answer)."""
+    if not request.task.produces_code:
+        return lambda text: " ".join(text.lower().split())
+    # Worked out on the first answer (where a failure is that answer's, as it was), then reused.
+    subject = functools.cache(lambda: subject_for(request))
 
+    def key(text: str) -> str:
+        extracted = _extract(subject(), text)
+        return extracted.norm or subject().language.normalize(extracted.code)
 
-def _code_language(request: Request) -> Language:
-    """The language whose rules find the entry point and build the probe: Python whenever the language id says
-    Python (or nothing), else the id's or the path's language."""
-    return language_for(request.context.language) if _is_python(request) else _language(request)
-
-
-def _entry_point(request: Request) -> str | None:
-    return _code_language(request).entry_point(_context_code(request))
-
-
-def _extract(request: Request, text: str) -> Extracted:
-    context = _context_code(request)
-    return extract_code(text, context=context, entry_point=_entry_point(request), language=request.context.language)
+    return key
 
 
 def agreement_key(request: Request, text: str) -> str:
     """A key equal for answers that are the same code up to formatting, comments and local names (or, for
     non-code tasks, the same text up to whitespace and case): what a quorum counts."""
-    if not request.task.produces_code:
-        return " ".join(text.lower().split())
-    extracted = _extract(request, text)
-    return extracted.norm or normalized_key(extracted.code, request.context.language)
-
-
-def _with_comment_above(request: Request, code: str, language: Language) -> str:
-    """``code`` with the comment directly above the selection in front, in languages that document a function
-    there (JS/TS, Go, Rust, Java, C/C++): its examples are the function's own whether or not the selection took
-    the comment in. Only read for examples; what runs and what is compared stay the selection."""
-    above = language.comment_above(request.context.before)
-    return f"{above}\n{code}" if above else code
+    return agreement_key_for(request)(text)
 
 
 def probe_for(request: Request) -> Probe | None:
     """The inputs candidates will be run on, or None when this request's candidates are not executed."""
-    if request.task not in _EXECUTABLE_TASKS:
+    return _probe(subject_for(request), request.task)
+
+
+def _probe(subject: Subject, task: TaskKind) -> Probe | None:
+    if task not in _EXECUTABLE_TASKS:
         return None
-    if _selection(request) != request.context.selection:
+    if not subject.runs_alone:
         return None  # a method or nested function cannot run on its own: only in its project (ProjectRunner)
-    context = _context_code(request)
-    language = _code_language(request)
-    entry = language.entry_point(context) if language.can_execute else None
+    language = subject.language
+    entry = subject.entry_point if language.can_execute else None
     if entry is None:
         return None
-    examples = language.examples(_with_comment_above(request, context, language), entry)
+    # The comment directly above the selection (JS/TS, Go, Rust, Java, C/C++) gives the function's examples
+    # whether or not the selection took it in; only read for examples: what runs and is compared is the code.
+    documented = f"{subject.comment_above}\n{subject.code}" if subject.comment_above else subject.code
+    examples = language.examples(documented, entry)
     # The user's code gives every generated input its expected value: cast a wider net.
-    oracle = request.task in _ORACLE_TASKS
-    extra = language.generate_calls(context, entry, examples, limit=ORACLE_INPUTS if oracle else 8, wide=oracle)
+    oracle = task in _ORACLE_TASKS
+    extra = language.generate_calls(subject.code, entry, examples, limit=ORACLE_INPUTS if oracle else 8, wide=oracle)
     probe = Probe(entry, tuple(examples), tuple(extra), language=language.name)
     return None if probe.empty else probe
 
@@ -135,13 +157,19 @@ def candidates_for(
     request: Request, answers: Sequence[ModelAnswer], weights: Mapping[str, float] | None
 ) -> list[Candidate]:
     """One candidate per answered sample, with its extracted code, normalised form, family and weight."""
+    return _candidates(subject_for(request), answers, weights)
+
+
+def _candidates(
+    subject: Subject, answers: Sequence[ModelAnswer], weights: Mapping[str, float] | None
+) -> list[Candidate]:
     answered = [a for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()]
     multi = {a.model_id for a in answered if a.sample} | {
         a.model_id for a in answered if sum(b.model_id == a.model_id for b in answered) > 1
     }
     out = []
     for answer in answered:
-        extracted = _extract(request, answer.text)
+        extracted = _extract(subject, answer.text)
         if extracted.empty:
             continue
         out.append(
@@ -152,52 +180,23 @@ def candidates_for(
                 weight=clamp_weight((weights or {}).get(answer.model_id, DEFAULT_WEIGHT)),
                 code=extracted.code,
                 parseable=extracted.parseable,
-                norm=extracted.norm or normalized_key(extracted.code, request.context.language),
+                norm=extracted.norm or subject.language.normalize(extracted.code),
             )
         )
     return out
 
 
-def _static_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
+def _static_reason(subject: Subject, task: TaskKind, cand: Candidate) -> str | None:
     """Why ``cand`` cannot be an edit whatever it does: not code of the file's language, or prose."""
     if not cand.parseable:
-        return f"is not valid {request.context.language or 'python'} code"
-    if _is_python(request):
-        target = None if request.task is TaskKind.TESTS else entry
-        if not is_python_code(cand.code, target):
-            if target is not None and not is_python_code(cand.code):
-                return "is not code (prose, or an empty body)"
-            return f"does not define a working {target}()" if target else "is not code (prose)"
-    else:
-        language = _language(request)
-        if not language.is_code(cand.code):
-            return "is not code (prose)"
-        if (
-            entry is not None
-            and request.task is not TaskKind.TESTS
-            and language.find_function(cand.code, entry) is None
-        ):
-            return f"does not define {entry}"
-    return None
+        return f"is not valid {subject.language_id or 'python'} code"
+    return subject.language.not_code_reason(cand.code, None if task is TaskKind.TESTS else subject.entry_point)
 
 
-def _docstring_reason(request: Request, cand: Candidate, entry: str | None) -> str | None:
-    """Docstring task: why ``cand`` is out. Only a new docstring over the user's unchanged code may be offered
-    (syntax tree for syntax tree); the edit then keeps every other character of the user's code."""
-    if not _is_python(request):
-        # Comments are the documentation there: the normalised code (comments dropped) must not change.
-        language = _language(request)
-        if language.normalize(cand.code) != language.normalize(_context_code(request)):
-            return "changes your code, not only its documentation"
-        return "adds no documentation" if cand.code.strip() == _context_code(request).strip() else None
-    if entry is None:
-        return "there is no function to document"
-    doc = docstring_of(cand.code, entry)
-    if not doc or doc == docstring_of(_context_code(request), entry):
-        return "adds no docstring"
-    if not same_code_but_docs(cand.code, _context_code(request), entry):
-        return "changes your code, not only its docstring"
-    return None
+def _docstring_reason(subject: Subject, cand: Candidate) -> str | None:
+    """Docstring task: why ``cand`` is out. Only new documentation over the user's unchanged code may be offered;
+    the edit then keeps every other character of the user's code."""
+    return subject.language.documentation_reason(cand.code, subject.code, subject.entry_point)
 
 
 async def decide(
@@ -225,7 +224,7 @@ async def decide_explained(
     for non-code tasks): what the calibration benchmark fits on."""
     features: Features | None = None
     if request.task.produces_code:
-        result, features = await _decide_code(request, answers, weights, executor)
+        result, features = await _decide_code(request, subject_for(request), answers, weights, executor)
     else:
         result = _decide_non_code(request, answers, weights)
     asked_models = {a.model_id for a in answers}
@@ -269,23 +268,25 @@ class _Observed:
 
 async def _decide_code(
     request: Request,
+    subject: Subject,
     answers: Sequence[ModelAnswer],
     weights: Mapping[str, float] | None,
     executor: Executor | None,
 ) -> tuple[ConsensusResult, Features | None]:
     asked = len({(a.model_id, a.sample) for a in answers})
     answered_models = {a.model_id for a in answers if a.status is AnswerStatus.ANSWERED and a.text.strip()}
-    candidates = candidates_for(request, answers, weights)
+    task = request.task
+    candidates = _candidates(subject, answers, weights)
     notes: list[str] = []
     if not candidates:
         return ConsensusResult(
             kind="none", asked=asked, answered=len(answered_models), notes=["no usable answer"]
         ), None
-    probe = probe_for(request) if executor is not None else None
+    probe = _probe(subject, task) if executor is not None else None
     original: Behaviour | None = None
     problem: str | None = None
     original_hostile: str | None = None
-    if executor is not None and request.context.project is not None and request.task in _EXECUTABLE_TASKS:
+    if executor is not None and request.context.project is not None and task in _EXECUTABLE_TASKS:
         # The user's code where it lives: its module, its interpreter, its tests and the calls they make.
         in_project = await executor.project_probe(request, probe)
         if in_project is not None and in_project.project is not None:
@@ -293,13 +294,13 @@ async def _decide_code(
             problem = in_project.project.problem
             probe = None if problem is not None else in_project
     if probe is not None and probe.project is not None and executor is not None:
-        original, problem = await _observe_in_project(request, candidates, probe, executor, notes)
+        original, problem = await _observe_in_project(subject, candidates, probe, executor, notes)
         original_hostile = original.hostile if original is not None else None
         if problem is not None:
             probe = None
     elif probe is not None and executor is not None:
-        if request.task in _ORACLE_TASKS:
-            original = await executor.observe(_context_code(request), probe)
+        if task in _ORACLE_TASKS:
+            original = await executor.observe(subject.code, probe)
             original_hostile = original.hostile
             if not oracle_usable(original):
                 notes.append("your code could not be run on its own (it may need the rest of the file): not verified")
@@ -316,14 +317,11 @@ async def _decide_code(
             cand.behaviour = None
     observed = _Observed(probe, original, original_hostile)
     selection = select(candidates)
-    reasons = _gate(request, selection, observed)
+    reasons = _gate(subject, task, selection, observed)
     if (
-        request.task is TaskKind.IMPROVE
+        task is TaskKind.IMPROVE
         and executor is not None
-        and (
-            _language(request).can_execute
-            or (request.context.project is not None and _language(request).runs_in_project)
-        )
+        and (subject.language.can_execute or (request.context.project is not None and subject.language.runs_in_project))
         and original is None
     ):
         # A rewrite that must keep what the code does, and nothing to hold it to: refusing is the honest answer.
@@ -331,7 +329,7 @@ async def _decide_code(
         for group in selection.groups:
             reasons.setdefault(id(group), unchecked)
     result, features = _result(
-        request, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes
+        subject, task, selection, reasons, observed, asked=asked, answered=len(answered_models), notes=notes
     )
     if problem is not None and result.no_edit is not None:
         # The answers were not at fault: the user's own code could not run here. Say why, and how to fix it.
@@ -340,7 +338,7 @@ async def _decide_code(
 
 
 async def _observe_in_project(
-    request: Request, candidates: Sequence[Candidate], probe: Probe, executor: Executor, notes: list[str]
+    subject: Subject, candidates: Sequence[Candidate], probe: Probe, executor: Executor, notes: list[str]
 ) -> tuple[Behaviour | None, str | None]:
     """Run the user's code and every candidate in the project (candidates side by side); the original's
     behaviour, or why it could not run."""
@@ -348,7 +346,7 @@ async def _observe_in_project(
     parseable = [c for c in candidates if c.parseable]
     # The original and every candidate side by side: each is its own sandbox job.
     original, *behaviours = await asyncio.gather(
-        executor.observe(request.context.selection, probe), *(executor.observe(c.code, probe) for c in parseable)
+        executor.observe(subject.selection, probe), *(executor.observe(c.code, probe) for c in parseable)
     )
     if not project_oracle_usable(original):
         error = next((k.removeprefix("!load:") for k in original.keys if k.startswith("!load:")), None)
@@ -367,31 +365,28 @@ async def _observe_in_project(
     return original, None
 
 
-def _gate(request: Request, selection: Selection, observed: _Observed) -> dict[int, str]:
+def _gate(subject: Subject, task: TaskKind, selection: Selection, observed: _Observed) -> dict[int, str]:
     """Group index -> why that group may not become an edit. Reorders ``selection.groups``: eligible first."""
-    entry = _entry_point(request)
-    original_norm = normalized_key(_context_code(request), request.context.language)
+    original_norm = subject.language.normalize(subject.code)
     reasons: dict[int, str] = {}
     for group in selection.groups:
         rep = group.representative
-        reason = _static_reason(request, rep, entry)
-        if reason is None and request.task is TaskKind.DOCSTRING:
-            reason = _docstring_reason(request, rep, entry)
+        reason = _static_reason(subject, task, rep)
+        if reason is None and task is TaskKind.DOCSTRING:
+            reason = _docstring_reason(subject, rep)
             group.proven_unchanged = reason is None
-        elif reason is None and request.task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
+        elif reason is None and task in (TaskKind.IMPROVE, TaskKind.FIX) and rep.norm == original_norm:
             reason = NO_CHANGE
         elif reason is None and rep.behaviour is not None and observed.in_project and observed.original is not None:
             assert observed.probe is not None
             reason = unsafe_reason(rep.behaviour, observed.original_hostile) or project_gate(
-                request.task, rep.behaviour, observed.original, observed.probe
+                task, rep.behaviour, observed.original, observed.probe
             )
         elif reason is None and rep.behaviour is not None:
-            reason = behaviour_gate(
-                request.task, rep.behaviour, observed.original, original_hostile=observed.original_hostile
-            )
+            reason = behaviour_gate(task, rep.behaviour, observed.original, original_hostile=observed.original_hostile)
         if reason is not None:
             reasons[id(group)] = reason
-    if request.task is TaskKind.FIX and observed.in_project and observed.original is not None:
+    if task is TaskKind.FIX and observed.in_project and observed.original is not None:
         # A fix that leaves failing a test another answer makes pass would leave a bug the other removes.
         live = [g for g in selection.groups if id(g) not in reasons and g.representative.behaviour is not None]
         behaviours = [g.representative.behaviour for g in live if g.representative.behaviour is not None]
@@ -450,7 +445,7 @@ def features_for(
 
 
 def _unchecked_reason(
-    request: Request, observed: _Observed, *, proven: bool, pick: Behaviour | None = None
+    language: Language, task: TaskKind, observed: _Observed, *, proven: bool, pick: Behaviour | None = None
 ) -> str | None:
     """Why the pick was not checked against the user's code, or None when it was (or needs no run: a docstring
     edit is proven not to change the code). Implement has no code of the user's to hold the pick to: running it
@@ -460,10 +455,10 @@ def _unchecked_reason(
     if proven:
         return None
     if not observed.executed:
-        return _language(request).runtime_note or "nothing was run (verification is off, or nothing to run it on)"
-    if observed.original is None and request.task in _ORACLE_TASKS:
+        return language.runtime_note or "nothing was run (verification is off, or nothing to run it on)"
+    if observed.original is None and task in _ORACLE_TASKS:
         return "your code could not be run on its own, so nothing was compared with what it does"
-    in_project_fix = request.task is TaskKind.FIX and observed.in_project and observed.original is not None
+    in_project_fix = task is TaskKind.FIX and observed.in_project and observed.original is not None
     if in_project_fix and pick is not None and observed.original is not None and not fix_shown(pick, observed.original):
         return (
             "no test or example of yours fails on your code, so nothing showed that it fixes the bug "
@@ -489,7 +484,7 @@ def _example_strength(pick: Group, live: Sequence[Group], n_examples: int) -> di
     }
 
 
-def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
+def _no_edit_reason(task: TaskKind, n: int, reasons: Sequence[str]) -> str:
     """The words the user reads when nothing is offered: what was looked for, and the commonest refusal."""
     if reasons and all(r == NO_CHANGE for r in reasons):
         return "the answers propose no change to your code; it is unchanged"
@@ -503,19 +498,20 @@ def _no_edit_reason(request: Request, n: int, reasons: Sequence[str]) -> str:
         TaskKind.IMPROVE: "keeps what your code does",
         TaskKind.FIX: "keeps your passing examples passing and changes what your code does",
         TaskKind.DOCSTRING: "only documents your code",
-    }.get(request.task, "passes the checks")
+    }.get(task, "passes the checks")
     lead = (
         f"none of the {n} answers {what if behavioural else 'passes the checks'}"
         if n > 1
         else "the answer does not pass the checks"
     )
-    found = {TaskKind.IMPROVE: "no improvement found: ", TaskKind.FIX: "no fix found: "}.get(request.task, "")
+    found = {TaskKind.IMPROVE: "no improvement found: ", TaskKind.FIX: "no fix found: "}.get(task, "")
     detail = f"{count} of {n}: {common}" if n > 1 else common
     return f"{found}{lead} ({detail}); your code is unchanged"
 
 
 def _result(
-    request: Request,
+    subject: Subject,
+    task: TaskKind,
     selection: Selection,
     reasons: dict[int, str],
     observed: _Observed,
@@ -528,7 +524,7 @@ def _result(
     eligible = [g for g in groups if id(g) not in reasons]
     pick_group: Group | None = eligible[0] if eligible else None
     # Diffs are against the pick, or against the user's own code when nothing is offered.
-    base = pick_group.representative.code if pick_group is not None else _context_code(request)
+    base = pick_group.representative.code if pick_group is not None else subject.code
     base_label = "pick" if pick_group is not None else "your code"
     n_examples = observed.n_examples
     clusters = []
@@ -555,7 +551,7 @@ def _result(
         notes.append(f"checked against {n_examples} docstring example(s)")
     method = selection.method + ("+original" if observed.original is not None else "")
     if pick_group is None:
-        no_edit = _no_edit_reason(request, len(candidates), [reasons[id(g)] for g in groups])
+        no_edit = _no_edit_reason(task, len(candidates), [reasons[id(g)] for g in groups])
         return ConsensusResult(
             kind="code",
             asked=asked,
@@ -569,22 +565,19 @@ def _result(
     # _gate put the eligible groups first, so the pick is groups[0] (what features and front ends expect).
     n_eligible = sum(len(g.members) for g in eligible)
     feats = features_for(selection, candidates, asked, answered, observed=observed, eligible=n_eligible)
-    conf = confidence(feats, request.task)
+    conf = confidence(feats, task)
     unchecked = _unchecked_reason(
-        request, observed, proven=pick_group.proven_unchanged, pick=pick_group.representative.behaviour
+        subject.language, task, observed, proven=pick_group.proven_unchanged, pick=pick_group.representative.behaviour
     )
     if unchecked is not None:
-        conf = unchecked_confidence(conf, request.task)
-        notes.append(f"not checked: {unchecked}; confidence at most {unchecked_cap(request.task)}")
+        conf = unchecked_confidence(conf, task)
+        notes.append(f"not checked: {unchecked}; confidence at most {unchecked_cap(task)}")
     pick = pick_group.representative.code
-    entry = _entry_point(request)
-    if request.task is TaskKind.DOCSTRING and entry is not None:
-        # The user's own text with the chosen docstring put in (at the selection's own indentation, a method's
-        # too): nothing else can change.
-        doc = docstring_of(pick, entry)
-        documented = with_docstring(_selection(request), entry, doc) if doc else None
+    if task is TaskKind.DOCSTRING and subject.entry_point is not None:
+        # The user's own text with the chosen documentation put in: nothing else can change.
+        documented = subject.language.documented(subject.selection, pick, subject.entry_point)
         if documented is not None:
-            pick = reindent(documented, request.context.selection) if _is_python(request) else documented
+            pick = documented
     return ConsensusResult(
         kind="code",
         pick=pick,

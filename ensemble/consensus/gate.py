@@ -5,8 +5,8 @@ examples and generated inputs), and what it returned or raised is what a candida
 
 * improve (any behaviour-preserving rewrite): the same value, or an error where the original raised one, on every
   input, and every docstring example the original passes still passes;
-* docstring: the body is unchanged (the syntax trees are equal but for docstrings and comments), or else the
-  candidate is held to the improve rule;
+* docstring: the body is unchanged (the language says so: in Python the syntax trees are equal but for docstrings
+  and comments), never run;
 * fix: every example the original passes still passes, and the candidate does not behave exactly like the
   original when the original fails an example (that would fix nothing);
 * implement: the original is a stub, so there is no oracle; a candidate that only crashes or returns nothing is out.
@@ -17,10 +17,8 @@ Pure functions over observed behaviour: nothing here runs code. Each rule return
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
 
-from ..edits import function_named, parse_python
 from ..types import TaskKind
 from .behaviour import Behaviour, Probe, stopped
 
@@ -32,11 +30,9 @@ __all__ = [
     "fewer_fixed",
     "fix_shown",
     "fixed_tests",
-    "is_python_code",
     "oracle_usable",
     "project_gate",
     "project_oracle_usable",
-    "same_code_but_docs",
     "unsafe_reason",
     "used_in_project",
 ]
@@ -217,49 +213,3 @@ def project_gate(task: TaskKind, candidate: Behaviour, original: Behaviour, prob
         if not failing and candidate.keys == original.keys and candidate.tests == original.tests:
             return "behaves exactly like your code, so it fixes nothing your tests or examples show"
     return None
-
-
-def _without_docs(tree: ast.AST) -> str:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            body = node.body
-            first = body[0].value if body and isinstance(body[0], ast.Expr) else None
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
-
-
-def same_code_but_docs(a: str, b: str, entry_point: str | None = None) -> bool | None:
-    """Whether two Python sources are the same program but for docstrings and comments: the ``entry_point``
-    functions when both define it (imports a model repeats around it do not matter), else the whole modules.
-    None when either is not Python."""
-    tree_a, tree_b = parse_python(a), parse_python(b)
-    if tree_a is None or tree_b is None:
-        return None
-    fa, fb = function_named(tree_a, entry_point), function_named(tree_b, entry_point)
-    if fa is not None and fb is not None:
-        return _without_docs(fa) == _without_docs(fb)
-    return _without_docs(tree_a) == _without_docs(tree_b)
-
-
-def _is_inert(stmt: ast.stmt) -> bool:
-    """A statement that does nothing: ``pass``, ``...``, a bare name or constant (what prose parses to)."""
-    return isinstance(stmt, ast.Pass) or (
-        isinstance(stmt, ast.Expr) and isinstance(stmt.value, (ast.Constant, ast.Name))
-    )
-
-
-def is_python_code(code: str, entry_point: str | None = None) -> bool:
-    """Whether ``code`` is a program rather than prose that happens to parse: it parses, defines
-    ``entry_point`` when one is named, and that function (or the module) has a statement that does something."""
-    tree = parse_python(code)
-    if tree is None:
-        return False
-    if entry_point is not None:
-        function = function_named(tree, entry_point)
-        if function is None:
-            return False
-        body = function.body
-    else:
-        body = tree.body
-    return any(not _is_inert(stmt) for stmt in body)

@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from ..verify.sandbox import CallOutcome, CallSpec, Sandbox
 
-__all__ = ["Example", "Extracted", "Function", "Language", "balanced_calls", "fenced_blocks"]
+__all__ = [
+    "IMPORT_LINE",
+    "Block",
+    "Example",
+    "Extracted",
+    "Function",
+    "Language",
+    "balanced_calls",
+    "column0_imports",
+    "fenced_blocks",
+    "generic_tokens",
+]
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 
@@ -26,6 +37,42 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
     """``(language tag, body)`` of each fenced block, in order; an unterminated last fence counts."""
     return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+
+
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/|#[^\n]*|--[^\n]*", re.S)
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|\S")
+
+
+def generic_tokens(code: str) -> list[str]:
+    """Tokens by a lexer that knows no language: comments of the common kinds (``//``, ``/* */``, ``#``, ``--``)
+    and layout dropped, a quoted string one token. Fast: what similarity compares for every language."""
+    return _TOKEN.findall(_COMMENT.sub(" ", code))
+
+
+#: A line that starts an import in one of the languages we know (or guess at: Ruby's require, Lua's).
+IMPORT_LINE = re.compile(
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|#include\s|use\s|require\(|const\s+\w+\s*=\s*require\()"
+)
+
+
+def column0_imports(lines: list[str]) -> list[str]:
+    """Import lines at column 0, with the lines that continue them (open brackets, backslashes): the imports of
+    code no parser reads (a language without one, Python being edited)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not IMPORT_LINE.match(line) or line[:1].isspace():
+            continue
+        statement = [line]
+        depth = line.count("(") - line.count(")")
+        while i < len(lines) and (depth > 0 or statement[-1].rstrip().endswith("\\")):
+            statement.append(lines[i])
+            depth += lines[i].count("(") - lines[i].count(")")
+            i += 1
+        out.append("\n".join(statement))
+    return out
 
 
 def balanced_calls(text: str, name: str, *, quotes: str = "\"'`", not_after: str = r"\w.$") -> list[tuple[int, int]]:
@@ -93,6 +140,17 @@ class Function:
     header: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A function or class: lines ``[start, end)`` (0-based), its kind, name and header (signature) lines."""
+
+    start: int
+    end: int
+    kind: str  # "function" | "class" | "block"
+    name: str
+    header: str
+
+
 class Language(ABC):
     """One programming language. ``ids`` are its LSP languageIds and the fence tags models use (the first is
     its canonical name); ``extensions`` the file suffixes it is found by."""
@@ -122,6 +180,10 @@ class Language(ABC):
     @abstractmethod
     def normalize(self, code: str) -> str:
         """A form equal for code that differs only in comments, layout and (where cheap) local names."""
+
+    def tokens(self, code: str) -> list[str]:
+        """``code``'s tokens without comments and layout (by default: :func:`generic_tokens`)."""
+        return generic_tokens(code)
 
     # -- functions and examples -----------------------------------------------------------------------------
     @abstractmethod
@@ -155,6 +217,56 @@ class Language(ABC):
         the examples. ``wide`` asks for a wider net where the language has one: worth it when the user's own
         code gives every input its expected value (the original is the oracle)."""
         return []
+
+    # -- the user's source ---------------------------------------------------------------------------------------
+    def blocks(self, text: str) -> list[Block] | None:
+        """Every function (and class, where the language has them) of a document's ``text``; None when the
+        language cannot tell (then the caller falls back to indentation)."""
+        if not self.checks_syntax:
+            return None
+        found = [
+            Block(f.start_line, f.end_line, "function", f.name, (f.header or f.text).split("\n", 1)[0].rstrip())
+            for f in self.functions(text)
+        ]
+        return found or None
+
+    def is_stub(self, code: str) -> bool:
+        """Whether a function's body is only a placeholder (brace languages: empty, or a "not implemented" throw)."""
+        inner = code.split("{", 1)[1].rsplit("}", 1)[0] if "{" in code else ""
+        stripped = re.sub(r"//.*|/\*.*?\*/", "", inner, flags=re.S).strip()
+        return stripped == "" or bool(re.search(r"not\s*implemented|unimplemented!|todo!", stripped, re.I))
+
+    def import_statements(self, text: str) -> list[str]:
+        """The statements of a document's ``text`` that import, whole, in order (here: column-0 import lines)."""
+        return column0_imports(text.splitlines())
+
+    # -- what the consensus asks of an answer ---------------------------------------------------------------
+    def standalone(self, selection: str) -> str:
+        """The selected code as a program of its own (Python dedents a method: indentation is its syntax)."""
+        return selection
+
+    def not_code_reason(self, code: str, entry_point: str | None) -> str | None:
+        """Why ``code`` (an extracted answer) cannot be an edit whatever it does: prose rather than code, or no
+        ``entry_point`` defined (None: no function is asked for). None when it may be one."""
+        if not self.is_code(code):
+            return "is not code (prose)"
+        if entry_point is not None and self.find_function(code, entry_point) is None:
+            return f"does not define {entry_point}"
+        return None
+
+    def documentation_reason(self, candidate: str, original: str, entry_point: str | None) -> str | None:
+        """Documentation task: why ``candidate`` may not replace ``original``, of which only the documentation may
+        change. None when it may."""
+        # Comments are the documentation here: the normalised code (comments dropped) must not change.
+        if self.normalize(candidate) != self.normalize(original):
+            return "changes your code, not only its documentation"
+        return "adds no documentation" if candidate.strip() == original.strip() else None
+
+    def documented(self, selection: str, candidate: str, entry_point: str) -> str | None:
+        """``selection`` (the user's text, as selected) with ``candidate``'s documentation of ``entry_point`` put
+        in and every other character kept; None where the language does not do that (the candidate, which
+        :meth:`documentation_reason` accepted, is offered as it is)."""
+        return None
 
     # -- execution ------------------------------------------------------------------------------------------
     @property

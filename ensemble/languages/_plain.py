@@ -4,14 +4,9 @@ agreement compares tokens without comments."""
 
 from __future__ import annotations
 
-import re
-
 from ._base import Extracted, Function, Language, fenced_blocks
 
 __all__ = ["Plain"]
-
-_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/|#[^\n]*|--[^\n]*", re.S)
-_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|\S")
 
 
 class Plain(Language):
@@ -33,9 +28,6 @@ class Plain(Language):
         matching = [body for tag, body in blocks if tag == self.name] or [body for tag, body in blocks if not tag]
         body = max(matching or [b for _, b in blocks], key=len)
         return Extracted(body.strip("\n") + "\n", self.name, parseable=True, notes=("fenced",))
-
-    def tokens(self, code: str) -> list[str]:
-        return _TOKEN.findall(_COMMENT.sub(" ", code))
 
     def normalize(self, code: str) -> str:
         return " ".join(self.tokens(code))

@@ -13,7 +13,7 @@ from .javascript import JavaScript, TypeScript, TypeScriptReact
 from .python import Python
 from .rust import Rust
 
-__all__ = ["LANGUAGES", "is_python", "language_by_extension", "language_for", "supported_language_ids"]
+__all__ = ["LANGUAGES", "code_language", "is_python", "language_by_extension", "language_for", "supported_language_ids"]
 
 LANGUAGES: tuple[Language, ...] = (
     Python(),
@@ -57,6 +57,14 @@ def language_for(language_id: str | None = None, path: str | None = None) -> Lan
     if language_id and language_id.strip():
         return Plain(language_id.strip().lower())
     return LANGUAGES[0]
+
+
+def code_language(language_id: str | None, path: str | None = None) -> Language:
+    """The language whose rules read a request's code: its id's (the path's where nobody knows the id), and
+    Python where no id is given, whatever the path says (what every front end sends by default)."""
+    if not (language_id and language_id.strip()):
+        return LANGUAGES[0]
+    return language_for(language_id, path)
 
 
 def is_python(language_id: str | None) -> bool:

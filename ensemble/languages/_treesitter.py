@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
-from ._base import Extracted, Function, Language, fenced_blocks
+from ._base import IMPORT_LINE, Extracted, Function, Language, fenced_blocks
 from ._examples import comment_examples
 
 if TYPE_CHECKING:
@@ -126,6 +126,17 @@ class TreeSitterLanguage(Language):
                 continue
             stack.extend(reversed(node.children))
         return " ".join(out)
+
+    def import_statements(self, text: str) -> list[str]:
+        """The top-level statements that import (``import``, ``use``, ``#include``, a top-level ``require``), whole:
+        a Go ``import ( ... )`` block keeps its lines."""
+        source = text.encode("utf-8")
+        out: list[str] = []
+        for node in self.tree(text).root_node.children:
+            statement = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            if IMPORT_LINE.match(statement):
+                out.append(statement)
+        return out
 
     # -- functions ------------------------------------------------------------------------------------------
     def _function_name(self, node: Node) -> str | None:

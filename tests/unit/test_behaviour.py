@@ -9,8 +9,8 @@ import pytest
 from codeconductor.ensemble.consensus import probe_for
 from codeconductor.ensemble.consensus.behaviour import Probe
 from codeconductor.ensemble.languages import Example, language_for
-from codeconductor.ensemble.languages._python_examples import entry_point_of, extract_examples
-from codeconductor.ensemble.languages._python_inputs import generate_inputs
+from codeconductor.ensemble.languages.python.examples import entry_point_of, extract_examples
+from codeconductor.ensemble.languages.python.inputs import generate_inputs
 from codeconductor.ensemble.types import CodeContext, Request, TaskKind
 from codeconductor.ensemble.verify.observe import SandboxExecutor
 from codeconductor.ensemble.verify.sandbox import Sandbox

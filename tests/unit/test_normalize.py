@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from codeconductor.ensemble.consensus.normalize import (
-    normalize_python,
-    normalized_key,
-    similarity,
-    token_profile,
-    tokens,
-)
+from codeconductor.ensemble.consensus.normalize import normalized_key, similarity, token_profile, tokens
+from codeconductor.ensemble.languages.python.normalize import normalize_python
 
 A = 'def f(xs: list) -> int:\n    """Doc."""\n    total = 0  # running\n    for x in xs:\n        total += x\n    return total\n'
 B = "def f(values):\n    acc=0\n    for v in values:\n        acc += v\n\n    return acc\n"

@@ -11,9 +11,9 @@ import pytest
 
 from codeconductor.ensemble.consensus import decide
 from codeconductor.ensemble.consensus.confidence import unchecked_cap
-from codeconductor.ensemble.consensus.gate import is_python_code, same_code_but_docs
 from codeconductor.ensemble.edits import replace_span, span_lines
 from codeconductor.ensemble.history import History
+from codeconductor.ensemble.languages.python.docs import is_program, same_code_but_docs
 from codeconductor.ensemble.types import (
     AnswerStatus,
     CodeContext,
@@ -196,10 +196,10 @@ async def test_verification_off_is_unchecked_and_never_applied_unseen() -> None:
 
 
 def test_code_shape_rules() -> None:
-    assert is_python_code(SIEVE, "primes_below")
-    assert not is_python_code("Sure", None)
-    assert not is_python_code("def primes_below(n):\n    pass\n", "primes_below")
-    assert not is_python_code(SIEVE, "other")
+    assert is_program(SIEVE, "primes_below")
+    assert not is_program("Sure", None)
+    assert not is_program("def primes_below(n):\n    pass\n", "primes_below")
+    assert not is_program(SIEVE, "other")
     assert same_code_but_docs('def f(x):\n    """Doc."""\n    return x  # c\n', "def f(x):\n    return x\n", "f")
     assert not same_code_but_docs("def f(x):\n    return x\n", "def f(x):\n    return -x\n", "f")
 

@@ -11,7 +11,7 @@ import ast
 import functools
 import re
 
-from ._base import Example, balanced_calls
+from .._base import Example, balanced_calls
 
 __all__ = ["entry_point_of", "extract_examples", "function_docstring", "function_named", "parameters_of"]
 

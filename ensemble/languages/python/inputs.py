@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ._base import Example
+from .._base import Example
 
 __all__ = ["generate_inputs"]
 
