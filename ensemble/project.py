@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "project_for",
     "resolve_interpreter",
     "runs_in_project",
+    "rust_project_for",
     "with_project",
 ]
 
@@ -147,6 +149,54 @@ def go_project_for(path: Path, module_text: str, *, root: Path | None = None) ->
     return None
 
 
+def _toml(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
+    """The Cargo package the ``.rs`` file at ``path`` belongs to (the nearest ``Cargo.toml`` above it with a
+    ``[package]``), in its workspace when one above it lists it (the root is then the workspace's folder); None
+    when there is none (or only outside ``root`` when given)."""
+    path = path.resolve()
+    if path.suffix != ".rs":
+        return None
+    bound = root.resolve() if root is not None else None
+    package: Path | None = None
+    name = ""
+    for folder in path.parents:
+        if bound is not None and not folder.is_relative_to(bound):
+            break
+        manifest = folder / "Cargo.toml"
+        if not manifest.is_file():
+            continue
+        data = _toml(manifest)
+        if package is None:
+            found = data.get("package")
+            if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+                return None
+            package, name = folder, found["name"]
+            workspace = folder
+            if "workspace" in data:
+                break
+        elif "workspace" in data:
+            workspace = folder
+            break
+    if package is None:
+        return None
+    return ProjectInfo(
+        root=str(workspace),
+        path=str(path),
+        module=name,
+        import_root=str(package),
+        module_text=module_text,
+        language="rust",
+        python_source="cargo",
+    )
+
+
 _JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
 
 
@@ -191,6 +241,8 @@ def project_for(
     project (no root) or is not an importable Python module (or a Go file of a module: :func:`go_project_for`)."""
     if path.suffix == ".go":
         return go_project_for(path, module_text, root=root)
+    if path.suffix == ".rs":
+        return rust_project_for(path, module_text, root=root)
     if path.suffix in _JS_SUFFIXES:
         return js_project_for(path, module_text, root=root, workspace_folders=workspace_folders)
     found_root = root.resolve() if root is not None else find_root(path, workspace_folders)

@@ -93,7 +93,7 @@ def test_the_result_says_how_go_runs() -> None:
     assert runs_in_project("go") is go.runs_in_project
     assert "go test" in go.runtime_note
     assert runs_in_project("python")
-    assert not runs_in_project("rust")
+    assert runs_in_project("rust") is language_for("rust").runs_in_project
 
 
 def test_an_answer_repeating_the_package_clause_stands_in_for_the_function() -> None:
