@@ -16,6 +16,7 @@ and its import path the module's path joined with that folder; the server's ``go
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from .types import ProjectInfo, Request
 __all__ = [
     "find_root",
     "go_project_for",
+    "java_project_for",
     "module_name",
     "project_for",
     "resolve_interpreter",
@@ -197,6 +199,52 @@ def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) 
     )
 
 
+_JAVA_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
+_JAVA_SOURCE_DIRS = frozenset({"src", "main", "java", "test", "source", "sources"})
+_JAVA_MARKERS = ("pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", ".git")
+
+
+def java_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
+    """The Java source tree the ``.java`` file at ``path`` belongs to: its source root is the folder its
+    ``package`` declaration names (the file's folder for the default package), the project's root the nearest
+    folder above that with a build file or ``.git`` (else the source root itself); the module is the class's
+    full name. None when the file's folders do not match its package (or lie outside ``root`` when given)."""
+    path = path.resolve()
+    if path.suffix != ".java":
+        return None
+    declared = _JAVA_PACKAGE.search(module_text)
+    package = declared.group(1).split(".") if declared else []
+    source_root = path.parent
+    for part in reversed(package):
+        if source_root.name != part:
+            return None
+        source_root = source_root.parent
+    bound = root.resolve() if root is not None else None
+    if bound is not None and not source_root.is_relative_to(bound):
+        return None
+    # Without a build file: the folder holding src/ (or src/main/java, ...), where a test/ folder sits too.
+    project_root = source_root
+    while project_root.name in _JAVA_SOURCE_DIRS and project_root.parent != project_root:
+        project_root = project_root.parent
+    if bound is not None and not project_root.is_relative_to(bound):
+        project_root = source_root
+    for folder in [source_root, *source_root.parents]:
+        if bound is not None and not folder.is_relative_to(bound):
+            break
+        if any((folder / marker).exists() for marker in _JAVA_MARKERS):
+            project_root = folder
+            break
+    return ProjectInfo(
+        root=str(project_root),
+        path=str(path),
+        module=".".join([*package, path.stem]),
+        import_root=str(source_root),
+        module_text=module_text,
+        language="java",
+        python_source="javac",
+    )
+
+
 _JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
 
 
@@ -243,6 +291,8 @@ def project_for(
         return go_project_for(path, module_text, root=root)
     if path.suffix == ".rs":
         return rust_project_for(path, module_text, root=root)
+    if path.suffix == ".java":
+        return java_project_for(path, module_text, root=root)
     if path.suffix in _JS_SUFFIXES:
         return js_project_for(path, module_text, root=root, workspace_folders=workspace_folders)
     found_root = root.resolve() if root is not None else find_root(path, workspace_folders)

@@ -179,14 +179,20 @@ def _java(job: dict[str, Any]) -> None:
     rc, output, timed_out = run([*argv, "@" + os.path.join(work, "sources.txt")], env=env, cwd=work,
                                 timeout=job["build_timeout"])  # fmt: skip
     if rc != 0 or timed_out:
-        errors = [ln for ln in output.splitlines() if ": error: " in ln][:5]
+        lines = output.splitlines()
+        errors: list[str] = []
+        for index, line in enumerate(lines):
+            if ": error: " in line and len(errors) < 5:
+                symbol = [ln.strip() for ln in lines[index + 1 : index + 4] if ln.strip().startswith("symbol:")]
+                errors.append(line + (f" ({symbol[0]})" if symbol else ""))
         report({"build": rc, "timed_out": timed_out, "errors": errors or output.splitlines()[:3]})
         return
     classpath = os.pathsep.join([classes, *([job["classpath"]] if job["classpath"] else [])])
     for test in job["tests"]:
         argv = [job["java"], *job["jvm"], "-ea", "-cp", classpath, *test["argv"]]
         rc, output, timed_out = run(argv, env=env, cwd=job["root"], timeout=job["per_test"])
-        report({"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, test["patterns"])})
+        record = {"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, test["patterns"])}
+        report({**record, "exit_only": bool(test.get("exit_only"))})
 
 
 def main() -> None:

@@ -167,6 +167,9 @@ def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_
         if name in verdicts or not isinstance(rc, int) or not isinstance(found, dict) or record.get("timed_out"):
             verdicts[name] = "error"
             continue
+        if record.get("exit_only") is True:  # a program that checks and throws: its exit status is the verdict
+            verdicts[name] = "passed" if rc == 0 else "failed" if rc == 1 else "error"
+            continue
         verdicts[name] = verdict(rc, *(int(found.get(k, 0)) for k in ("ok", "FAILED", "ignored")))
     if not report.done and not verdicts:
         why = "Timeout" if report.outcome.timed_out else "Lost"

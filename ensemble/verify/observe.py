@@ -15,6 +15,7 @@ from ..languages import is_python, language_for
 from ..types import Request
 from ._project_base import CompiledProjectRunner
 from .go_project import GoProjectRunner
+from .java_project import JavaProjectRunner
 from .js_project import LANGUAGES as JS_LANGUAGES
 from .js_project import JsProjectRunner
 from .project import ProjectRunner
@@ -56,7 +57,7 @@ class SandboxExecutor:
 
     def _compiled_runner(self, language: str) -> CompiledProjectRunner | None:
         """The runner of a compiled language's projects (Rust: cargo test; Java: javac and the JVM), or None."""
-        made = {"rust": RustProjectRunner}.get(language)
+        made = {"rust": RustProjectRunner, "java": JavaProjectRunner}.get(language)
         if made is None:
             return None
         if language not in self._compiled:

@@ -1,0 +1,216 @@
+"""Run Java code where it lives: javac compiles the project's source tree with the text under test in place of
+the selected method's file, and the project's dependency-free tests that call the method run on the JVM as the
+oracle.
+
+What runs: plain source trees and single files (``javac`` on every ``.java`` file of the project, Maven's
+``src/main/java`` and ``src/test/java`` included) with the JDK on PATH; nothing is downloaded, so Maven and Gradle
+builds are not run (a project whose sources import a library that is not in the tree leaves those files out,
+and says so when the selected file is one of them). Tests: test classes (``*Test.java``, ``*Tests.java``,
+``Test*.java`` or files in a ``test`` folder) with a ``public static void main`` that names the method and
+checks by throwing (``assert`` runs with ``-ea``); each runs in its own JVM. JUnit suites are not run here (no
+JUnit on the class path: the jar is not part of the JDK), nor Javadoc ``{@code}`` examples.
+
+Every job is a fresh sandbox (bubblewrap only: javac and the JVM start threads and read the JDK) that sees the
+project and the JDK (and its configuration folder, ``/etc/java-NN-openjdk`` on Debian) read-only; the classes
+are compiled into the scratch. The harness (:mod:`codeconductor.ensemble.verify._harness`) reports each verdict on a line
+signed with a per-job key: a test class passes when its JVM exits 0 and fails when it exits 1 (an uncaught
+exception or a failed assertion); a timeout or a crash is an error. Exiting with 0 before a check fails takes
+``System.exit``, ``Runtime.halt``, reflection, method handles, native code or a new process: a candidate naming
+any of those more often than the user's file is refused unrun (:data:`BYPASS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
+from ..languages.java import JavaToolchain, java_toolchain
+from ..types import Request
+from ._project_base import CompiledProjectRunner, behaviour_from_report, bounded_files, run_harness, selected_function
+from .sandbox import Sandbox
+
+__all__ = ["BYPASS", "JavaProjectRunner", "java_sources", "java_tests_of"]
+
+BYPASS = re.compile(
+    r"\b(exit|halt|Runtime|ProcessBuilder|ProcessHandle|reflect|forName|getMethods?|getDeclaredMethods?|"
+    r"getFields?|getDeclaredFields?|getDeclaredConstructors?|MethodHandles?|invoke|Lookup|ClassLoader|defineClass|"
+    r"native|loadLibrary|load|Unsafe|ScriptEngine\w*|setSecurityManager|addShutdownHook)\b"
+)
+_SKIP = ("target", "build", "out", "bin", "node_modules", ".git", ".gradle", ".idea")
+_IMPORT = re.compile(r"^\s*import\s+(?:static\s+)?([\w.]+)", re.M)
+_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
+_MAIN = re.compile(r"\bpublic\s+static\s+void\s+main\s*\(")
+_TEST_NAME = re.compile(r"(?:^Test\w*|\w+Tests?)\.java$")
+_JDK_PACKAGES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "org.w3c.", "org.xml.", "org.ietf.")
+# The JVM reserves address space far beyond what it touches (class space, code cache): bounded here.
+_JVM = ["-Xmx256m", "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:CompressedClassSpaceSize=64m",
+        "-XX:ReservedCodeCacheSize=48m", "-Xshare:auto"]  # fmt: skip
+_WORK = "/tmp/w"
+
+
+def java_sources(root: Path, limit: int = 2000) -> tuple[list[Path], list[Path]]:
+    """The project's ``.java`` files javac can compile without libraries (only the JDK's packages and the
+    project's own imported), and those it cannot (they import something else)."""
+    files = bounded_files(root, ".java", skip=_SKIP)[:limit]
+    texts: dict[Path, str] = {}
+    for path in files:
+        try:
+            texts[path] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    own = {m.group(1) for text in texts.values() for m in _PACKAGE.finditer(text)}
+    usable: list[Path] = []
+    left_out: list[Path] = []
+    for path, text in texts.items():
+        imports = [m.group(1) for m in _IMPORT.finditer(text)]
+        known = all(i.startswith(_JDK_PACKAGES) or any(i == p or i.startswith(p + ".") for p in own) for i in imports)
+        (usable if known else left_out).append(path)
+    return usable, left_out
+
+
+def _is_test_file(path: Path, root: Path) -> bool:
+    parts = path.relative_to(root).parts
+    return bool(_TEST_NAME.search(path.name)) or "test" in parts[:-1] or "tests" in parts[:-1]
+
+
+def java_tests_of(root: Path, sources: list[Path], target: str) -> tuple[list[tuple[str, str]], int]:
+    """The test classes (file relative to ``root``, full class name) whose ``main`` names ``target``, and how
+    many test classes with a ``main`` there are."""
+    wanted = re.compile(rf"\b{re.escape(target)}\b")
+    found: list[tuple[str, str]] = []
+    total = 0
+    for path in sources:
+        if not _is_test_file(path, root):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not _MAIN.search(text):
+            continue
+        total += 1
+        if wanted.search(text):
+            package = _PACKAGE.search(text)
+            name = f"{package.group(1)}.{path.stem}" if package else path.stem
+            found.append((path.relative_to(root).as_posix(), name))
+    return found, total
+
+
+class JavaProjectRunner(CompiledProjectRunner):
+    """Runs the user's Java code and candidates with javac and the project's ``main`` test classes; ``workers``
+    jobs at a time."""
+
+    _bypass = BYPASS
+
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        workers: int = 2,
+        build_timeout_s: float = 120.0,
+        per_test_timeout_s: float = 15.0,
+        max_tests: int = 40,
+        memory_mb: int = 4096,
+    ) -> None:
+        super().__init__(sandbox, workers=workers)
+        self.build_timeout_s = build_timeout_s
+        self.per_test_timeout_s = per_test_timeout_s
+        self.max_tests = max_tests
+        self.memory_mb = memory_mb  # address space: a JVM reserves much more than its heap
+        self._sources: dict[str, list[str]] = {}  # probe key (root) -> the files javac compiles
+
+    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
+        project = request.context.project
+        if project is None or project.language != "java":
+            return None
+        start, end = request.context.start_line, request.context.end_line
+        found = selected_function(project.module_text, start, end, "java", ("//", "/*", "*", "@"))
+        if found is None:
+            return None
+        plain = ProjectProbe(
+            root=project.root,
+            module=project.module,
+            target=found.name,
+            python="",
+            module_text=project.module_text,
+            start=start,
+            end=end,
+            path=project.path,
+            import_root=project.import_root,
+            language="java",
+        )
+        problem: str | None = None
+        named: tuple[str, ...] = ()
+        notes: list[str] = []
+        if java_toolchain() is None:
+            problem = "there is no JDK here (install one with javac)"
+        elif self.sandbox.containment != "bubblewrap":
+            problem = "Java code runs only in the bubblewrap sandbox, which cannot start here"
+        else:
+            root = Path(project.root)
+            usable, left_out = await asyncio.to_thread(java_sources, root)
+            if Path(project.path) in left_out:
+                problem = (
+                    f"{Path(project.path).name} imports libraries that are not part of your source tree (Maven and "
+                    "Gradle builds are not run here)"
+                )
+            else:
+                if Path(project.path) not in usable:
+                    usable.append(Path(project.path))
+                self._sources[project.root] = [str(p) for p in usable]
+                tests, total = await asyncio.to_thread(java_tests_of, root, usable, found.name)
+                named = tuple(f"{file}::{name}.main" for file, name in tests)[: self.max_tests]
+                if left_out:
+                    notes.append(f"{len(left_out)} Java file(s) import libraries (JUnit, ...): not compiled, not run")
+                if not named:
+                    problem = (
+                        f"no test class in your project calls {found.name} ({total} with a main there): add one whose "
+                        "main calls it and throws when a result is wrong (JUnit tests are not run here)"
+                    )
+        how = f"java: executed with javac and the JVM ({len(named)} test classes of yours that call {found.name})"
+        probe = replace(plain, tests=named, problem=problem, notes=() if problem else (how, *notes))
+        return Probe(found.name, (), (), language="java", project=probe)
+
+    async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
+        toolchain = java_toolchain()
+        assert toolchain is not None
+        job = self._job(project, source, toolchain)
+        report = await run_harness(
+            self.sandbox,
+            job,
+            ro_paths=[project.root, toolchain.home, *toolchain.config],
+            timeout_s=min(self.build_timeout_s + (self.per_test_timeout_s + 1) * len(project.tests), 600.0),
+            memory_mb=self.memory_mb,
+        )
+        relative = Path(project.path).relative_to(project.import_root).as_posix()
+        shown = (f"{_WORK}/src/{relative}", Path(project.path).name)
+        return behaviour_from_report(report, project.tests, shown_path=shown), report.outcome.timed_out
+
+    def _job(self, project: ProjectProbe, source: str, toolchain: JavaToolchain) -> dict[str, Any]:
+        scratch = self.sandbox.scratch_dir or "/tmp"
+        tests = [
+            {"id": test, "argv": [test.split("::", 1)[1].removesuffix(".main")], "patterns": {}, "exit_only": True}
+            for test in project.tests
+        ]
+        return {
+            "kind": "java",
+            "root": project.root,
+            "path": project.path,
+            "relative": Path(project.path).relative_to(project.import_root).as_posix(),
+            "source": source,
+            "sources": self._sources.get(project.root, [project.path]),
+            "work": _WORK,
+            "javac": toolchain.javac,
+            "java": toolchain.java,
+            "jvm_javac": [f"-J{flag}" for flag in _JVM if not flag.startswith("-Xmx")] + ["-J-Xmx512m"],
+            "jvm": _JVM,
+            "classpath": "",
+            "env": {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"},
+            "tests": tests,
+            "build_timeout": self.build_timeout_s,
+            "per_test": self.per_test_timeout_s,
+        }
