@@ -1,4 +1,4 @@
-"""The harness of a compiled-language project job (Rust, Java), run INSIDE the sandbox by the server's own
+"""The harness of a compiled-language project job (Go, Rust, Java), run INSIDE the sandbox by the server's own
 interpreter (``python -I _harness.py JOB``; standard library only, nothing of this package is imported).
 
 Why a harness and not a shell script: the program's stdout is a file in the scratch (``/tmp/.stdout``) that the
@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 _STATE = {"key": b""}  # the job's secret, once read
@@ -76,6 +77,75 @@ def run(argv: list[str], *, env: dict[str, str], cwd: str, timeout: float) -> tu
     data = os.read(fd, _LIMIT)
     os.close(fd)
     return rc, data.decode("utf-8", "replace"), timed_out
+
+
+def _ancestors() -> set[int]:
+    pids = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        pids.add(pid)
+    return pids | {1, 2}
+
+
+def sweep() -> None:
+    """Kill every process left in the sandbox but this one and its ancestors: a test's process may have started
+    others in sessions of their own, out of reach of the kill of its group."""
+    keep = _ancestors()
+    for _ in range(3):
+        alive = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in keep]
+        if not alive:
+            return
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+class Snapshot:
+    """The build's outputs and inputs as they were right after the build, before any code under test ran; put
+    back byte for byte before each test, so what one test's process wrote (another test's binary, a class file, a
+    library a doc test links) never reaches the next."""
+
+    def __init__(self, roots: list[str], limit: int = 96 * 1024 * 1024) -> None:
+        self.entries: list[tuple[str, str, bytes, int, int]] = []
+        self.roots = [r for r in roots if os.path.isdir(r)]
+        size = 0
+        for root in self.roots:
+            for folder, dirs, files in os.walk(root):
+                self.entries.append((folder, "dir", b"", os.stat(folder).st_mode & 0o777, 0))
+                for name in [*dirs, *files]:
+                    path = os.path.join(folder, name)
+                    if os.path.islink(path):
+                        self.entries.append((path, "link", os.readlink(path).encode(), 0, 0))
+                    elif name in files:
+                        with open(path, "rb") as handle:
+                            data = handle.read()
+                        size += len(data)
+                        if size > limit:
+                            raise MemoryError("the build's outputs are too large to keep")
+                        stat = os.stat(path)
+                        self.entries.append((path, "file", data, stat.st_mode & 0o777, stat.st_mtime_ns))
+
+    def restore(self) -> None:
+        sweep()
+        for root in self.roots:
+            shutil.rmtree(root, ignore_errors=True)
+        for path, kind, data, mode, mtime in self.entries:
+            if kind == "dir":
+                os.makedirs(path, exist_ok=True)
+                os.chmod(path, mode | 0o700)
+            elif kind == "link":
+                os.symlink(data.decode(), path)
+            else:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode | 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.utime(path, ns=(mtime, mtime))  # cargo's freshness checks compare modification times
 
 
 def counts(output: str, patterns: dict[str, str]) -> dict[str, int]:
@@ -133,24 +203,28 @@ def _rust(job: dict[str, Any]) -> None:
         plain = [ln for ln in output.splitlines() if ln.startswith(("error", "warning: ", "  "))][:5]
         report({"build": rc, "timed_out": timed_out, "errors": errors or plain})
         return
+    doc_tests: list[tuple[str, str]] = []
+    if job["doc_lines"]:  # listed before any code of the crate runs (listing compiles and runs none)
+        rc, output, _ = run([*cargo, "--doc", "--", "--list"], env=env, cwd=work, timeout=job["build_timeout"])
+        wanted = {int(k): v for k, v in job["doc_lines"].items()}
+        prefix = re.escape(job["doc_file"]) + r" - .*? \(line (\d+)\)(?: - compile(?: fail)?)?"
+        for found in re.finditer(rf"^({prefix}): test$", output, re.M):
+            name, at = found.group(1), int(found.group(2))
+            if at in wanted and wanted[at] not in {t for _, t in doc_tests}:
+                doc_tests.append((name, wanted[at]))
+    snapshot = Snapshot([work, env["CARGO_TARGET_DIR"], env["CARGO_HOME"]])
     for test in job["tests"]:
         exe = executables.get(test["target"])
         if exe is None:
             report({"test": test["id"], "rc": 127, "counts": {}, "why": "no test binary"})
             continue
+        snapshot.restore()
         argv = [exe, "--exact", test["name"], "--test-threads=1"]
         rc, output, timed_out = run(argv, env=env, cwd=os.path.join(work, job["package"]), timeout=job["per_test"])
         report({"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, test["patterns"])})
-    if job["doc_lines"]:
-        rc, output, _ = run([*cargo, "--doc", "--", "--list"], env=env, cwd=work, timeout=job["build_timeout"])
-        wanted = {int(k): v for k, v in job["doc_lines"].items()}
-        prefix = re.escape(job["doc_file"]) + r" - .*? \(line (\d+)\)(?: - compile(?: fail)?)?"
-        seen: set[str] = set()
-        for found in re.finditer(rf"^({prefix}): test$", output, re.M):
-            name, at = found.group(1), int(found.group(2))
-            if at not in wanted or wanted[at] in seen:
-                continue
-            seen.add(wanted[at])
+    if doc_tests:
+        for name, test_id in doc_tests:
+            snapshot.restore()
             rc, out, timed_out = run(
                 [*cargo, "--doc", "--", name, "--test-threads=1"],  # rustdoc's --exact matches no doc test
                 env=env,
@@ -158,7 +232,7 @@ def _rust(job: dict[str, Any]) -> None:
                 timeout=job["build_timeout"],
             )
             patterns = {v: rf"^test {re.escape(name)} \.\.\. {v}$" for v in ("ok", "FAILED", "ignored")}
-            report({"test": wanted[at], "rc": rc, "timed_out": timed_out, "counts": counts(out, patterns)})
+            report({"test": test_id, "rc": rc, "timed_out": timed_out, "counts": counts(out, patterns)})
 
 
 def _java(job: dict[str, Any]) -> None:
@@ -188,11 +262,42 @@ def _java(job: dict[str, Any]) -> None:
         report({"build": rc, "timed_out": timed_out, "errors": errors or output.splitlines()[:3]})
         return
     classpath = os.pathsep.join([classes, *([job["classpath"]] if job["classpath"] else [])])
+    snapshot = Snapshot([work])
     for test in job["tests"]:
+        snapshot.restore()
         argv = [job["java"], *job["jvm"], "-ea", "-cp", classpath, *test["argv"]]
         rc, output, timed_out = run(argv, env=env, cwd=job["root"], timeout=job["per_test"])
         record = {"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, test["patterns"])}
         report({**record, "exit_only": bool(test.get("exit_only"))})
+
+
+def _go(job: dict[str, Any]) -> None:
+    env = dict(job["env"])
+    work = job["work"]
+    os.makedirs(work)
+    candidate = os.path.join(work, job["candidate"])
+    with open(candidate, "w", encoding="utf-8") as handle:
+        handle.write(job["source"])
+    overlay = os.path.join(work, "overlay.json")
+    with open(overlay, "w", encoding="utf-8") as handle:
+        json.dump({"Replace": {job["path"]: candidate}}, handle)
+    binary = os.path.join(work, "cc.test")
+    argv = [job["go"], "test", "-c", "-o", binary, "-overlay", overlay, "."]
+    rc, output, timed_out = run(argv, env=env, cwd=job["package_dir"], timeout=job["build_timeout"])
+    if rc != 0 or timed_out or not os.access(binary, os.X_OK):
+        errors = [ln for ln in output.splitlines() if ln.strip() and not ln.startswith("#")][:5]
+        report({"build": rc, "timed_out": timed_out, "errors": errors})
+        return
+    snapshot = Snapshot([work])
+    for test in job["tests"]:
+        snapshot.restore()
+        name = test["name"]  # a Go identifier: nothing to quote
+        argv = [binary, "-test.run", f"^{name}$", "-test.v", "-test.count=1", f"-test.timeout={job['per_test']}s"]
+        rc, output, timed_out = run(argv, env=env, cwd=job["package_dir"], timeout=job["per_test"] + 5)
+        patterns = {
+            k: rf"^--- {v}: {re.escape(name)} " for k, v in (("ok", "PASS"), ("FAILED", "FAIL"), ("ignored", "SKIP"))
+        }
+        report({"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, patterns)})
 
 
 def main() -> None:
@@ -203,7 +308,7 @@ def main() -> None:
     _STATE["key"] = bytes.fromhex(job.pop("key"))
     _undumpable()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a step's output file that is full means EFBIG, not death
-    {"rust": _rust, "java": _java}[job["kind"]](job)
+    {"rust": _rust, "java": _java, "go": _go}[job["kind"]](job)
     report({"done": True})
 
 

@@ -104,6 +104,27 @@ FORGER = """pub fn sum_even(xs: &[i64]) -> i64 {
 """
 
 
+# Returns a wrong sum, and replaces the integration tests' binary with a script that prints a passing line and
+# exits 0: the next test's process would be the forger's, were the build's outputs not put back before each test.
+POISONER = """pub fn sum_even(xs: &[i64]) -> i64 {
+    use std::os::unix::fs::PermissionsExt;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir(std::path::Path::new(&target).join("debug/deps")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("it-") && !name.contains('.') {
+                let path = entry.path();
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::write(&path, "#!/bin/sh\\necho 'test table ... ok'\\n");
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+    }
+    xs.len() as i64
+}
+"""
+
+
 def _buggy(text: str) -> str:
     return text.replace("if is_even(x) {", "if !is_even(x) {")
 
@@ -192,6 +213,13 @@ def test_fix_must_make_a_failing_test_pass_and_forged_output_does_not_count(
     rejected = _rejected(result)
     assert len(rejected) == 2, rejected
     assert all("failing tests pass" in r for r in rejected), rejected
+
+
+def test_a_test_process_cannot_change_what_the_next_test_runs(tmp_path: Path, executor: SandboxExecutor) -> None:
+    module = make_crate(tmp_path / "calc", _buggy(LIB))
+    result = _decide(_request(module, TaskKind.FIX), POISONER, executor=executor)
+    assert not result.offers_edit
+    assert _rejected(result) == ["makes none of the 3 failing tests pass"], result.clusters
 
 
 def test_a_fix_that_fixes_nothing_is_refused(tmp_path: Path, executor: SandboxExecutor) -> None:

@@ -71,6 +71,8 @@ def test_a_verdict_needs_the_exit_status_and_exactly_one_result_line() -> None:
     assert verdict(0, 2, 0, 0) == "error"  # a forged ok line next to the real one
     assert verdict(101, 1, 1, 0) == "error"
     assert verdict(0, 0, 0, 0) == "error"  # --exact matched nothing, or the process ended before reporting
+    assert verdict(2, 0, 1, 0) == "failed"  # a Go test that panicked: testing reports it failed
+    assert verdict(2, 0, 0, 0) == "error"  # timed out
 
 
 def test_ways_to_end_a_test_early_are_refused_only_when_the_answer_adds_them() -> None:
