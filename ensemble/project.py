@@ -10,7 +10,12 @@ else this process's own.
 Go: the root is the nearest folder above the file with ``go.mod`` (the module), the package is the file's folder
 and its import path the module's path joined with that folder; the server's ``go`` toolchain runs it
 (:mod:`codeconductor.ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
-``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`).
+``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`). Rust: the
+package is the nearest folder above the file with a ``Cargo.toml`` that has ``[package]``, the root its workspace's
+folder when one above lists it; ``cargo test`` runs it (:mod:`codeconductor.ensemble.verify.rust_project`). Java: the source
+root is the folder the file's ``package`` declaration names, the root the nearest folder above it with a build file
+or ``.git`` (else the folder holding ``src/``); javac and the project's test classes run it
+(:mod:`codeconductor.ensemble.verify.java_project`).
 """
 
 from __future__ import annotations
@@ -315,8 +320,8 @@ def project_for(
 
 
 def runs_in_project(language: str) -> bool:
-    """Whether code in ``language`` is run inside its project (Python; Go where its toolchain is installed;
-    JavaScript where node is)."""
+    """Whether code in ``language`` is run inside its project (Python; Go, Rust and Java where their toolchains
+    are installed; JavaScript where node is)."""
     return is_python(language) or language_for(language).runs_in_project
 
 
