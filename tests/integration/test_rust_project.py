@@ -8,7 +8,11 @@ failing one pass and breaks none."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +34,7 @@ from codeconductor.ensemble.types import (
     TaskKind,
 )
 from codeconductor.ensemble.verify.observe import SandboxExecutor
+from tests.support.fault_server import FakeModel, FaultServer
 
 CARGO = '[package]\nname = "calc"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
 LIB = """mod util;
@@ -322,3 +327,39 @@ def test_a_crate_that_needs_crates_io_says_so(tmp_path: Path, executor: SandboxE
     assert result.no_edit is not None
     assert "does not vendor" in result.no_edit
     assert "serde" in result.no_edit
+
+
+def test_cli_ask_json_runs_rust_answers_in_the_crate(tmp_path: Path) -> None:
+    """End to end: ``codeconductor ask --json`` on a file of a crate, models served over a loopback
+    OpenAI-compatible API (the fake: answers here must be chosen, not sampled)."""
+    assert rust_toolchain() is not None, "cargo and rustc are not installed (scripts/setup.sh --dev installs them)"
+    root = tmp_path / "calc"
+    module = make_crate(root, _buggy(LIB))
+    found = language_for("rust").find_function(module.read_text(encoding="utf-8"), "sum_even")
+    assert found is not None
+    models = [FakeModel("good", text=f"```rust\n{RIGHT}```"), FakeModel("bad", text=f"```rust\n{WRONG_FIX}```")]
+    with FaultServer(models, apis=("openai",)) as server:
+        (root / "codeconductor.toml").write_text(
+            f'probe_local = false\nembedded = "off"\nhistory = false\n[[endpoints]]\nurl = "{server.url}"\n',
+            encoding="utf-8",
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "src/lib.rs",
+             "--lines", f"{found.start_line + 1}-{found.end_line}", "the even numbers are not added"],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    consensus = json.loads(done.stdout)["consensus"]
+    assert consensus["pick"] is not None, consensus
+    assert "*x % 2 == 0" in consensus["pick"], consensus
+    assert consensus["executed"] is True, consensus
+    assert consensus["unchecked"] is None, consensus
+    assert any(n.startswith("rust: executed with cargo test") for n in consensus["notes"]), consensus["notes"]
+    rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
+    assert len(rejected) == 1, rejected
+    assert "failing tests" in rejected[0], rejected
