@@ -245,6 +245,12 @@ def _java(job: dict[str, Any]) -> None:
     with open(candidate, "w", encoding="utf-8") as handle:
         handle.write(job["source"])
     sources = [candidate if s == job["path"] else s for s in job["sources"]]
+    if job.get("runner"):  # the one-test JUnit runner, compiled with the project
+        runner = os.path.join(work, "runner", "CcJUnit4Runner.java")
+        os.makedirs(os.path.dirname(runner))
+        with open(runner, "w", encoding="utf-8") as handle:
+            handle.write(job["runner"])
+        sources.append(runner)
     with open(os.path.join(work, "sources.txt"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(f'"{s}"' for s in sources) + "\n")
     argv = [job["javac"], *job["jvm_javac"], "-nowarn", "-encoding", "UTF-8", "-d", classes]

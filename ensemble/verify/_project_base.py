@@ -168,7 +168,7 @@ def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_
             verdicts[name] = "error"
             continue
         if record.get("exit_only") is True:  # a program that checks and throws: its exit status is the verdict
-            verdicts[name] = "passed" if rc == 0 else "failed" if rc == 1 else "error"
+            verdicts[name] = {0: "passed", 1: "failed", 3: "skipped"}.get(rc, "error")
             continue
         verdicts[name] = verdict(rc, *(int(found.get(k, 0)) for k in ("ok", "FAILED", "ignored")))
     if not report.done and not verdicts:

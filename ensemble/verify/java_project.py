@@ -7,14 +7,17 @@ What runs: plain source trees and single files (``javac`` on every ``.java`` fil
 builds are not run (a project whose sources import a library that is not in the tree leaves those files out,
 and says so when the selected file is one of them). Tests: test classes (``*Test.java``, ``*Tests.java``,
 ``Test*.java`` or files in a ``test`` folder) with a ``public static void main`` that names the method and
-checks by throwing (``assert`` runs with ``-ea``); each runs in its own JVM. JUnit suites are not run here (no
-JUnit on the class path: the jar is not part of the JDK), nor Javadoc ``{@code}`` examples.
+checks by throwing (``assert`` runs with ``-ea``), and JUnit 4 ``@Test`` methods that name it where JUnit 4 is
+installed (Debian's ``junit4``, ``/usr/share/java/junit4.jar`` and hamcrest: ``scripts/setup.sh --dev``), each
+run alone by a small runner of ours (``_CcJUnit4Runner.java``) that ends its JVM with the verdict as exit status;
+each test in its own JVM. JUnit 5 suites and Javadoc ``{@code}`` examples are not run here.
 
 Every job is a fresh sandbox (bubblewrap only: javac and the JVM start threads and read the JDK) that sees the
 project and the JDK (and its configuration folder, ``/etc/java-NN-openjdk`` on Debian) read-only; the classes
 are compiled into the scratch. The harness (:mod:`codeconductor.ensemble.verify._harness`) reports each verdict on a line
-signed with a per-job key: a test class passes when its JVM exits 0 and fails when it exits 1 (an uncaught
-exception or a failed assertion); a timeout or a crash is an error. Exiting with 0 before a check fails takes
+signed with a per-job key: a test passes when its JVM exits 0 and fails when it exits 1 (an uncaught exception or
+a failed assertion in a ``main``; a failure JUnit reports); 3 is a JUnit test ignored; a timeout or a crash is an
+error. Exiting with 0 before a check fails takes
 ``System.exit``, ``Runtime.halt``, reflection, method handles, native code or a new process: a candidate naming
 any of those more often than the user's file is refused unrun (:data:`BYPASS`).
 """
@@ -22,12 +25,14 @@ any of those more often than the user's file is refused unrun (:data:`BYPASS`).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
+from ..languages import language_for
 from ..languages.java import JavaToolchain, java_toolchain
 from ..types import Request
 from ._project_base import CompiledProjectRunner, behaviour_from_report, bounded_files, run_harness, selected_function
@@ -50,11 +55,22 @@ _JDK_PACKAGES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "org.w3c.", "org
 _JVM = ["-Xmx256m", "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:CompressedClassSpaceSize=64m",
         "-XX:ReservedCodeCacheSize=48m", "-Xshare:auto"]  # fmt: skip
 _WORK = "/tmp/w"
+_RUNNER = Path(__file__).with_name("_CcJUnit4Runner.java")
+_JUNIT_TEST = re.compile(r"^\s*@(?:org\.junit\.)?Test\b", re.M)
+_JUNIT4 = re.compile(r"^\s*import\s+(?:static\s+)?org\.junit\.(?!jupiter)", re.M)
+_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest.jar")
 
 
-def java_sources(root: Path, limit: int = 2000) -> tuple[list[Path], list[Path]]:
-    """The project's ``.java`` files javac can compile without libraries (only the JDK's packages and the
-    project's own imported), and those it cannot (they import something else)."""
+def junit4_classpath() -> str | None:
+    """JUnit 4 and hamcrest (Debian's ``junit4`` package), by real path; None when they are not installed."""
+    if not all(os.path.isfile(jar) for jar in _JARS):
+        return None
+    return os.pathsep.join(os.path.realpath(jar) for jar in _JARS)
+
+
+def java_sources(root: Path, limit: int = 2000, *, junit: bool = False) -> tuple[list[Path], list[Path]]:
+    """The project's ``.java`` files javac can compile without libraries (only the JDK's packages, the
+    project's own and, with ``junit``, JUnit 4's and hamcrest's imported), and those it cannot."""
     files = bounded_files(root, ".java", skip=_SKIP)[:limit]
     texts: dict[Path, str] = {}
     for path in files:
@@ -63,11 +79,16 @@ def java_sources(root: Path, limit: int = 2000) -> tuple[list[Path], list[Path]]
         except (OSError, UnicodeDecodeError):
             continue
     own = {m.group(1) for text in texts.values() for m in _PACKAGE.finditer(text)}
+    known_prefixes = _JDK_PACKAGES + (("org.junit.", "junit.", "org.hamcrest.") if junit else ())
     usable: list[Path] = []
     left_out: list[Path] = []
     for path, text in texts.items():
         imports = [m.group(1) for m in _IMPORT.finditer(text)]
-        known = all(i.startswith(_JDK_PACKAGES) or any(i == p or i.startswith(p + ".") for p in own) for i in imports)
+        known = all(
+            (i.startswith(known_prefixes) and not i.startswith("org.junit.jupiter"))
+            or any(i == p or i.startswith(p + ".") for p in own)
+            for i in imports
+        )
         (usable if known else left_out).append(path)
     return usable, left_out
 
@@ -77,11 +98,15 @@ def _is_test_file(path: Path, root: Path) -> bool:
     return bool(_TEST_NAME.search(path.name)) or "test" in parts[:-1] or "tests" in parts[:-1]
 
 
-def java_tests_of(root: Path, sources: list[Path], target: str) -> tuple[list[tuple[str, str]], int]:
-    """The test classes (file relative to ``root``, full class name) whose ``main`` names ``target``, and how
-    many test classes with a ``main`` there are."""
+def java_tests_of(
+    root: Path, sources: list[Path], target: str, *, junit: bool = False
+) -> tuple[list[tuple[str, str, str]], int]:
+    """The tests that name ``target``: ``(file relative to root, full class name, method)``, the method ``main``
+    for a test class whose ``main`` checks, else a JUnit 4 ``@Test`` method (with ``junit``); and how many tests
+    there are in all."""
     wanted = re.compile(rf"\b{re.escape(target)}\b")
-    found: list[tuple[str, str]] = []
+    language = language_for("java")
+    found: list[tuple[str, str, str]] = []
     total = 0
     for path in sources:
         if not _is_test_file(path, root):
@@ -90,13 +115,19 @@ def java_tests_of(root: Path, sources: list[Path], target: str) -> tuple[list[tu
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        if not _MAIN.search(text):
-            continue
-        total += 1
-        if wanted.search(text):
-            package = _PACKAGE.search(text)
-            name = f"{package.group(1)}.{path.stem}" if package else path.stem
-            found.append((path.relative_to(root).as_posix(), name))
+        package = _PACKAGE.search(text)
+        name = f"{package.group(1)}.{path.stem}" if package else path.stem
+        relative = path.relative_to(root).as_posix()
+        if junit and _JUNIT4.search(text):
+            for method in language.functions(text):
+                if _JUNIT_TEST.search(method.text.split("(", 1)[0]):
+                    total += 1
+                    if wanted.search(method.text.split("{", 1)[-1]):
+                        found.append((relative, name, method.name))
+        elif _MAIN.search(text):
+            total += 1
+            if wanted.search(text):
+                found.append((relative, name, "main"))
     return found, total
 
 
@@ -152,7 +183,8 @@ class JavaProjectRunner(CompiledProjectRunner):
             problem = "Java code runs only in the bubblewrap sandbox, which cannot start here"
         else:
             root = Path(project.root)
-            usable, left_out = await asyncio.to_thread(java_sources, root)
+            junit = junit4_classpath() is not None
+            usable, left_out = await asyncio.to_thread(java_sources, root, junit=junit)
             if Path(project.path) in left_out:
                 problem = (
                     f"{Path(project.path).name} imports libraries that are not part of your source tree (Maven and "
@@ -162,16 +194,18 @@ class JavaProjectRunner(CompiledProjectRunner):
                 if Path(project.path) not in usable:
                     usable.append(Path(project.path))
                 self._sources[project.root] = [str(p) for p in usable]
-                tests, total = await asyncio.to_thread(java_tests_of, root, usable, found.name)
-                named = tuple(f"{file}::{name}.main" for file, name in tests)[: self.max_tests]
+                tests, total = await asyncio.to_thread(java_tests_of, root, usable, found.name, junit=junit)
+                named = tuple(f"{file}::{name}.{method}" for file, name, method in tests)[: self.max_tests]
                 if left_out:
-                    notes.append(f"{len(left_out)} Java file(s) import libraries (JUnit, ...): not compiled, not run")
+                    libraries = "JUnit 5, ..." if junit else "JUnit, ..."
+                    notes.append(f"{len(left_out)} Java file(s) import libraries ({libraries}): not compiled, not run")
                 if not named:
+                    runs = "JUnit 4 @Test methods and " if junit else ""
                     problem = (
-                        f"no test class in your project calls {found.name} ({total} with a main there): add one whose "
-                        "main calls it and throws when a result is wrong (JUnit tests are not run here)"
+                        f"no test in your project calls {found.name} ({total} tests there: {runs}test classes with a "
+                        "main that checks): add one that calls it"
                     )
-        how = f"java: executed with javac and the JVM ({len(named)} test classes of yours that call {found.name})"
+        how = f"java: executed with javac and the JVM ({len(named)} tests of yours that call {found.name})"
         probe = replace(plain, tests=named, problem=problem, notes=() if problem else (how, *notes))
         return Probe(found.name, (), (), language="java", project=probe)
 
@@ -192,10 +226,12 @@ class JavaProjectRunner(CompiledProjectRunner):
 
     def _job(self, project: ProjectProbe, source: str, toolchain: JavaToolchain) -> dict[str, Any]:
         scratch = self.sandbox.scratch_dir or "/tmp"
-        tests = [
-            {"id": test, "argv": [test.split("::", 1)[1].removesuffix(".main")], "patterns": {}, "exit_only": True}
-            for test in project.tests
-        ]
+        classpath = junit4_classpath() or ""
+        tests = []
+        for test in project.tests:
+            name, _, method = test.split("::", 1)[1].rpartition(".")
+            argv = [name] if method == "main" else ["CcJUnit4Runner", name, method]
+            tests.append({"id": test, "argv": argv, "patterns": {}, "exit_only": True})
         return {
             "kind": "java",
             "root": project.root,
@@ -203,12 +239,13 @@ class JavaProjectRunner(CompiledProjectRunner):
             "relative": Path(project.path).relative_to(project.import_root).as_posix(),
             "source": source,
             "sources": self._sources.get(project.root, [project.path]),
+            "runner": _RUNNER.read_text(encoding="utf-8") if classpath else "",
             "work": _WORK,
             "javac": toolchain.javac,
             "java": toolchain.java,
             "jvm_javac": [f"-J{flag}" for flag in _JVM if not flag.startswith("-Xmx")] + ["-J-Xmx512m"],
             "jvm": _JVM,
-            "classpath": "",
+            "classpath": classpath,
             "env": {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"},
             "tests": tests,
             "build_timeout": self.build_timeout_s,

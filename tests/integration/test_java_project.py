@@ -1,7 +1,7 @@
 """Java answers run inside the user's source tree (issue 26): the real sandbox and the real JDK (installed by
 ``scripts/setup.sh --dev``: without it these tests fail, they do not skip), a project made under tmp_path with two
-classes in one package (the selected method calls a helper of the other) under ``src/`` and two test classes
-under ``test/`` whose ``main`` checks and throws. javac and the JVM on the user's code are the oracle: improve
+classes in one package (the selected method calls a helper of the other) under ``src/``, and under ``test/`` two
+test classes whose ``main`` checks and throws and a JUnit 4 class (Debian's ``junit4``, also installed by setup). javac and the JVM on the user's code are the oracle: improve
 keeps every passing test passing, fix makes a failing one pass and breaks none."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from codeconductor.ensemble.types import (
     Request,
     TaskKind,
 )
+from codeconductor.ensemble.verify.java_project import junit4_classpath
 from codeconductor.ensemble.verify.observe import SandboxExecutor
 
 CALC = """package com.shop;
@@ -73,6 +74,24 @@ public class NegativeTest {
     }
 }
 """
+JUNIT_TEST = """package com.shop;
+
+import static org.junit.Assert.assertEquals;
+
+import org.junit.Test;
+
+public class SumEvenJUnitTest {
+    @Test
+    public void mixedSigns() {
+        assertEquals(4, Calc.sumEven(new int[] {-2, 6, 7}));
+    }
+
+    @Test
+    public void doubles() {
+        assertEquals(8, Calc.twice(4));
+    }
+}
+"""
 RIGHT = """    public static int sumEven(int[] xs) {
         return java.util.Arrays.stream(xs).filter(x -> x % 2 == 0).sum();
     }
@@ -92,7 +111,7 @@ def _buggy(text: str) -> str:
 
 
 def make_project(root: Path, calc: str = CALC, tests: bool = True) -> Path:
-    """A project at ``root``: ``src/com/shop/{Calc,Util}.java`` and two test classes under ``test/``."""
+    """A project at ``root``: ``src/com/shop/{Calc,Util}.java`` and three test classes under ``test/``."""
     (root / "src" / "com" / "shop").mkdir(parents=True)
     (root / "src" / "com" / "shop" / "Calc.java").write_text(calc, encoding="utf-8")
     (root / "src" / "com" / "shop" / "Util.java").write_text(UTIL, encoding="utf-8")
@@ -100,6 +119,7 @@ def make_project(root: Path, calc: str = CALC, tests: bool = True) -> Path:
         (root / "test" / "com" / "shop").mkdir(parents=True)
         (root / "test" / "com" / "shop" / "CalcTest.java").write_text(TABLE_TEST, encoding="utf-8")
         (root / "test" / "com" / "shop" / "NegativeTest.java").write_text(NEGATIVE_TEST, encoding="utf-8")
+        (root / "test" / "com" / "shop" / "SumEvenJUnitTest.java").write_text(JUNIT_TEST, encoding="utf-8")
     return root / "src" / "com" / "shop" / "Calc.java"
 
 
@@ -107,6 +127,7 @@ def make_project(root: Path, calc: str = CALC, tests: bool = True) -> Path:
 def executor() -> Iterator[SandboxExecutor]:
     # Setup installs a JDK for the dev suite: missing, these tests must fail, not skip.
     assert java_toolchain() is not None, "no JDK is installed (scripts/setup.sh --dev installs one)"
+    assert junit4_classpath() is not None, "JUnit 4 is not installed (scripts/setup.sh --dev installs junit4)"
     runner = SandboxExecutor()
     assert runner.sandbox.containment == "bubblewrap", "Java runs only in the bubblewrap sandbox"
     yield runner
@@ -156,8 +177,8 @@ def test_improve_keeps_the_tests_passing(tmp_path: Path, executor: SandboxExecut
     rejected = _rejected(result)
     assert len(rejected) == 1, rejected
     assert "of your tests" in rejected[0], rejected
-    assert any("2 of your tests" in n for n in result.notes), result.notes
-    assert any(n.startswith("java: executed with javac and the JVM (2 test classes") for n in result.notes)
+    assert any("3 of your tests" in n for n in result.notes), result.notes
+    assert any(n.startswith("java: executed with javac and the JVM (3 tests") for n in result.notes), result.notes
 
 
 def test_fix_must_make_a_failing_test_pass(tmp_path: Path, executor: SandboxExecutor) -> None:
@@ -228,12 +249,18 @@ def test_hostile_answers_are_contained(tmp_path: Path, executor: SandboxExecutor
     assert [[m.split("@")[0] for m in members] for members in refused] == [["m2"]], result.clusters
 
 
-def test_without_a_test_that_calls_it_improve_is_refused_and_says_why(
+def test_a_junit_test_is_an_oracle_and_without_a_test_improve_is_refused(
     tmp_path: Path, executor: SandboxExecutor
 ) -> None:
     module = make_project(tmp_path / "shop")
-    result = _decide(_request(module, TaskKind.IMPROVE, "twice"), "    public static int twice(int x) {\n"
-                     "        return x + x;\n    }\n", executor=executor)  # fmt: skip
+    twice = "    public static int twice(int x) {\n        return x + x;\n    }\n"
+    result = _decide(_request(module, TaskKind.IMPROVE, "twice"), twice, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)  # SumEvenJUnitTest.doubles names it
+    assert any("1 of your tests (1 passing" in n for n in result.notes), result.notes
+    wrong = _decide(_request(module, TaskKind.IMPROVE, "twice"), twice.replace("x + x", "x + 2"), executor=executor)
+    assert not wrong.offers_edit
+    bare = make_project(tmp_path / "bare", tests=False)
+    result = _decide(_request(bare, TaskKind.IMPROVE, "twice"), twice, executor=executor)
     assert not result.offers_edit
     assert result.no_edit is not None
-    assert "no test class in your project calls twice" in result.no_edit
+    assert "no test in your project calls twice" in result.no_edit
