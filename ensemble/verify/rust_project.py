@@ -379,8 +379,10 @@ class RustProjectRunner(CompiledProjectRunner):
             "CARGO_PROFILE_TEST_DEBUG": "0",
             "RUSTC": toolchain.rustc,
             "RUSTDOC": toolchain.rustdoc,
-            # Debug info of the standard library makes every test binary (doc tests too) tens of megabytes.
-            "RUSTFLAGS": "-C strip=debuginfo",
+            # Debug info of the standard library makes every test binary (doc tests too) tens of megabytes. A
+            # profile setting, not RUSTFLAGS, which would replace the crate's own build.rustflags.
+            "CARGO_PROFILE_DEV_STRIP": "debuginfo",
+            "CARGO_PROFILE_TEST_STRIP": "debuginfo",
             "RUSTDOCFLAGS": "-C strip=debuginfo",
             "RUST_BACKTRACE": "0",
             "LANG": "C.UTF-8",
