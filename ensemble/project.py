@@ -205,7 +205,7 @@ def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) 
 
 
 _JAVA_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
-_JAVA_SOURCE_DIRS = frozenset({"src", "main", "java", "test", "source", "sources"})
+_JAVA_LAYOUTS = (("src", "main", "java"), ("src", "test", "java"), ("src",))
 _JAVA_MARKERS = ("pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", ".git")
 
 
@@ -227,10 +227,12 @@ def java_project_for(path: Path, module_text: str, *, root: Path | None = None) 
     bound = root.resolve() if root is not None else None
     if bound is not None and not source_root.is_relative_to(bound):
         return None
-    # Without a build file: the folder holding src/ (or src/main/java, ...), where a test/ folder sits too.
+    # Without a build file: the folder holding src/ (or src/main/java), where a test/ folder sits too.
     project_root = source_root
-    while project_root.name in _JAVA_SOURCE_DIRS and project_root.parent != project_root:
-        project_root = project_root.parent
+    for layout in _JAVA_LAYOUTS:
+        if source_root.parts[-len(layout) :] == layout:
+            project_root = source_root.parents[len(layout) - 1]
+            break
     if bound is not None and not project_root.is_relative_to(bound):
         project_root = source_root
     for folder in [source_root, *source_root.parents]:

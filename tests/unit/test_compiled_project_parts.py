@@ -10,7 +10,7 @@ import hmac
 import json
 from pathlib import Path
 
-from codeconductor.ensemble.project import rust_project_for
+from codeconductor.ensemble.project import java_project_for, rust_project_for
 from codeconductor.ensemble.verify._project_base import (
     HarnessReport,
     _signed,
@@ -163,3 +163,26 @@ def test_a_rust_file_of_a_package_is_a_project_in_its_workspace(tmp_path: Path) 
     assert alone is not None
     assert alone.root == str(tmp_path / "a")
     assert rust_project_for(tmp_path / "x.rs", "") is None
+
+
+def test_a_java_file_is_found_by_its_package(tmp_path: Path) -> None:
+    maven = tmp_path / "app" / "src" / "main" / "java" / "com" / "x"
+    maven.mkdir(parents=True)
+    source = maven / "A.java"
+    text = "package com.x;\n\nclass A {}\n"
+    project = java_project_for(source, text)
+    assert project is not None
+    assert (project.root, project.import_root, project.module) == (
+        str(tmp_path / "app"),
+        str(tmp_path / "app" / "src" / "main" / "java"),
+        "com.x.A",
+    )
+    (tmp_path / "app" / "pom.xml").write_text("<project/>", encoding="utf-8")
+    assert (java_project_for(source, text) or project).root == str(tmp_path / "app")
+    plain = tmp_path / "java"  # a folder named like a layout part is not skipped on its own
+    plain.mkdir()
+    (plain / "B.java").write_text("class B {}\n", encoding="utf-8")
+    found = java_project_for(plain / "B.java", "class B {}\n")
+    assert found is not None
+    assert (found.root, found.module) == (str(plain), "B")
+    assert java_project_for(source, "package com.y;\n") is None  # the folders do not match the package
