@@ -37,6 +37,7 @@ __all__ = [
     "HarnessReport",
     "behaviour_from_report",
     "bypass_refusal",
+    "callers_of",
     "run_harness",
     "selected_function",
     "verdict",
@@ -61,6 +62,21 @@ def selected_function(
         ):
             return function
     return None
+
+
+def callers_of(bodies: dict[str, list[str]], target: str, *, depth: int = 3, limit: int = 60) -> list[str]:
+    """``target`` and the functions that call it, directly or through others (``depth`` levels), nearest first:
+    ``bodies`` maps each function name of the project to its bodies' texts (names are matched as words, so a
+    common name over-includes: more tests run, none is missed)."""
+    found = [target]
+    frontier = [target]
+    for _ in range(depth):
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in frontier) + r")\b")
+        frontier = [n for n, texts in bodies.items() if n not in found and any(pattern.search(t) for t in texts)]
+        found.extend(sorted(frontier))
+        if not frontier or len(found) >= limit:
+            break
+    return found[:limit]
 
 
 def verdict(rc: int, passes: int, fails: int, skips: int) -> str:

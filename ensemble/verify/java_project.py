@@ -6,7 +6,8 @@ What runs: plain source trees and single files (``javac`` on every ``.java`` fil
 ``src/main/java`` and ``src/test/java`` included) with the JDK on PATH; nothing is downloaded, so Maven and Gradle
 builds are not run (a project whose sources import a library that is not in the tree leaves those files out,
 and says so when the selected file is one of them). Tests: test classes (``*Test.java``, ``*Tests.java``,
-``Test*.java`` or files in a ``test`` folder) with a ``public static void main`` that names the method and
+``Test*.java`` or files in a ``test`` folder) with a ``public static void main`` that names the method (or a
+method of the project that calls it) and
 checks by throwing (``assert`` runs with ``-ea``), and JUnit 4 ``@Test`` methods that name it where JUnit 4 is
 installed (Debian's ``junit4``, ``/usr/share/java/junit4.jar`` and hamcrest: ``scripts/setup.sh --dev``), each
 run alone by a small runner of ours (``_CcJUnit4Runner.java``) that ends its JVM with the verdict as exit status;
@@ -35,7 +36,14 @@ from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..languages import language_for
 from ..languages.java import JavaToolchain, java_toolchain
 from ..types import Request
-from ._project_base import CompiledProjectRunner, behaviour_from_report, bounded_files, run_harness, selected_function
+from ._project_base import (
+    CompiledProjectRunner,
+    behaviour_from_report,
+    bounded_files,
+    callers_of,
+    run_harness,
+    selected_function,
+)
 from .sandbox import Sandbox
 
 __all__ = ["BYPASS", "JavaProjectRunner", "java_sources", "java_tests_of"]
@@ -101,19 +109,21 @@ def _is_test_file(path: Path, root: Path) -> bool:
 def java_tests_of(
     root: Path, sources: list[Path], target: str, *, junit: bool = False
 ) -> tuple[list[tuple[str, str, str]], int]:
-    """The tests that name ``target``: ``(file relative to root, full class name, method)``, the method ``main``
-    for a test class whose ``main`` checks, else a JUnit 4 ``@Test`` method (with ``junit``); and how many tests
+    """The tests that name ``target`` or a method of the project that calls it (directly or through others),
+    those naming the target first: ``(file relative to root, full class name, method)``, the method ``main`` for
+    a test class whose ``main`` checks, else a JUnit 4 ``@Test`` method (with ``junit``); and how many tests
     there are in all."""
-    wanted = re.compile(rf"\b{re.escape(target)}\b")
     language = language_for("java")
-    found: list[tuple[str, str, str]] = []
-    total = 0
+    bodies: dict[str, list[str]] = {}
+    candidates: list[tuple[str, str, str, str]] = []  # file, class, method, the text that must name it
     for path in sources:
-        if not _is_test_file(path, root):
-            continue
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
+            continue
+        if not _is_test_file(path, root):
+            for method in language.functions(text):
+                bodies.setdefault(method.name, []).append(method.text.split("{", 1)[-1])
             continue
         package = _PACKAGE.search(text)
         name = f"{package.group(1)}.{path.stem}" if package else path.stem
@@ -121,14 +131,17 @@ def java_tests_of(
         if junit and _JUNIT4.search(text):
             for method in language.functions(text):
                 if _JUNIT_TEST.search(method.text.split("(", 1)[0]):
-                    total += 1
-                    if wanted.search(method.text.split("{", 1)[-1]):
-                        found.append((relative, name, method.name))
+                    candidates.append((relative, name, method.name, method.text.split("{", 1)[-1]))
         elif _MAIN.search(text):
-            total += 1
-            if wanted.search(text):
-                found.append((relative, name, "main"))
-    return found, total
+            candidates.append((relative, name, "main", text))
+    names = callers_of(bodies, target)
+    found: list[tuple[int, tuple[str, str, str]]] = []
+    for relative, name, test_method, body in candidates:
+        rank = next((i for i, n in enumerate(names) if re.search(rf"\b{re.escape(n)}\b", body)), None)
+        if rank is not None:
+            found.append((rank, (relative, name, test_method)))
+    found.sort(key=lambda pair: pair[0])
+    return [test for _, test in found], len(candidates)
 
 
 class JavaProjectRunner(CompiledProjectRunner):

@@ -48,6 +48,7 @@ from ._project_base import (
     CompiledProjectRunner,
     behaviour_from_report,
     bounded_files,
+    callers_of,
     run_harness,
     selected_function,
 )
@@ -115,17 +116,17 @@ def _is_test(node: Any) -> bool:
 
 
 def rust_tests_of(package: Path, target: str, *, has_lib: bool, package_name: str) -> tuple[list[RustTest], int]:
-    """The package's ``#[test]`` functions that name ``target`` (a word of their body), and how many there are in
-    all. Files in ``src/`` belong to the library (to the binary when there is no ``lib.rs``)."""
+    """The package's ``#[test]`` functions that name ``target`` or a function of the package that calls it
+    (directly or through others: a test of ``jaro`` tests the ``generic_jaro`` it calls), those naming the
+    target first; and how many tests there are in all. Files in ``src/`` belong to the library (to the binary
+    when there is no ``lib.rs``)."""
     language = language_for("rust")
     assert isinstance(language, TreeSitterLanguage)
-    wanted = re.compile(rf"\b{re.escape(target.rsplit('.', 1)[-1])}\b")
-    found: list[RustTest] = []
-    total = 0
-    for path in [
-        *bounded_files(package / "src", ".rs", skip=_SKIP),
-        *bounded_files(package / "tests", ".rs", skip=_SKIP),
-    ]:
+    parsed: list[tuple[str, str, str, Any]] = []  # relative path, binary, module path, tree root
+    bodies: dict[str, list[str]] = {}
+    tests: list[tuple[RustTest, str]] = []
+    files = [*bounded_files(package / "src", ".rs", skip=_SKIP), *bounded_files(package / "tests", ".rs", skip=_SKIP)]
+    for path in files:
         relative = path.relative_to(package).as_posix()
         where = _module_path(relative)
         if where is None:
@@ -137,28 +138,38 @@ def rust_tests_of(package: Path, target: str, *, has_lib: bool, package_name: st
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        if "test" not in text:
-            continue
-        stack = [language.tree(text).root_node]
+        parsed.append((relative, binary, module, language.tree(text).root_node))
+    for relative, binary, module, root in parsed:
+        stack = [root]
         while stack:
             node = stack.pop()
-            if node.type == "function_item" and _is_test(node):
-                total += 1
-                body = node.child_by_field_name("body")
-                name_node = node.child_by_field_name("name")
-                if body is None or name_node is None or not wanted.search(_text(body)):
-                    continue
-                mods: list[str] = []
-                parent = node.parent
-                while parent is not None:
-                    mod_name = parent.child_by_field_name("name") if parent.type == "mod_item" else None
-                    if mod_name is not None:
-                        mods.insert(0, _text(mod_name))
-                    parent = parent.parent
-                name = "::".join([p for p in (module, *mods) if p] + [_text(name_node)])
-                found.append(RustTest(relative, binary, name))
             stack.extend(reversed(node.named_children))
-    return found, total
+            if node.type != "function_item":
+                continue
+            body = node.child_by_field_name("body")
+            name_node = node.child_by_field_name("name")
+            if body is None or name_node is None:
+                continue
+            if not _is_test(node):
+                bodies.setdefault(_text(name_node), []).append(_text(body))
+                continue
+            mods: list[str] = []
+            parent = node.parent
+            while parent is not None:
+                mod_name = parent.child_by_field_name("name") if parent.type == "mod_item" else None
+                if mod_name is not None:
+                    mods.insert(0, _text(mod_name))
+                parent = parent.parent
+            name = "::".join([p for p in (module, *mods) if p] + [_text(name_node)])
+            tests.append((RustTest(relative, binary, name), _text(body)))
+    names = callers_of(bodies, target.rsplit(".", 1)[-1])
+    found: list[tuple[int, RustTest]] = []
+    for test, body in tests:
+        rank = next((i for i, n in enumerate(names) if re.search(rf"\b{re.escape(n)}\b", body)), None)
+        if rank is not None:
+            found.append((rank, test))
+    found.sort(key=lambda pair: pair[0])  # stable: the target's own tests first, in file order
+    return [test for _, test in found], len(tests)
 
 
 def doc_examples(text: str, function_start: int) -> dict[int, str]:

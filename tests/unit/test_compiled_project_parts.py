@@ -117,15 +117,19 @@ def test_the_tests_that_name_the_function_are_its_oracle(tmp_path: Path) -> None
     (tmp_path / "src" / "util" / "mod.rs").write_text(
         "#[cfg(test)]\nmod t {\n    #[test]\n    fn deep() { crate::sum(&[]); }\n}\n", encoding="utf-8"
     )
-    (tmp_path / "tests" / "it.rs").write_text("#[test]\nfn it() { c::sum(&[]); }\n", encoding="utf-8")
+    (tmp_path / "tests" / "it.rs").write_text(
+        "#[test]\nfn it() { c::sum(&[]); }\n\n#[test]\nfn through() { c::total(&[]); }\n", encoding="utf-8"
+    )
+    (tmp_path / "src" / "more.rs").write_text("pub fn total(xs: &[i32]) -> i32 { crate::sum(xs) }\n", encoding="utf-8")
     tests, total = rust_tests_of(tmp_path, "sum", has_lib=True, package_name="c")
-    # helper is no test; other never calls sum.
+    # helper is no test; other never calls sum; through calls it through total (after those naming it).
     assert [(t.file, t.target, t.name) for t in tests] == [
         ("src/lib.rs", "lib", "tests::sums"),
         ("src/util/mod.rs", "lib", "util::t::deep"),
         ("tests/it.rs", "test:it", "it"),
+        ("tests/it.rs", "test:it", "through"),
     ]
-    assert total == 4
+    assert total == 5
     examples = doc_examples(
         CRATE_LIB, CRATE_LIB.splitlines().index("pub fn sum(xs: &[i32]) -> i32 { xs.iter().sum() }")
     )
