@@ -227,6 +227,18 @@ def test_a_test_process_cannot_change_what_the_next_test_runs(tmp_path: Path, ex
     assert _rejected(result) == ["makes none of the 3 failing tests pass"], result.clusters
 
 
+def test_a_fix_of_code_that_does_not_compile_is_checked(tmp_path: Path, executor: SandboxExecutor) -> None:
+    """The user's file does not compile: its tests all fail, so a fix must make them pass (no unchecked pick)."""
+    module = make_crate(tmp_path / "calc", LIB.replace("total += x;", "total += y;"))
+    result = _decide(_request(module, TaskKind.FIX), WRONG_FIX, RIGHT, executor=executor)
+    assert result.offers_edit, (result.no_edit, result.notes)
+    assert "*x % 2 == 0" in result.pick
+    assert result.unchecked is None, result.notes
+    assert any("3 of your tests (0 passing" in n for n in result.notes), result.notes
+    improve = _decide(_request(module, TaskKind.IMPROVE), RIGHT, executor=executor)
+    assert not improve.offers_edit  # nothing of the user's code passes: nothing to keep
+
+
 def test_a_fix_that_fixes_nothing_is_refused(tmp_path: Path, executor: SandboxExecutor) -> None:
     module = make_crate(tmp_path / "calc", _buggy(LIB))
     result = _decide(_request(module, TaskKind.FIX), WRONG_FIX, executor=executor)
