@@ -34,7 +34,7 @@ from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
 from ..languages import language_for
 from ..languages.go import go_toolchain
 from ..types import Request
-from ._project_base import CompiledProjectRunner, behaviour_from_report, run_harness, selected_function
+from ._project_base import CompiledProjectRunner, behaviour_from_report, callers_of, run_harness, selected_function
 from .sandbox import Sandbox
 
 __all__ = ["GoProjectRunner", "GoTest", "go_tests_of"]
@@ -59,11 +59,23 @@ class GoTest:
 
 
 def go_tests_of(package_dir: Path, target: str) -> tuple[list[GoTest], int]:
-    """The package's tests that name ``target`` (a word of their body: table-driven tests name it once), and
-    how many tests the package has in all. Examples count only with an ``// Output:`` comment."""
+    """The package's tests that name ``target`` (a word of their body: table-driven tests name it once) or a
+    function of the package that calls it (directly or through others), those naming it first; and how many
+    tests the package has in all. Examples count only with an ``// Output:`` comment."""
     language = language_for("go")
-    wanted = re.compile(rf"\b{re.escape(target.rsplit('.', 1)[-1])}\b")
-    found: list[GoTest] = []
+    short = target.rsplit(".", 1)[-1]
+    bodies: dict[str, list[str]] = {}
+    for path in sorted(package_dir.glob("*.go")):
+        if path.name.endswith("_test.go"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for function in language.functions(text):
+            bodies.setdefault(function.name.rsplit(".", 1)[-1], []).append(function.text.split("{", 1)[-1])
+    names = callers_of(bodies, short)
+    ranked: list[tuple[int, GoTest]] = []
     total = 0
     for path in sorted(package_dir.glob("*_test.go")):
         try:
@@ -80,9 +92,14 @@ def go_tests_of(package_dir: Path, target: str) -> tuple[list[GoTest], int]:
                 continue
             total += 1
             body = function.text.split("{", 1)[-1]
-            if wanted.search(body) or (name.startswith("Example") and name.removeprefix("Example") == target):
-                found.append(GoTest(name, path.name))
-    return found, total
+            if name.startswith("Example") and name.removeprefix("Example") == target:
+                ranked.append((0, GoTest(name, path.name)))
+                continue
+            rank = next((i for i, n in enumerate(names) if re.search(rf"\b{re.escape(n)}\b", body)), None)
+            if rank is not None:
+                ranked.append((rank, GoTest(name, path.name)))
+    ranked.sort(key=lambda pair: pair[0])
+    return [test for _, test in ranked], total
 
 
 @functools.cache

@@ -77,3 +77,18 @@ def test_an_answer_repeating_the_package_clause_stands_in_for_the_function() -> 
     assert go.extract(answer, context="func Sum(x int) int {\n\treturn 0\n}\n").code.startswith("func Sum")
     whole = "package calc\n\nfunc Sum(x int) int {\n\treturn 0\n}\n"
     assert go.extract(answer, context=whole).code.startswith("package calc")
+
+
+def test_the_tests_of_a_caller_count_after_the_functions_own(tmp_path: Path) -> None:
+    (tmp_path / "calc.go").write_text(
+        "package calc\n\nfunc Sum(x int) int { return x }\n\nfunc Total(x int) int { return Sum(x) + 1 }\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "calc_test.go").write_text(
+        'package calc\n\nimport "testing"\n\nfunc TestTotal(t *testing.T) { Total(1) }\n\n'
+        "func TestSum(t *testing.T) { Sum(1) }\n\nfunc TestNothing(t *testing.T) {}\n",
+        encoding="utf-8",
+    )
+    tests, total = go_tests_of(tmp_path, "Sum")
+    assert [t.name for t in tests] == ["TestSum", "TestTotal"]
+    assert total == 3
