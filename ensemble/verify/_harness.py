@@ -10,12 +10,17 @@ read. So the harness
   ``environ`` or ``fd`` of it can be opened by the code under test; tracing is refused by the seccomp filter);
 * runs every step (the build, each test) as a child of its own with stdin ``/dev/null`` and stdout and stderr
   going to a file it has already unlinked, and reads the child's exit status from ``waitpid``;
+* before each test, kills every process left in the sandbox (but itself and its ancestors) and puts the build's
+  inputs and outputs back as they were right after the build, before any code under test ran (:class:`Snapshot`):
+  what one test's process wrote (the next test's binary, a class file, a library a doc test links) never
+  reaches the next;
 * reports one line per finding: JSON, a tab, and an HMAC-SHA256 of the JSON under the secret key. The parent
   keeps only lines whose MAC is right, so code under test can delete or duplicate report lines (an error: a
   test reported twice or never counts as not passed) but never write one.
 
-What a test's verdict rests on is the language runner's business (``rust_project``, ``java_project``); the
-harness counts, in each step's output, the lines matching patterns the parent gives, and the exit status.
+What a test's verdict rests on is the language runner's business (``go_project``, ``rust_project``,
+``java_project``); the harness counts, in each step's output, the lines matching patterns the parent gives, and
+the exit status.
 """
 
 from __future__ import annotations
