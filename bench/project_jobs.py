@@ -29,20 +29,18 @@ from codeconductor.ensemble.verify.observe import SandboxExecutor
 __all__ = ["main"]
 
 
-def _cases() -> dict[str, tuple[Callable[[Path], Path], str, list[str]]]:
-    from tests.integration import test_go_project as go
-    from tests.integration import test_java_project as java
-    from tests.integration import test_rust_project as rust
+def _case(language: str) -> tuple[Callable[[Path], Path], str, list[str]]:
+    """The test module's project maker, the function asked about, and three answers (right, mutant, wrong)."""
+    import importlib
 
-    return {
-        "go": (go.make_module, "SumEven", [go.RIGHT, go.MUTANT, go.WRONG_FIX]),
-        "rust": (rust.make_crate, "sum_even", [rust.RIGHT, rust.MUTANT, rust.WRONG_FIX]),
-        "java": (java.make_project, "sumEven", [java.RIGHT, java.MUTANT, java.WRONG_FIX]),
-    }
+    tests = importlib.import_module(f"tests.integration.test_{language}_project")
+    maker = {"go": "make_module", "rust": "make_crate", "java": "make_project"}[language]
+    name = {"go": "SumEven", "rust": "sum_even", "java": "sumEven"}[language]
+    return getattr(tests, maker), name, [tests.RIGHT, tests.MUTANT, tests.WRONG_FIX]
 
 
 async def _measure(language: str, texts: int, folder: Path) -> dict[str, object]:
-    make, name, answers = _cases()[language]
+    make, name, answers = _case(language)
     module = make(folder / language)
     text = module.read_text(encoding="utf-8")
     found = language_for(language).find_function(text, name)
