@@ -97,18 +97,28 @@ def _ancestors() -> set[int]:
     return pids | {1, 2}
 
 
+def _zombie(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # gone already
+
+
 def sweep() -> None:
     """Kill every process left in the sandbox but this one and its ancestors: a test's process may have started
-    others in sessions of their own, out of reach of the kill of its group."""
+    others in sessions of their own, out of reach of the kill of its group. One that keeps forking faster than it
+    is killed ends the job (the tests not yet run count as errors)."""
     keep = _ancestors()
-    for _ in range(3):
-        alive = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in keep]
+    for _ in range(100):
+        alive = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in keep and not _zombie(n)]
         if not alive:
             return
         for pid in alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
+        time.sleep(0.01)
+    sys.exit(3)
 
 
 class Snapshot:
