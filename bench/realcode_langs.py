@@ -1,4 +1,4 @@
-"""Benchmark: CodeConductor on real JavaScript and Go code, inside the projects that ship it with their tests
+"""Benchmark: CodeConductor on real JavaScript, Go and Rust code, inside the projects that ship it with their tests
 (issue 26), the same cells and signals as :mod:`bench.realcode` (read its docstring).
 
 Projects, fetched at benchmark time and cached under ``$CODECONDUCTOR_BENCH_CACHE`` (default
@@ -13,6 +13,12 @@ Projects, fetched at benchmark time and cached under ``$CODECONDUCTOR_BENCH_CACH
 * Go: ``github.com/pmezard/go-difflib`` 1.0.0, from Debian's ``golang-github-pmezard-go-difflib-dev``
   (``apt-get download``): the Go module proxy is not reachable from this machine (``go mod download`` fails on
   DNS), so the module's source and tests come through apt; it predates modules, so a ``go.mod`` is written.
+* Rust: the crate ``strsim`` 0.10.0 from Debian's ``librust-strsim-dev`` (``apt-get download``: crates.io is not
+  reachable from this machine; Debian ships the crate as published, ``tests/`` and doc examples included); no
+  dependencies, so ``cargo test --offline`` builds it.
+
+Java is not measured here: no Java project with dependency-free tests (a ``main`` that checks) ships through
+apt or PyPI/npm, and Maven Central is not reachable (tests/integration/test_java_project.py covers the rules).
 
 Targets: the functions of the main file that the tests name and for which one-token mutants (an operator or a
 literal swapped) are killed by the project's tests, run directly (``node --test``, ``go test``; outside the
@@ -68,6 +74,7 @@ _JEST_CONFIG = """module.exports = {
 };
 """
 GO_DEB = "golang-github-pmezard-go-difflib-dev"
+RUST_DEB = "librust-strsim-dev"
 CELLS = ("improve-wrong", "improve-mixed", "fix")
 # One-token swaps (the mutants); each pattern is tried at each place it matches in the function's body.
 _SWAPS = (
@@ -84,7 +91,7 @@ MUTANTS_TRIED = 10
 @dataclass
 class Project:
     name: str
-    language: str  # javascript | typescript | go
+    language: str  # javascript | typescript | go | rust
     root: Path
     file: str  # relative path of the file whose functions are asked about
     test_cmd: list[str]
@@ -195,6 +202,23 @@ def prepare_go(cache: Path) -> Project:
                    [go, "test", "-count=1", "./difflib/"], env)  # fmt: skip
 
 
+def prepare_rust(cache: Path) -> Project:
+    folder = cache / "rust"
+    crate = folder / "strsim"
+    if not (crate / "Cargo.toml").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", RUST_DEB], cwd=folder, capture_output=True, check=True)
+        deb = next(folder.glob(f"{RUST_DEB}_*.deb"))
+        subprocess.run(["dpkg", "-x", str(deb), str(folder / "x")], check=True)
+        source = next((folder / "x" / "usr" / "share" / "cargo" / "registry").glob("strsim-*"))
+        shutil.copytree(source, crate, dirs_exist_ok=True)
+        for debian in crate.glob(".cargo*.json"):  # Debian's and cargo's metadata: not part of the crate's code
+            debian.unlink()
+    env = {"CARGO_TARGET_DIR": str(folder / "target"), "CARGO_NET_OFFLINE": "true"}
+    cargo = shutil.which("cargo") or "cargo"
+    return Project("strsim@0.10.0 (crate)", "rust", crate, "src/lib.rs", [cargo, "test", "--offline", "-q"], env)
+
+
 class Judge:
     """The project's own tests on a copy of it, per module text (cached)."""
 
@@ -258,11 +282,16 @@ def select_targets(project: Project, judge: Judge, count: int, rng: random.Rando
     source = (project.root / project.file).read_text(encoding="utf-8")
     language = language_for(project.language)
     tests_text = "\n".join(
-        p.read_text(encoding="utf-8", errors="replace")
+        text
         for p in project.root.rglob("*")
         if p.is_file()
         and "node_modules" not in p.parts
-        and (p.name.endswith("_test.go") or re.search(r"\.test\.[cm]?[jt]s$", p.name))
+        and "target" not in p.relative_to(project.root).parts
+        and (p.name.endswith("_test.go") or re.search(r"\.test\.[cm]?[jt]s$", p.name) or p.suffix == ".rs")
+        for text in [p.read_text(encoding="utf-8", errors="replace")]
+        # Rust keeps unit tests next to the code (#[cfg(test)] modules): only what follows the first #[test] counts.
+        if p.suffix != ".rs" or "#[test]" in text
+        for text in [text if p.suffix != ".rs" else text[text.index("#[test]") :]]
     )
     every = language.functions(source)
     top = [f for f in every if not any(o.start_line < f.start_line < o.end_line for o in every)]
@@ -367,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--functions", type=int, default=4, help="functions per project")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("javascript", "jest", "go"), help="one project only")
+    parser.add_argument("--only", choices=("javascript", "jest", "go", "rust"), help="one project only")
     parser.add_argument("--json", type=Path, help="write the records and the summary here")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -379,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         projects.append(prepare_jest(cache))
     if args.only in (None, "go"):
         projects.append(prepare_go(cache))
+    if args.only in (None, "rust"):
+        projects.append(prepare_rust(cache))
     home = Path(tempfile.mkdtemp(prefix="cc-langs-home-"))
     asker = Asker(home)
     records: list[Record] = []

@@ -10,13 +10,20 @@ else this process's own.
 Go: the root is the nearest folder above the file with ``go.mod`` (the module), the package is the file's folder
 and its import path the module's path joined with that folder; the server's ``go`` toolchain runs it
 (:mod:`codeconductor.ensemble.verify.go_project`). JavaScript: the root is the nearest folder above the file with
-``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`).
+``package.json``; the project's ``node --test`` tests run it (:mod:`codeconductor.ensemble.verify.js_project`). Rust: the
+package is the nearest folder above the file with a ``Cargo.toml`` that has ``[package]``, the root its workspace's
+folder when one above lists it; ``cargo test`` runs it (:mod:`codeconductor.ensemble.verify.rust_project`). Java: the source
+root is the folder the file's ``package`` declaration names, the root the nearest folder above it with a build file
+or ``.git`` (else the folder holding ``src/``); javac and the project's test classes run it
+(:mod:`codeconductor.ensemble.verify.java_project`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,10 +33,12 @@ from .types import ProjectInfo, Request
 __all__ = [
     "find_root",
     "go_project_for",
+    "java_project_for",
     "module_name",
     "project_for",
     "resolve_interpreter",
     "runs_in_project",
+    "rust_project_for",
     "with_project",
 ]
 
@@ -147,6 +156,102 @@ def go_project_for(path: Path, module_text: str, *, root: Path | None = None) ->
     return None
 
 
+def _toml(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
+    """The Cargo package the ``.rs`` file at ``path`` belongs to (the nearest ``Cargo.toml`` above it with a
+    ``[package]``), in its workspace when one above it lists it (the root is then the workspace's folder); None
+    when there is none (or only outside ``root`` when given)."""
+    path = path.resolve()
+    if path.suffix != ".rs":
+        return None
+    bound = root.resolve() if root is not None else None
+    package: Path | None = None
+    name = ""
+    for folder in path.parents:
+        if bound is not None and not folder.is_relative_to(bound):
+            break
+        manifest = folder / "Cargo.toml"
+        if not manifest.is_file():
+            continue
+        data = _toml(manifest)
+        if package is None:
+            found = data.get("package")
+            if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+                return None
+            package, name = folder, found["name"]
+            workspace = folder
+            if "workspace" in data:
+                break
+        elif "workspace" in data:
+            workspace = folder
+            break
+    if package is None:
+        return None
+    return ProjectInfo(
+        root=str(workspace),
+        path=str(path),
+        module=name,
+        import_root=str(package),
+        module_text=module_text,
+        language="rust",
+        python_source="cargo",
+    )
+
+
+_JAVA_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
+_JAVA_LAYOUTS = (("src", "main", "java"), ("src", "test", "java"), ("src",))
+_JAVA_MARKERS = ("pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", ".git")
+
+
+def java_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
+    """The Java source tree the ``.java`` file at ``path`` belongs to: its source root is the folder its
+    ``package`` declaration names (the file's folder for the default package), the project's root the nearest
+    folder above that with a build file or ``.git`` (else the source root itself); the module is the class's
+    full name. None when the file's folders do not match its package (or lie outside ``root`` when given)."""
+    path = path.resolve()
+    if path.suffix != ".java":
+        return None
+    declared = _JAVA_PACKAGE.search(module_text)
+    package = declared.group(1).split(".") if declared else []
+    source_root = path.parent
+    for part in reversed(package):
+        if source_root.name != part:
+            return None
+        source_root = source_root.parent
+    bound = root.resolve() if root is not None else None
+    if bound is not None and not source_root.is_relative_to(bound):
+        return None
+    # Without a build file: the folder holding src/ (or src/main/java), where a test/ folder sits too.
+    project_root = source_root
+    for layout in _JAVA_LAYOUTS:
+        if source_root.parts[-len(layout) :] == layout:
+            project_root = source_root.parents[len(layout) - 1]
+            break
+    if bound is not None and not project_root.is_relative_to(bound):
+        project_root = source_root
+    for folder in [source_root, *source_root.parents]:
+        if bound is not None and not folder.is_relative_to(bound):
+            break
+        if any((folder / marker).exists() for marker in _JAVA_MARKERS):
+            project_root = folder
+            break
+    return ProjectInfo(
+        root=str(project_root),
+        path=str(path),
+        module=".".join([*package, path.stem]),
+        import_root=str(source_root),
+        module_text=module_text,
+        language="java",
+        python_source="javac",
+    )
+
+
 _JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
 
 
@@ -191,6 +296,10 @@ def project_for(
     project (no root) or is not an importable Python module (or a Go file of a module: :func:`go_project_for`)."""
     if path.suffix == ".go":
         return go_project_for(path, module_text, root=root)
+    if path.suffix == ".rs":
+        return rust_project_for(path, module_text, root=root)
+    if path.suffix == ".java":
+        return java_project_for(path, module_text, root=root)
     if path.suffix in _JS_SUFFIXES:
         return js_project_for(path, module_text, root=root, workspace_folders=workspace_folders)
     found_root = root.resolve() if root is not None else find_root(path, workspace_folders)
@@ -213,8 +322,8 @@ def project_for(
 
 
 def runs_in_project(language: str) -> bool:
-    """Whether code in ``language`` is run inside its project (Python; Go where its toolchain is installed;
-    JavaScript where node is)."""
+    """Whether code in ``language`` is run inside its project (Python; Go, Rust and Java where their toolchains
+    are installed; JavaScript where node is)."""
     return is_python(language) or language_for(language).runs_in_project
 
 

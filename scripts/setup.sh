@@ -71,6 +71,11 @@ if [[ $dev == 1 ]]; then
   apt_install neovim
   # Go answers run with `go test` inside their module (ensemble/verify/go_project.py); its tests need the toolchain.
   apt_install golang-go
+  # Rust and Java answers run inside their crate / source tree (ensemble/verify/rust_project.py, java_project.py);
+  # their tests need cargo and rustc (rustup's are used when on PATH) and a JDK.
+  { command -v cargo >/dev/null && command -v rustc >/dev/null; } || apt_install rustc cargo
+  command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
+  apt_install junit4  # JUnit 4 tests of a Java project are run with /usr/share/java/junit4.jar and hamcrest
   # Team scale (docs/team.md): a throw-away PostgreSQL cluster for the shared-history tests, and the LiteLLM proxy
   # in its own venv (exact versions with hashes: litellm 1.107.0 was a compromised release).
   apt_install postgresql

@@ -5,10 +5,11 @@ Each language extracts its code from a model's answer (fenced or bare; prose is 
 (tree-sitter grammars from ``tree-sitter-language-pack``; Python keeps ``ast``), normalises code for syntactic
 agreement, finds functions and the examples their comments give, and where a runtime exists runs code in the
 sandbox on call expressions, returning the same outcomes for every language. Python, JavaScript and TypeScript
-execute (node; esbuild strips types); Go, Rust, Java, C and C++ are parsed but not executed. A language also
-answers what the consensus and the context ask of its code (a selection as a program of its own, why an answer is
-not code, whether only its documentation changed, a file's functions, stubs and imports), so neither of them asks
-which language it is.
+execute (node; esbuild strips types); Go, Rust and Java execute inside their project only (``go test``,
+``cargo test``, javac and the project's test classes: ``ensemble/verify``); C and C++ are parsed but not executed.
+A language also answers what the consensus and the context ask of its code (a selection as a program of its own,
+why an answer is not code, whether only its documentation changed, a file's functions, stubs and imports), so
+neither of them asks which language it is.
 """
 
 from __future__ import annotations

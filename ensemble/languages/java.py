@@ -1,12 +1,55 @@
 """Java: syntax, extraction, methods, comment examples and normalisation with tree-sitter. A bare method (what a
-selection usually is) is checked inside a class. Not executed yet (``can_execute`` is False)."""
+selection usually is) is checked inside a class.
+
+Executed only inside its source tree (``runs_in_project``): javac compiles the tree with the candidate in place
+of the method and the project's dependency-free tests that call it (test classes with a ``main`` that checks
+and throws) run on the JVM (:mod:`codeconductor.ensemble.verify.java_project`). A method on its own is not run
+(``can_execute`` is False: the consensus caps its confidence, labelled "not executed")."""
 
 from __future__ import annotations
+
+import functools
+import os
+import shutil
+from dataclasses import dataclass
 
 from ._base import Function
 from ._treesitter import TreeSitterLanguage
 
-__all__ = ["Java"]
+__all__ = ["Java", "JavaToolchain", "java_toolchain"]
+
+
+@dataclass(frozen=True)
+class JavaToolchain:
+    """``javac`` and ``java`` by real path, the JDK's home (shown read-only in the sandbox) and the folders outside
+    it that its configuration links point to (Debian keeps them in ``/etc/java-NN-openjdk``)."""
+
+    javac: str
+    java: str
+    home: str
+    config: tuple[str, ...]
+
+
+@functools.cache
+def java_toolchain() -> JavaToolchain | None:
+    """The JDK whose ``javac`` is on PATH; None without one."""
+    found = shutil.which("javac")
+    if found is None:
+        return None
+    javac = os.path.realpath(found)
+    home = os.path.dirname(os.path.dirname(javac))
+    java = os.path.join(home, "bin", "java")
+    if not os.access(java, os.X_OK):
+        return None
+    config: set[str] = set()
+    for folder, _, names in os.walk(home):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if target.startswith("/etc/java"):
+                    config.add("/".join(target.split("/")[:3]))
+    return JavaToolchain(javac, java, home, tuple(sorted(config)))
 
 
 class Java(TreeSitterLanguage):
@@ -55,3 +98,13 @@ class Java(TreeSitterLanguage):
 
     def is_expression(self, text: str) -> bool:
         return bool(text.strip()) and not self.tree(f"class _X {{ Object _x = {text}; }}").root_node.has_error
+
+    @property
+    def runs_in_project(self) -> bool:
+        return java_toolchain() is not None
+
+    @property
+    def runtime_note(self) -> str:
+        if java_toolchain() is None:
+            return "java: not executed (no JDK here: install one to have answers run with javac and your tests)"
+        return "java: not executed (Java runs only inside its source tree, with javac and your project's tests)"

@@ -9,36 +9,33 @@ that ``go test -overlay`` uses instead of the module's file. Offline: ``GOPROXY=
 module vendors its dependencies (else ``-mod=readonly`` with the host's module cache shown read-only),
 ``GOCACHE``/``GOPATH`` inside the scratch, cgo off.
 
-One job per text: build the test binary once, then run each selected test in its own process. Verdicts are
-decided by the job's shell script, not by what the code prints: the test binary's output goes to a file the
-script reads, and a test passes only when its process exits 0 with exactly one ``--- PASS`` line for it (a
-candidate that prints a forged one gets two, an error; one that ends the process early with status 0, after a
-forged line, must call ``os.Exit`` or the like: a candidate calling it more often than the user's code is refused
-unrun). A candidate stands in for one function, so it can use only the packages the file already imports. The parent reads one line per test, led by a per-job nonce.
+One job per text, run by :mod:`codeconductor.ensemble.verify._harness` (:mod:`codeconductor.ensemble.verify._project_base`): build the
+test binary once, then run each selected test in its own process, with the build's outputs put back as they were
+before each (what one test's process wrote never reaches the next) and every process the last one left killed. A
+test passes only when its process exits 0 with exactly one ``--- PASS`` line for it (a candidate that prints a
+forged one gets two, an error; one that ends the process early with status 0, after a forged line, must call
+``os.Exit`` or the like: a candidate calling it more often than the user's code is refused unrun). The harness
+signs each verdict line with a per-job key the code under test never sees; the program's output file, which that
+code can rewrite, carries nothing else that counts. A candidate stands in for one function, so it can use only
+the packages the file already imports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import re
-import secrets
-import shlex
 import subprocess
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ..edits import replace_span
-from ..errors import SandboxError
-from ..languages import Function, language_for
+from ..languages import language_for
 from ..languages.go import go_toolchain
 from ..types import Request
-from .project import content_digest
-from .sandbox import Sandbox, ScriptOutcome
+from ._project_base import CompiledProjectRunner, behaviour_from_report, callers_of, run_harness, selected_function
+from .sandbox import Sandbox
 
 __all__ = ["GoProjectRunner", "GoTest", "go_tests_of"]
 
@@ -49,6 +46,7 @@ _OUTPUT = re.compile(r"^\s*//\s*(?:Unordered output|Output):", re.M | re.I)
 # refused.
 _EXIT_BYPASS = re.compile(r"\b(?:os|syscall|unix)\s*\.\s*(?:Exit|RawSyscall|Syscall)\b|go:linkname")
 _CANDIDATE = "__cc_candidate__.go"
+_WORK = "/tmp/w"
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,23 @@ class GoTest:
 
 
 def go_tests_of(package_dir: Path, target: str) -> tuple[list[GoTest], int]:
-    """The package's tests that name ``target`` (a word of their body: table-driven tests name it once), and
-    how many tests the package has in all. Examples count only with an ``// Output:`` comment."""
+    """The package's tests that name ``target`` (a word of their body: table-driven tests name it once) or a
+    function of the package that calls it (directly or through others), those naming it first; and how many
+    tests the package has in all. Examples count only with an ``// Output:`` comment."""
     language = language_for("go")
-    wanted = re.compile(rf"\b{re.escape(target.rsplit('.', 1)[-1])}\b")
-    found: list[GoTest] = []
+    short = target.rsplit(".", 1)[-1]
+    bodies: dict[str, list[str]] = {}
+    for path in sorted(package_dir.glob("*.go")):
+        if path.name.endswith("_test.go"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for function in language.functions(text):
+            bodies.setdefault(function.name.rsplit(".", 1)[-1], []).append(function.text.split("{", 1)[-1])
+    names = callers_of(bodies, short)
+    ranked: list[tuple[int, GoTest]] = []
     total = 0
     for path in sorted(package_dir.glob("*_test.go")):
         try:
@@ -82,9 +92,14 @@ def go_tests_of(package_dir: Path, target: str) -> tuple[list[GoTest], int]:
                 continue
             total += 1
             body = function.text.split("{", 1)[-1]
-            if wanted.search(body) or (name.startswith("Example") and name.removeprefix("Example") == target):
-                found.append(GoTest(name, path.name))
-    return found, total
+            if name.startswith("Example") and name.removeprefix("Example") == target:
+                ranked.append((0, GoTest(name, path.name)))
+                continue
+            rank = next((i for i, n in enumerate(names) if re.search(rf"\b{re.escape(n)}\b", body)), None)
+            if rank is not None:
+                ranked.append((rank, GoTest(name, path.name)))
+    ranked.sort(key=lambda pair: pair[0])
+    return [test for _, test in ranked], total
 
 
 @functools.cache
@@ -106,62 +121,11 @@ def _dependencies(root: str) -> tuple[str | None, bool]:
     return _module_cache(), os.path.isfile(os.path.join(root, "vendor", "modules.txt"))
 
 
-def _selected_function(text: str, start: int, end: int) -> Function | None:
-    """The top-level function whose lines ``[start, end)`` are (its doc comment may be in or out; blank lines
-    after it allowed)."""
-    lines = text.splitlines()
-    for function in language_for("go").functions(text):
-        if function.start_line < start or function.end_line > end:
-            continue
-        before = lines[start : function.start_line]
-        after = lines[function.end_line : end]
-        if all(not ln.strip() or ln.strip().startswith("//") for ln in before) and not any(ln.strip() for ln in after):
-            return function
-    return None
-
-
-def _script(nonce: str, go: str, package_dir: str, *, overlay: str, tests: list[str], env: dict[str, str]) -> str:
-    """The job: build the test binary with the text under test, run each test alone, print one verdict line per
-    test (the binary's own output never reaches stdout)."""
-    q = shlex.quote
-    lines = ["set -u", "umask 077"]
-    lines += [f"export {key}={q(value)}" for key, value in env.items()]
-    lines += [
-        f"cd {q(package_dir)} || {{ echo {nonce} nodir; exit 0; }}",
-        f"{q(go)} test -c -o /tmp/cc.test -overlay {q(overlay)} . > /tmp/cc.build 2>&1",
-        "rc=$?",
-        "if [ $rc -ne 0 ] || [ ! -x /tmp/cc.test ]; then",
-        f"  echo {nonce} build $rc; head -c 2000 /tmp/cc.build | sed 's/^/{nonce} msg /'; exit 0",
-        "fi",
-    ]
-    for name in tests:  # Go identifiers: nothing to quote
-        lines += [
-            f"/tmp/cc.test -test.run '^{name}$' -test.v -test.count=1 -test.timeout=$CC_TEST_TIMEOUT"
-            " > /tmp/cc.out 2>&1 < /dev/null",
-            "rc=$?",
-            f"p=$(grep -c '^--- PASS: {name} ' /tmp/cc.out); f=$(grep -c '^--- FAIL: {name} ' /tmp/cc.out)",
-            f"s=$(grep -c '^--- SKIP: {name} ' /tmp/cc.out)",
-            f"echo {nonce} test {name} $rc $p $f $s",
-        ]
-    lines.append(f"echo {nonce} done")
-    return "\n".join(lines) + "\n"
-
-
-def _verdict(rc: int, passes: int, fails: int, skips: int) -> str:
-    """A test's outcome from its process: one PASS line and exit 0 passes; one FAIL line and a non-zero exit
-    fails (a panic too); a forged line (two of a kind, or both) or any other end (a timeout) is an error."""
-    if rc == 0 and passes == 1 and fails == 0 and skips == 0:
-        return "passed"
-    if rc == 0 and skips == 1 and passes == 0 and fails == 0:
-        return "skipped"
-    if rc != 0 and fails == 1 and passes == 0:  # 1: the test failed; 2: it panicked (testing reports it)
-        return "failed"
-    return "error"
-
-
-class GoProjectRunner:
+class GoProjectRunner(CompiledProjectRunner):
     """Runs the user's Go code and candidates with ``go test`` inside the user's module; ``workers`` jobs at a
     time."""
+
+    _bypass = _EXIT_BYPASS
 
     def __init__(
         self,
@@ -173,18 +137,11 @@ class GoProjectRunner:
         max_tests: int = 40,
         memory_mb: int = 2048,
     ) -> None:
-        self._own = sandbox is None
-        self.sandbox = sandbox or Sandbox(workers=workers, ahead=0, output_limit=256 * 1024)
+        super().__init__(sandbox, workers=workers)
         self.build_timeout_s = build_timeout_s
         self.per_test_timeout_s = per_test_timeout_s
         self.max_tests = max_tests
         self.memory_mb = memory_mb
-        self._observed: OrderedDict[str, Behaviour] = OrderedDict()
-
-    def close(self) -> None:
-        self._observed.clear()
-        if self._own:
-            self.sandbox.close()
 
     async def probe(self, request: Request, base: Probe | None) -> Probe | None:
         """The probe that runs the selected function's package tests; None when the selection is not one whole
@@ -194,7 +151,7 @@ class GoProjectRunner:
         if project is None or project.language != "go":
             return None
         start, end = request.context.start_line, request.context.end_line
-        found = _selected_function(project.module_text, start, end)
+        found = selected_function(project.module_text, start, end, "go", ("//",))
         if found is None:
             return None
         plain = ProjectProbe(
@@ -227,43 +184,16 @@ class GoProjectRunner:
         project_probe = replace(plain, tests=named, problem=problem, notes=() if problem else how)
         return Probe(found.name, (), (), language="go", project=project_probe)
 
-    async def observe(self, code: str, probe: Probe) -> Behaviour:
-        """``code`` put in place of the target in its file, the package's selected tests run on it."""
-        project = probe.project
-        assert project is not None
-        source = replace_span(project.module_text, project.start, project.end, code)
-        key = content_digest(project.root, project.path, source, *project.tests)
-        cached = self._observed.get(key)
-        if cached is not None:
-            return cached
-        names = [t.split("::", 1)[1] for t in project.tests]
-        if len(_EXIT_BYPASS.findall(source)) > len(_EXIT_BYPASS.findall(project.module_text)):
-            behaviour = Behaviour(keys=("!load:ends the process itself, so its tests cannot be judged",), passed=())
-            return self._keep(key, behaviour, project)
-        job = await self._job(project, source, names)
-        behaviour = self._read(job, project)
-        if not job[1].timed_out:  # a slow machine may finish next time
-            self._keep(key, behaviour, project)
-        return behaviour
-
-    def _keep(self, key: str, behaviour: Behaviour, project: ProjectProbe) -> Behaviour:
-        self._observed[key] = behaviour
-        if len(self._observed) > 512:
-            self._observed.popitem(last=False)
-        return behaviour
-
-    def _nonce(self) -> str:
-        return "cc" + secrets.token_hex(8)
-
-    async def _job(self, project: ProjectProbe, source: str, tests: list[str]) -> tuple[str, ScriptOutcome]:
+    async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         go = go_toolchain()
         assert go is not None
         scratch = self.sandbox.scratch_dir or "/tmp"
-        nonce = self._nonce()
         cache, vendored = await asyncio.to_thread(_dependencies, project.root)
         env = {
+            "PATH": "/usr/bin:/bin",
             "HOME": scratch,
             "TMPDIR": scratch,
+            "LANG": "C.UTF-8",
             "GOCACHE": f"{scratch}/.gocache",
             "GOPATH": f"{scratch}/.gopath",
             "GOPROXY": "off",
@@ -273,61 +203,26 @@ class GoProjectRunner:
             "GOTELEMETRY": "off",
             "CGO_ENABLED": "0",
             "GOFLAGS": "-mod=vendor" if vendored else "-mod=readonly",
-            "CC_TEST_TIMEOUT": f"{int(self.per_test_timeout_s)}s",
         }
         ro = [project.root, os.path.dirname(os.path.dirname(go))]
         if cache is not None and not vendored:
             env["GOMODCACHE"] = cache
             ro.append(cache)
-        overlay = json.dumps({"Replace": {project.path: f"{scratch}/{_CANDIDATE}"}})
-        files = {
-            "run.sh": _script(nonce, go, project.import_root, overlay=f"{scratch}/overlay.json", tests=tests, env=env),
-            _CANDIDATE: source,
-            "overlay.json": overlay,
+        job = {
+            "kind": "go",
+            "go": go,
+            "path": project.path,
+            "package_dir": project.import_root,
+            "source": source,
+            "candidate": _CANDIDATE,
+            "work": _WORK,
+            "env": env,
+            "tests": [{"id": t, "name": t.split("::", 1)[1]} for t in project.tests],
+            "build_timeout": self.build_timeout_s,
+            "per_test": int(self.per_test_timeout_s),
         }
-        timeout = self.build_timeout_s + (self.per_test_timeout_s + 1.0) * len(tests)
-        try:
-            outcome = await self.sandbox.arun_program(
-                files, ["/bin/sh", f"{scratch}/run.sh"], timeout, memory_mb=self.memory_mb, max_procs=512, ro_paths=ro
-            )
-        except SandboxError as exc:
-            outcome = ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
-        return nonce, outcome
-
-    def _read(self, job: tuple[str, ScriptOutcome], project: ProjectProbe) -> Behaviour:
-        nonce, outcome = job
-        verdicts: dict[str, str] = {}
-        seen: set[str] = set()
-        build: str | None = None
-        messages: list[str] = []
-        done = False
-        for line in outcome.stdout.splitlines():
-            words = line.split(" ")
-            if not words or words[0] != nonce or len(words) < 2:
-                continue
-            if words[1] == "test" and len(words) == 7 and all(w.isdigit() for w in words[3:]):
-                name = words[2]
-                rc, passes, fails, skips = (int(w) for w in words[3:])
-                verdicts[name] = "error" if name in seen else _verdict(rc, passes, fails, skips)
-                seen.add(name)
-            elif words[1] == "build":
-                build = "build"
-            elif words[1] == "msg":
-                messages.append(" ".join(words[2:]))
-            elif words[1] == "done":
-                done = True
-        if build is not None:
-            first = next((m for m in messages if m.strip() and not m.startswith("#")), "it does not compile")
-            first = first.replace(f"{self.sandbox.scratch_dir or '/tmp'}/{_CANDIDATE}", os.path.basename(project.path))
-            return Behaviour(keys=(f"!load:{first.strip()[:120]}",), passed=())
-        names = [t.split("::", 1)[1] for t in project.tests]
-        if not done and not verdicts:
-            why = "Timeout" if outcome.timed_out else "Lost"
-            return Behaviour(keys=(f"!{why}",), passed=(), tests=tuple(sorted((t, "error") for t in project.tests)))
-        tests = tuple(
-            sorted(
-                (f"{t.split('::', 1)[0]}::{n}", verdicts.get(n, "error"))
-                for t, n in zip(project.tests, names, strict=True)
-            )
-        )
-        return Behaviour(keys=(), passed=(), tests=tests)
+        timeout = self.build_timeout_s + (self.per_test_timeout_s + 6.0) * len(project.tests)
+        report = await run_harness(self.sandbox, job, ro_paths=ro, timeout_s=min(timeout, 600.0),
+                                   memory_mb=self.memory_mb)  # fmt: skip
+        shown = (f"{_WORK}/{_CANDIDATE}", os.path.basename(project.path))
+        return behaviour_from_report(report, project.tests, shown_path=shown), report.outcome.timed_out

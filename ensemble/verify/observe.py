@@ -20,10 +20,13 @@ from ..languages import is_python, language_for
 from ..types import Request
 from ._wasm import LABEL as WASM_LABEL
 from ._wasm import PROGRAMS_NOTE
+from ._project_base import CompiledProjectRunner
 from .go_project import GoProjectRunner
+from .java_project import JavaProjectRunner
 from .js_project import LANGUAGES as JS_LANGUAGES
 from .js_project import JsProjectRunner
 from .project import ProjectRunner
+from .rust_project import RustProjectRunner
 from .sandbox import CallSpec, Sandbox
 
 __all__ = ["SandboxExecutor"]
@@ -44,6 +47,7 @@ class SandboxExecutor:
         self._js: JsProjectRunner | None = None  # started by the first request made in a JavaScript project
         self._in_wasm = False  # a job ran in the WebAssembly sandbox: every result says so
         self._project_skipped = False
+        self._compiled: dict[str, CompiledProjectRunner] = {}  # Rust, Java: started by their first request
 
     def _projects(self) -> ProjectRunner:
         if self._project is None:
@@ -60,6 +64,15 @@ class SandboxExecutor:
             self._js = JsProjectRunner()
         return self._js
 
+    def _compiled_runner(self, language: str) -> CompiledProjectRunner | None:
+        """The runner of a compiled language's projects (Rust: cargo test; Java: javac and the JVM), or None."""
+        made = {"rust": RustProjectRunner, "java": JavaProjectRunner}.get(language)
+        if made is None:
+            return None
+        if language not in self._compiled:
+            self._compiled[language] = made()
+        return self._compiled[language]
+
     async def project_probe(self, request: Request, probe: Probe | None) -> Probe | None:
         """The probe that runs the request's code where it lives (:class:`~codeconductor.ensemble.verify.project.ProjectRunner`;
         Go: :class:`~codeconductor.ensemble.verify.go_project.GoProjectRunner`; JavaScript:
@@ -74,6 +87,9 @@ class SandboxExecutor:
             return await self._go_modules().probe(request, probe)
         if request.context.project.language in JS_LANGUAGES:
             return await self._js_projects().probe(request, probe)
+        compiled = self._compiled_runner(request.context.project.language)
+        if compiled is not None:
+            return await compiled.probe(request, probe)
         return await self._projects().probe(request, probe)
 
     @property
@@ -109,6 +125,9 @@ class SandboxExecutor:
                 return await self._go_modules().observe(code, probe)
             if probe.project.language in JS_LANGUAGES:
                 return await self._js_projects().observe(code, probe)
+            compiled = self._compiled_runner(probe.project.language)
+            if compiled is not None:
+                return await compiled.observe(code, probe)
             return await self._projects().observe(code, probe)
         key = self.key(code, probe)
         cached = self._cache.get(key)
@@ -147,5 +166,8 @@ class SandboxExecutor:
         if self._js is not None:
             self._js.close()
             self._js = None
+        for runner in self._compiled.values():
+            runner.close()
+        self._compiled.clear()
         if self._own:
             self.sandbox.close()

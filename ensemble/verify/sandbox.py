@@ -530,12 +530,14 @@ class Sandbox:
         executable: Sequence[str] = (),
         max_procs: int = 1024,
         ro_paths: Sequence[str] = (),
+        file_mb: int = 4,
     ) -> ScriptOutcome:
         """Write ``files`` (relative paths) into a fresh scratch directory and run ``argv`` there; ``argv[0]`` is an
         executable by absolute path (``/usr/bin/node``, or a file of ``files`` as ``/tmp/NAME`` with bubblewrap:
         see :attr:`scratch_dir`; ``executable`` names files to mark executable). ``max_procs``: processes and
         threads (``RLIMIT_NPROC``); ``ro_paths``: host directories to show read-only at the same path (a project's
-        site-packages, a toolchain outside /usr)."""
+        site-packages, a toolchain outside /usr); ``file_mb``: the largest file it may write (``RLIMIT_FSIZE``: a
+        compiler's output is larger than a script's; the scratch's own size caps them all)."""
         if not argv or not os.path.isabs(argv[0]):
             raise SandboxError("run_program needs an executable by absolute path")
         job = {
@@ -548,6 +550,7 @@ class Sandbox:
             "output_limit": self.output_limit,
             "max_procs": max_procs,
             "ro_paths": [os.path.realpath(p) for p in ro_paths],
+            "file_mb": file_mb,
         }
         frames, how = self._submit(job, timeout_s)
         end = frames[-1] if how == "end" and frames and frames[-1].get("t") == "end" else None
@@ -608,6 +611,7 @@ class Sandbox:
         executable: Sequence[str] = (),
         max_procs: int = 1024,
         ro_paths: Sequence[str] = (),
+        file_mb: int = 4,
     ) -> ScriptOutcome:
         return await asyncio.to_thread(
             self.run_program,
@@ -618,6 +622,7 @@ class Sandbox:
             executable=executable,
             max_procs=max_procs,
             ro_paths=ro_paths,
+            file_mb=file_mb,
         )
 
     async def arun_script(

@@ -313,4 +313,4 @@ def test_a_forged_pass_line_and_an_early_exit_are_refused(tmp_path: Path, execut
     )
     result = _decide(_request(module, TaskKind.FIX), forger, executor=executor)
     assert not result.offers_edit, result.pick
-    assert any("ends the process itself" in r for r in _rejected(result)), _rejected(result)
+    assert any("could end its tests early" in r for r in _rejected(result)), _rejected(result)

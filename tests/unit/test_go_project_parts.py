@@ -1,16 +1,14 @@
 """The pure parts of running Go in its module (:mod:`codeconductor.ensemble.verify.go_project`, :func:`codeconductor.ensemble.project.
-go_project_for`, the Go language layer): which tests are the oracle, how a test's verdict is read, and what the
-result says about Go being executed. The sandboxed runs are in tests/integration/test_go_project.py."""
+go_project_for`, the Go language layer): which tests are the oracle, and what the result says about Go being executed
+(how a test's verdict is read from the signed report: tests/unit/test_compiled_project_parts.py). The sandboxed runs are in tests/integration/test_go_project.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from codeconductor.ensemble.consensus.behaviour import ProjectProbe
 from codeconductor.ensemble.languages import language_for
 from codeconductor.ensemble.project import go_project_for, runs_in_project
-from codeconductor.ensemble.verify.go_project import GoProjectRunner, _verdict, go_tests_of
-from codeconductor.ensemble.verify.sandbox import ScriptOutcome
+from codeconductor.ensemble.verify.go_project import go_tests_of
 
 TESTS = """package calc
 
@@ -48,29 +46,6 @@ def test_the_tests_that_name_the_function_are_its_oracle(tmp_path: Path) -> None
     assert go_tests_of(tmp_path, "Missing") == ([], 3)
 
 
-def test_a_verdict_needs_the_exit_status_and_exactly_one_result_line() -> None:
-    assert _verdict(0, 1, 0, 0) == "passed"
-    assert _verdict(1, 0, 1, 0) == "failed"
-    assert _verdict(0, 0, 0, 1) == "skipped"
-    assert _verdict(0, 2, 0, 0) == "error"  # a forged PASS line besides the real one
-    assert _verdict(1, 1, 1, 0) == "error"  # a forged PASS before the real FAIL
-    assert _verdict(2, 0, 1, 0) == "failed"  # panicked: testing reports the test failed
-    assert _verdict(2, 0, 0, 0) == "error"  # timed out
-    assert _verdict(0, 0, 0, 0) == "error"  # ended the process before the test reported
-
-
-def test_only_the_jobs_own_lines_count() -> None:
-    runner = GoProjectRunner.__new__(GoProjectRunner)
-    probe = ProjectProbe("/r", "m", "Sum", "", "", 0, 1, "/r/a.go", "/r", tests=("a_test.go::TestSum",), language="go")
-    stdout = "cc1 test TestSum 1 0 1 0\nforged test TestSum 0 1 0 0\ncc1 done\n"
-    read = runner._read(("cc1", ScriptOutcome(0, stdout, "", False, True, 0.1)), probe)
-    assert read.tests == (("a_test.go::TestSum", "failed"),)
-    twice = "cc1 test TestSum 0 1 0 0\ncc1 test TestSum 0 1 0 0\ncc1 done\n"
-    assert runner._read(("cc1", ScriptOutcome(0, twice, "", False, True, 0.1)), probe).tests == (
-        ("a_test.go::TestSum", "error"),
-    )
-
-
 def test_a_go_file_of_a_module_is_a_project(tmp_path: Path) -> None:
     (tmp_path / "go.mod").write_text("module example.com/m // the module\n\ngo 1.19\n", encoding="utf-8")
     (tmp_path / "pkg").mkdir()
@@ -93,7 +68,7 @@ def test_the_result_says_how_go_runs() -> None:
     assert runs_in_project("go") is go.runs_in_project
     assert "go test" in go.runtime_note
     assert runs_in_project("python")
-    assert not runs_in_project("rust")
+    assert runs_in_project("rust") is language_for("rust").runs_in_project
 
 
 def test_an_answer_repeating_the_package_clause_stands_in_for_the_function() -> None:
@@ -102,3 +77,18 @@ def test_an_answer_repeating_the_package_clause_stands_in_for_the_function() -> 
     assert go.extract(answer, context="func Sum(x int) int {\n\treturn 0\n}\n").code.startswith("func Sum")
     whole = "package calc\n\nfunc Sum(x int) int {\n\treturn 0\n}\n"
     assert go.extract(answer, context=whole).code.startswith("package calc")
+
+
+def test_the_tests_of_a_caller_count_after_the_functions_own(tmp_path: Path) -> None:
+    (tmp_path / "calc.go").write_text(
+        "package calc\n\nfunc Sum(x int) int { return x }\n\nfunc Total(x int) int { return Sum(x) + 1 }\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "calc_test.go").write_text(
+        'package calc\n\nimport "testing"\n\nfunc TestTotal(t *testing.T) { Total(1) }\n\n'
+        "func TestSum(t *testing.T) { Sum(1) }\n\nfunc TestNothing(t *testing.T) {}\n",
+        encoding="utf-8",
+    )
+    tests, total = go_tests_of(tmp_path, "Sum")
+    assert [t.name for t in tests] == ["TestSum", "TestTotal"]
+    assert total == 3

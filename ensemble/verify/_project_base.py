@@ -1,0 +1,259 @@
+"""What the runners of compiled-language projects share (Go, Rust, Java): find the selected function, put the
+text under test in place of it (:func:`~codeconductor.ensemble.edits.replace_span`, the very text an edit would leave in the
+file), run the project's tests on it in a fresh sandbox, read a keyed per-test report, and cache the behaviour by
+:func:`~codeconductor.ensemble.verify.project.content_digest` (a timed-out run is not kept: a slow machine may finish next time).
+
+The report of a Rust or Java job comes from :mod:`codeconductor.ensemble.verify._harness` (run in the sandbox): lines of JSON
+each signed with an HMAC under a per-job key the code under test never sees; :func:`run_harness` keeps only the
+lines whose signature is right. A test's verdict (:func:`verdict`) rests on its process's exit status, read by
+the harness from ``waitpid``, and on its runner's result line for it appearing exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
+from ..edits import replace_span
+from ..errors import SandboxError
+from ..languages import Function, language_for
+from ..types import Request
+from .project import content_digest
+from .sandbox import Sandbox, ScriptOutcome
+
+__all__ = [
+    "CompiledProjectRunner",
+    "HarnessReport",
+    "behaviour_from_report",
+    "bypass_refusal",
+    "callers_of",
+    "run_harness",
+    "selected_function",
+    "verdict",
+]
+
+_HARNESS = Path(__file__).with_name("_harness.py")
+
+
+def selected_function(
+    text: str, start: int, end: int, language: str, comments: tuple[str, ...] = ("//", "/*", "*")
+) -> Function | None:
+    """The top-level function (or method) whose lines ``[start, end)`` are: lines above it in the selection may
+    only be comments (its doc comment, in or out) or attributes, lines after it only blank."""
+    lines = text.splitlines()
+    for function in language_for(language).functions(text):
+        if function.start_line < start or function.end_line > end:
+            continue
+        before = lines[start : function.start_line]
+        after = lines[function.end_line : end]
+        if all(not ln.strip() or ln.strip().startswith(comments) for ln in before) and not any(
+            ln.strip() for ln in after
+        ):
+            return function
+    return None
+
+
+def callers_of(bodies: dict[str, list[str]], target: str, *, depth: int = 3, limit: int = 60) -> list[str]:
+    """``target`` and the functions that call it, directly or through others (``depth`` levels), nearest first:
+    ``bodies`` maps each function name of the project to its bodies' texts (names are matched as words, so a
+    common name over-includes: more tests run, none is missed)."""
+    found = [target]
+    frontier = [target]
+    for _ in range(depth):
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in frontier) + r")\b")
+        frontier = [n for n, texts in bodies.items() if n not in found and any(pattern.search(t) for t in texts)]
+        found.extend(sorted(frontier))
+        if not frontier or len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def verdict(rc: int, passes: int, fails: int, skips: int) -> str:
+    """A test's outcome from its own process: exit 0 with exactly one result line saying it passed is a pass;
+    a non-zero exit with exactly one line saying it failed (a panic, an uncaught exception too) a failure; a
+    forged line (two of a kind, or both) or any other end (a timeout, a crash before the runner reported) an
+    error."""
+    if rc == 0 and passes == 1 and fails == 0 and skips == 0:
+        return "passed"
+    if rc == 0 and skips == 1 and passes == 0 and fails == 0:
+        return "skipped"
+    if rc != 0 and fails == 1 and passes == 0:
+        return "failed"
+    return "error"
+
+
+def bypass_refusal(source: str, original: str, pattern: re.Pattern[str]) -> str | None:
+    """Why the text under test is refused unrun: it uses a way to end (or replace) a test's process with status 0
+    after printing a forged result line, or to run code before the test runner, more often than the user's own
+    file does. None when it does not."""
+    more = len(pattern.findall(source)) - len(pattern.findall(original))
+    if more <= 0:
+        return None
+    used = sorted({m if isinstance(m, str) else m[0] for m in pattern.findall(source)})[:3]
+    return f"uses {', '.join(used)}, which could end its tests early: not run"
+
+
+class HarnessReport:
+    """What one harness job reported: the signed records, in order, and the sandbox's outcome."""
+
+    def __init__(self, records: list[dict[str, Any]], outcome: ScriptOutcome) -> None:
+        self.records = records
+        self.outcome = outcome
+
+    @property
+    def done(self) -> bool:
+        return any(r.get("done") is True for r in self.records)
+
+    @property
+    def build(self) -> dict[str, Any] | None:
+        return next((r for r in self.records if "build" in r), None)
+
+
+def _signed(stdout: str, key: bytes) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for line in stdout.splitlines():
+        text, _, mac = line.rpartition("\t")
+        if not text or len(mac) != 64:
+            continue
+        expected = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, mac):
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+async def run_harness(
+    sandbox: Sandbox,
+    job: dict[str, Any],
+    *,
+    ro_paths: Sequence[str],
+    timeout_s: float,
+    memory_mb: int,
+    file_mb: int = 64,
+    max_procs: int = 512,
+) -> HarnessReport:
+    """Run :mod:`~codeconductor.ensemble.verify._harness` on ``job`` in a fresh sandbox; the records it signed."""
+    key = secrets.token_bytes(32)
+    files = {"cc_job.json": json.dumps({**job, "key": key.hex()}), "cc_harness.py": _HARNESS.read_text("utf-8")}
+    scratch = sandbox.scratch_dir or "/tmp"
+    argv = [sys.executable, "-I", f"{scratch}/cc_harness.py", f"{scratch}/cc_job.json"]
+    try:
+        outcome = await sandbox.arun_program(
+            files, argv, timeout_s, memory_mb=memory_mb, max_procs=max_procs, ro_paths=ro_paths, file_mb=file_mb
+        )
+    except SandboxError as exc:
+        outcome = ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
+    return HarnessReport(_signed(outcome.stdout, key), outcome)
+
+
+def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_path: tuple[str, str]) -> Behaviour:
+    """Per test id (the probe's ``tests``), its verdict from the harness's signed records: a test reported twice
+    (a replayed line) or never (the run ended early) is an error. A build that failed gives a ``!load:`` key with
+    the compiler's first error (``shown_path``: the scratch path of the text under test, and the file name to
+    show instead)."""
+    build = report.build
+    if build is not None:
+        errors = [str(e) for e in build.get("errors") or [] if str(e).strip()]
+        first = errors[0] if errors else ("the build timed out" if build.get("timed_out") else "it does not compile")
+        first = first.replace(*shown_path).strip()
+        return Behaviour(keys=(f"!load:{first[:160]}",), passed=())
+    verdicts: dict[str, str] = {}
+    for record in report.records:
+        name = record.get("test")
+        if not isinstance(name, str) or name not in tests:
+            continue
+        found = record.get("counts") or {}
+        rc = record.get("rc")
+        if name in verdicts or not isinstance(rc, int) or not isinstance(found, dict) or record.get("timed_out"):
+            verdicts[name] = "error"
+            continue
+        if record.get("exit_only") is True:  # a program that checks and throws: its exit status is the verdict
+            verdicts[name] = {0: "passed", 1: "failed", 3: "skipped"}.get(rc, "error")
+            continue
+        verdicts[name] = verdict(rc, *(int(found.get(k, 0)) for k in ("ok", "FAILED", "ignored")))
+    if not report.done and not verdicts:
+        why = "Timeout" if report.outcome.timed_out else "Lost"
+        return Behaviour(keys=(f"!{why}",), passed=(), tests=tuple(sorted((t, "error") for t in tests)))
+    return Behaviour(keys=(), passed=(), tests=tuple(sorted((t, verdicts.get(t, "error")) for t in tests)))
+
+
+class CompiledProjectRunner(ABC):
+    """The shared skeleton: a sandbox (its own unless given one), ``observe`` with its cache, and the refusal of
+    a text that could end its tests early (``_bypass``, a pattern per language). Subclasses make the probe and
+    run one job per text (:meth:`_run`)."""
+
+    _bypass: re.Pattern[str] | None = None
+
+    def __init__(self, sandbox: Sandbox | None, *, workers: int, output_limit: int = 256 * 1024) -> None:
+        self._own = sandbox is None
+        self.sandbox = sandbox or Sandbox(workers=workers, ahead=0, output_limit=output_limit)
+        self._observed: OrderedDict[str, Behaviour] = OrderedDict()
+
+    def close(self) -> None:
+        self._observed.clear()
+        if self._own:
+            self.sandbox.close()
+
+    async def observe(self, code: str, probe: Probe) -> Behaviour:
+        """``code`` put in place of the target in its file, the project's selected tests run on it."""
+        project = probe.project
+        assert project is not None
+        source = replace_span(project.module_text, project.start, project.end, code)
+        key = content_digest(project.root, project.path, source, *project.tests)
+        cached = self._observed.get(key)
+        if cached is not None:
+            return cached
+        refused = bypass_refusal(source, project.module_text, self._bypass) if self._bypass is not None else None
+        if refused is not None:
+            return self._keep(key, Behaviour(keys=(f"!load:{refused}",), passed=()))
+        behaviour, timed_out = await self._run(project, source)
+        if source == project.module_text and behaviour.keys and not behaviour.loaded and project.tests:
+            # The user's own file does not compile: every test fails on it (what the test runner says too), so a
+            # fix is held to making them pass; improve and docstring find nothing passing to keep and refuse.
+            behaviour = Behaviour(keys=(), passed=(), tests=tuple(sorted((t, "failed") for t in project.tests)))
+        return behaviour if timed_out else self._keep(key, behaviour)
+
+    @abstractmethod
+    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
+        """The probe that runs the selected function's tests in its project; None when the selection is not one
+        whole function; a probe whose ``project.problem`` says why nothing can run."""
+
+    @abstractmethod
+    async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
+        """Run the tests on ``source`` (the module's whole text with the candidate in it): the behaviour, and
+        whether the job ran out of time."""
+
+    def _keep(self, key: str, behaviour: Behaviour) -> Behaviour:
+        self._observed[key] = behaviour
+        if len(self._observed) > 512:
+            self._observed.popitem(last=False)
+        return behaviour
+
+
+def bounded_files(root: Path, suffix: str, *, skip: Iterable[str], max_dirs: int = 5000) -> list[Path]:
+    """Files under ``root`` ending in ``suffix``, in sorted order, folders named in ``skip`` and hidden ones left
+    out (bounded: a root that is a home folder must not be read whole)."""
+    skipped = set(skip)
+    found: list[Path] = []
+    for visited, (folder, dirs, names) in enumerate(os.walk(root)):
+        if visited >= max_dirs:
+            break
+        dirs[:] = sorted(d for d in dirs if d not in skipped and not d.startswith("."))
+        found.extend(Path(folder) / n for n in sorted(names) if n.endswith(suffix))
+    return found
