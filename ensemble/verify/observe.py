@@ -18,9 +18,9 @@ from collections import OrderedDict
 from ..consensus.behaviour import Behaviour, Probe
 from ..languages import is_python, language_for
 from ..types import Request
+from ._project_base import CompiledProjectRunner
 from ._wasm import LABEL as WASM_LABEL
 from ._wasm import PROGRAMS_NOTE
-from ._project_base import CompiledProjectRunner
 from .go_project import GoProjectRunner
 from .java_project import JavaProjectRunner
 from .js_project import LANGUAGES as JS_LANGUAGES

@@ -356,7 +356,7 @@ def test_cli_ask_json_runs_rust_answers_in_the_crate(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "codeconductor.ensemble", "ask", "--json", "--task", "fix", "--file", "src/lib.rs",
+            [sys.executable, "-m", "codeconductor.cli", "ask", "--json", "--task", "fix", "--file", "src/lib.rs",
              "--lines", f"{found.start_line + 1}-{found.end_line}", "the even numbers are not added"],
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
