@@ -4,32 +4,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 from codeconductor.server import protocol
 from codeconductor.server.app import create_server
 from codeconductor.server.features import COMMAND_HANDLERS, handler_of
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_generator() -> ModuleType:
-    path = ROOT / "scripts" / "gen_vscode_protocol.py"
-    spec = importlib.util.spec_from_file_location("gen_vscode_protocol", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = load_script("gen_vscode_protocol")
 
 
 def test_protocol_ts_is_generated_from_the_server() -> None:
