@@ -4,6 +4,7 @@ notifications, and times start-up to the ``initialize`` reply."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -13,10 +14,13 @@ __all__ = ["start_client"]
 
 
 async def start_client(
-    cmd: list[str], options: dict[str, Any] | None, name: str = "bench"
+    cmd: list[str],
+    options: dict[str, Any] | None,
+    name: str = "bench",
+    on_initialize_reply: Callable[[LanguageClient], None] | None = None,
 ) -> tuple[LanguageClient, float]:
     """Start ``cmd`` as a stdio language server, initialize it with ``options``; return the client and the seconds
-    from spawn to the ``initialize`` reply."""
+    from spawn to the ``initialize`` reply. ``on_initialize_reply`` runs at the reply, before ``initialized``."""
     client = LanguageClient(name, "0")
 
     @client.feature(lsp.WORKSPACE_APPLY_EDIT)
@@ -52,5 +56,7 @@ async def start_client(
         )
     )
     startup = time.perf_counter() - started
+    if on_initialize_reply is not None:
+        on_initialize_reply(client)
     client.initialized(lsp.InitializedParams())
     return client, startup

@@ -3,7 +3,8 @@
 * ``textDocument/codeAction`` and ``textDocument/hover`` latency, p50/p99 over thousands of sequential requests,
   for CodeConductor's server and for ``bench.lsp_minimal`` (same requests, answered trivially), in the same run.
   Goal: p50 <= 2x minimal (listing code actions never calls a model).
-* Start-up: process spawn to the ``initialize`` reply (goal <= 500 ms).
+* Start-up: process spawn to the ``initialize`` reply (goal <= 500 ms, and <= 1.2x minimal), the server's CPU time
+  by then, and spawn to the first ``codeAction`` reply; the two servers started in turn.
 * Idle memory: RSS of the server process after start-up and the request loops (goal <= 80 MB).
 * Ensemble overhead: ``codeconductor.run`` through the server (progress, edit, diagnostics) vs calling
   ``Pipeline.run`` directly on the same request and models, median over repeats.
@@ -11,7 +12,7 @@
 Models for the overhead run are the fault-injection FAKE model server (``tests.support.fault_server``, instant
 fixed answers on 127.0.0.1): only the server's own cost is measured, not a model's.
 
-    python -m bench.lsp [--json] [--requests 3000] [--repeat 15] [--starts 5]
+    python -m bench.lsp [--json] [--requests 3000] [--repeat 15] [--starts 5] [--startup-only [--baseline DIR]]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -96,20 +98,65 @@ async def _stop(client: LanguageClient) -> None:
     await client.stop()
 
 
-async def _startup(cmd: list[str], options: dict[str, Any] | None, starts: int) -> list[float]:
-    """Spawn-to-initialize-reply times of fresh processes (the first start also warms the OS file cache)."""
-    times = []
-    for _ in range(starts + 1):
-        client, startup = await start_client(cmd, options)
-        times.append(startup)
-        await _stop(client)
-    return times[1:]
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def _start_once(cmd: list[str], options: dict[str, Any] | None, text: str) -> tuple[float, float, float]:
+    """One fresh start: spawn -> ``initialize`` reply (s), the server's CPU time by then (ms, less sensitive to the
+    machine's load than wall time), spawn -> reply to the first ``codeAction`` after didOpen (s)."""
+    cpu: list[float] = []
+
+    def at_reply(client: LanguageClient) -> None:
+        assert client._server is not None
+        cpu.append(_cpu_ms(client._server.pid))
+
+    started = time.perf_counter()
+    client, startup = await start_client(cmd, options, on_initialize_reply=at_reply)
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(
+            text_document=lsp.TextDocumentItem(uri=URI, language_id="python", version=1, text=text)
+        )
+    )
+    await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            range=lsp.Range(lsp.Position(5, 2), lsp.Position(5, 2)),
+            context=lsp.CodeActionContext(diagnostics=[]),
+        )
+    )
+    first_action = time.perf_counter() - started
+    await _stop(client)
+    return startup, cpu[0], first_action
+
+
+async def _startups(
+    sides: list[tuple[list[str], dict[str, Any] | None]], starts: int, text: str
+) -> list[dict[str, list[float]]]:
+    """Fresh starts of each server, started in turn (A, B, A, B, ...) so that a change in the machine's load falls
+    on all alike; the first round only warms the OS file cache."""
+    times: list[dict[str, list[float]]] = [{"startup_ms": [], "cpu_ms": [], "first_action_ms": []} for _ in sides]
+    for round_no in range(starts + 1):
+        for i, (cmd, options) in enumerate(sides):
+            startup, cpu, first_action = await _start_once(cmd, options, text)
+            if round_no:
+                times[i]["startup_ms"].append(startup * 1000)
+                times[i]["cpu_ms"].append(cpu)
+                times[i]["first_action_ms"].append(first_action * 1000)
+    return times
 
 
 async def _server_side(
-    name: str, cmd: list[str], options: dict[str, Any] | None, text: str, *, n: int, starts: int
+    name: str,
+    cmd: list[str],
+    options: dict[str, Any] | None,
+    text: str,
+    *,
+    n: int,
+    startups: dict[str, list[float]],
 ) -> dict[str, Any]:
-    startups = await _startup(cmd, options, starts)
     client, _ = await start_client(cmd, options)
     assert client._server is not None  # started by start_client
     pid = client._server.pid
@@ -120,8 +167,10 @@ async def _server_side(
     await _stop(client)
     return {
         "server": name,
-        "startup_ms": statistics.median(startups) * 1000,
-        "startup_min_ms": min(startups) * 1000,
+        "startup_ms": statistics.median(startups["startup_ms"]),
+        "startup_min_ms": min(startups["startup_ms"]),
+        "startup_cpu_ms": statistics.median(startups["cpu_ms"]),
+        "first_action_ms": statistics.median(startups["first_action_ms"]),
         "rss_mb": rss,
         **{f"{k}_p50_ms": statistics.median(v) * 1000 for k, v in timings.items()},
         **{f"{k}_p99_ms": _pct(v, 0.99) * 1000 for k, v in timings.items()},
@@ -171,7 +220,16 @@ async def _overhead(options: dict[str, Any], text: str, repeat: int) -> dict[str
     return {"direct_ms": d * 1000, "server_ms": v * 1000, "overhead_ms": (v - d) * 1000}
 
 
-async def _main(n: int, repeat: int, starts: int) -> dict[str, Any]:
+OURS = [sys.executable, "-m", "codeconductor.server"]
+MINIMAL = [sys.executable, "-m", "bench.lsp_minimal"]
+
+
+def _checkout_server(checkout: Path) -> list[str]:
+    """The language server of another checkout (e.g. ``git worktree add /tmp/base main``), run from there."""
+    return ["env", "-C", str(checkout), f"PYTHONPATH={checkout}", sys.executable, "-m", "codeconductor.server"]
+
+
+async def _main(n: int, repeat: int, starts: int, startup_only: bool, baseline: Path | None) -> dict[str, Any]:
     text = _document()
     with FaultServer([], apis=("openai",)) as fake:
         for name in ("ok-bench-a", "ok-bench-b", "ok-bench-c"):
@@ -183,14 +241,30 @@ async def _main(n: int, repeat: int, starts: int) -> dict[str, Any]:
             "verify": False,
             "history": False,
         }
-        ours = await _server_side(
-            "codeconductor", [sys.executable, "-m", "codeconductor.server"], options, text, n=n, starts=starts
-        )
-        minimal = await _server_side(
-            "minimal pygls", [sys.executable, "-m", "bench.lsp_minimal"], None, text, n=n, starts=starts
-        )
+        sides = [(OURS, options), (MINIMAL, None)]
+        if startup_only and baseline is not None:
+            sides.append((_checkout_server(baseline), options))
+        ours_starts, minimal_starts, *baseline_starts = await _startups(sides, starts, text)
+        if startup_only:
+            named = [("codeconductor", ours_starts), ("minimal pygls", minimal_starts)]
+            named += [(f"baseline {baseline}", side) for side in baseline_starts]
+            medians = {name: {key: statistics.median(values) for key, values in side.items()} for name, side in named}
+            minimal = medians["minimal pygls"]
+            return {
+                "starts": starts,
+                "medians": medians,
+                "ratios_to_minimal": {
+                    name: {key: value / minimal[key] for key, value in side.items()}
+                    for name, side in medians.items()
+                    if name != "minimal pygls"
+                },
+            }
+        ours = await _server_side("codeconductor", OURS, options, text, n=n, startups=ours_starts)
+        minimal = await _server_side("minimal pygls", MINIMAL, None, text, n=n, startups=minimal_starts)
         overhead = await _overhead(options, text, repeat)
     ratios = {k.replace("_p50_ms", "_p50_ratio"): ours[k] / minimal[k] for k in ours if k.endswith("_p50_ms")}
+    for key in ("startup_ms", "startup_cpu_ms", "first_action_ms"):
+        ratios[key.replace("_ms", "_ratio")] = ours[key] / minimal[key]
     return {
         "requests": n,
         "repeat": repeat,
@@ -212,8 +286,10 @@ def _table(report: dict[str, Any]) -> Table:
         ("codeAction p99 (ms)", "codeAction_p99_ms", None),
         ("hover p50 (ms)", "hover_p50_ms", "hover_p50_ratio"),
         ("hover p99 (ms)", "hover_p99_ms", None),
-        ("start -> initialize reply, median (ms)", "startup_ms", None),
+        ("start -> initialize reply, median (ms)", "startup_ms", "startup_ratio"),
         ("start -> initialize reply, best (ms)", "startup_min_ms", None),
+        ("server CPU by the initialize reply, median (ms)", "startup_cpu_ms", "startup_cpu_ratio"),
+        ("start -> first codeAction reply, median (ms)", "first_action_ms", "first_action_ratio"),
         ("idle RSS (MB)", "rss_mb", None),
     ]
     for label, key, ratio in rows:
@@ -232,9 +308,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per method per server")
     parser.add_argument("--repeat", type=int, default=15, help="ensemble runs per side")
     parser.add_argument("--starts", type=int, default=5, help="fresh server starts timed per server")
+    parser.add_argument("--startup-only", action="store_true", help="time the start-ups only (JSON)")
+    parser.add_argument(
+        "--baseline", type=Path, help="with --startup-only: also start the server of this checkout, in the same turns"
+    )
     args = parser.parse_args(argv)
-    report = asyncio.run(_main(args.requests, args.repeat, args.starts))
-    if args.json:
+    report = asyncio.run(_main(args.requests, args.repeat, args.starts, args.startup_only, args.baseline))
+    if args.json or args.startup_only:
         print(json.dumps(report))
     else:
         Console().print(_table(report))

@@ -8,7 +8,7 @@ and with a label that tells the user how sure the ensemble is.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
@@ -16,14 +16,18 @@ from pygls.workspace import TextDocument
 
 from codeconductor.ensemble import enclosing_block, fit_code, language_from_path
 
+from .protocol import LspRange, RunResponse, Status, lsp_range
 from .runs import RunRecord, Span
 from .server import CodeConductorServer
 
 __all__ = [
+    "PlannedEdit",
     "apply_lines",
     "doc_lines",
     "language_of",
     "line_span",
+    "planned_edit",
+    "range_json",
     "replacement_lines",
     "span_range",
     "target_span",
@@ -77,6 +81,30 @@ def span_range(doc: TextDocument, start: int, end: int) -> lsp.Range:
     return lsp.Range(lsp.Position(start, 0), lsp.Position(end - 1, doc.position_codec.client_num_units(last)))
 
 
+def range_json(rng: lsp.Range) -> LspRange:
+    """An LSP range as it goes out in a command's reply."""
+    return lsp_range(rng.start.line, rng.start.character, rng.end.line, rng.end.character)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEdit:
+    """Lines ``[start, end)`` of a document replaced by new lines: the range replaced, the text written there and
+    the text it replaces. Applying writes exactly this and a preview shows exactly this (:func:`planned_edit`)."""
+
+    range: lsp.Range
+    new_text: str
+    old_text: str
+
+
+def planned_edit(doc: TextDocument, start: int, end: int, new_lines: list[str]) -> PlannedEdit:
+    """The one computation of an edit over lines ``[start, end)``: the new text keeps the span's final line break
+    (none at the end of a document without one)."""
+    rng = span_range(doc, start, end)
+    ends_with_break = rng.end.character == 0 and end > start
+    new_text = "\n".join(new_lines) + ("\n" if ends_with_break or not new_lines else "")
+    return PlannedEdit(rng, new_text, "".join(doc.lines[start:end]))
+
+
 def replacement_lines(doc: TextDocument, start: int, end: int, code: str) -> list[str]:
     """The ensemble's code as the lines to put over ``[start, end)`` (the engine's one code-to-span rule)."""
     return fit_code(code, "".join(doc.lines[start:end]), doc.source).split("\n")
@@ -92,21 +120,20 @@ async def apply_lines(
     label: str,
     version: int | None,
     confirm: bool = False,
-) -> dict[str, Any]:
-    """Replace ``span`` of ``doc`` with ``new_lines`` via ``workspace/applyEdit`` if ``doc`` is still at
-    ``version``. With ``confirm`` the edit carries a change annotation with ``needsConfirmation`` (LSP 3.16): the
-    client shows it to the user (VS Code: the refactor preview) and applies it only if they accept. Returns
-    ``{"applied", "status", "message"}``."""
+) -> RunResponse:
+    """Replace ``span`` of ``doc`` with ``new_lines`` (:func:`planned_edit`) via ``workspace/applyEdit`` if
+    ``doc`` is still at ``version``. With ``confirm`` the edit carries a change annotation with
+    ``needsConfirmation`` (LSP 3.16): the client shows it to the user (VS Code: the refactor preview) and applies
+    it only if they accept. Returns ``{"applied", "status", "message"}``."""
     if version is not None and doc.version != version:
         message = (
             f"CodeConductor: {doc.uri} changed since the request (version {version} -> {doc.version}); "
             "nothing was changed. Run it again on the current text."
         )
         ls.show(message, 2)
-        return {"applied": False, "status": "stale", "message": message}
-    rng = span_range(doc, span.start, span.end)
-    ends_with_break = rng.end.character == 0 and span.end > span.start
-    new_text = "\n".join(new_lines) + ("\n" if ends_with_break or not new_lines else "")
+        return {"applied": False, "status": Status.STALE, "message": message}
+    planned = planned_edit(doc, span.start, span.end, new_lines)
+    rng, new_text = planned.range, planned.new_text
     text_edit: lsp.TextEdit | lsp.AnnotatedTextEdit = lsp.TextEdit(range=rng, new_text=new_text)
     annotations: dict[str, lsp.ChangeAnnotation] | None = None
     if confirm:
@@ -135,12 +162,12 @@ async def apply_lines(
     except Exception as exc:
         logger.warning("workspace/applyEdit failed: %s", exc)
         _restore(record, is_record_span)
-        return {"applied": False, "status": "rejected", "message": f"the editor did not apply the edit: {exc}"}
+        return {"applied": False, "status": Status.REJECTED, "message": f"the editor did not apply the edit: {exc}"}
     if not reply.applied:
         _restore(record, is_record_span)
         reason = reply.failure_reason or "the editor refused the edit"
-        return {"applied": False, "status": "rejected", "message": reason}
-    return {"applied": True, "status": "applied", "message": label}
+        return {"applied": False, "status": Status.REJECTED, "message": reason}
+    return {"applied": True, "status": Status.APPLIED, "message": label}
 
 
 def _restore(record: RunRecord, is_record_span: bool) -> None:

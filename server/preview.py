@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from lsprotocol import types as lsp
 from pygls.workspace import TextDocument
 
 from codeconductor.ensemble.types import ConsensusResult
 
-from .edits import apply_lines, span_range
+from .edits import apply_lines, planned_edit, range_json
+from .protocol import RunResponse, Status
 from .runs import Offer, RunRecord, Span
 from .server import CodeConductorServer
 
@@ -95,13 +95,6 @@ def members_of(record: RunRecord, cluster: int) -> list[str]:
     return list(c.clusters[cluster].members)
 
 
-def _range_json(rng: lsp.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": rng.start.line, "character": rng.start.character},
-        "end": {"line": rng.end.line, "character": rng.end.character},
-    }
-
-
 async def offer(
     ls: CodeConductorServer,
     doc: TextDocument,
@@ -113,12 +106,12 @@ async def offer(
     version: int | None,
     members: list[str] | None = None,
     explicit: bool = False,
-) -> dict[str, Any]:
+) -> RunResponse:
     """Preview, apply or propose one edit over the record's span, as the settings and the client allow; the
     fields of the command's reply (``status``: ``applied`` · ``preview`` · ``proposed`` · ``rejected`` ·
-    ``stale``)."""
+    ``stale``). The preview shows exactly what applying writes (:func:`~codeconductor.server.edits.planned_edit`)."""
     span = record.span
-    rng = span_range(doc, span.start, span.end)
+    planned = planned_edit(doc, span.start, span.end, new_lines)
     proposal = Offer(
         cluster=cluster,
         lines=list(new_lines),
@@ -126,24 +119,26 @@ async def offer(
         label=label,
         version=version,
     )
-    out: dict[str, Any] = {
+    out: RunResponse = {
         "runId": record.id,
         "uri": doc.uri,
         "cluster": cluster,
         "label": label,
-        "range": _range_json(rng),
-        "newText": "\n".join(new_lines) + "\n",
-        "oldText": "".join(doc.lines[span.start : span.end]),
+        "range": range_json(planned.range),
+        "newText": planned.new_text,
+        "oldText": planned.old_text,
         "version": version,
         "applied": False,
         "message": label,
     }
     decision = decide(ls, record.result.consensus, explicit=explicit)
     if decision == "propose":
-        return out | {"status": "proposed"}
+        out["status"] = Status.PROPOSED
+        return out
     if decision == "preview" and client_previews(ls):
         record.offer = proposal
-        return out | {"status": "preview", "preview": "client"}
+        out.update({"status": Status.PREVIEW, "preview": "client"})
+        return out
     if decision == "preview" and not annotations_supported(ls):
         record.offer = proposal
         message = (
@@ -151,24 +146,23 @@ async def offer(
             "Accept or reject it from the code actions on these lines."
         )
         ls.show(message, 3)
-        return out | {"status": "preview", "preview": "codeAction", "message": message}
+        out.update({"status": Status.PREVIEW, "preview": "codeAction", "message": message})
+        return out
     confirm = decision == "preview"
     applied = await apply_lines(ls, doc, record, span, new_lines, label=label, version=version, confirm=confirm)
-    out |= {"status": applied["status"], "applied": applied["applied"], "message": applied["message"]}
+    out.update(applied)
     if confirm:
         out["preview"] = "annotation"
     if applied["applied"]:
         _accepted(ls, record, proposal)
-    elif confirm and applied["status"] == "rejected":
+    elif confirm and applied["status"] == Status.REJECTED:
         # The client showed the edit and the user discarded it (the version was checked just before sending).
         reject(ls, record, proposal.cluster, proposal.members)
-        out["status"] = "rejected"
+        out["status"] = Status.REJECTED
     return out
 
 
-async def accept(
-    ls: CodeConductorServer, doc: TextDocument, record: RunRecord, *, version: int | None
-) -> dict[str, Any]:
+async def accept(ls: CodeConductorServer, doc: TextDocument, record: RunRecord, *, version: int | None) -> RunResponse:
     """Apply the previewed edit exactly as shown, if the document is still at ``version`` (else at the version it
     was shown on): ``applied`` · ``stale`` · ``rejected`` (the client refused)."""
     proposal = record.offer

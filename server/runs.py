@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
-from codeconductor.ensemble import Result, TaskKind
+if TYPE_CHECKING:  # the engine is imported on first use, not when the server starts (server/server.py)
+    from codeconductor.ensemble import Result, TaskKind
 
 __all__ = ["Offer", "RunRecord", "RunStore", "Span"]
 

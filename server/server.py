@@ -25,30 +25,19 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
-from codeconductor import __version__, ensemble
-from codeconductor.ensemble import (
-    Block,
-    CodeContext,
-    Result,
-    Settings,
-    SettingsError,
-    build_context,
-    enclosing_block,
-    find_imports,
-    is_stub,
-    parse_blocks,
-    parse_settings,
-)
+from codeconductor import __version__
 
 from . import framing
+from .protocol import STATUS_NOTIFICATION, StatusNotification
 from .runs import RunStore
 
+# The engine (pydantic, the settings model, the parsers) is imported inside the functions that use it: answering
+# ``initialize`` needs none of it, and importing it took most of the server's start-up (docs/benchmarks.md).
 if TYPE_CHECKING:
-    from codeconductor.ensemble import History, NullHistory, Pipeline
+    from codeconductor.ensemble import Block, CodeContext, History, NullHistory, Pipeline, Result, Settings
 
 __all__ = [
     "FULL_PARSE_LINES",
-    "STATUS_NOTIFICATION",
     "CodeConductorProtocol",
     "CodeConductorServer",
     "RunCancelled",
@@ -60,11 +49,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 # The loggers whose records reach the editor and follow the logLevel setting: the engine's and this package's
 # (their names follow the packages' import names, which the build maps under codeconductor).
-OWN_LOGGERS: tuple[str, ...] = (ensemble.__name__, __name__.rpartition(".")[0])
+_PACKAGE = __name__.rpartition(".")[0]  # codeconductor.server
+OWN_LOGGERS: tuple[str, ...] = (f"{_PACKAGE.rpartition('.')[0]}.ensemble", _PACKAGE)
 
 _T = TypeVar("_T")
+_NOT_GIVEN: Any = object()
 
-STATUS_NOTIFICATION = "codeconductor/status"
 _CLIENT_REPLY_TIMEOUT_S = 10.0
 # Parsing a whole document holds the event loop (``ast.parse`` of 200,000 lines takes seconds and never lets go of
 # the GIL, so a thread would not help): documents longer than this are parsed around the lines asked about.
@@ -103,6 +93,8 @@ def block_window(lines: Sequence[str], first: int, last: int, reach: int = _WIND
 
 
 def _shift(block: Block, offset: int) -> Block:
+    from codeconductor.ensemble import Block
+
     return Block(block.start + offset, block.end + offset, block.kind, block.name, block.header)
 
 
@@ -113,6 +105,8 @@ class RunCancelled(Exception):
 def blocks_near(lines: Sequence[str], line: int, language: str) -> list[Block]:
     """The functions and classes of the top-level statements around ``line`` (:func:`block_window`), with
     document line numbers: enough to know what encloses ``line``, in milliseconds however long the document."""
+    from codeconductor.ensemble import parse_blocks
+
     a, b = block_window(lines, line, line)
     return [_shift(block, a) for block in parse_blocks("".join(lines[a:b]), language)]
 
@@ -120,6 +114,8 @@ def blocks_near(lines: Sequence[str], line: int, language: str) -> list[Block]:
 def document_context(doc: TextDocument, start: int, end: int, language: str) -> CodeContext:
     """:func:`~codeconductor.ensemble.context.build_context` for lines ``[start, end)`` of ``doc``, bounded on huge documents:
     only the top-level statements around the selection (and enough text for its surroundings) are parsed."""
+    from codeconductor.ensemble import CodeContext, build_context, enclosing_block, find_imports
+
     lines = doc.lines
     n = len(lines)
     if n <= FULL_PARSE_LINES:
@@ -217,7 +213,8 @@ class CodeConductorServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("codeconductor", __version__, protocol_cls=CodeConductorProtocol)
-        self.settings = Settings()
+        self._settings: Settings | None = None  # the defaults, made when first read
+        self._initial: Any = _NOT_GIVEN  # initializationOptions, validated when the settings are first read
         self.init_options: dict[str, Any] = {}
         self.store = RunStore()
         self.model_count = 0
@@ -296,6 +293,8 @@ class CodeConductorServer(LanguageServer):
         cached = self._blocks.get(doc.uri)
         if cached is not None and cached[0] == doc.version:
             return cached[1]
+        from codeconductor.ensemble import parse_blocks
+
         blocks = parse_blocks(doc.source, language)
         self._blocks[doc.uri] = (doc.version, blocks)
         return blocks
@@ -307,6 +306,8 @@ class CodeConductorServer(LanguageServer):
         key = (doc.uri, doc.version, start, end)
         found = self._stubs.get(key)
         if found is None:
+            from codeconductor.ensemble import is_stub
+
             if len(self._stubs) > 256:
                 self._stubs.clear()
             found = self._stubs[key] = is_stub("".join(doc.lines[start:end]), language)
@@ -318,8 +319,42 @@ class CodeConductorServer(LanguageServer):
 
     # ---- settings --------------------------------------------------------------------------------------------
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in use (the client's ``initializationOptions`` once validated, else the defaults)."""
+        if self._initial is not _NOT_GIVEN:
+            self.apply_initial_settings()
+        if self._settings is None:
+            from codeconductor.ensemble import Settings
+
+            self._settings = Settings()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
+    def defer_initial_settings(self, options: Any) -> None:
+        """Keep the client's ``initializationOptions`` (nested under ``codeconductor`` or not) to validate after
+        the ``initialize`` reply: validating needs the settings model (pydantic), which the reply does not. They
+        are applied at ``initialized``, or before if anything reads :attr:`settings` first."""
+        self._initial = options
+
+    def apply_initial_settings(self) -> None:
+        """Validate and use the deferred ``initializationOptions`` (once); invalid ones are named to the user."""
+        options, self._initial = self._initial, _NOT_GIVEN
+        if options is _NOT_GIVEN or options is None:
+            return
+        if not isinstance(options, dict):
+            self.apply_settings(options, source="initializationOptions")  # names the problem
+            return
+        if self.apply_settings(options, source="initializationOptions"):
+            self.init_options = dict(options)
+
     def apply_settings(self, data: Any, *, source: str) -> bool:
         """Validate and use ``data``; on error tell the user which fields are wrong and keep the previous ones."""
+        from codeconductor.ensemble import SettingsError, parse_settings
+
         try:
             settings = parse_settings(data, source=source)
         except SettingsError as exc:
@@ -394,7 +429,8 @@ class CodeConductorServer(LanguageServer):
 
     def send_status(self) -> None:
         """``codeconductor/status`` for status bars: how many models, how many runs in flight."""
-        self.protocol.notify(STATUS_NOTIFICATION, {"models": self.model_count, "running": len(self._runs)})
+        status: StatusNotification = {"models": self.model_count, "running": len(self._runs)}
+        self.protocol.notify(STATUS_NOTIFICATION, status)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference so it is not garbage-collected mid-way."""

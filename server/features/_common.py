@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from lsprotocol import types as lsp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,7 @@ from pygls.workspace import TextDocument
 from codeconductor.ensemble import CodeConductorError, FunctionAt, ProgressEvent, Result, function_at
 
 from ..edits import language_of
+from ..protocol import LspRange, RunResponse, RunStatus, Status, StoppedStatus, lsp_range
 from ..server import CodeConductorServer, RunCancelled
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "PositionArgs",
     "Progress",
     "RangeArgs",
+    "Stopped",
+    "Target",
     "alternative_title",
     "consensus_label",
     "function_at_line",
@@ -84,12 +87,16 @@ def parse(args: tuple[Any, ...], model: type[_A]) -> _A:
 # ---- targets and labels --------------------------------------------------------------------------------------
 
 
-def target_argument(doc: TextDocument, start: int, end: int) -> dict[str, Any]:
+class Target(TypedDict):
+    """The argument a code action hands to its command: the document and whole lines."""
+
+    uri: str
+    range: LspRange
+
+
+def target_argument(doc: TextDocument, start: int, end: int) -> Target:
     """The ``{uri, range}`` a code action hands to its command: whole lines ``[start, end)``."""
-    return {
-        "uri": doc.uri,
-        "range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}},
-    }
+    return {"uri": doc.uri, "range": lsp_range(start, 0, end, 0)}
 
 
 def function_at_line(ls: CodeConductorServer, doc: TextDocument, line: int) -> FunctionAt:
@@ -139,9 +146,16 @@ class Progress:
             self.report(f"{event.done}/{event.total} models answered", percentage)
 
 
-def run_reply(run_id: str, status: str, message: str) -> dict[str, Any]:
-    """A command's reply about run ``run_id``, nothing applied (yet); as it stands when the run gave no result
-    (cancelled, failed)."""
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """A run that gave no result: the user cancelled it, or the engine failed (``message`` says why)."""
+
+    status: StoppedStatus
+    message: str
+
+
+def run_reply(run_id: str, status: RunStatus, message: str) -> RunResponse:
+    """A command's reply about run ``run_id``, nothing applied (yet)."""
     return {"runId": run_id, "status": status, "applied": False, "message": message}
 
 
@@ -152,10 +166,10 @@ async def tracked_run(
     work: Callable[[Progress], Coroutine[Any, Any, _O]],
     *,
     summary: Callable[[_O], str],
-) -> _O | dict[str, Any]:
+) -> _O | Stopped:
     """Run ``work`` (given the run's progress) as the cancellable run ``run_id``
     (:meth:`~codeconductor.server.server.CodeConductorServer.track_run`) under a progress titled ``title``, ended with the
-    outcome's ``summary`` (or why it stopped). On cancellation or an engine error: the command's reply instead."""
+    outcome's ``summary`` (or why it stopped). On cancellation or an engine error: :class:`Stopped` instead."""
     token = await ls.create_progress(title)
     end_message = "cancelled"
     try:
@@ -163,12 +177,12 @@ async def tracked_run(
         end_message = summary(outcome)
         return outcome
     except RunCancelled:
-        return run_reply(run_id, "cancelled", "cancelled")
+        return Stopped(Status.CANCELLED, "cancelled")
     except CodeConductorError as exc:
         logger.warning("run %s failed: %s", run_id, exc)
         end_message = str(exc)
         ls.show(f"CodeConductor: {exc}", 1)
-        return run_reply(run_id, "failed", str(exc))
+        return Stopped(Status.FAILED, str(exc))
     finally:
         if token is not None:
             ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=end_message))

@@ -8,6 +8,7 @@ the user picks it (see ``commands.py`` for why commands rather than ``codeAction
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -17,10 +18,11 @@ from codeconductor.ensemble import TaskKind, function_at, is_python
 
 from .. import preview
 from ..edits import language_of, target_span
+from ..protocol import Command
 from ..server import CodeConductorServer
-from ._common import alternative_title, consensus_label, target_argument
+from ._common import Target, alternative_title, consensus_label, target_argument
 
-__all__ = ["KINDS", "REJECT_TITLE", "register"]
+__all__ = ["KINDS", "REJECT_TITLE", "code_actions"]
 
 KINDS = {
     TaskKind.FIX: "quickfix.codeconductor.fix",
@@ -50,9 +52,9 @@ def _wanted(kind: str, only: list[str] | None) -> bool:
     return not only or any(kind == o or kind.startswith(o + ".") for o in only)
 
 
-def _action(title: str, kind: str, command: str, argument: dict[str, Any], **extra: Any) -> lsp.CodeAction:
+def _action(title: str, kind: str, command: Command, argument: Mapping[str, Any], **extra: Any) -> lsp.CodeAction:
     return lsp.CodeAction(
-        title=title, kind=kind, command=lsp.Command(title=title, command=command, arguments=[argument]), **extra
+        title=title, kind=kind, command=lsp.Command(title=title, command=command.value, arguments=[argument]), **extra
     )
 
 
@@ -69,23 +71,23 @@ def code_actions(ls: CodeConductorServer, params: lsp.CodeActionParams) -> list[
             continue
         if task is TaskKind.IMPLEMENT and not ls.is_stub(doc, start, end, language_of(doc)):
             continue
-        actions.append(_action(_TITLES[task], KINDS[task], "codeconductor.run", {**target, "task": task.value}))
+        actions.append(_action(_TITLES[task], KINDS[task], Command.RUN, {**target, "task": task.value}))
     if _wanted(KINDS[TaskKind.REVIEW], only):
-        actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], "codeconductor.review", target))
+        actions.append(_action(_TITLES[TaskKind.REVIEW], KINDS[TaskKind.REVIEW], Command.REVIEW, target))
     actions.extend(a for a in fresh if a not in actions)
     actions.extend(_test_actions(ls, doc, params.range.start.line, target_argument(doc, start, end), only))
     return actions
 
 
 def _test_actions(
-    ls: CodeConductorServer, doc: TextDocument, line: int, target: dict[str, Any], only: list[str] | None
+    ls: CodeConductorServer, doc: TextDocument, line: int, target: Target, only: list[str] | None
 ) -> list[lsp.CodeAction]:
     """ "Make tests pass" and "Generate tests", offered when the cursor or selection is in a Python function."""
     if not is_python(language_of(doc)) or function_at(ls.blocks(doc, "python", line), line, "python") is None:
         return []
-    offered = (
-        (_FIX_TITLE, FIX_KIND, "codeconductor.fixWithTests", target | {"version": doc.version}),
-        (_GEN_TITLE, GEN_KIND, "codeconductor.generateTests", target),
+    offered: tuple[tuple[str, str, Command, Mapping[str, Any]], ...] = (
+        (_FIX_TITLE, FIX_KIND, Command.FIX_WITH_TESTS, {**target, "version": doc.version}),
+        (_GEN_TITLE, GEN_KIND, Command.GENERATE_TESTS, target),
     )
     return [
         _action(title, kind, command, argument) for title, kind, command, argument in offered if _wanted(kind, only)
@@ -102,9 +104,9 @@ def _fresh_results(
     # Where the client can show a diff (its own preview, or change annotations), alternatives are previewed
     # first; elsewhere picking one is the user's explicit choice of code they can read in the hover.
     alternative_command = (
-        "codeconductor.preview"
+        Command.PREVIEW
         if ls.settings.apply != "never" and (preview.client_previews(ls) or preview.annotations_supported(ls))
-        else "codeconductor.applySuggestion"
+        else Command.APPLY_SUGGESTION
     )
     for record in ls.store.overlapping(uri, min(start, line), max(end, line + 1)):
         c = record.result.consensus
@@ -116,12 +118,12 @@ def _fresh_results(
                 _action(
                     f"Accept: {offer.label}",
                     APPLY_KIND,
-                    "codeconductor.applySuggestion",
+                    Command.APPLY_SUGGESTION,
                     {**target, "version": offer.version},
                     is_preferred=True,
                 )
             )
-            actions.append(_action(REJECT_TITLE, APPLY_KIND, "codeconductor.reject", target))
+            actions.append(_action(REJECT_TITLE, APPLY_KIND, Command.REJECT, target))
         if record.task is TaskKind.REVIEW or not c.clusters:
             continue
         if not record.applied and record.pending is None and not record.rejected and offer is None and c.offers_edit:
@@ -129,7 +131,7 @@ def _fresh_results(
                 _action(
                     consensus_label(record.result),
                     APPLY_KIND,
-                    "codeconductor.applySuggestion",
+                    Command.APPLY_SUGGESTION,
                     {"runId": record.id, "cluster": 0},
                     is_preferred=True,
                 )
@@ -161,23 +163,9 @@ def _fresh_results(
                 _action(
                     f"Apply fix: {finding.message[:60]}",
                     APPLY_KIND,
-                    "codeconductor.applySuggestion",
+                    Command.APPLY_SUGGESTION,
                     {"runId": found.id, "finding": number},
                     diagnostics=[diag],
                 )
             )
     return actions
-
-
-def register(ls: CodeConductorServer) -> None:
-    ls.feature(
-        lsp.TEXT_DOCUMENT_CODE_ACTION,
-        lsp.CodeActionOptions(
-            code_action_kinds=[
-                lsp.CodeActionKind.QuickFix,
-                lsp.CodeActionKind.RefactorRewrite,
-                lsp.CodeActionKind.Refactor,
-            ],
-            resolve_provider=False,
-        ),
-    )(code_actions)

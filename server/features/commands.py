@@ -13,7 +13,6 @@ import asyncio
 from pathlib import Path
 from typing import Any, Literal
 
-from lsprotocol import types as lsp
 from pydantic import Field
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
@@ -33,25 +32,32 @@ from codeconductor.ensemble.project import project_for, runs_in_project
 
 from .. import preview
 from ..diagnostics import publish
-from ..edits import apply_lines, doc_lines, language_of, line_span, replacement_lines, span_range
+from ..edits import apply_lines, doc_lines, language_of, line_span, planned_edit, range_json, replacement_lines
+from ..protocol import (
+    CancelResponse,
+    HistoryReportResponse,
+    ModelsResponse,
+    RunResponse,
+    RunStatus,
+    Status,
+    StatusResponse,
+)
 from ..runs import Offer, RunRecord, Span
 from ..server import CodeConductorServer, document_context
-from ._common import Args, RangeArgs, alternative_title, consensus_label, parse, run_reply, tracked_run
+from ._common import Args, RangeArgs, Stopped, alternative_title, consensus_label, parse, run_reply, tracked_run
 
-__all__ = ["COMMANDS", "register"]
-
-COMMANDS = [
-    "codeconductor.run",
-    "codeconductor.review",
-    "codeconductor.ask",
-    "codeconductor.applySuggestion",
-    "codeconductor.listModels",
-    "codeconductor.refreshModels",
-    "codeconductor.cancel",
-    "codeconductor.status",
-    "codeconductor.reject",
-    "codeconductor.preview",
-    "codeconductor.historyReport",
+__all__ = [
+    "apply_suggestion",
+    "ask",
+    "cancel",
+    "history_report",
+    "list_models",
+    "preview_suggestion",
+    "refresh_models",
+    "reject_suggestion",
+    "review",
+    "run_code",
+    "status",
 ]
 
 
@@ -97,42 +103,38 @@ class CancelArgs(Args):
     run_id: str | None = None
 
 
-def _range_json(rng: lsp.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": rng.start.line, "character": rng.start.character},
-        "end": {"line": rng.end.line, "character": rng.end.character},
-    }
-
-
-def _response(run_id: str, status: str, result: Result | None, message: str = "", **extra: Any) -> dict[str, Any]:
+def _response(run_id: str, status: RunStatus, result: Result | None, message: str = "") -> RunResponse:
+    """A reply about run ``run_id`` with what its ``result`` (if any) says: how sure, how many agree, the whole
+    result."""
     out = run_reply(run_id, status, message)
     if result is not None:
         c = result.consensus
         out.update(
-            confidence=c.confidence,
-            agree=c.agree,
-            answered=c.answered,
-            asked=c.asked,
-            alternatives=max(0, len(c.clusters) - 1),
-            unchecked=c.unchecked,
-            result=result.model_dump(mode="json"),
+            {
+                "confidence": c.confidence,
+                "agree": c.agree,
+                "answered": c.answered,
+                "asked": c.asked,
+                "alternatives": max(0, len(c.clusters) - 1),
+                "unchecked": c.unchecked,
+                "result": result.model_dump(mode="json"),
+            }
         )
-    out.update(extra)
     return out
 
 
 def _stale(
     ls: CodeConductorServer, doc: TextDocument, version: int | None, run_id: str, result: Result | None
-) -> dict[str, Any]:
+) -> RunResponse:
     message = (
         f"CodeConductor: {doc.uri} changed (version {version} -> {doc.version}) since the request; "
         "nothing was changed. Run it again on the current text."
     )
     ls.show(message, 2)
-    return _response(run_id, "stale", result, message)
+    return _response(run_id, Status.STALE, result, message)
 
 
-async def _run(ls: CodeConductorServer, run_id: str, request: Request) -> Result | dict[str, Any]:
+async def _run(ls: CodeConductorServer, run_id: str, request: Request) -> Result | Stopped:
     """Run the ensemble; on cancellation or an engine error, the response to return instead."""
     return await tracked_run(
         ls,
@@ -167,7 +169,7 @@ async def _in_project(ls: CodeConductorServer, doc: TextDocument, context: CodeC
     return context if project is None else context.model_copy(update={"project": project})
 
 
-async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def run_code(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.run``: fix/improve/implement/docstring/tests on a range, applied when still current."""
     a = parse(args, RunArgs)
     doc = ls.document(a.uri)
@@ -179,8 +181,8 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     context = await _in_project(ls, doc, _context(doc, start, end))
     request = Request(task=TaskKind(a.task), context=context, instruction=a.instruction)
     outcome = await _run(ls, run_id, request)
-    if isinstance(outcome, dict):
-        return outcome
+    if isinstance(outcome, Stopped):
+        return run_reply(run_id, outcome.status, outcome.message)
     result = outcome
     c = result.consensus
     replaced = "".join(doc.lines[start:end])
@@ -188,7 +190,7 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         reason = "no usable answer from the models. " + "; ".join(c.notes or result.notes)
         message = f"CodeConductor: {reason}"
         ls.show(message, 2)
-        return _response(run_id, "noConsensus", result, message, noEdit=reason)
+        return _response(run_id, Status.NO_CONSENSUS, result, message) | {"noEdit": reason}
     if doc.version != version:
         return _stale(ls, doc, version, run_id, result)
     record = RunRecord(
@@ -207,20 +209,23 @@ async def run_code(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         message = f"CodeConductor: {c.no_edit}"
         ls.show(message, 3)
         publish(ls, doc.uri)
-        return _response(run_id, "noEdit", result, message)
+        return _response(run_id, Status.NO_EDIT, result, message)
     new_lines = replacement_lines(doc, start, end, c.pick)
-    rng = span_range(doc, start, end)
     label = consensus_label(result)
-    extra = {"label": label, "range": _range_json(rng), "newText": "\n".join(new_lines) + "\n"}
     if not a.apply:
         publish(ls, doc.uri)
-        return _response(run_id, "proposed", result, label, **extra)
+        planned = planned_edit(doc, start, end, new_lines)
+        return _response(run_id, Status.PROPOSED, result, label) | {
+            "label": label,
+            "range": range_json(planned.range),
+            "newText": planned.new_text,
+        }
     offered = await preview.offer(ls, doc, record, new_lines, cluster=0, label=label, version=version)
     publish(ls, doc.uri)
-    return _response(run_id, offered.pop("status"), result, offered.pop("message"), **extra) | offered
+    return _response(run_id, offered["status"], result, offered["message"]) | offered
 
 
-async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def review(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.review``: findings published as diagnostics, with quick fixes where a model gave one."""
     a = parse(args, ReviewArgs)
     doc = ls.document(a.uri)
@@ -235,8 +240,8 @@ async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         return _stale(ls, doc, a.version, run_id, None)
     request = Request(task=TaskKind.REVIEW, context=_context(doc, start, end), instruction=a.instruction)
     outcome = await _run(ls, run_id, request)
-    if isinstance(outcome, dict):
-        return outcome
+    if isinstance(outcome, Stopped):
+        return run_reply(run_id, outcome.status, outcome.message)
     result = outcome
     if doc.version != version:
         return _stale(ls, doc, version, run_id, result)
@@ -256,12 +261,14 @@ async def review(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     )
     ls.store.add(record)
     publish(ls, doc.uri)
-    status = "reviewed" if result.consensus.kind != "none" else "noConsensus"
+    status: RunStatus = Status.REVIEWED if result.consensus.kind != "none" else Status.NO_CONSENSUS
     message = f"{len(findings)} finding{'s' if len(findings) != 1 else ''} ({result.summary})"
-    return _response(run_id, status, result, message, findings=[f.model_dump(mode="json") for f in findings])
+    out = _response(run_id, status, result, message)
+    out["findings"] = [f.model_dump(mode="json") for f in findings]
+    return out
 
 
-async def ask(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def ask(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.ask``: a free question about the selection (or the file, or nothing)."""
     a = parse(args, AskArgs)
     if a.uri is not None:
@@ -277,15 +284,15 @@ async def ask(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         ctx = CodeContext(language=language_from_path(None), selection="")
     run_id = ls.store.new_id()
     outcome = await _run(ls, run_id, Request(task=TaskKind.ASK, context=ctx, instruction=a.question))
-    if isinstance(outcome, dict):
-        return outcome | {"answer": ""}
+    if isinstance(outcome, Stopped):
+        return run_reply(run_id, outcome.status, outcome.message) | {"answer": ""}
     result = outcome
     answer = result.consensus.pick
-    status = "answered" if answer.strip() else "noConsensus"
-    return _response(run_id, status, result, result.summary, answer=answer)
+    status: RunStatus = Status.ANSWERED if answer.strip() else Status.NO_CONSENSUS
+    return _response(run_id, status, result, result.summary) | {"answer": answer}
 
 
-async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.applySuggestion``: the consensus, an alternative cluster, or a finding's fix."""
     a = parse(args, ApplyArgs)
     record = ls.store.get(a.run_id)
@@ -305,7 +312,7 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         finding = c.findings[a.finding]
         span = record.findings[a.finding]
         if span is None or not span.alive:
-            return {"applied": False, "status": "gone", "message": "that finding's lines were edited since"}
+            return {"applied": False, "status": Status.GONE, "message": "that finding's lines were edited since"}
         if not finding.fix:
             raise JsonRpcInvalidParams(f"finding {a.finding} has no fix")
         new_lines = replacement_lines(doc, span.start, span.end, finding.fix)
@@ -326,7 +333,7 @@ async def apply_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any
     return out
 
 
-def _refusal(record: RunRecord, index: int) -> dict[str, Any] | None:
+def _refusal(record: RunRecord, index: int) -> RunResponse | None:
     """The reply when cluster ``index`` failed the trust gate: an answer that breaks the user's code is shown
     (hover, diff), never previewed for acceptance or applied, in every front end."""
     c = record.result.consensus
@@ -334,7 +341,7 @@ def _refusal(record: RunRecord, index: int) -> dict[str, Any] | None:
     refused = refused or (c.no_edit if index == 0 else None)
     if refused is None:
         return None
-    return {"applied": False, "status": "refused", "message": f"not applied: {refused}"}
+    return {"applied": False, "status": Status.REFUSED, "message": f"not applied: {refused}"}
 
 
 def _cluster_code(record: RunRecord, index: int) -> str:
@@ -349,13 +356,13 @@ def _cluster_code(record: RunRecord, index: int) -> str:
     return code
 
 
-def _gone(ls: CodeConductorServer, run_id: str) -> dict[str, Any]:
+def _gone(ls: CodeConductorServer, run_id: str) -> RunResponse:
     message = f"CodeConductor: result {run_id} is gone (its code was edited since, or it never existed)."
     ls.show(message, 2)
-    return {"applied": False, "status": "gone", "message": message}
+    return {"applied": False, "status": Status.GONE, "message": message}
 
 
-async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.preview``: show the consensus or a dissenting cluster's edit the way previews are shown
     (``server/preview.py``), whatever the ``apply`` setting says: the user asked to see it."""
     a = parse(args, ClusterArgs)
@@ -376,7 +383,7 @@ async def preview_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, A
     return out
 
 
-def reject_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+def reject_suggestion(ls: CodeConductorServer, *args: Any) -> RunResponse:
     """``codeconductor.reject``: the user rejected the previewed edit (or cluster ``cluster``'s): recorded as
     feedback; the document is not touched (nothing was changed)."""
     a = parse(args, ClusterArgs)
@@ -392,20 +399,26 @@ def reject_suggestion(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         members = preview.members_of(record, index)
     preview.reject(ls, record, index, members)
     publish(ls, record.uri)
-    return {"runId": record.id, "cluster": index, "status": "rejected", "applied": False, "message": "nothing changed"}
+    return {
+        "runId": record.id,
+        "cluster": index,
+        "status": Status.REJECTED,
+        "applied": False,
+        "message": "nothing changed",
+    }
 
 
-async def list_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def list_models(ls: CodeConductorServer, *args: Any) -> ModelsResponse:
     a = parse(args, ModelsArgs)
     return await _models(ls, a.refresh)
 
 
-async def refresh_models(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def refresh_models(ls: CodeConductorServer, *args: Any) -> ModelsResponse:
     parse(args, ModelsArgs)
     return await _models(ls, True)
 
 
-async def _models(ls: CodeConductorServer, refresh: bool) -> dict[str, Any]:
+async def _models(ls: CodeConductorServer, refresh: bool) -> ModelsResponse:
     try:
         models = await ls.refresh_models(refresh)
         endpoints = await ls.pipeline.endpoints()
@@ -418,7 +431,7 @@ async def _models(ls: CodeConductorServer, refresh: bool) -> dict[str, Any]:
     }
 
 
-def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+def history_report(ls: CodeConductorServer, *args: Any) -> HistoryReportResponse:
     """``codeconductor.historyReport``: the history dashboard (``codeconductor stats --html``) as ``{html}``, for
     an editor to show; ``html`` is empty with the reason in ``message`` when the history is off."""
     parse(args, Args)
@@ -431,29 +444,11 @@ def history_report(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     return {"html": render_report(history), "message": f"{history.run_count()} runs recorded"}
 
 
-def cancel(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+def cancel(ls: CodeConductorServer, *args: Any) -> CancelResponse:
     a = parse(args, CancelArgs)
     return {"cancelled": ls.cancel_run(a.run_id)}
 
 
-def status(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+def status(ls: CodeConductorServer, *args: Any) -> StatusResponse:
     parse(args, Args)
     return {"models": ls.model_count, "running": len(ls.running), "runs": ls.running}
-
-
-def register(ls: CodeConductorServer) -> None:
-    handlers = {
-        "codeconductor.run": run_code,
-        "codeconductor.review": review,
-        "codeconductor.ask": ask,
-        "codeconductor.applySuggestion": apply_suggestion,
-        "codeconductor.listModels": list_models,
-        "codeconductor.refreshModels": refresh_models,
-        "codeconductor.cancel": cancel,
-        "codeconductor.status": status,
-        "codeconductor.reject": reject_suggestion,
-        "codeconductor.preview": preview_suggestion,
-        "codeconductor.historyReport": history_report,
-    }
-    for name, handler in handlers.items():
-        ls.command(name)(handler)

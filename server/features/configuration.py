@@ -69,17 +69,13 @@ async def _discover(ls: CodeConductorServer) -> None:
 def register(ls: CodeConductorServer) -> None:
     @ls.feature(lsp.INITIALIZE)
     def on_initialize(server: CodeConductorServer, params: lsp.InitializeParams) -> None:
-        options = _section(_plain(params.initialization_options))
-        if options is None:
-            return
-        if not isinstance(options, dict):
-            server.apply_settings(options, source="initializationOptions")  # names the problem
-            return
-        if server.apply_settings(options, source="initializationOptions"):
-            server.init_options = dict(options)
+        # Validated at `initialized`, after the reply (the reply needs no settings; validating them imports the
+        # settings model): the client gets its answer as fast as from a server that does nothing.
+        server.defer_initial_settings(_section(_plain(params.initialization_options)))
 
     @ls.feature(lsp.INITIALIZED)
     async def on_initialized(server: CodeConductorServer, params: lsp.InitializedParams) -> None:
+        server.apply_initial_settings()  # (or earlier: whatever reads server.settings first applies them)
         await pull_configuration(server)
         server.spawn(_discover(server))
 

@@ -29,15 +29,16 @@ from pygls.workspace import TextDocument
 from codeconductor.ensemble import ProgressEvent, TaskKind, find_project_tests, span_lines
 
 from .. import preview
-from ..edits import doc_lines, line_span
+from ..edits import doc_lines, line_span, planned_edit
+from ..protocol import FixStatus, FixWithTestsResponse, GenerateTestsResponse, Status
 from ..runs import RunRecord, Span
 from ..server import CodeConductorServer
-from ._common import Args, Progress, RangeArgs, function_at_line, parse, run_reply, tracked_run
+from ._common import Args, Progress, RangeArgs, Stopped, function_at_line, parse, tracked_run
 
 if TYPE_CHECKING:
     from codeconductor.ensemble import FixOutcome, FixProgress
 
-__all__ = ["register"]
+__all__ = ["fix_command", "generate_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,19 @@ def _root_of(ls: CodeConductorServer, doc: TextDocument) -> tuple[Path, str]:
     return path.parent, path.name
 
 
-async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+# The loop's own outcome (codeconductor.ensemble.fixloop.FixOutcome.status) as the reply's status.
+_OUTCOME_STATUS: dict[str, FixStatus] = {
+    "passed": Status.PASSED,
+    "already_passing": Status.ALREADY_PASSING,
+    "failed": Status.FAILED,
+}
+
+
+def _fix_reply(run_id: str, status: FixStatus, message: str) -> FixWithTestsResponse:
+    return {"runId": run_id, "status": status, "applied": False, "message": message}
+
+
+async def fix_command(ls: CodeConductorServer, *args: Any) -> FixWithTestsResponse:
     # The loop pulls in the consensus and the sandbox: imported when first used, so the server starts fast.
     from codeconductor.ensemble import FixTarget, fix_with_tests
 
@@ -79,7 +92,7 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
     doc = ls.document(a.uri)
     version = doc.version
     if a.version is not None and a.version != version:
-        return {"status": "stale", "applied": False, "message": f"{doc.uri} changed since the request"}
+        return {"status": Status.STALE, "applied": False, "message": f"{doc.uri} changed since the request"}
     start_line, _ = line_span(doc, a.range.to_lsp())
     found = function_at_line(ls, doc, start_line)
     function = found.name
@@ -91,7 +104,7 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
             "pass test ids (e.g. tests/test_x.py::test_y) in the command's `tests` argument."
         )
         ls.show(message, 2)
-        return {"status": "noTests", "applied": False, "message": message}
+        return {"status": Status.NO_TESTS, "applied": False, "message": message}
     run_id = ls.store.new_id()
 
     def report(progress: Progress, event: FixProgress) -> None:
@@ -109,8 +122,8 @@ async def fix_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
         ),
         summary=lambda done: done.message,
     )
-    if isinstance(outcome, dict):
-        return outcome
+    if isinstance(outcome, Stopped):
+        return _fix_reply(run_id, outcome.status, outcome.message)
     span = (found.start, found.end)
     return await _deliver(ls, doc, a=a, run_id=run_id, version=version, outcome=outcome, span=span, tests=tests)
 
@@ -125,11 +138,10 @@ async def _deliver(
     outcome: FixOutcome,
     span: tuple[int, int],
     tests: list[str],
-) -> dict[str, Any]:
-    out = run_reply(run_id, outcome.status, outcome.message) | {
-        "tests": tests,
-        "outcome": outcome.model_dump(mode="json", exclude={"result"}),
-    }
+) -> FixWithTestsResponse:
+    out = _fix_reply(run_id, _OUTCOME_STATUS[outcome.status], outcome.message)
+    out["tests"] = tests
+    out["outcome"] = outcome.model_dump(mode="json", exclude={"result"})
     if outcome.status != "passed" or outcome.result is None:
         ls.show(f"CodeConductor: {outcome.message}", 3 if outcome.status == "already_passing" else 2)
         return out
@@ -146,21 +158,27 @@ async def _deliver(
     ls.store.add(record)
     # Exactly the text the tests passed on, not a second rendering of the pick.
     new_lines = span_lines(doc.source, outcome.new_text, start, end)
-    out["newText"] = "\n".join(new_lines) + "\n"
+    out["newText"] = planned_edit(doc, start, end, new_lines).new_text
     if not a.apply:
-        return out | {"status": "proposed"}
+        out["status"] = Status.PROPOSED
+        return out
     label = f"Apply fix: {outcome.message}"
     # Through the preview like every edit (server/preview.py); "passed" stays the status once it is applied.
     offered = await preview.offer(
         ls, doc, record, new_lines, cluster=0, label=label, version=version, members=list(outcome.pick_models)
     )
     if offered["applied"]:
-        return out | {"applied": True}
-    extra = {k: offered[k] for k in ("range", "preview", "version", "uri", "oldText") if k in offered}
-    return out | extra | {"status": offered["status"], "message": offered["message"]}
+        out["applied"] = True
+        return out
+    for key in ("range", "preview", "version", "uri", "oldText"):
+        if key in offered:
+            out[key] = offered[key]
+    out["status"] = offered["status"]  # type: ignore[typeddict-item]  # not applied: preview | proposed | rejected | stale
+    out["message"] = offered["message"]
+    return out
 
 
-async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any]:
+async def generate_command(ls: CodeConductorServer, *args: Any) -> GenerateTestsResponse:
     from codeconductor.ensemble import generate_tests
 
     a = parse(args, GenArgs)
@@ -188,10 +206,14 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         ),
         summary=lambda done: done.message,
     )
-    if isinstance(outcome, dict):
-        return outcome
+    if isinstance(outcome, Stopped):
+        return {"runId": run_id, "status": outcome.status, "applied": False, "message": outcome.message}
     uri = (root / outcome.path).as_uri()
-    out = run_reply(run_id, "generated" if outcome.content else "noTests", outcome.message) | {
+    out: GenerateTestsResponse = {
+        "runId": run_id,
+        "status": Status.GENERATED if outcome.content else Status.NO_TESTS,
+        "applied": False,
+        "message": outcome.message,
         "uri": uri,
         "content": outcome.content,
         "outcome": outcome.model_dump(mode="json", exclude={"result"}),
@@ -217,10 +239,7 @@ async def generate_command(ls: CodeConductorServer, *args: Any) -> dict[str, Any
         )
     except Exception as exc:
         logger.warning("workspace/applyEdit failed: %s", exc)
-        return out | {"message": f"the editor did not create the file: {exc}"}
-    return out | {"applied": bool(reply.applied)}
-
-
-def register(ls: CodeConductorServer) -> None:
-    ls.command("codeconductor.fixWithTests")(fix_command)
-    ls.command("codeconductor.generateTests")(generate_command)
+        out["message"] = f"the editor did not create the file: {exc}"
+        return out
+    out["applied"] = bool(reply.applied)
+    return out

@@ -14,7 +14,7 @@ from ..diagnostics import tight_range
 from ..runs import RunRecord
 from ..server import CodeConductorServer
 
-__all__ = ["register", "render"]
+__all__ = ["hover", "render"]
 
 
 def _cluster_of(result: Result) -> dict[str, int]:
@@ -88,7 +88,3 @@ def hover(ls: CodeConductorServer, params: lsp.HoverParams) -> lsp.Hover | None:
         contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=render(record)),
         range=tight_range(doc, record.span),
     )
-
-
-def register(ls: CodeConductorServer) -> None:
-    ls.feature(lsp.TEXT_DOCUMENT_HOVER)(hover)

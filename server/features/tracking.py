@@ -11,24 +11,22 @@ from ..diagnostics import publish
 from ..edits import doc_lines
 from ..server import CodeConductorServer
 
-__all__ = ["register"]
+__all__ = ["did_change", "did_close"]
 
 
-def register(ls: CodeConductorServer) -> None:
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(server: CodeConductorServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        doc = server.workspace.text_documents.get(unquote(params.text_document.uri))
-        if doc is None or not server.store.for_uri(doc.uri):
-            return  # the common case: nothing stored here, nothing to do
-        uri = doc.uri
-        changes = [(getattr(change, "range", None), change.text) for change in params.content_changes]
-        if server.store.on_change(uri, changes, doc_lines(doc)):
-            publish(server, uri)
+def did_change(server: CodeConductorServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    doc = server.workspace.text_documents.get(unquote(params.text_document.uri))
+    if doc is None or not server.store.for_uri(doc.uri):
+        return  # the common case: nothing stored here, nothing to do
+    uri = doc.uri
+    changes = [(getattr(change, "range", None), change.text) for change in params.content_changes]
+    if server.store.on_change(uri, changes, doc_lines(doc)):
+        publish(server, uri)
 
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(server: CodeConductorServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        had = bool(server.store.for_uri(uri))
-        server.forget(uri)
-        if had:
-            server.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+def did_close(server: CodeConductorServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    had = bool(server.store.for_uri(uri))
+    server.forget(uri)
+    if had:
+        server.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

@@ -4,33 +4,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from codeconductor.ensemble.errors import SettingsError
 from codeconductor.ensemble.settings import USER_ONLY_KEYS, Settings, parse_settings
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_generator() -> ModuleType:
-    path = ROOT / "scripts" / "gen_vscode_settings.py"
-    spec = importlib.util.spec_from_file_location("gen_vscode_settings", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = load_script("gen_vscode_settings")
 
 
 def _package() -> dict[str, Any]:

@@ -24,13 +24,7 @@ export const PreviewCommand = {
 } as const;
 
 /** What the server sends for an edit waiting to be accepted (codeconductor.run / preview / fixWithTests). */
-export interface PreviewResponse extends RunResponse {
-  uri?: string;
-  cluster?: number;
-  version?: number | null;
-  range?: { start: { line: number; character: number }; end: { line: number; character: number } };
-  preview?: string;
-}
+export type PreviewResponse = RunResponse;
 
 interface Pending {
   runId: string;

@@ -3,6 +3,10 @@
  * warning when the server is down or no model answers. Pure, so it is tested without an editor.
  */
 
+import type { EndpointInfo } from "./engine";
+
+export type { EndpointInfo };
+
 export type ServerState = "starting" | "running" | "stopped" | "failed";
 
 export interface StatusView {
@@ -48,15 +52,6 @@ export interface MenuItem {
   detail?: string;
   kind?: number; // -1: a separator (vscode.QuickPickItemKind.Separator)
   action?: "cancel" | "output" | "dashboard" | "refresh" | "models";
-}
-
-/** What discovery found at one server (codeconductor.ensemble.discovery.EndpointStatus). */
-export interface EndpointInfo {
-  name: string;
-  url: string;
-  state: string; // up | down | skipped-remote | skipped | error
-  models?: number;
-  detail?: string | null;
 }
 
 /** The last run the user made, as the status menu shows it. */
