@@ -449,21 +449,27 @@ def _unchecked_reason(
 ) -> str | None:
     """Why the pick was not checked against the user's code, or None when it was (or needs no run: a docstring
     edit is proven not to change the code). Implement has no code of the user's to hold the pick to: running it
-    on the docstring's examples and generated inputs is its check. A fix in a project is checked when it was
-    seen to fix something (a failing test or example of yours passes): otherwise only "it does something else"
-    was seen, which any wrong change also shows."""
+    on the docstring's examples and generated inputs is its check. A fix is checked when it was seen to fix
+    something (a failing test or example of yours passes), in a project or not: otherwise only "it does something
+    else" was seen, which any wrong change also shows."""
     if proven:
         return None
     if not observed.executed:
         return language.runtime_note or "nothing was run (verification is off, or nothing to run it on)"
     if observed.original is None and task in _ORACLE_TASKS:
         return "your code could not be run on its own, so nothing was compared with what it does"
-    in_project_fix = task is TaskKind.FIX and observed.in_project and observed.original is not None
-    if in_project_fix and pick is not None and observed.original is not None and not fix_shown(pick, observed.original):
-        return (
-            "no test or example of yours fails on your code, so nothing showed that it fixes the bug "
-            "(it keeps your passing tests passing)"
-        )
+    if (
+        task is TaskKind.FIX
+        and pick is not None
+        and observed.original is not None
+        and not fix_shown(pick, observed.original)
+    ):
+        if observed.in_project:
+            return (
+                "no test or example of yours fails on your code, so nothing showed that it fixes the bug "
+                "(it keeps your passing tests passing)"
+            )
+        return "no example of yours fails on your code, so nothing showed that it fixes the bug"
     return None
 
 

@@ -153,6 +153,30 @@ async def test_fix_keeps_passing_examples_and_must_change_something(executor: Sa
     assert "unchanged" in (only_wrong.no_edit or "")
 
 
+async def test_a_fix_of_code_that_passes_every_example_is_not_checked(executor: SandboxExecutor) -> None:
+    # The bug is where the examples do not look (negative numbers): nothing run shows that a fix fixes it.
+    passes_examples = '''def absolute(x: int) -> int:
+    """The distance of x from zero.
+
+    >>> absolute(3)
+    3
+    >>> absolute(0)
+    0
+    """
+    return x
+'''
+    no_op = "def absolute(x: int) -> int:\n    y = x\n    return y\n"  # the same program: it fixes nothing
+    right = "def absolute(x: int) -> int:\n    return -x if x < 0 else x\n"
+    only_no_op = await decide(_request(TaskKind.FIX, passes_examples), [_answer("a", no_op)], executor=executor)
+    assert not only_no_op.offers_edit
+    assert "fixes nothing" in (only_no_op.clusters[0].rejected or "")
+    result = await decide(_request(TaskKind.FIX, passes_examples), [_answer("b", right)], executor=executor)
+    assert result.offers_edit
+    assert result.unchecked is not None and "nothing showed that it fixes" in result.unchecked
+    assert not result.may_apply_unseen
+    assert result.confidence <= unchecked_cap(TaskKind.FIX)
+
+
 async def test_prose_is_never_the_code_pick(executor: SandboxExecutor) -> None:
     prose = "The function looks correct to me. It returns the primes below n."
     result = await decide(_request(TaskKind.IMPROVE), [_answer("a", prose), _answer("b", prose)], executor=executor)
