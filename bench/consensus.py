@@ -16,7 +16,7 @@ per task kind:
 
     python -m bench.consensus --task implement,improve,fix,docstring --samples FILE [--cache C.pkl] [--json]
     python -m bench.consensus --samples FILE --task improve --save-features F.jsonl   # features + verdicts
-    python -m bench.consensus --calibrate A.jsonl B.jsonl   # per-task fit, k-fold and leave-one-set-out ECE
+    python -m bench.consensus --calibrate A.jsonl B.jsonl [--l2 0.1]  # per-task fit, k-fold, leave-one-set-out ECE
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
     python -m bench.consensus --samples FILE --task implement,improve,fix --no-verify  # unchecked picks: share right
 
@@ -510,6 +510,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--calibrate", nargs="+", metavar="FEATURES", help="fit confidence on these --save-features files pooled"
     )
+    parser.add_argument(
+        "--l2",
+        type=float,
+        default=1.0,
+        help="ridge penalty of the --calibrate fit (the one-model fit uses 0.1: the least log-loss in codet's own "
+        "10-fold cross-validation)",
+    )
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--cache", help="pickle file keeping executions between runs (speeds up re-runs)")
@@ -522,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.calibrate:
-        out = calibrate(args.calibrate)
+        out = calibrate(args.calibrate, l2=args.l2)
         print(json.dumps(out) if args.json else json.dumps(out, indent=2))
         return
     if args.samples:
