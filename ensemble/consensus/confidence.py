@@ -121,7 +121,7 @@ COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
 # (``bench.sampling --humaneval 164 --save-features``) pooled. Held-out figures in docs/benchmarks.md, "Confidence
 # that knows how much the examples say".
 ONE_MODEL_COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
-    TaskKind.IMPLEMENT: (-5.909, 3.868, 8.521, -3.707, -1.606, 1.521, 1.846, 1.229, 0.0),
+    TaskKind.IMPLEMENT: (-4.867, 4.181, 8.212, -4.49, -1.826, 1.29, 2.125, 2.002, 0.0),
     TaskKind.FIX: (-4.811, 3.841, 5.373, -3.575, -0.588, 2.038, 1.166, 0.756, 2.104),
 }
 

@@ -99,7 +99,8 @@ def test_features_say_how_much_the_examples_tell_the_candidates_apart() -> None:
 
 def test_one_models_pick_failing_an_example_is_doubted_and_agreeing_passing_samples_are_trusted() -> None:
     """What the embedded picks measured (bench.sampling --humaneval, docs/benchmarks.md): of the picks failing a
-    docstring example none was right; of those whose samples all agreed and passed every example nearly all were."""
+    docstring example about 1 in 10 was right; of those whose samples all agreed and passed every example, nearly
+    all were."""
     agreeing = replace(BASE, one_model=1.0, share=1.0, pass_frac=1.0, examples=0.25, groups=0.25)
     failing = replace(agreeing, pass_frac=0.5, share=0.6, separating=0.5)
     assert confidence(failing, TaskKind.IMPLEMENT) < 0.2
