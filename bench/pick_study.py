@@ -4,15 +4,16 @@ The same consensus as a run (``decide_explained``) on HumanEvalPack's fix reques
 a pool of models (``bench.consensus``'s sample file); every candidate and the user's code are observed once
 (executions cached in ``--cache``), so the pick can be recomputed cheaply for many model sets and weighting rules:
 
-* ``observe``: run every candidate of the pool once (behaviours on the fix probe, hidden-test verdicts);
-* ``evaluate``: for each model set (the named sets, and every held-out subset of ``--subset-size`` models drawn
-  from the pool), the pick's pass rate under each rule vs the best single model of that set, with the history off
-  and with it replayed in task order (a real :class:`~codeconductor.ensemble.history.History` in a temp folder);
-* ``losses``: for each task the pick gets wrong and the set's best model gets right: which group won and why.
+* :meth:`Study.observe`: run every candidate of the pool once (behaviours on the fix probe, hidden-test verdicts);
+* :func:`evaluate_set`: for one model set (A, B, and ``--subsets`` held-out sets: one model with a prior >= 0.35
+  that A and B lack, plus ``--subset-size - 1`` drawn from the pool), the pick's pass rate under each rule of
+  :func:`rules` vs the set's best single model and ceiling, with the history off and (``--history``) replayed in
+  task order (a real :class:`~codeconductor.ensemble.history.History` in a temp folder); ``losses`` counts why
+  the best model's right answer was not picked, ``missed`` why no right answer was, where one was there.
 
 The hidden tests only score; a rule may use what a user's editor has (names, examples, the answers).
 
-    python -m bench.pick_study --cache /tmp/fix_pool.pkl --json OUT.json
+    python -m bench.pick_study --pool all --cache /tmp/fix_pool.pkl --subsets 12 --history --json OUT.json
 """
 
 from __future__ import annotations
