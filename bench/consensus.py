@@ -16,14 +16,14 @@ per task kind:
 
     python -m bench.consensus --task implement,improve,fix,docstring --samples FILE [--cache C.pkl] [--json]
     python -m bench.consensus --samples FILE --task improve --save-features F.jsonl   # features + verdicts
-    python -m bench.consensus --calibrate A.jsonl B.jsonl   # per-task fit, k-fold and leave-one-set-out ECE
+    python -m bench.consensus --calibrate A.jsonl B.jsonl [--l2 0.1]  # per-task fit, k-fold, leave-one-set-out ECE
     python -m bench.consensus --timing                 # consensus time for 8 candidates of 60 lines (medians)
     python -m bench.consensus --samples FILE --task implement,improve,fix --no-verify  # unchecked picks: share right
 
 Model reliability is estimated WITHOUT labels, as a history would: the share of a model's candidates that
 satisfy the docstring examples across all tasks of the run (``--weights examples``); ``--weights prior`` uses
-only what is known before the first request (:func:`codeconductor.ensemble.reliability.prior_for`, published scores: the
-history off), ``--weights uniform`` the same weight for every model.
+only what is known before the first request (:func:`codeconductor.ensemble.reliability.priors_for`, published
+scores: the history off), ``--weights uniform`` the same weight for every model.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from codeconductor.ensemble.consensus import candidates_for, decide, decide_expl
 from codeconductor.ensemble.consensus import extract as extract_mod
 from codeconductor.ensemble.consensus.confidence import NAMES, ONE_MODEL_NAMES, Features, confidence
 from codeconductor.ensemble.languages.python.docs import same_code_but_docs
-from codeconductor.ensemble.reliability import DEFAULT_WEIGHT, prior_for
+from codeconductor.ensemble.reliability import DEFAULT_WEIGHT, priors_for
 from codeconductor.ensemble.types import (
     AnswerStatus,
     CodeContext,
@@ -266,13 +266,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     await asyncio.gather(*(pass_one(t) for t in task_ids))
     weights = {m: (s[0] + 1) / (s[1] + 2) for m, s in model_examples.items()} if args.weights == "examples" else {}
-    for answer_list in answers.values():
-        for a in answer_list:
-            if (
-                args.weights == "prior"
-            ):  # what is known before any request: codeconductor.ensemble.reliability.prior_for
-                weights[a.model_id] = prior_for(a.model.name, {})
-            weights.setdefault(a.model_id, DEFAULT_WEIGHT)
+    run_models = {a.model_id: a.model for answer_list in answers.values() for a in answer_list}
+    if args.weights == "prior":  # what is known before any request: codeconductor.ensemble.reliability.priors_for
+        priors = priors_for(list(run_models.values()), {})
+        weights = {model_id: priors[m.name] for model_id, m in run_models.items()}
+    for model_id in run_models:
+        weights.setdefault(model_id, DEFAULT_WEIGHT)
     n = len(task_ids)
     model_pass: dict[str, list[bool]] = defaultdict(list)
     for results in cand_scores.values():
@@ -503,13 +502,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=("examples", "prior", "uniform"),
         default="examples",
         help="model weights: learned from example satisfaction over the whole run (a history that has seen every "
-        "task; default), the priors known before any request (prior_for: published scores), or all equal",
+        "task; default), the priors known before any request (priors_for: published scores), or all equal",
     )
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (quick runs)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
     parser.add_argument("--save-features", help="write each task's confidence features + verdict here (JSONL)")
     parser.add_argument(
         "--calibrate", nargs="+", metavar="FEATURES", help="fit confidence on these --save-features files pooled"
+    )
+    parser.add_argument(
+        "--l2",
+        type=float,
+        default=1.0,
+        help="ridge penalty of the --calibrate fit (the one-model fit uses 0.1: the least log-loss in codet's own "
+        "10-fold cross-validation)",
     )
     parser.add_argument("--timing", action="store_true", help="also time consensus for 8 candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -523,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.calibrate:
-        out = calibrate(args.calibrate)
+        out = calibrate(args.calibrate, l2=args.l2)
         print(json.dumps(out) if args.json else json.dumps(out, indent=2))
         return
     if args.samples:

@@ -9,6 +9,9 @@ nor distrusted.
   of an embedded model (:data:`codeconductor.ensemble.weights.EMBEDDED_PRIORS`); else its published HumanEval pass@1
   (:func:`published_prior`: the model's name, and the size its server reports, matched against
   :data:`PUBLISHED`); else :data:`DEFAULT_WEIGHT`. The history starts from this prior and refines it.
+* :func:`priors_for` — the priors of the models of one run: :func:`prior_for`, except that a model nothing is
+  known of counts as the median of the run's benchmarked models (not 0.5, which would put an unknown model above
+  a known-good one whose published score is under 0.5: GPT-3.5's 0.48). The pipeline and the history both use it.
 * :func:`weights_for` — the weight of each model of a run: what the history has learned of it, else its prior.
 * :func:`clamp_weight` — a weight as the consensus uses it, in ``[MIN_WEIGHT, 1]``: no model is ever "never", and
   one that is not a number (NaN, infinite) counts as barely trusted rather than failing the run.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +37,9 @@ __all__ = [
     "PublishedScore",
     "clamp_weight",
     "glob_prior",
+    "known_prior",
     "prior_for",
+    "priors_for",
     "published_prior",
     "weights_for",
 ]
@@ -158,24 +164,51 @@ def glob_prior(name: str, globs: Mapping[str, float]) -> float | None:
     return None if best is None else best[1]
 
 
-def prior_for(name: str, globs: Mapping[str, float], parameter_size: str | None = None) -> float:
-    """The prior reliability of model ``name``: its ``model_weights`` entry (:func:`glob_prior`: the user's word
-    wins), else the measured prior of an embedded default model, else its published HumanEval pass@1
-    (:func:`published_prior`; ``parameter_size`` as the server reports it), else :data:`DEFAULT_WEIGHT`."""
+def known_prior(name: str, globs: Mapping[str, float], parameter_size: str | None = None) -> float | None:
+    """What is known of model ``name`` before any request: its ``model_weights`` entry (:func:`glob_prior`: the
+    user's word wins), else the measured prior of an embedded default model, else its published HumanEval pass@1
+    (:func:`published_prior`; ``parameter_size`` as the server reports it); None when nothing is."""
     found = glob_prior(name, globs)
-    if found is None:
-        found = embedded_prior(name)
-    if found is None:
-        found = published_prior(name, parameter_size)
+    return _benchmark_prior(name, parameter_size) if found is None else found
+
+
+def prior_for(name: str, globs: Mapping[str, float], parameter_size: str | None = None) -> float:
+    """The prior reliability of model ``name`` on its own: :func:`known_prior`, else :data:`DEFAULT_WEIGHT`.
+    Within a run use :func:`priors_for`, which places unknown models among the known ones."""
+    found = known_prior(name, globs, parameter_size)
     return DEFAULT_WEIGHT if found is None else found
+
+
+def priors_for(models: Sequence[ModelInfo], globs: Mapping[str, float]) -> dict[str, float]:
+    """Per model name, the prior of each model of one run: :func:`known_prior`; a model nothing is known of gets
+    the median of the benchmark priors (embedded measurement or published score) of the run's other models that
+    the user did not weigh - neither trusted nor distrusted among them - or :data:`DEFAULT_WEIGHT` when there is
+    none. The user's ``model_weights`` do not move it (distrusting one model must not distrust the others).
+    Measured on fix (docs/benchmarks.md, "Priors"): at 0.5, a model nobody knows outvoted known models whose
+    published score is under 0.5."""
+    benchmarked = [
+        value
+        for m in models
+        if glob_prior(m.name, globs) is None and (value := _benchmark_prior(m.name, m.parameter_size)) is not None
+    ]
+    neutral = statistics.median(benchmarked) if benchmarked else DEFAULT_WEIGHT
+    out: dict[str, float] = {}
+    for m in models:
+        found = known_prior(m.name, globs, m.parameter_size)
+        out[m.name] = neutral if found is None else found
+    return out
+
+
+def _benchmark_prior(name: str, parameter_size: str | None) -> float | None:
+    found = embedded_prior(name)
+    return published_prior(name, parameter_size) if found is None else found
 
 
 def weights_for(
     models: Sequence[ModelInfo], globs: Mapping[str, float], learned: Mapping[str, float] | None = None
 ) -> dict[str, float]:
     """Per model id, clamped: the ``learned`` weight (the history's, keyed by model id) where there is one, else
-    the model's prior from ``globs`` (:func:`prior_for`). Every model gets a weight."""
+    the model's prior from ``globs`` (:func:`priors_for`). Every model gets a weight."""
     known = learned or {}
-    return {
-        m.id: clamp_weight(known[m.id] if m.id in known else prior_for(m.name, globs, m.parameter_size)) for m in models
-    }
+    priors = priors_for(models, globs)
+    return {m.id: clamp_weight(known[m.id] if m.id in known else priors[m.name]) for m in models}

@@ -115,12 +115,14 @@ COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
     TaskKind.DOCSTRING: (4.595, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
 }
 # Per task kind, order as in Features.one_model_vector(): picks among samples of one model (the embedded default).
-# Fitted with ``bench.consensus --calibrate`` (ridge 1.0) on codet-codegen16b, 4 of its 20 samples per task;
-# held-out figures and the embedded model's own (small) check in docs/benchmarks.md, "Confidence of one model's
-# samples".
+# Fitted with ``bench.consensus --calibrate --l2 0.1`` (ridge 0.1: the least log-loss in codet's own 10-fold
+# cross-validation; the 1.0 of the several-model fit shrank these few-feature fits into under-confidence) on
+# codet-codegen16b (4 of its 20 samples per task) and, for implement, the embedded Qwen's own picks
+# (``bench.sampling --humaneval 164 --save-features``) pooled. Held-out figures in docs/benchmarks.md, "Confidence
+# that knows how much the examples say".
 ONE_MODEL_COEFFICIENTS: dict[TaskKind, tuple[float, ...]] = {
-    TaskKind.IMPLEMENT: (-3.432, 1.513, 3.829, -0.548, -0.979, 0.498, 1.187, -0.271, 0.0),
-    TaskKind.FIX: (-3.381, 1.238, 2.649, -0.562, -0.252, 0.564, 1.002, -0.067, 1.986),
+    TaskKind.IMPLEMENT: (-4.867, 4.181, 8.212, -4.49, -1.826, 1.29, 2.125, 2.002, 0.0),
+    TaskKind.FIX: (-4.811, 3.841, 5.373, -3.575, -0.588, 2.038, 1.166, 0.756, 2.104),
 }
 
 

@@ -3,7 +3,8 @@
 What the user gets: models that keep agreeing with the ensemble, passing the docstring examples and the user's
 tests, and whose suggestions the user applies, count for more in the next consensus; models that time out, fail
 or get rejected count for less. With few runs the weight stays near the prior (the ``model_weights`` setting,
-else 0.5: :func:`codeconductor.ensemble.reliability.prior_for`), so one lucky or unlucky run does not swing it.
+else a measured or published score, else the median of the run's other models' scores:
+:func:`codeconductor.ensemble.reliability.priors_for`), so one lucky or unlucky run does not swing it.
 
 The model
 ---------
@@ -30,8 +31,9 @@ Cancelled and skipped answers are no evidence: cancelling a model because a quor
 
 The prior is two-level so the estimate is honest with few runs and still learns across tasks:
 
-* model level: ``Beta(m0·n0, (1-m0)·n0)`` with ``m0`` the settings' prior (:func:`codeconductor.ensemble.reliability.prior_for`:
-  the exact or most specific matching ``model_weights`` entry, else 0.5) and ``n0`` =
+* model level: ``Beta(m0·n0, (1-m0)·n0)`` with ``m0`` the model's prior in the run
+  (:func:`codeconductor.ensemble.reliability.priors_for`: the exact or most specific matching ``model_weights``
+  entry, else its measured or published score, else the median of the run's scored models, else 0.5) and ``n0`` =
   :attr:`EvidenceWeights.prior_strength`, updated with the model's evidence on *other* task kinds, discounted by
   :attr:`EvidenceWeights.cross_task_discount` (being good at ``fix`` says something, not everything, about
   ``review``);

@@ -28,7 +28,7 @@ import platformdirs
 
 from ..consensus.gate import NO_CHANGE, UNSAFE
 from ..errors import HistoryDatabaseError, HistoryError
-from ..reliability import clamp_weight, prior_for
+from ..reliability import clamp_weight, prior_for, priors_for
 from ..settings import Settings
 from ..types import AnswerStatus, ConsensusResult, ModelAnswer, ModelInfo, Result, TaskKind
 from ._backend import Backend
@@ -431,12 +431,18 @@ class History:
         return self._posterior(name, per_task, None if task is None else str(task))
 
     def _posterior(
-        self, name: str, per_task: Mapping[str, Evidence], task: str | None, parameter_size: str | None = None
+        self,
+        name: str,
+        per_task: Mapping[str, Evidence],
+        task: str | None,
+        parameter_size: str | None = None,
+        prior: float | None = None,
     ) -> Posterior:
         total = sum(per_task.values(), Evidence())
         on_task = per_task.get(task, Evidence()) if task is not None else total
         other = total - on_task
-        return task_posterior(self._prior(name, parameter_size), on_task, other, self.evidence)
+        start = self._prior(name, parameter_size) if prior is None else prior
+        return task_posterior(start, on_task, other, self.evidence)
 
     def weights(self, task: TaskKind, models: Sequence[ModelInfo]) -> dict[str, float]:
         """Model id -> learned reliability in (0, 1] for ``task``. Keyed by model name internally, so one model
@@ -446,8 +452,12 @@ class History:
         except HistoryError as exc:
             log.warning("history: cannot read weights, using priors: %s", exc)
             evidence = {}
+        # The same priors as without a history (an unknown model among known ones: their median).
+        priors = priors_for(models, self.settings.model_weights)
         return {
-            m.id: clamp_weight(self._posterior(m.name, evidence.get(m.name, {}), str(task), m.parameter_size).mean)
+            m.id: clamp_weight(
+                self._posterior(m.name, evidence.get(m.name, {}), str(task), m.parameter_size, priors[m.name]).mean
+            )
             for m in models
         }
 

@@ -95,3 +95,15 @@ def test_features_say_how_much_the_examples_tell_the_candidates_apart() -> None:
     features = features_for(select(mixed), mixed, asked=3, answered=3)
     assert features.one_model == 0.0
     assert features.rivals_pass == 0.0  # the rival fails an example: the examples tell them apart
+
+
+def test_one_models_pick_failing_an_example_is_doubted_and_agreeing_passing_samples_are_trusted() -> None:
+    """What the embedded picks measured (bench.sampling --humaneval, docs/benchmarks.md): of the picks failing a
+    docstring example about 1 in 10 was right; of those whose samples all agreed and passed every example, nearly
+    all were."""
+    agreeing = replace(BASE, one_model=1.0, share=1.0, pass_frac=1.0, examples=0.25, groups=0.25)
+    failing = replace(agreeing, pass_frac=0.5, share=0.6, separating=0.5)
+    assert confidence(failing, TaskKind.IMPLEMENT) < 0.2
+    assert confidence(agreeing, TaskKind.IMPLEMENT) > 0.8
+    # Fewer samples agreeing (a split vote): less confident than a unanimous one, other things equal.
+    assert confidence(replace(agreeing, share=0.5), TaskKind.IMPLEMENT) < confidence(agreeing, TaskKind.IMPLEMENT)

@@ -426,4 +426,5 @@ def test_a_model_the_history_does_not_know_starts_from_its_published_prior(db: H
     learned = db.weights(TaskKind.FIX, [llama3, unknown])
     assert learned == weights_for([llama3, unknown], {})  # the history and the pipeline agree before any run
     assert learned[llama3.id] == pytest.approx(0.622)  # Llama 3 8B Instruct, published HumanEval pass@1
-    assert learned[unknown.id] == pytest.approx(0.5)
+    assert learned[unknown.id] == pytest.approx(0.622)  # nothing known: the median of the run's benchmarked models
+    assert db.weights(TaskKind.FIX, [unknown])[unknown.id] == pytest.approx(0.5)  # alone: neutral

@@ -12,6 +12,7 @@ from codeconductor.ensemble.reliability import (
     clamp_weight,
     glob_prior,
     prior_for,
+    priors_for,
     weights_for,
 )
 from codeconductor.ensemble.types import ModelInfo, ProviderKind
@@ -79,6 +80,7 @@ def test_clamp_bounds_every_weight(raw: object, expected: float) -> None:
 def test_weights_for_gives_every_model_its_learned_weight_else_its_prior() -> None:
     learned, prior_only, nothing = model("good:7b"), model("qwen:7b"), model("other:3b")
     weights = weights_for([learned, prior_only, nothing], {"qwen*": 0.8, "good*": 0.1}, {learned.id: 0.7})
+    # The user's weights say nothing about the others: a model nothing is known of stays neutral.
     assert weights == {learned.id: 0.7, prior_only.id: 0.8, nothing.id: DEFAULT_WEIGHT}
     assert weights_for([nothing], {"other*": 0.001}) == {nothing.id: MIN_WEIGHT}
     assert weights_for([learned], {}, {learned.id: math.nan}) == {learned.id: MIN_WEIGHT}
@@ -125,3 +127,34 @@ def test_weights_for_reads_the_size_the_server_reports() -> None:
     assert weights_for([info], {}) == {info.id: pytest.approx(0.707)}
     learned = {info.id: 0.3}
     assert weights_for([info], {}, learned) == {info.id: 0.3}  # the history, once it knows the model, refines it
+
+
+def info(name: str, size: str | None = None) -> ModelInfo:
+    return ModelInfo(name=name, provider=ProviderKind.OLLAMA, endpoint=EP, parameter_size=size)
+
+
+def test_an_unknown_model_counts_as_the_median_of_the_runs_benchmarked_models() -> None:
+    # GPT-3.5's published 0.481 is under the neutral 0.5: an unknown model must not outvote it for that alone.
+    gpt35, wizard, vicuna = info("gpt3_final_500c_long"), info("wizardlm:30b"), info("vicuna:13b")
+    unknown = info("tiiuae_falcon-40b-instruct")
+    priors = priors_for([gpt35, wizard, vicuna, unknown], {})
+    assert priors[unknown.name] == pytest.approx(0.217)  # median of 0.481, 0.217 (LLaMA 33B), 0.158 (LLaMA 13B)
+    assert priors[unknown.name] < priors[gpt35.name]
+    assert {k: v for k, v in priors.items() if k != unknown.name} == {
+        m.name: prior_for(m.name, {}) for m in (gpt35, wizard, vicuna)
+    }
+    weights = weights_for([gpt35, wizard, vicuna, unknown], {})
+    assert weights[unknown.id] == pytest.approx(0.217)
+
+
+def test_with_nothing_benchmarked_every_unknown_model_is_neutral() -> None:
+    models = [info("my-finetune:7b"), info("other:3b")]
+    assert priors_for(models, {}) == dict.fromkeys(["my-finetune:7b", "other:3b"], DEFAULT_WEIGHT)
+
+
+def test_the_users_weights_do_not_move_the_unknown_models_prior() -> None:
+    # Distrusting one model must not distrust the others: only benchmark priors of unweighted models count.
+    llama3, qwen, unknown = info("llama3:8b"), info("qwen2.5-coder:7b"), info("my-finetune:7b")
+    priors = priors_for([llama3, qwen, unknown], {"qwen*": 0.05})
+    assert priors == {llama3.name: pytest.approx(0.622), qwen.name: 0.05, unknown.name: pytest.approx(0.622)}
+    assert priors_for([qwen, unknown], {"qwen*": 0.05})[unknown.name] == DEFAULT_WEIGHT
