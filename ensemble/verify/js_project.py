@@ -27,15 +27,23 @@ distinct argument lists that are plain JSON (nothing else can be replayed faithf
 text under test, the function called with each list, ``[result, arguments after the call]`` reported as
 canonical JSON), then runs the tests.
 
-Verdicts. The runner's own report (``node --test``'s TAP; one line per test from Jest's reporter API,
-``_node_jest_reporter.cjs``, since Jest's ``--json`` report is not written when a failure holds a BigInt; Vitest's
-JSON report cut down to one line per test by ``_node_report.cjs``), written to files in the scratch, and the
-replay's lines reach the parent
-only as lines that start with a per-job nonce, written by the job's shell script; every process of the runner
-prints to ``/dev/null``, so nothing a test or a candidate prints becomes a verdict (the report file and the
-nonce are in the sandbox's scratch, where code running in the test process could reach them: that code could
-equally patch ``expect``; the containment, not the report, is the security boundary). A test reported twice
-counts as an error, one never reported (its file failed to load) as not passed.
+Verdicts. The runner's own report (``node --test``'s TAP on its stdout; one line per test from Jest's reporter
+API, ``_node_jest_reporter.cjs``, since Jest's ``--json`` report is not written when a failure holds a BigInt;
+Vitest's JSON report cut down to one line per test by ``_node_report.cjs``), the replay's lines, the recorded
+calls and the hooks' event codes reach the parent only as lines signed by
+:mod:`~codeconductor.ensemble.verify._harness` (the Go, Rust and Java harness, kind ``js``): it reads its job (a
+per-job HMAC key) and deletes it before any node process starts, makes itself non-dumpable, runs each step as a
+child whose output goes to a file it has already unlinked, kills every process left in the sandbox before each
+step and before reading a step's output or the report file the runner wrote (deleted before the runner
+starts), and signs each line with the step's exit status from ``waitpid``. Why not the shell script it
+replaces: its stdout is a file in the scratch and the nonce that marked its lines was in the script, both
+readable by code under test (same uid): an answer appended "passed" lines under the nonce and killed the script,
+and every test of a wrong answer passed (``tests/integration/test_js_project.py``). Now unsigned lines are not
+read, a signed line replayed is a test reported twice (an error), and a step killed by a signal that was not its
+time limit (its runner killed by the code under test) reports nothing (:func:`_found`). What remains is the
+runner's own process: code under test that runs in it (Jest runs in band) can patch ``expect`` or the reporter,
+as with pytest; the containment, not the report, is the boundary there. A test reported twice counts as an
+error, one never reported (its file failed to load) as not passed.
 
 Hostile candidates. ``_node_overlay.cjs`` notes, in every node process, a connection to anything but loopback,
 a write outside the scratch, the project and ``/dev``, and a child process killed by seccomp; a runner killed by
