@@ -27,8 +27,7 @@ from ..edits import replace_span
 from ..errors import SandboxError
 from ..languages import Function, language_for
 from ..types import Request
-from .project import content_digest
-from .project import signed_records as _signed
+from .project import content_digest, signed_records
 from .sandbox import Sandbox, ScriptOutcome
 
 __all__ = [
@@ -146,7 +145,7 @@ async def run_harness(
         )
     except SandboxError as exc:
         outcome = ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
-    return HarnessReport(_signed(outcome.stdout, key), outcome)
+    return HarnessReport(signed_records(outcome.stdout, key), outcome)
 
 
 def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_path: tuple[str, str]) -> Behaviour:

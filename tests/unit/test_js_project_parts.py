@@ -6,6 +6,7 @@ tests/integration/test_js_project.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from codeconductor.ensemble.languages.javascript import JAVASCRIPT
 from codeconductor.ensemble.project import js_project_for
@@ -124,7 +125,7 @@ def test_a_method_selected_in_its_class_is_code_and_prose_is_not() -> None:
 
 
 def test_signed_records_become_lines_and_a_runner_killed_by_a_signal_reports_nothing() -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"step": "rv", "index": 0, "rc": 0, "timed_out": False, "lines": ["0 =1"]},
         {"step": "tap", "index": 0, "rc": 1, "timed_out": False, "lines": ["ok 1 - a", "not ok 2 - b"]},
         {"step": "tap", "index": 1, "rc": -9, "timed_out": False, "lines": ["ok 1 - forged"]},  # its runner killed
