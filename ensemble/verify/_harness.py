@@ -359,16 +359,16 @@ def _read_file(path: str) -> str:
 def _js(job: dict[str, Any]) -> None:
     """A JavaScript project job (``js_project``): each step (the replay, ``node --test`` per file, Jest or Vitest
     and Vitest's report) run as a child, nothing left running before the next step or before its output is
-    read; what each step says (its own output, or a file the runner wrote, ``read``), cut to the lines starting
-    with ``prefix``, reported with its exit status; then the files of ``files`` (the recorded calls, the hooks'
-    event codes)."""
+    read; what each step says (its own output, or a file the runner wrote, ``read``; the files in ``fresh`` and
+    ``read`` are deleted before it starts), cut to the lines starting with ``prefix``, reported with its exit
+    status; then the files of ``files`` (the recorded calls, the hooks' event codes)."""
     env = {**os.environ, **job["env"]}
     for step in job["steps"]:
         sweep()
         path = step.get("read") or ""
-        if path:
+        for stale in [*step.get("fresh", []), *([path] if path else [])]:
             with contextlib.suppress(OSError):
-                os.unlink(path)  # nothing written before the runner ran is read as its report
+                os.unlink(stale)  # nothing written before the runner ran (by an earlier step) is read as its report
         rc, output, timed_out = run(
             step["argv"], env={**env, **step.get("env", {})}, cwd=job["root"], timeout=step["timeout"],
             stderr=False, swept=True,

@@ -30,6 +30,7 @@ from codeconductor.ensemble.types import (
     Request,
     TaskKind,
 )
+from codeconductor.ensemble.verify._project_base import run_harness
 from codeconductor.ensemble.verify.js_project import JsProjectRunner, read_tap
 from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
@@ -418,3 +419,23 @@ def test_cli_ask_json_runs_javascript_answers_in_the_project(tmp_path: Path) -> 
     rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
     assert len(rejected) == 1, rejected
     assert "failing tests" in rejected[0], rejected
+
+
+def test_the_harness_reads_no_report_that_an_earlier_step_planted(executor: SandboxExecutor) -> None:
+    # An answer runs in the replay before the runner: what it leaves where the runner's report goes is deleted
+    # before the runner starts, so a runner that writes none reports nothing.
+    lines, report = "/tmp/cc_report.lines", "/tmp/cc_report.json"
+    plant = f'echo \'["f","t","passed"]\' > {lines}; echo \'["f","t","passed"]\' > {report}; echo cc1 =6'
+    steps = [
+        {"kind": "rv", "argv": ["/bin/sh", "-c", plant], "timeout": 10, "output": True, "prefix": "cc1 "},
+        {"kind": "t", "argv": ["/bin/true"], "timeout": 10, "read": lines},
+        {"kind": "run", "argv": ["/bin/true"], "timeout": 10, "fresh": [report]},
+        {"kind": "report", "argv": ["/bin/cat", report], "timeout": 10, "output": True},
+    ]
+    job = {"kind": "js", "root": "/tmp", "env": {}, "steps": steps, "files": []}
+    done = asyncio.run(run_harness(executor.sandbox, job, ro_paths=[], timeout_s=30, memory_mb=512))
+    by_step = {r.get("step"): r for r in done.records}
+    assert done.done, done.outcome
+    assert by_step["rv"]["lines"] == ["=6"]  # the harness reads what a step says
+    assert by_step["t"]["lines"] == []
+    assert by_step["report"]["lines"] == []
