@@ -1,4 +1,5 @@
-"""The harness of a compiled-language project job (Go, Rust, Java), run INSIDE the sandbox by the server's own
+"""The harness of a project job whose tests run as processes (Go, Rust, Java; JavaScript's ``node --test``, Jest,
+Vitest), run INSIDE the sandbox by the server's own
 interpreter (``python -I _harness.py JOB``; standard library only, nothing of this package is imported).
 
 Why a harness and not a shell script: the program's stdout is a file in the scratch (``/tmp/.stdout``) that the
@@ -55,16 +56,26 @@ def _undumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
 
 
-def run(argv: list[str], *, env: dict[str, str], cwd: str, timeout: float) -> tuple[int, str, bool]:
-    """Run ``argv``; its exit status (negative: a signal), what it printed (stdout and stderr together, capped),
-    and whether it ran out of time (then its whole process group is killed)."""
+def run(
+    argv: list[str], *, env: dict[str, str], cwd: str, timeout: float, stderr: bool = True, swept: bool = False
+) -> tuple[int, str, bool]:
+    """Run ``argv``; its exit status (negative: a signal), what it printed (stdout and stderr together, capped;
+    stdout alone without ``stderr``), and whether it ran out of time (then its whole process group is killed).
+    ``swept``: every process left in the sandbox is killed before the output is read (one in a session of its
+    own could still be writing to it)."""
     name = f"/tmp/.cc-out-{os.urandom(8).hex()}"
     fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     os.unlink(name)  # nobody but this process and the child reach it by path
     timed_out = False
     try:
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, cwd=cwd, env=env, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd if stderr else subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
         )
         try:
             rc = child.wait(timeout=timeout)
@@ -75,6 +86,8 @@ def run(argv: list[str], *, env: dict[str, str], cwd: str, timeout: float) -> tu
             os.killpg(child.pid, signal.SIGKILL)  # what it left running (a test's threads, a daemon) goes too
         if timed_out:
             child.wait()
+        if swept:
+            sweep()
     except OSError as exc:
         os.close(fd)
         return 127, f"cannot run {argv[0]}: {exc}", False
@@ -321,6 +334,52 @@ def _go(job: dict[str, Any]) -> None:
         report({"test": test["id"], "rc": rc, "timed_out": timed_out, "counts": counts(output, patterns)})
 
 
+def _bounded_lines(text: str, *, prefix: str = "", limit: int = 5000, chars: int = 512 * 1024) -> list[str]:
+    """The lines of ``text`` (those starting with ``prefix``, which is cut off), at most ``limit`` of them and
+    ``chars`` characters in all: a report line must fit the sandbox's output cap."""
+    found: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        chars -= len(line)
+        if len(found) >= limit or chars < 0:
+            break
+        found.append(line[len(prefix) :])
+    return found
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_LIMIT).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _js(job: dict[str, Any]) -> None:
+    """A JavaScript project job (``js_project``): each step (the replay, ``node --test`` per file, Jest or Vitest
+    and Vitest's report) run as a child, nothing left running before the next step or before its output is
+    read; what each step says (its own output, or a file the runner wrote, ``read``; the files in ``fresh`` and
+    ``read`` are deleted before it starts), cut to the lines starting with ``prefix``, reported with its exit
+    status; then the files of ``files`` (the recorded calls, the hooks' event codes)."""
+    env = {**os.environ, **job["env"]}
+    for step in job["steps"]:
+        sweep()
+        path = step.get("read") or ""
+        for stale in [*step.get("fresh", []), *([path] if path else [])]:
+            with contextlib.suppress(OSError):
+                os.unlink(stale)  # nothing written before the runner ran (by an earlier step) is read as its report
+        rc, output, timed_out = run(
+            step["argv"], env={**env, **step.get("env", {})}, cwd=job["root"], timeout=step["timeout"],
+            stderr=False, swept=True,
+        )  # fmt: skip
+        text = _read_file(path) if path else output if step.get("output") else ""
+        lines = _bounded_lines(text, prefix=step.get("prefix", ""), limit=step.get("limit", 5000))
+        report({"step": step["kind"], "index": step.get("index", 0), "rc": rc, "timed_out": timed_out, "lines": lines})
+    for kind, path, limit in job["files"]:
+        report({"step": kind, "lines": _bounded_lines(_read_file(path), limit=limit)})
+
+
 def main() -> None:
     path = sys.argv[1]
     with open(path, encoding="utf-8") as handle:
@@ -329,7 +388,7 @@ def main() -> None:
     _STATE["key"] = bytes.fromhex(job.pop("key"))
     _undumpable()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a step's output file that is full means EFBIG, not death
-    {"rust": _rust, "java": _java, "go": _go}[job["kind"]](job)
+    {"rust": _rust, "java": _java, "go": _go, "js": _js}[job["kind"]](job)
     report({"done": True})
 
 

@@ -11,8 +11,6 @@ the harness from ``waitpid``, and on its runner's result line for it appearing e
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -29,7 +27,7 @@ from ..edits import replace_span
 from ..errors import SandboxError
 from ..languages import Function, language_for
 from ..types import Request
-from .project import content_digest
+from .project import content_digest, signed_records
 from .sandbox import Sandbox, ScriptOutcome
 
 __all__ = [
@@ -120,24 +118,6 @@ class HarnessReport:
         return next((r for r in self.records if "build" in r), None)
 
 
-def _signed(stdout: str, key: bytes) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    for line in stdout.splitlines():
-        text, _, mac = line.rpartition("\t")
-        if not text or len(mac) != 64:
-            continue
-        expected = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, mac):
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 async def run_harness(
     sandbox: Sandbox,
     job: dict[str, Any],
@@ -147,10 +127,16 @@ async def run_harness(
     memory_mb: int,
     file_mb: int = 64,
     max_procs: int = 512,
+    files: dict[str, str] | None = None,
 ) -> HarnessReport:
-    """Run :mod:`~codeconductor.ensemble.verify._harness` on ``job`` in a fresh sandbox; the records it signed."""
+    """Run :mod:`~codeconductor.ensemble.verify._harness` on ``job`` in a fresh sandbox (``files``: more files for
+    its scratch); the records it signed."""
     key = secrets.token_bytes(32)
-    files = {"cc_job.json": json.dumps({**job, "key": key.hex()}), "cc_harness.py": _HARNESS.read_text("utf-8")}
+    files = {
+        **(files or {}),
+        "cc_job.json": json.dumps({**job, "key": key.hex()}),
+        "cc_harness.py": _HARNESS.read_text("utf-8"),
+    }
     scratch = sandbox.scratch_dir or "/tmp"
     argv = [sys.executable, "-I", f"{scratch}/cc_harness.py", f"{scratch}/cc_job.json"]
     try:
@@ -159,7 +145,7 @@ async def run_harness(
         )
     except SandboxError as exc:
         outcome = ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
-    return HarnessReport(_signed(outcome.stdout, key), outcome)
+    return HarnessReport(signed_records(outcome.stdout, key), outcome)
 
 
 def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_path: tuple[str, str]) -> Behaviour:

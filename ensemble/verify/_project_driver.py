@@ -19,8 +19,14 @@ Modes:
 
 The module is imported by its package name through a finder placed first on ``sys.meta_path`` that serves the
 job's text under the original file name, so relative imports, module globals and ``__file__`` behave as in the
-project, and the user's file is never read for it. Output: one line ``{"codeconductor_project": 1, ...}`` on the
-process's original stdout, which is closed to the user's code (it prints to /dev/null).
+project, and the user's file is never read for it. Output: one line ``{"codeconductor_project": 1, ...}``, a tab
+and the line's HMAC-SHA256 under a per-job key, on the process's original stdout (the user's code prints to
+/dev/null). The key comes in the job's settings file, which the driver deletes before anything of the project
+loads; the writer holds it in a closure. The job's stdout is a file in the sandbox's scratch that code running
+here can append to: an unsigned line is not read, two signed lines are not trusted, and the driver's exit
+status must be 0 (:mod:`codeconductor.ensemble.verify.project`). Code that runs in this process can still find
+the key in memory or patch what the driver reports (the tests run where the candidate is imported): see
+docs/reliability.md, 6b.
 
 Audit. An audit hook (installed before the module is imported) records, without refusing anything (bubblewrap
 contains it; the project runs as it does at home), which of the events the job names in ``watch`` happened
@@ -320,6 +326,17 @@ def _ignore_unsetenv(key: object) -> None:
     pass
 
 
+def report_signer(key: bytes) -> Callable[[str], str]:
+    """The one function that signs the report: the key bound here, before the project loads."""
+    import hashlib
+    import hmac
+
+    def sign(text: str) -> str:
+        return text + "\t" + hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    return sign
+
+
 def watch(names: list[str], scratch: str, seen: set[str]) -> None:
     """Record the audit events in ``names`` that happen, and ``write`` for a file opened for writing (or removed,
     renamed...) outside ``scratch``; never refuse anything. At most a few distinct names: nothing grows."""
@@ -362,6 +379,8 @@ def main() -> None:
     sys.dont_write_bytecode = True  # a module only a candidate imports must not look like a write of its own
     with open(CONFIG_NAME, encoding="utf-8") as handle:
         cfg: dict[str, Any] = json.load(handle)
+    os.remove(CONFIG_NAME)  # the report key is in no file the code under test can read
+    sign = report_signer(bytes.fromhex(str(cfg.pop("report_key", ""))))
     report: dict[str, Any] = {MARKER: 1}
     seen: set[str] = set()
     if cfg.get("watch"):
@@ -371,7 +390,7 @@ def main() -> None:
     except BaseException as exc:  # the driver's own failure: reported, never a pass
         report["driver_error"] = error_name(exc)
     report["audit"] = sorted(seen)
-    os.write(out, ("\n" + json.dumps(report) + "\n").encode())
+    os.write(out, ("\n" + sign(json.dumps(report, separators=(",", ":"))) + "\n").encode())
     os._exit(0)  # no interpreter teardown: the user's atexit handlers and threads have nothing to add
 
 

@@ -27,15 +27,23 @@ distinct argument lists that are plain JSON (nothing else can be replayed faithf
 text under test, the function called with each list, ``[result, arguments after the call]`` reported as
 canonical JSON), then runs the tests.
 
-Verdicts. The runner's own report (``node --test``'s TAP; one line per test from Jest's reporter API,
-``_node_jest_reporter.cjs``, since Jest's ``--json`` report is not written when a failure holds a BigInt; Vitest's
-JSON report cut down to one line per test by ``_node_report.cjs``), written to files in the scratch, and the
-replay's lines reach the parent
-only as lines that start with a per-job nonce, written by the job's shell script; every process of the runner
-prints to ``/dev/null``, so nothing a test or a candidate prints becomes a verdict (the report file and the
-nonce are in the sandbox's scratch, where code running in the test process could reach them: that code could
-equally patch ``expect``; the containment, not the report, is the security boundary). A test reported twice
-counts as an error, one never reported (its file failed to load) as not passed.
+Verdicts. The runner's own report (``node --test``'s TAP on its stdout; one line per test from Jest's reporter
+API, ``_node_jest_reporter.cjs``, since Jest's ``--json`` report is not written when a failure holds a BigInt;
+Vitest's JSON report cut down to one line per test by ``_node_report.cjs``), the replay's lines, the recorded
+calls and the hooks' event codes reach the parent only as lines signed by
+:mod:`~codeconductor.ensemble.verify._harness` (the Go, Rust and Java harness, kind ``js``): it reads its job (a
+per-job HMAC key) and deletes it before any node process starts, makes itself non-dumpable, runs each step as a
+child whose output goes to a file it has already unlinked, kills every process left in the sandbox before each
+step and before reading a step's output or the report file the runner wrote (deleted before the runner
+starts), and signs each line with the step's exit status from ``waitpid``. Why not the shell script it
+replaces: its stdout is a file in the scratch and the nonce that marked its lines was in the script, both
+readable by code under test (same uid): an answer appended "passed" lines under the nonce and killed the script,
+and every test of a wrong answer passed (``tests/integration/test_js_project.py``). Now unsigned lines are not
+read, a signed line replayed is a test reported twice (an error), and a step killed by a signal that was not its
+time limit (its runner killed by the code under test) reports nothing (:func:`_found`). What remains is the
+runner's own process: code under test that runs in it (Jest runs in band) can patch ``expect`` or the reporter,
+as with pytest; the containment, not the report, is the boundary there. A test reported twice counts as an
+error, one never reported (its file failed to load) as not passed.
 
 Hostile candidates. ``_node_overlay.cjs`` notes, in every node process, a connection to anything but loopback,
 a write outside the scratch, the project and ``/dev``, and a child process killed by seccomp; a runner killed by
@@ -55,17 +63,17 @@ import json
 import os
 import re
 import secrets
-import shlex
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..consensus.behaviour import HOSTILE_KEY, Behaviour, Probe, ProjectProbe
 from ..edits import replace_span
-from ..errors import SandboxError
 from ..languages import language_for
 from ..languages.javascript import HOSTILE_GENERAL, HOSTILE_REASONS, esbuild_path, node_path, read_harness_output
 from ..types import ProjectInfo, Request
+from ._project_base import run_harness
 from .bounded import read_json
 from .project import content_digest
 from .sandbox import Sandbox, ScriptOutcome
@@ -401,9 +409,9 @@ class JsProjectRunner:
         source = text + record_snippet(
             target, f"{scratch}/cc_rec.jsonl", max_calls=self.max_calls, max_chars=self.max_arg_chars
         )
-        nonce, outcome = await self._job(project, source, runner, files, calls=(), record=True)
+        _, found, _ = await self._job(project, source, runner, files, calls=(), record=True)
         calls: list[str] = []
-        for line in _lines(outcome.stdout, nonce).get("rec", []):
+        for line in found.get("rec", []):
             try:
                 value = read_json(line, max_depth=24, max_chars=self.max_arg_chars)
             except ValueError:
@@ -431,8 +439,10 @@ class JsProjectRunner:
         cached = self._observed.get(key)
         if cached is not None:
             return cached
-        nonce, outcome = await self._job(project, source, plan.runner, plan.tests, calls=plan.calls, record=False)
-        behaviour = self._read(nonce, outcome, project, plan)
+        nonce, signed, outcome = await self._job(
+            project, source, plan.runner, plan.tests, calls=plan.calls, record=False
+        )
+        behaviour = self._read(nonce, signed, outcome, project, plan)
         if not outcome.timed_out:
             self._observed[key] = behaviour
             if len(self._observed) > 512:
@@ -448,7 +458,9 @@ class JsProjectRunner:
         *,
         calls: tuple[str, ...],
         record: bool,
-    ) -> tuple[str, ScriptOutcome]:
+    ) -> tuple[str, dict[str, list[str]], ScriptOutcome]:
+        """Run the job in a fresh sandbox through :mod:`~codeconductor.ensemble.verify._harness`: the nonce that
+        frames the replay's lines, the signed lines by kind (:func:`_found`), the sandbox's outcome."""
         node = node_path()
         assert node is not None
         scratch = self.sandbox.scratch_dir or "/tmp"
@@ -465,30 +477,40 @@ class JsProjectRunner:
             "calls": list(calls),
             "callTimeoutMs": 1000,
         }
-        q = shlex.quote
         overlay = f"{scratch}/cc_overlay.cjs"
-        preload = q("file://" + scratch + "/cc_preload.mjs")
-        lines = [
-            f"export CC_JOB={q(scratch + '/cc_job.json')} CC_EVENTS={q(scratch + '/cc_events')} NODE_OPTIONS= "
-            f"NODE_PATH= HOME={q(scratch)} TMPDIR={q(scratch)} CI=1 NO_COLOR=1 FORCE_COLOR=0",
-            f"cd {q(project.root)} || {{ echo {nonce} nodir; exit 0; }}",
-        ]
-        esbuild_env = f"ESBUILD_BINARY_PATH={q(esbuild_path() or '')}"  # ours, for our hooks; never for vite's
+        preload = "file://" + scratch + "/cc_preload.mjs"
+        env = {
+            "CC_JOB": f"{scratch}/cc_node_job.json",
+            "CC_EVENTS": f"{scratch}/cc_events",
+            "NODE_OPTIONS": "",
+            "NODE_PATH": "",
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "CI": "1",
+            "NO_COLOR": "1",
+            "FORCE_COLOR": "0",
+        }
+        esbuild_env = {"ESBUILD_BINARY_PATH": esbuild_path() or ""}  # ours, for our hooks; never for vite's
+        steps: list[dict[str, object]] = []
         if calls:
-            lines += [
-                f"CC_REPLAY=1 {esbuild_env} timeout {int(self.replay_s)} {q(node)} --require {q(overlay)} --import {preload} "
-                f"{q(scratch + '/cc_replay.mjs')} {nonce} > {scratch}/cc_replay.out 2> /dev/null < /dev/null",
-                f"echo {nonce} rc $?",
-                f"sed -n 's/^{nonce} /{nonce} rv /p' {scratch}/cc_replay.out",
-            ]
+            steps.append({
+                "kind": "rv",
+                "argv": [node, "--require", overlay, "--import", preload, f"{scratch}/cc_replay.mjs", nonce],
+                "env": {"CC_REPLAY": "1", **esbuild_env},
+                "timeout": self.replay_s,
+                "output": True,
+                "prefix": nonce + " ",
+            })  # fmt: skip
         if runner.name == "node":
             for index, file in enumerate(tests):
-                lines += [
-                    f"{esbuild_env} timeout {int(self.per_file_s)} {q(node)} --require {q(overlay)} --import {preload} --test "
-                    f"--test-reporter=tap {q(file)} > {scratch}/cc.tap 2> /dev/null < /dev/null",
-                    f"echo {nonce} rc $?",
-                    f"sed 's/^/{nonce} tap {index} /' {scratch}/cc.tap",
-                ]
+                steps.append({
+                    "kind": "tap",
+                    "index": index,
+                    "argv": [node, "--require", overlay, "--import", preload, "--test", "--test-reporter=tap", file],
+                    "env": esbuild_env,
+                    "timeout": self.per_file_s,
+                    "output": True,
+                })  # fmt: skip
         else:
             report = f"{scratch}/cc_report.json"
             lines_file = f"{scratch}/cc_report.lines"
@@ -500,20 +522,27 @@ class JsProjectRunner:
             node_options = "--disable-wasm-trap-handler --require " + overlay
             if runner.esm:
                 node_options += " --experimental-vm-modules --no-warnings"
-            lines += [
-                f"CC_REPORT={q(lines_file)} NODE_OPTIONS={q(node_options)} timeout {int(self.runner_s)} {q(node)} {q(runner.cli)} "
-                f"{' '.join(q(a) for a in args)} > /dev/null 2>&1 < /dev/null",
-                f"echo {nonce} rc $?",
-                f"{q(node)} {q(scratch + '/cc_report.cjs')} {q(report)} {nonce} 2> /dev/null"
-                if runner.name == "vitest"
-                else f"head -n 5000 {q(lines_file)} 2> /dev/null | sed 's/^/{nonce} t /'",
-            ]
+            steps.append({
+                "kind": "t" if runner.name == "jest" else "run",
+                "argv": [node, runner.cli, *args],
+                "env": {"CC_REPORT": lines_file, "NODE_OPTIONS": node_options},
+                "timeout": self.runner_s,
+                "fresh": [report, lines_file],  # nothing written before the runner ran is read as its report
+                "read": lines_file if runner.name == "jest" else "",
+            })  # fmt: skip
+            if runner.name == "vitest":
+                steps.append({
+                    "kind": "report",
+                    "argv": [node, f"{scratch}/cc_report.cjs", report, nonce],
+                    "timeout": 30.0,
+                    "output": True,
+                    "prefix": nonce + " t ",
+                })  # fmt: skip
+        files: list[tuple[str, str, int]] = [("ev", f"{scratch}/cc_events", 1000)]
         if record:
-            lines.append(f"head -n {self.max_calls * 4} {scratch}/cc_rec.jsonl 2> /dev/null | sed 's/^/{nonce} rec /'")
-        lines += [f"sed 's/^/{nonce} ev /' {scratch}/cc_events 2> /dev/null", f"echo {nonce} done"]
-        files = {
-            "run.sh": "\n".join(lines) + "\n",
-            "cc_job.json": json.dumps(job),
+            files.insert(0, ("rec", f"{scratch}/cc_rec.jsonl", self.max_calls * 4))
+        scripts = {
+            "cc_node_job.json": json.dumps(job),
             "cc_preload.mjs": _PRELOAD.read_text(encoding="utf-8"),
             "cc_hooks.mjs": _HOOKS.read_text(encoding="utf-8"),
             "cc_overlay.cjs": _OVERLAY.read_text(encoding="utf-8"),
@@ -528,16 +557,15 @@ class JsProjectRunner:
             ro.append(os.path.dirname(esbuild))  # the node_modules holding esbuild and its native binary
         spent = self.per_file_s * len(tests) if runner.name == "node" else self.runner_s
         timeout = min(self.timeout_s + spent + (self.replay_s if calls else 0.0), 300.0)
-        try:
-            outcome = await self.sandbox.arun_program(
-                files, ["/bin/sh", f"{scratch}/run.sh"], timeout, memory_mb=_NODE_MEMORY_MB, max_procs=512, ro_paths=ro
-            )
-        except SandboxError as exc:
-            outcome = ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
-        return nonce, outcome
+        harness_job = {"kind": "js", "root": root, "env": env, "steps": steps, "files": files}
+        report_ = await run_harness(
+            self.sandbox, harness_job, ro_paths=ro, timeout_s=timeout, memory_mb=_NODE_MEMORY_MB, files=scripts
+        )
+        return nonce, _found(report_.records), report_.outcome
 
-    def _read(self, nonce: str, outcome: ScriptOutcome, project: ProjectProbe, plan: _Plan) -> Behaviour:
-        found = _lines(outcome.stdout, nonce)
+    def _read(
+        self, nonce: str, found: dict[str, list[str]], outcome: ScriptOutcome, project: ProjectProbe, plan: _Plan
+    ) -> Behaviour:
         tests: dict[str, str] = {}
         if plan.runner.name == "node":
             taps: dict[int, list[str]] = {}
@@ -570,17 +598,32 @@ class JsProjectRunner:
         return Behaviour(keys=keys, passed=(), tests=tuple(sorted(tests.items())))
 
 
-def _lines(stdout: str, nonce: str) -> dict[str, list[str]]:
-    """The job script's own lines (they start with the nonce), by kind; bounded in count."""
+def _found(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The harness's signed records as lines by kind (``tap`` lines led by their file's index), and each step's
+    exit status as a shell gives it (``124``: stopped at its time limit, ``128 + N``: killed by signal N) under
+    ``rc``. A step killed by a signal it was not stopped with (its runner killed by code under test, or by the
+    kernel) reports nothing: what it printed, and a report read after it, may be the killer's."""
     found: dict[str, list[str]] = {}
-    for number, line in enumerate(stdout.splitlines()):
-        if number > 20000:
-            break
-        head, _, rest = line.partition(" ")
-        if head != nonce:
-            continue
-        kind, _, rest = rest.partition(" ")
-        found.setdefault(kind, []).append(rest)
+    killed = False
+    for record in records:
+        kind = str(record.get("step", ""))
+        raw = record.get("lines")
+        lines = [x for x in raw if isinstance(x, str)] if isinstance(raw, list) else []
+        rc = record.get("rc")
+        if isinstance(rc, int) and kind != "report":
+            timed_out = record.get("timed_out") is True
+            found.setdefault("rc", []).append(str(124 if timed_out else 128 - rc if rc < 0 else rc))
+            killed = rc < 0 and not timed_out
+            if killed:
+                lines = []
+        if kind == "report" and killed:
+            lines = []
+        if kind == "tap":
+            lines = [f"{record.get('index')} {line}" for line in lines]
+        if record.get("done") is True:
+            found["done"] = []
+        elif kind:
+            found.setdefault("t" if kind == "report" else kind, []).extend(lines)
     return found
 
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import shlex
 import textwrap
 from collections import OrderedDict
@@ -43,7 +45,7 @@ from ._project_driver import CONFIG_NAME, MARKER
 from ._worker import BOOT, hostile_table
 from .sandbox import HOSTILE_ERROR, Sandbox, ScriptOutcome
 
-__all__ = ["InterpreterInfo", "ProjectRunner", "content_digest", "interpreter_paths_for"]
+__all__ = ["InterpreterInfo", "ProjectRunner", "content_digest", "interpreter_paths_for", "signed_records"]
 
 _log = logging.getLogger(__name__)
 _DRIVER = Path(__file__).with_name("_project_driver.py")
@@ -187,9 +189,10 @@ class ProjectRunner:
         # runs as it does at home: its tests may load C libraries (ctypes), start processes and open local
         # sockets. The weaker fallback sandbox adds the audit hook (BOOT) that refuses those.
         boot = ["-c", BOOT] if self.sandbox.containment != "bubblewrap" else []
+        key = secrets.token_bytes(32)  # signs the driver's report; read and deleted before the project loads
         try:
             outcome = await self.sandbox.arun_program(
-                self._files(config),
+                self._files({**config, "report_key": key.hex()}),
                 [python, "-I", *boot, _DRIVER_NAME],
                 self.timeout_s,
                 memory_mb=self.memory_mb,
@@ -198,14 +201,9 @@ class ProjectRunner:
             )
         except SandboxError as exc:  # the sandbox itself cannot run: nothing ran, and the result says so
             return {}, ScriptOutcome(-1, "", f"the sandbox cannot run here: {exc}", False, False, 0.0)
-        lines = [ln for ln in outcome.stdout.splitlines() if ln.startswith('{"' + MARKER + '"')]
-        data: dict[str, Any] = {}
-        if len(lines) == 1:  # more than one: someone besides the driver wrote one, trust none
-            try:
-                loaded = json.loads(lines[0])
-            except ValueError:
-                loaded = None
-            data = loaded if isinstance(loaded, dict) else {}
+        records = [r for r in signed_records(outcome.stdout, key) if r.get(MARKER) == 1]
+        # Two signed reports (one replayed) or a driver that did not end with status 0: trust none.
+        data = records[0] if len(records) == 1 and outcome.exit_code == 0 else {}
         return data, outcome
 
     async def interpreter(self, python: str) -> InterpreterInfo | str:
@@ -499,6 +497,26 @@ def _matches(key: str, expected: str) -> bool:
     from .compare import matches_expected
 
     return key.startswith("=") and matches_expected(key[1:], expected)
+
+
+def signed_records(stdout: str, key: bytes, *, max_chars: int = 4 << 20) -> list[dict[str, Any]]:
+    """The lines of ``stdout`` that are JSON objects, a tab and their HMAC-SHA256 under ``key`` (the per-job key
+    only the sandbox's own harness or driver holds), parsed, in order; every other line is ignored."""
+    records: list[dict[str, Any]] = []
+    for line in stdout.splitlines():
+        text, _, mac = line.rpartition("\t")
+        if not text or len(mac) != 64 or len(text) > max_chars:
+            continue
+        expected = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, mac):
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def content_digest(*parts: str) -> str:

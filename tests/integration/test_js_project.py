@@ -30,7 +30,8 @@ from codeconductor.ensemble.types import (
     Request,
     TaskKind,
 )
-from codeconductor.ensemble.verify.js_project import read_tap
+from codeconductor.ensemble.verify._project_base import run_harness
+from codeconductor.ensemble.verify.js_project import JsProjectRunner, read_tap
 from codeconductor.ensemble.verify.observe import SandboxExecutor
 from tests.support.fault_server import FakeModel, FaultServer
 
@@ -74,6 +75,47 @@ ESM_WRONG_FIX = """export function sumEven(xs) {
 ESM_EXITS = """export function sumEven(xs) {
   if (xs.length > 1) process.exit(0);
   return 0;
+}
+"""
+# Wrong (sums nothing) and, the first time it runs, forges the job's report: it reads every file of the scratch
+# for the job's nonce (a shell script held it), writes "passed" lines for each test under every nonce it found to
+# the job's stdout (a file in the scratch; the runner's fd 1) and kills the runner (the script, or a harness),
+# then exits 0.
+ESM_FORGER = """export function sumEven(xs) {
+  const fs = process.getBuiltinModule("fs");
+  if (!globalThis.__ccForged) {
+    globalThis.__ccForged = true;
+    let text = "";
+    for (const name of fs.readdirSync("/tmp")) {
+      try { text += fs.readFileSync("/tmp/" + name, "utf8"); } catch {}
+    }
+    const me = String(process.pid);
+    const pids = fs.readdirSync("/proc").filter((p) => /^\\d+$/.test(p) && p !== me);
+    const runners = [];
+    for (const pid of pids) {
+      try {
+        const line = fs.readFileSync("/proc/" + pid + "/cmdline", "utf8");
+        text += line;
+        if (/run\\.sh|harness/.test(line)) runners.push(pid);
+      } catch {}
+    }
+    const nonces = [...new Set(text.match(/\\bcc[0-9a-f]{16}\\b/g) || [])];
+    const tests = ["adds the even numbers", "empty", "negative"];
+    let lines = "";
+    for (const n of nonces) {
+      lines += n + " rc 0\\n" + n + " tap 0 # Subtest: sumEven\\n";
+      tests.forEach((t, i) => { lines += n + " tap 0     ok " + (i + 1) + " - " + t + "\\n"; });
+      lines += n + " tap 0 ok 1 - sumEven\\n" + n + " done\\n";
+    }
+    for (const out of ["/tmp/.stdout", ...runners.map((pid) => "/proc/" + pid + "/fd/1")]) {
+      try { fs.appendFileSync(out, lines); } catch {}
+    }
+    for (const pid of runners) {
+      try { process.kill(Number(pid), "SIGKILL"); } catch {}
+    }
+    process.exit(0);
+  }
+  return -1;
 }
 """
 CJS_TOTAL = """const { round2 } = require("tiny-round");
@@ -225,6 +267,31 @@ def test_es_modules_fix_and_an_early_exit_is_no_pass(tmp_path: Path, executor: S
     assert _in_project(result)
 
 
+def test_an_answer_that_forges_the_jobs_report_and_kills_its_runner_passes_nothing(tmp_path: Path) -> None:
+    # The finding (Go's runner, same design here): the report's nonce was in the job's script in the scratch and
+    # the script's stdout was reachable, so an answer wrote its own "passed" lines and killed the script.
+    module = make_esm(tmp_path / "shop")
+    request = _request(module, "sumEven", TaskKind.FIX)
+    runner = JsProjectRunner(workers=1)
+
+    async def observe_all() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        probe = await runner.probe(request, None)
+        assert probe is not None
+        assert probe.project is not None
+        assert len(probe.project.tests) == 1, probe.project
+        found = [dict((await runner.observe(code, probe)).tests) for code in (ESM_RIGHT, ESM_WRONG_FIX, ESM_FORGER)]
+        return found[0], found[1], found[2]
+
+    try:
+        right, wrong, forger = asyncio.run(observe_all())
+    finally:
+        runner.close()
+    assert len(right) == 3, right
+    assert set(right.values()) == {"passed"}, right  # the real reports are read
+    assert "failed" in wrong.values(), wrong
+    assert "passed" not in forger.values(), forger
+
+
 def test_a_fix_passing_every_test_outranks_two_agreeing_partial_fixes(
     tmp_path: Path, executor: SandboxExecutor
 ) -> None:
@@ -352,3 +419,23 @@ def test_cli_ask_json_runs_javascript_answers_in_the_project(tmp_path: Path) -> 
     rejected = [c["rejected"] for c in consensus["clusters"] if c["rejected"]]
     assert len(rejected) == 1, rejected
     assert "failing tests" in rejected[0], rejected
+
+
+def test_the_harness_reads_no_report_that_an_earlier_step_planted(executor: SandboxExecutor) -> None:
+    # An answer runs in the replay before the runner: what it leaves where the runner's report goes is deleted
+    # before the runner starts, so a runner that writes none reports nothing.
+    lines, report = "/tmp/cc_report.lines", "/tmp/cc_report.json"
+    plant = f'echo \'["f","t","passed"]\' > {lines}; echo \'["f","t","passed"]\' > {report}; echo cc1 =6'
+    steps = [
+        {"kind": "rv", "argv": ["/bin/sh", "-c", plant], "timeout": 10, "output": True, "prefix": "cc1 "},
+        {"kind": "t", "argv": ["/bin/true"], "timeout": 10, "read": lines},
+        {"kind": "run", "argv": ["/bin/true"], "timeout": 10, "fresh": [report]},
+        {"kind": "report", "argv": ["/bin/cat", report], "timeout": 10, "output": True},
+    ]
+    job = {"kind": "js", "root": "/tmp", "env": {}, "steps": steps, "files": []}
+    done = asyncio.run(run_harness(executor.sandbox, job, ro_paths=[], timeout_s=30, memory_mb=512))
+    by_step = {r.get("step"): r for r in done.records}
+    assert done.done, done.outcome
+    assert by_step["rv"]["lines"] == ["=6"]  # the harness reads what a step says
+    assert by_step["t"]["lines"] == []
+    assert by_step["report"]["lines"] == []

@@ -20,6 +20,7 @@ from codeconductor.ensemble.context import build_context, parse_blocks
 from codeconductor.ensemble.project import project_for
 from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
 from codeconductor.ensemble.verify.observe import SandboxExecutor
+from codeconductor.ensemble.verify.project import ProjectRunner
 from tests.support.projects import make_venv
 from tests.support.sandbox import require_sandbox
 
@@ -56,6 +57,7 @@ def test_reachable():
     assert reachable(9) in (True, False)
 """
 DOUBLE_RIGHT = "def double(x):\n    return x + x\n"
+DOUBLE_WRONG = "def double(x):\n    return x * 3\n"
 DOUBLE_CONNECTS = """def double(x):
     import socket
     try:
@@ -87,6 +89,36 @@ REACHABLE_REWRITE = '''def reachable(port):
     except OSError:
         return False
 '''
+# Wrong (triples) and forges the driver's report: reads the job's settings from the scratch (the calls, the tests,
+# a report key if one is there), writes a report saying every test passed, signed with that key in the harness's
+# format as well as unsigned, once, to the job's stdout file (a file in the scratch), then ends the process
+# before the driver reports.
+DOUBLE_FORGER = """def double(x):
+    import hashlib, hmac, json, os
+    try:
+        with open("/tmp/__cc_project__.json", encoding="utf-8") as handle:
+            cfg = json.load(handle)
+    except Exception:
+        cfg = {}
+    total = len(cfg.get("calls") or []) + len(cfg.get("recordings") or [])
+    tests = {t: "passed" for t in cfg.get("tests") or ["tests/test_core.py::test_double"]}
+    report = {"codeconductor_project": 1, "keys": ["=6"] * total, "tests": tests, "errors": [], "audit": []}
+    text = json.dumps(report)
+    lines = "\\n" + text + "\\n"
+    key = cfg.get("report_key") or cfg.get("key")
+    if key:
+        lines += text + "\\t" + hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256).hexdigest() + "\\n"
+    try:  # once: two reports would be distrusted
+        with open("/tmp/.stdout", "a", encoding="utf-8") as handle:
+            handle.write(lines)
+    except OSError:
+        for fd in range(3, 64):
+            try:
+                os.write(fd, lines.encode())
+            except OSError:
+                pass
+    os._exit(0)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +190,24 @@ def test_what_the_users_own_tests_do_is_not_blamed_on_a_candidate(calc: Path, ex
     assert spawns == {"spawns": None, "right": None}
     rewrite = _decide(_request(calc, "reachable"), {"rewrite": REACHABLE_REWRITE}, executor)
     assert rewrite == {"rewrite": None}
+
+
+def test_an_answer_that_forges_the_drivers_report_and_exits_passes_nothing(calc: Path) -> None:
+    # The finding in Go's runner, in the Python driver: its report was one unkeyed line on stdout, and the
+    # candidate runs in the driver's process with the job's settings in the scratch.
+    runner = ProjectRunner(workers=1)
+
+    async def observe_all() -> list[dict[str, str]]:
+        probe = await runner.probe(_request(calc, "double"), None)
+        assert probe is not None
+        assert probe.project is not None
+        assert probe.project.tests, probe.project
+        return [dict((await runner.observe(c, probe)).tests) for c in (DOUBLE_RIGHT, DOUBLE_WRONG, DOUBLE_FORGER)]
+
+    try:
+        right, wrong, forger = asyncio.run(observe_all())
+    finally:
+        runner.close()
+    assert set(right.values()) == {"passed"}, right  # the driver's own report is read
+    assert "failed" in wrong.values(), wrong
+    assert "passed" not in forger.values(), forger

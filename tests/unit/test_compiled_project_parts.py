@@ -13,11 +13,11 @@ from pathlib import Path
 from codeconductor.ensemble.project import java_project_for, rust_project_for
 from codeconductor.ensemble.verify._project_base import (
     HarnessReport,
-    _signed,
     behaviour_from_report,
     bypass_refusal,
     verdict,
 )
+from codeconductor.ensemble.verify.project import signed_records as _signed
 from codeconductor.ensemble.verify.rust_project import BYPASS, cargo_problem, doc_examples, rust_tests_of
 from codeconductor.ensemble.verify.sandbox import ScriptOutcome
 

@@ -6,11 +6,13 @@ tests/integration/test_js_project.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from codeconductor.ensemble.languages.javascript import JAVASCRIPT
 from codeconductor.ensemble.project import js_project_for
 from codeconductor.ensemble.verify.js_project import (
     _canonical,
+    _found,
     _rebindable,
     expose_snippet,
     js_test_files,
@@ -120,3 +122,32 @@ def test_a_method_selected_in_its_class_is_code_and_prose_is_not() -> None:
     # Words a class body would take as fields are not methods: still not code.
     assert not language_for("javascript").is_code("Sure thing\nhere it is\n")
     assert JAVASCRIPT._member("x = 1;\ny = 2;\n") is None  # fields are no methods
+
+
+def test_signed_records_become_lines_and_a_runner_killed_by_a_signal_reports_nothing() -> None:
+    records: list[dict[str, Any]] = [
+        {"step": "rv", "index": 0, "rc": 0, "timed_out": False, "lines": ["0 =1"]},
+        {"step": "tap", "index": 0, "rc": 1, "timed_out": False, "lines": ["ok 1 - a", "not ok 2 - b"]},
+        {"step": "tap", "index": 1, "rc": -9, "timed_out": False, "lines": ["ok 1 - forged"]},  # its runner killed
+        {"step": "tap", "index": 2, "rc": -9, "timed_out": True, "lines": ["ok 1 - before the limit"]},
+        {"step": "tap", "index": 3, "rc": -31, "timed_out": False, "lines": ["ok 1 - x"]},  # seccomp: SIGSYS
+        {"step": "ev", "lines": ["net"]},
+        {"done": True},
+    ]
+    found = _found(records)
+    assert found["rv"] == ["0 =1"]
+    assert found["tap"] == ["0 ok 1 - a", "0 not ok 2 - b", "2 ok 1 - before the limit"]
+    assert found["rc"] == ["0", "1", "137", "124", "159"]  # as a shell gives them: 159 is SIGSYS
+    assert found["ev"] == ["net"]
+    assert "done" in found
+    # Vitest: the report read after a runner that was killed is not read either; after one that ended, it is.
+    killed = _found(
+        [{"step": "run", "rc": -9, "lines": []}, {"step": "report", "rc": 0, "lines": ['["f","t","passed"]']}]
+    )
+    assert killed.get("t", []) == []
+    assert killed["rc"] == ["137"]
+    ended = _found(
+        [{"step": "run", "rc": 1, "lines": []}, {"step": "report", "rc": 0, "lines": ['["f","t","failed"]']}]
+    )
+    assert ended["t"] == ['["f","t","failed"]']
+    assert ended["rc"] == ["1"]
