@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from ._base import RunsInProject
 from ._treesitter import TreeSitterLanguage
 
 __all__ = ["Rust", "RustToolchain", "rust_toolchain"]
@@ -48,7 +49,7 @@ def rust_toolchain() -> RustToolchain | None:
     return RustToolchain(cargo, rustc_, rustdoc, sysroot)
 
 
-class Rust(TreeSitterLanguage):
+class Rust(RunsInProject, TreeSitterLanguage):
     name = "rust"
     ids = ("rust", "rs")
     extensions = (".rs",)
@@ -65,12 +66,8 @@ class Rust(TreeSitterLanguage):
     def is_expression(self, text: str) -> bool:
         return bool(text.strip()) and self.parses(f"const _X: () = {{ let _ = {text}; }};\n")
 
-    @property
-    def runs_in_project(self) -> bool:
-        return rust_toolchain() is not None
+    no_toolchain_note = "rust: not executed (no cargo and rustc here: install Rust to have answers run with cargo test)"
+    in_project_note = "rust: not executed (Rust runs only inside its crate, with cargo test on the crate's own tests)"
 
-    @property
-    def runtime_note(self) -> str:
-        if rust_toolchain() is None:
-            return "rust: not executed (no cargo and rustc here: install Rust to have answers run with cargo test)"
-        return "rust: not executed (Rust runs only inside its crate, with cargo test on the crate's own tests)"
+    def has_toolchain(self) -> bool:
+        return rust_toolchain() is not None
