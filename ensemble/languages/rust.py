@@ -11,12 +11,15 @@ import functools
 import os
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ._base import RunsInProject
 from ._treesitter import TreeSitterLanguage
 
-__all__ = ["Rust", "RustToolchain", "rust_toolchain"]
+__all__ = ["Rust", "RustToolchain", "cargo_toml", "rust_toolchain"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,14 @@ class RustToolchain:
     rustc: str
     rustdoc: str
     sysroot: str
+
+
+def cargo_toml(path: Path) -> dict[str, Any]:
+    """A cargo file (``Cargo.toml``, ``.cargo/config.toml``) read as TOML; empty when it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
 
 
 @functools.cache

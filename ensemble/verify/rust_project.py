@@ -34,7 +34,6 @@ import asyncio
 import hashlib
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from typing import Any
 from ..consensus.behaviour import Behaviour, ProjectProbe
 from ..languages import Function, language_for
 from ..languages._treesitter import TreeSitterLanguage
-from ..languages.rust import RustToolchain, rust_toolchain
+from ..languages.rust import RustToolchain, cargo_toml, rust_toolchain
 from ._project_base import (
     CompiledProjectRunner,
     bounded_files,
@@ -201,13 +200,6 @@ def doc_examples(text: str, function_start: int) -> dict[int, str]:
     return found
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
 def _dependencies(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     tables = [manifest.get(k) for k in ("dependencies", "dev-dependencies", "build-dependencies")]
     for target in (manifest.get("target") or {}).values():
@@ -220,7 +212,7 @@ def _vendored(root: Path, package: Path) -> bool:
     """Whether a cargo config between the package and the root replaces crates.io with a directory source."""
     for folder in [package, *package.parents]:
         for name in ("config.toml", "config"):
-            config = _manifest(folder / ".cargo" / name)
+            config = cargo_toml(folder / ".cargo" / name)
             sources = config.get("source") or {}
             replaced = (sources.get("crates-io") or {}).get("replace-with")
             if (
@@ -236,7 +228,7 @@ def _vendored(root: Path, package: Path) -> bool:
 
 def cargo_problem(root: Path, package: Path) -> str | None:
     """Why the crate cannot be built offline here, in words that say what to do; None when it can."""
-    manifest = _manifest(package / "Cargo.toml")
+    manifest = cargo_toml(package / "Cargo.toml")
     if not manifest:
         return "its Cargo.toml cannot be read"
     registry = []
@@ -257,7 +249,7 @@ def cargo_problem(root: Path, package: Path) -> str | None:
 
 
 def _package_name(package: Path) -> str:
-    name = (_manifest(package / "Cargo.toml").get("package") or {}).get("name")
+    name = (cargo_toml(package / "Cargo.toml").get("package") or {}).get("name")
     return name if isinstance(name, str) else package.name
 
 
