@@ -143,11 +143,8 @@ class GoProjectRunner(CompiledProjectRunner):
             )
             return (), problem, ()
         named = tuple(f"{t.file}::{t.name}" for t in tests[: self.max_tests])
-        return (
-            named,
-            None,
-            (f"go: executed with go test in package {plain.module} ({len(named)} tests that call {found.name})",),
-        )
+        how = f"go: executed with go test in package {plain.module} ({len(named)} tests that call {found.name})"
+        return named, None, (how,)
 
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         go = go_toolchain()

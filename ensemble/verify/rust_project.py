@@ -287,11 +287,8 @@ class RustProjectRunner(CompiledProjectRunner):
                 "function that calls it, or an example in its doc comment"
             )
             return (), problem, ()
-        return (
-            named,
-            None,
-            (f"rust: executed with cargo test in crate {plain.module} ({len(named)} tests of {found.name})",),
-        )
+        how = f"rust: executed with cargo test in crate {plain.module} ({len(named)} tests of {found.name})"
+        return named, None, (how,)
 
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         toolchain = rust_toolchain()
