@@ -23,11 +23,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .languages import is_python, language_for
+from .languages.rust import cargo_toml
 from .types import ProjectInfo, Request
 
 __all__ = [
@@ -156,13 +156,6 @@ def go_project_for(path: Path, module_text: str, *, root: Path | None = None) ->
     return None
 
 
-def _toml(path: Path) -> dict[str, object]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
 def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) -> ProjectInfo | None:
     """The Cargo package the ``.rs`` file at ``path`` belongs to (the nearest ``Cargo.toml`` above it with a
     ``[package]``), in its workspace when one above it lists it (the root is then the workspace's folder); None
@@ -179,7 +172,7 @@ def rust_project_for(path: Path, module_text: str, *, root: Path | None = None) 
         manifest = folder / "Cargo.toml"
         if not manifest.is_file():
             continue
-        data = _toml(manifest)
+        data = cargo_toml(manifest)
         if package is None:
             found = data.get("package")
             if not isinstance(found, dict) or not isinstance(found.get("name"), str):

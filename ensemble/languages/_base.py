@@ -25,6 +25,7 @@ __all__ = [
     "Extracted",
     "Function",
     "Language",
+    "RunsInProject",
     "balanced_calls",
     "column0_imports",
     "fenced_blocks",
@@ -317,3 +318,24 @@ class Language(ABC):
 
     def __repr__(self) -> str:
         return f"<Language {self.name}>"
+
+
+class RunsInProject:
+    """The rule of a language executed only inside its project (Go, Rust, Java), by a toolchain found on the
+    host: a mixin put before the language's base class. It runs there when :meth:`has_toolchain`; its note says
+    what to install (:attr:`no_toolchain_note`) or that it runs only in its project (:attr:`in_project_note`)."""
+
+    no_toolchain_note: ClassVar[str]
+    in_project_note: ClassVar[str]
+
+    @abstractmethod
+    def has_toolchain(self) -> bool:
+        """Whether the toolchain that runs this language's project tests is installed here."""
+
+    @property
+    def runs_in_project(self) -> bool:
+        return self.has_toolchain()
+
+    @property
+    def runtime_note(self) -> str:
+        return self.in_project_note if self.has_toolchain() else self.no_toolchain_note

@@ -10,7 +10,7 @@ import functools
 import os
 import shutil
 
-from ._base import Extracted
+from ._base import Extracted, RunsInProject
 from ._treesitter import TreeSitterLanguage
 
 __all__ = ["Go", "go_toolchain"]
@@ -23,7 +23,7 @@ def go_toolchain() -> str | None:
     return os.path.realpath(found) if found else None
 
 
-class Go(TreeSitterLanguage):
+class Go(RunsInProject, TreeSitterLanguage):
     name = "go"
     ids = ("go", "golang")
     extensions = (".go",)
@@ -61,12 +61,8 @@ class Go(TreeSitterLanguage):
     def is_expression(self, text: str) -> bool:
         return bool(text.strip()) and self.parses(f"var _ = {text}\n")
 
-    @property
-    def runs_in_project(self) -> bool:
-        return go_toolchain() is not None
+    no_toolchain_note = "go: not executed (no go toolchain here: install Go to have answers run with go test)"
+    in_project_note = "go: not executed (Go runs only inside its module, with go test on the package's own tests)"
 
-    @property
-    def runtime_note(self) -> str:
-        if go_toolchain() is None:
-            return "go: not executed (no go toolchain here: install Go to have answers run with go test)"
-        return "go: not executed (Go runs only inside its module, with go test on the package's own tests)"
+    def has_toolchain(self) -> bool:
+        return go_toolchain() is not None

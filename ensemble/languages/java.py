@@ -13,7 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from ._base import Function
+from ._base import Function, RunsInProject
 from ._treesitter import TreeSitterLanguage
 
 __all__ = ["Java", "JavaToolchain", "java_toolchain"]
@@ -52,7 +52,7 @@ def java_toolchain() -> JavaToolchain | None:
     return JavaToolchain(javac, java, home, tuple(sorted(config)))
 
 
-class Java(TreeSitterLanguage):
+class Java(RunsInProject, TreeSitterLanguage):
     name = "java"
     ids = ("java",)
     extensions = (".java",)
@@ -99,12 +99,8 @@ class Java(TreeSitterLanguage):
     def is_expression(self, text: str) -> bool:
         return bool(text.strip()) and not self.tree(f"class _X {{ Object _x = {text}; }}").root_node.has_error
 
-    @property
-    def runs_in_project(self) -> bool:
-        return java_toolchain() is not None
+    no_toolchain_note = "java: not executed (no JDK here: install one to have answers run with javac and your tests)"
+    in_project_note = "java: not executed (Java runs only inside its source tree, with javac and your project's tests)"
 
-    @property
-    def runtime_note(self) -> str:
-        if java_toolchain() is None:
-            return "java: not executed (no JDK here: install one to have answers run with javac and your tests)"
-        return "java: not executed (Java runs only inside its source tree, with javac and your project's tests)"
+    def has_toolchain(self) -> bool:
+        return java_toolchain() is not None

@@ -11,11 +11,15 @@ import functools
 import os
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from ._base import RunsInProject
 from ._treesitter import TreeSitterLanguage
 
-__all__ = ["Rust", "RustToolchain", "rust_toolchain"]
+__all__ = ["Rust", "RustToolchain", "cargo_toml", "rust_toolchain"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,14 @@ class RustToolchain:
     rustc: str
     rustdoc: str
     sysroot: str
+
+
+def cargo_toml(path: Path) -> dict[str, Any]:
+    """A cargo file (``Cargo.toml``, ``.cargo/config.toml``) read as TOML; empty when it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
 
 
 @functools.cache
@@ -48,7 +60,7 @@ def rust_toolchain() -> RustToolchain | None:
     return RustToolchain(cargo, rustc_, rustdoc, sysroot)
 
 
-class Rust(TreeSitterLanguage):
+class Rust(RunsInProject, TreeSitterLanguage):
     name = "rust"
     ids = ("rust", "rs")
     extensions = (".rs",)
@@ -65,12 +77,8 @@ class Rust(TreeSitterLanguage):
     def is_expression(self, text: str) -> bool:
         return bool(text.strip()) and self.parses(f"const _X: () = {{ let _ = {text}; }};\n")
 
-    @property
-    def runs_in_project(self) -> bool:
-        return rust_toolchain() is not None
+    no_toolchain_note = "rust: not executed (no cargo and rustc here: install Rust to have answers run with cargo test)"
+    in_project_note = "rust: not executed (Rust runs only inside its crate, with cargo test on the crate's own tests)"
 
-    @property
-    def runtime_note(self) -> str:
-        if rust_toolchain() is None:
-            return "rust: not executed (no cargo and rustc here: install Rust to have answers run with cargo test)"
-        return "rust: not executed (Rust runs only inside its crate, with cargo test on the crate's own tests)"
+    def has_toolchain(self) -> bool:
+        return rust_toolchain() is not None

@@ -19,6 +19,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -180,16 +181,45 @@ def behaviour_from_report(report: HarnessReport, tests: Sequence[str], *, shown_
 
 
 class CompiledProjectRunner(ABC):
-    """The shared skeleton: a sandbox (its own unless given one), ``observe`` with its cache, and the refusal of
-    a text that could end its tests early (``_bypass``, a pattern per language). Subclasses make the probe and
-    run one job per text (:meth:`_run`)."""
+    """The shared skeleton: a sandbox (its own unless given one), the probe's steps (the selected function, the
+    toolchain and sandbox checks), ``observe`` with its cache, the refusal of a text that could end its tests
+    early (``_bypass``, a pattern per language) and the harness job's run. Subclasses choose the tests
+    (:meth:`_select_tests`) and make one job per text (:meth:`_run`, through :meth:`_run_job`).
 
+    The limits are class attributes (each language's defaults) that a keyword of the constructor overrides."""
+
+    language: str
+    language_shown: str  # the language's name in messages ("Rust")
+    no_toolchain: str  # the problem when the language's toolchain is missing, saying what to install
+    comments: tuple[str, ...] = ("//", "/*", "*")  # what may stand above the function in the selection
     _bypass: re.Pattern[str] | None = None
+    build_timeout_s: float
+    per_test_timeout_s: float = 10.0
+    max_tests: int = 40
+    memory_mb: int  # the sandbox's address space for the whole job
 
-    def __init__(self, sandbox: Sandbox | None, *, workers: int, output_limit: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        workers: int = 2,
+        build_timeout_s: float | None = None,
+        per_test_timeout_s: float | None = None,
+        max_tests: int | None = None,
+        memory_mb: int | None = None,
+        output_limit: int = 256 * 1024,
+    ) -> None:
         self._own = sandbox is None
         self.sandbox = sandbox or Sandbox(workers=workers, ahead=0, output_limit=output_limit)
         self._observed: OrderedDict[str, Behaviour] = OrderedDict()
+        if build_timeout_s is not None:
+            self.build_timeout_s = build_timeout_s
+        if per_test_timeout_s is not None:
+            self.per_test_timeout_s = per_test_timeout_s
+        if max_tests is not None:
+            self.max_tests = max_tests
+        if memory_mb is not None:
+            self.memory_mb = memory_mb
 
     def close(self) -> None:
         self._observed.clear()
@@ -215,15 +245,68 @@ class CompiledProjectRunner(ABC):
             behaviour = Behaviour(keys=(), passed=(), tests=tuple(sorted((t, "failed") for t in project.tests)))
         return behaviour if timed_out else self._keep(key, behaviour)
 
-    @abstractmethod
     async def probe(self, request: Request, base: Probe | None) -> Probe | None:
         """The probe that runs the selected function's tests in its project; None when the selection is not one
-        whole function; a probe whose ``project.problem`` says why nothing can run."""
+        whole function (a candidate could not stand in its place); a probe whose ``project.problem`` says why
+        nothing can run."""
+        project = request.context.project
+        if project is None or project.language != self.language:
+            return None
+        start, end = request.context.start_line, request.context.end_line
+        found = selected_function(project.module_text, start, end, self.language, self.comments)
+        if found is None:
+            return None
+        plain = ProjectProbe(
+            root=project.root,
+            module=project.module,
+            target=found.name,
+            python="",
+            module_text=project.module_text,
+            start=start,
+            end=end,
+            path=project.path,
+            import_root=project.import_root,
+            language=self.language,
+        )
+        tests: tuple[str, ...] = ()
+        notes: tuple[str, ...] = ()
+        if not language_for(self.language).runs_in_project:
+            problem: str | None = self.no_toolchain
+        elif self.sandbox.containment != "bubblewrap":
+            problem = f"{self.language_shown} code runs only in the bubblewrap sandbox, which cannot start here"
+        else:
+            tests, problem, notes = await self._select_tests(plain, found)
+        probe = replace(plain, tests=tests, problem=problem, notes=() if problem else notes)
+        return Probe(found.name, (), (), language=self.language, project=probe)
+
+    @abstractmethod
+    async def _select_tests(
+        self, plain: ProjectProbe, found: Function
+    ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+        """The test ids to run on the selected function ``found`` (at most :attr:`max_tests`), why nothing can
+        run (None when something can), and the notes that say how it was run; the toolchain and the sandbox are
+        known to be there."""
 
     @abstractmethod
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         """Run the tests on ``source`` (the module's whole text with the candidate in it): the behaviour, and
         whether the job ran out of time."""
+
+    async def _run_job(
+        self,
+        project: ProjectProbe,
+        job: dict[str, Any],
+        *,
+        ro_paths: Sequence[str],
+        timeout_s: float,
+        shown_path: tuple[str, str],
+    ) -> tuple[Behaviour, bool]:
+        """Run the harness ``job`` (at most 600 s), the behaviour per test of ``project`` and whether it timed out
+        (``shown_path``: the scratch path of the text under test, and the file name to show instead)."""
+        report = await run_harness(
+            self.sandbox, job, ro_paths=ro_paths, timeout_s=min(timeout_s, 600.0), memory_mb=self.memory_mb
+        )
+        return behaviour_from_report(report, project.tests, shown_path=shown_path), report.outcome.timed_out
 
     def _keep(self, key: str, behaviour: Behaviour) -> Behaviour:
         self._observed[key] = behaviour

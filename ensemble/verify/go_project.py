@@ -27,15 +27,13 @@ import functools
 import os
 import re
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ..languages import language_for
+from ..consensus.behaviour import Behaviour, ProjectProbe
+from ..languages import Function, language_for
 from ..languages.go import go_toolchain
-from ..types import Request
-from ._project_base import CompiledProjectRunner, behaviour_from_report, callers_of, run_harness, selected_function
-from .sandbox import Sandbox
+from ._project_base import CompiledProjectRunner, callers_of
 
 __all__ = ["GoProjectRunner", "GoTest", "go_tests_of"]
 
@@ -125,64 +123,28 @@ class GoProjectRunner(CompiledProjectRunner):
     """Runs the user's Go code and candidates with ``go test`` inside the user's module; ``workers`` jobs at a
     time."""
 
+    language = "go"
+    language_shown = "Go"
+    no_toolchain = "there is no go toolchain here (install Go)"
+    comments = ("//",)
     _bypass = _EXIT_BYPASS
+    build_timeout_s = 90.0
+    memory_mb = 2048
 
-    def __init__(
-        self,
-        sandbox: Sandbox | None = None,
-        *,
-        workers: int = 2,
-        build_timeout_s: float = 90.0,
-        per_test_timeout_s: float = 10.0,
-        max_tests: int = 40,
-        memory_mb: int = 2048,
-    ) -> None:
-        super().__init__(sandbox, workers=workers)
-        self.build_timeout_s = build_timeout_s
-        self.per_test_timeout_s = per_test_timeout_s
-        self.max_tests = max_tests
-        self.memory_mb = memory_mb
-
-    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
-        """The probe that runs the selected function's package tests; None when the selection is not one whole
-        function (a candidate could not stand in its place); a probe whose ``project.problem`` says why nothing
-        can run."""
-        project = request.context.project
-        if project is None or project.language != "go":
-            return None
-        start, end = request.context.start_line, request.context.end_line
-        found = selected_function(project.module_text, start, end, "go", ("//",))
-        if found is None:
-            return None
-        plain = ProjectProbe(
-            root=project.root,
-            module=project.module,
-            target=found.name,
-            python="",
-            module_text=project.module_text,
-            start=start,
-            end=end,
-            path=project.path,
-            import_root=project.import_root,
-            language="go",
-        )
-        problem: str | None = None
-        tests: list[GoTest] = []
-        if go_toolchain() is None:
-            problem = "there is no go toolchain here (install Go)"
-        elif self.sandbox.containment != "bubblewrap":
-            problem = "Go code runs only in the bubblewrap sandbox, which cannot start here"
-        else:
-            tests, total = await asyncio.to_thread(go_tests_of, Path(project.import_root), found.name)
-            if not tests:
-                problem = (
-                    f"no test in package {project.module} calls {found.name} ({total} tests there): add a Test "
-                    "function, or an Example with an // Output: comment, that calls it"
-                )
+    async def _select_tests(
+        self, plain: ProjectProbe, found: Function
+    ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+        """The package's tests and examples that call the selected function."""
+        tests, total = await asyncio.to_thread(go_tests_of, Path(plain.import_root), found.name)
+        if not tests:
+            problem = (
+                f"no test in package {plain.module} calls {found.name} ({total} tests there): add a Test "
+                "function, or an Example with an // Output: comment, that calls it"
+            )
+            return (), problem, ()
         named = tuple(f"{t.file}::{t.name}" for t in tests[: self.max_tests])
-        how = (f"go: executed with go test in package {project.module} ({len(named)} tests that call {found.name})",)
-        project_probe = replace(plain, tests=named, problem=problem, notes=() if problem else how)
-        return Probe(found.name, (), (), language="go", project=project_probe)
+        how = f"go: executed with go test in package {plain.module} ({len(named)} tests that call {found.name})"
+        return named, None, (how,)
 
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         go = go_toolchain()
@@ -222,7 +184,5 @@ class GoProjectRunner(CompiledProjectRunner):
             "per_test": int(self.per_test_timeout_s),
         }
         timeout = self.build_timeout_s + (self.per_test_timeout_s + 6.0) * len(project.tests)
-        report = await run_harness(self.sandbox, job, ro_paths=ro, timeout_s=min(timeout, 600.0),
-                                   memory_mb=self.memory_mb)  # fmt: skip
         shown = (f"{_WORK}/{_CANDIDATE}", os.path.basename(project.path))
-        return behaviour_from_report(report, project.tests, shown_path=shown), report.outcome.timed_out
+        return await self._run_job(project, job, ro_paths=ro, timeout_s=timeout, shown_path=shown)

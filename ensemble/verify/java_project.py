@@ -26,25 +26,20 @@ any of those more often than the user's file is refused unrun (:data:`BYPASS`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ..languages import language_for
+from ..consensus.behaviour import Behaviour, ProjectProbe
+from ..languages import Function, language_for
 from ..languages.java import JavaToolchain, java_toolchain
-from ..types import Request
 from ._project_base import (
     CompiledProjectRunner,
-    behaviour_from_report,
     bounded_files,
     callers_of,
-    run_harness,
-    selected_function,
 )
-from .sandbox import Sandbox
 
 __all__ = ["BYPASS", "JavaProjectRunner", "java_sources", "java_tests_of"]
 
@@ -148,94 +143,63 @@ class JavaProjectRunner(CompiledProjectRunner):
     """Runs the user's Java code and candidates with javac and the project's ``main`` test classes; ``workers``
     jobs at a time."""
 
+    language = "java"
+    language_shown = "Java"
+    no_toolchain = "there is no JDK here (install one with javac)"
+    comments = ("//", "/*", "*", "@")
     _bypass = BYPASS
+    build_timeout_s = 120.0
+    per_test_timeout_s = 15.0
+    memory_mb = 4096  # address space: a JVM reserves much more than its heap
 
-    def __init__(
-        self,
-        sandbox: Sandbox | None = None,
-        *,
-        workers: int = 2,
-        build_timeout_s: float = 120.0,
-        per_test_timeout_s: float = 15.0,
-        max_tests: int = 40,
-        memory_mb: int = 4096,
-    ) -> None:
-        super().__init__(sandbox, workers=workers)
-        self.build_timeout_s = build_timeout_s
-        self.per_test_timeout_s = per_test_timeout_s
-        self.max_tests = max_tests
-        self.memory_mb = memory_mb  # address space: a JVM reserves much more than its heap
-        self._sources: dict[str, list[str]] = {}  # probe key (root) -> the files javac compiles
+    @functools.cached_property
+    def _sources(self) -> dict[str, list[str]]:
+        """Per project root (the probe's key), the files javac compiles."""
+        return {}
 
-    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
-        project = request.context.project
-        if project is None or project.language != "java":
-            return None
-        start, end = request.context.start_line, request.context.end_line
-        found = selected_function(project.module_text, start, end, "java", ("//", "/*", "*", "@"))
-        if found is None:
-            return None
-        plain = ProjectProbe(
-            root=project.root,
-            module=project.module,
-            target=found.name,
-            python="",
-            module_text=project.module_text,
-            start=start,
-            end=end,
-            path=project.path,
-            import_root=project.import_root,
-            language="java",
-        )
-        problem: str | None = None
-        named: tuple[str, ...] = ()
-        notes: list[str] = []
-        if java_toolchain() is None:
-            problem = "there is no JDK here (install one with javac)"
-        elif self.sandbox.containment != "bubblewrap":
-            problem = "Java code runs only in the bubblewrap sandbox, which cannot start here"
-        else:
-            root = Path(project.root)
-            junit = junit4_classpath() is not None
-            usable, left_out = await asyncio.to_thread(java_sources, root, junit=junit)
-            if Path(project.path) in left_out:
-                problem = (
-                    f"{Path(project.path).name} imports libraries that are not part of your source tree (Maven and "
-                    "Gradle builds are not run here)"
-                )
-            else:
-                if Path(project.path) not in usable:
-                    usable.append(Path(project.path))
-                self._sources[project.root] = [str(p) for p in usable]
-                tests, total = await asyncio.to_thread(java_tests_of, root, usable, found.name, junit=junit)
-                named = tuple(f"{file}::{name}.{method}" for file, name, method in tests)[: self.max_tests]
-                if left_out:
-                    libraries = "JUnit 5, ..." if junit else "JUnit, ..."
-                    notes.append(f"{len(left_out)} Java file(s) import libraries ({libraries}): not compiled, not run")
-                if not named:
-                    runs = "JUnit 4 @Test methods and " if junit else ""
-                    problem = (
-                        f"no test in your project calls {found.name} ({total} tests there: {runs}test classes with a "
-                        "main that checks): add one that calls it"
-                    )
-        how = f"java: executed with javac and the JVM ({len(named)} tests of yours that call {found.name})"
-        probe = replace(plain, tests=named, problem=problem, notes=() if problem else (how, *notes))
-        return Probe(found.name, (), (), language="java", project=probe)
+    async def _select_tests(
+        self, plain: ProjectProbe, found: Function
+    ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+        root = Path(plain.root)
+        path = Path(plain.path)
+        junit = junit4_classpath() is not None
+        usable, left_out = await asyncio.to_thread(java_sources, root, junit=junit)
+        if path in left_out:
+            problem = (
+                f"{path.name} imports libraries that are not part of your source tree (Maven and Gradle builds are "
+                "not run here)"
+            )
+            return (), problem, ()
+        if path not in usable:
+            usable.append(path)
+        self._sources[plain.root] = [str(p) for p in usable]
+        tests, total = await asyncio.to_thread(java_tests_of, root, usable, found.name, junit=junit)
+        named = tuple(f"{file}::{name}.{method}" for file, name, method in tests)[: self.max_tests]
+        if not named:
+            runs = "JUnit 4 @Test methods and " if junit else ""
+            problem = (
+                f"no test in your project calls {found.name} ({total} tests there: {runs}test classes with a "
+                "main that checks): add one that calls it"
+            )
+            return (), problem, ()
+        notes = [f"java: executed with javac and the JVM ({len(named)} tests of yours that call {found.name})"]
+        if left_out:
+            libraries = "JUnit 5, ..." if junit else "JUnit, ..."
+            notes.append(f"{len(left_out)} Java file(s) import libraries ({libraries}): not compiled, not run")
+        return named, None, tuple(notes)
 
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         toolchain = java_toolchain()
         assert toolchain is not None
         job = self._job(project, source, toolchain)
-        report = await run_harness(
-            self.sandbox,
+        relative = Path(project.path).relative_to(project.import_root).as_posix()
+        return await self._run_job(
+            project,
             job,
             ro_paths=[project.root, toolchain.home, *toolchain.config],
-            timeout_s=min(self.build_timeout_s + (self.per_test_timeout_s + 1) * len(project.tests), 600.0),
-            memory_mb=self.memory_mb,
+            timeout_s=self.build_timeout_s + (self.per_test_timeout_s + 1) * len(project.tests),
+            shown_path=(f"{_WORK}/src/{relative}", Path(project.path).name),
         )
-        relative = Path(project.path).relative_to(project.import_root).as_posix()
-        shown = (f"{_WORK}/src/{relative}", Path(project.path).name)
-        return behaviour_from_report(report, project.tests, shown_path=shown), report.outcome.timed_out
 
     def _job(self, project: ProjectProbe, source: str, toolchain: JavaToolchain) -> dict[str, Any]:
         scratch = self.sandbox.scratch_dir or "/tmp"

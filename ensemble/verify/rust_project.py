@@ -34,25 +34,19 @@ import asyncio
 import hashlib
 import os
 import re
-import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..consensus.behaviour import Behaviour, Probe, ProjectProbe
-from ..languages import language_for
+from ..consensus.behaviour import Behaviour, ProjectProbe
+from ..languages import Function, language_for
 from ..languages._treesitter import TreeSitterLanguage
-from ..languages.rust import RustToolchain, rust_toolchain
-from ..types import Request
+from ..languages.rust import RustToolchain, cargo_toml, rust_toolchain
 from ._project_base import (
     CompiledProjectRunner,
-    behaviour_from_report,
     bounded_files,
     callers_of,
-    run_harness,
-    selected_function,
 )
-from .sandbox import Sandbox
 
 __all__ = ["BYPASS", "RustProjectRunner", "RustTest", "cargo_problem", "doc_examples", "rust_tests_of"]
 
@@ -206,13 +200,6 @@ def doc_examples(text: str, function_start: int) -> dict[int, str]:
     return found
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
 def _dependencies(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     tables = [manifest.get(k) for k in ("dependencies", "dev-dependencies", "build-dependencies")]
     for target in (manifest.get("target") or {}).values():
@@ -225,7 +212,7 @@ def _vendored(root: Path, package: Path) -> bool:
     """Whether a cargo config between the package and the root replaces crates.io with a directory source."""
     for folder in [package, *package.parents]:
         for name in ("config.toml", "config"):
-            config = _manifest(folder / ".cargo" / name)
+            config = cargo_toml(folder / ".cargo" / name)
             sources = config.get("source") or {}
             replaced = (sources.get("crates-io") or {}).get("replace-with")
             if (
@@ -241,7 +228,7 @@ def _vendored(root: Path, package: Path) -> bool:
 
 def cargo_problem(root: Path, package: Path) -> str | None:
     """Why the crate cannot be built offline here, in words that say what to do; None when it can."""
-    manifest = _manifest(package / "Cargo.toml")
+    manifest = cargo_toml(package / "Cargo.toml")
     if not manifest:
         return "its Cargo.toml cannot be read"
     registry = []
@@ -262,7 +249,7 @@ def cargo_problem(root: Path, package: Path) -> str | None:
 
 
 def _package_name(package: Path) -> str:
-    name = (_manifest(package / "Cargo.toml").get("package") or {}).get("name")
+    name = (cargo_toml(package / "Cargo.toml").get("package") or {}).get("name")
     return name if isinstance(name, str) else package.name
 
 
@@ -270,88 +257,52 @@ class RustProjectRunner(CompiledProjectRunner):
     """Runs the user's Rust code and candidates with ``cargo test`` inside the user's crate; ``workers`` jobs at
     a time."""
 
+    language = "rust"
+    language_shown = "Rust"
+    no_toolchain = "there is no Rust toolchain here (install cargo and rustc)"
+    comments = ("//", "/*", "*", "#[")
     _bypass = BYPASS
+    build_timeout_s = 180.0
+    memory_mb = 4096  # address space: rustc and LLVM reserve far more than they touch
 
-    def __init__(
-        self,
-        sandbox: Sandbox | None = None,
-        *,
-        workers: int = 2,
-        build_timeout_s: float = 180.0,
-        per_test_timeout_s: float = 10.0,
-        max_tests: int = 40,
-        memory_mb: int = 4096,
-    ) -> None:
-        super().__init__(sandbox, workers=workers)
-        self.build_timeout_s = build_timeout_s
-        self.per_test_timeout_s = per_test_timeout_s
-        self.max_tests = max_tests
-        self.memory_mb = memory_mb  # address space: rustc and LLVM reserve far more than they touch
-
-    async def probe(self, request: Request, base: Probe | None) -> Probe | None:
-        """The probe that runs the selected function's tests and doc tests; None when the selection is not one
-        whole function; a probe whose ``project.problem`` says why nothing can run."""
-        project = request.context.project
-        if project is None or project.language != "rust":
-            return None
-        start, end = request.context.start_line, request.context.end_line
-        found = selected_function(project.module_text, start, end, "rust", ("//", "/*", "*", "#["))
-        if found is None:
-            return None
-        plain = ProjectProbe(
-            root=project.root,
-            module=project.module,
-            target=found.name,
-            python="",
-            module_text=project.module_text,
-            start=start,
-            end=end,
-            path=project.path,
-            import_root=project.import_root,
-            language="rust",
+    async def _select_tests(
+        self, plain: ProjectProbe, found: Function
+    ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+        """The crate's tests and the selected function's doc tests."""
+        package = Path(plain.import_root)
+        problem = await asyncio.to_thread(cargo_problem, Path(plain.root), package)
+        if problem is not None:
+            return (), problem, ()
+        relative = Path(plain.path).relative_to(package).as_posix()
+        has_lib = (package / "src" / "lib.rs").is_file()
+        tests, total = await asyncio.to_thread(
+            rust_tests_of, package, found.name, has_lib=has_lib, package_name=plain.module
         )
-        package = Path(project.import_root)
-        relative = Path(project.path).relative_to(package).as_posix()
-        problem: str | None = None
-        named: tuple[str, ...] = ()
-        if rust_toolchain() is None:
-            problem = "there is no Rust toolchain here (install cargo and rustc)"
-        elif self.sandbox.containment != "bubblewrap":
-            problem = "Rust code runs only in the bubblewrap sandbox, which cannot start here"
-        else:
-            problem = await asyncio.to_thread(cargo_problem, Path(project.root), package)
-        if problem is None:
-            has_lib = (package / "src" / "lib.rs").is_file()
-            tests, total = await asyncio.to_thread(
-                rust_tests_of, package, found.name, has_lib=has_lib, package_name=project.module
+        docs = doc_examples(plain.module_text, found.start_line) if has_lib else {}
+        named = (*(t.id for t in tests), *(f"{relative}::{found.name} {key}" for key in docs.values()))
+        named = named[: self.max_tests]
+        if not named:
+            problem = (
+                f"no test in crate {plain.module} calls {found.name} ({total} tests there): add a #[test] "
+                "function that calls it, or an example in its doc comment"
             )
-            docs = doc_examples(project.module_text, found.start_line) if has_lib else {}
-            named = (*(t.id for t in tests), *(f"{relative}::{found.name} {key}" for key in docs.values()))
-            named = named[: self.max_tests]
-            if not named:
-                problem = (
-                    f"no test in crate {project.module} calls {found.name} ({total} tests there): add a #[test] "
-                    "function that calls it, or an example in its doc comment"
-                )
-        how = (f"rust: executed with cargo test in crate {project.module} ({len(named)} tests of {found.name})",)
-        probe = replace(plain, tests=named, problem=problem, notes=() if problem else how)
-        return Probe(found.name, (), (), language="rust", project=probe)
+            return (), problem, ()
+        how = f"rust: executed with cargo test in crate {plain.module} ({len(named)} tests of {found.name})"
+        return named, None, (how,)
 
     async def _run(self, project: ProjectProbe, source: str) -> tuple[Behaviour, bool]:
         toolchain = rust_toolchain()
         assert toolchain is not None
         job = await asyncio.to_thread(self._job, project, source, toolchain)
         timeout = self.build_timeout_s * (2 if job["doc_lines"] else 1) + self.per_test_timeout_s * len(project.tests)
-        report = await run_harness(
-            self.sandbox,
+        mirrored = f"{_WORK}/{Path(project.path).relative_to(project.root).as_posix()}"
+        return await self._run_job(
+            project,
             job,
             ro_paths=[project.root, toolchain.sysroot],
-            timeout_s=min(timeout, 600.0),
-            memory_mb=self.memory_mb,
+            timeout_s=timeout,
+            shown_path=(mirrored, os.path.basename(project.path)),
         )
-        mirrored = f"{_WORK}/{Path(project.path).relative_to(project.root).as_posix()}"
-        behaviour = behaviour_from_report(report, project.tests, shown_path=(mirrored, os.path.basename(project.path)))
-        return behaviour, report.outcome.timed_out
 
     def _job(self, project: ProjectProbe, source: str, toolchain: RustToolchain) -> dict[str, Any]:
         package = Path(project.import_root)
