@@ -8,7 +8,8 @@ examples and generated inputs), and what it returned or raised is what a candida
 * docstring: the body is unchanged (the language says so: in Python the syntax trees are equal but for docstrings
   and comments), never run;
 * fix: every example the original passes still passes, and the candidate does not behave exactly like the
-  original (on every input, or while the original fails an example: that would fix nothing);
+  original when the original fails an example (that would fix nothing). Where the original passes every
+  example nothing shows that a fix fixes anything: such a pick is offered as "not checked" (the consensus says so);
 * implement: the original is a stub, so there is no oracle; a candidate that only crashes or returns nothing is out.
 
 Pure functions over observed behaviour: nothing here runs code. Each rule returns the reason a candidate is out
@@ -102,11 +103,8 @@ def behaviour_gate(
         if changed:
             total = sum(not stopped(k) for k in original.keys)
             return f"does something else than your code on {changed} of {total} inputs"
-    if task is TaskKind.FIX and candidate.keys == original.keys:
-        if not all(original.passed):
-            return "behaves exactly like your code, so it fixes nothing your examples show"
-        if len(original.keys) > len(original.passed):  # compared beyond the examples too: a rewrite, not a fix
-            return "behaves exactly like your code on every input tried, so it fixes nothing"
+    if task is TaskKind.FIX and not all(original.passed) and candidate.keys == original.keys:
+        return "behaves exactly like your code, so it fixes nothing your examples show"
     return None
 
 

@@ -167,9 +167,12 @@ async def test_a_fix_of_code_that_passes_every_example_is_not_checked(executor: 
 '''
     no_op = "def absolute(x: int) -> int:\n    y = x\n    return y\n"  # the same program: it fixes nothing
     right = "def absolute(x: int) -> int:\n    return -x if x < 0 else x\n"
+    # A change nothing can tell from the user's code (it may fix a bug the inputs tried miss, or nothing at all)
+    # is offered only as "not checked": the right fix is not thrown away, and neither is applied unseen.
     only_no_op = await decide(_request(TaskKind.FIX, passes_examples), [_answer("a", no_op)], executor=executor)
-    assert not only_no_op.offers_edit
-    assert "fixes nothing" in (only_no_op.clusters[0].rejected or "")
+    assert only_no_op.offers_edit
+    assert only_no_op.unchecked is not None
+    assert only_no_op.confidence <= unchecked_cap(TaskKind.FIX)
     result = await decide(_request(TaskKind.FIX, passes_examples), [_answer("b", right)], executor=executor)
     assert result.offers_edit
     assert result.unchecked is not None
