@@ -35,6 +35,8 @@ REMOTE = "http://remote.invalid:8080"
 SECRET = "sk-hardening-7f3c9a1e5b2d4c6e8a0b"
 KEY_ENV = "CODECONDUCTOR_HARDENING_KEY"
 TEXT = "def add(a, b):\n    return a - b\n"
+# The same bug with an example it fails: a fix that makes it pass is checked, so it may be applied unseen.
+DOCUMENTED_TEXT = 'def add(a, b):\n    """>>> add(2, 3)\n    5\n    """\n    return a - b\n'
 
 
 class LoopbackOnly(httpx.AsyncBaseTransport):
@@ -188,8 +190,8 @@ def test_api_key_never_reaches_the_editor_or_stderr(keyed_server: FaultServer, t
     with RawServer(env={KEY_ENV: SECRET}, stderr_path=stderr) as server:
         # Verified: only a checked edit is ever applied unseen (``apply: auto``).
         server.initialize(_keyed_settings(keyed_server.url, db) | {"verify": True})
-        server.open(uri, TEXT)
-        rng = {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}
+        server.open(uri, DOCUMENTED_TEXT)
+        rng = {"start": {"line": 0, "character": 0}, "end": {"line": 5, "character": 0}}
         reply = server.request(
             "workspace/executeCommand",
             {"command": "codeconductor.run", "arguments": [{"uri": uri, "range": rng, "task": "fix"}]},
