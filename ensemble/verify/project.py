@@ -384,26 +384,30 @@ class ProjectRunner:
         project = probe.project
         assert project is not None
         source = replace_span(project.module_text, project.start, project.end, code)
-        key = self._key(project, source, probe)
-        cached = self._observed.get(key)
-        if cached is not None:
-            return cached
-        running = self._inflight.get(key)
-        if running is None:
-            running = asyncio.ensure_future(self._observe(project, source, probe, key))
-            self._inflight[key] = running
-            running.add_done_callback(lambda _: self._inflight.pop(key, None))
-        behaviour = await asyncio.shield(running)
-        added = self._audits.get(key, frozenset())
+        behaviour, added = await self._run_source(project, source, probe)
         if added and source != project.module_text:
-            original = project.module_text[project.start : project.end]
-            await self.observe(original, probe)  # once: cached, or joined while it runs
-            added = added - self._audits.get(self._key(project, project.module_text, probe), frozenset())
+            # The user's own module on the same probe: run once, or joined while it runs (never read before it ends).
+            _, original = await self._run_source(project, project.module_text, probe)
+            added = added - original
         if not added:
             return behaviour
         reason = _hostile_reason(added)
         keys = (HOSTILE_ERROR_KEY + reason,) * max(1, len(behaviour.keys))
         return replace(behaviour, keys=keys, passed=(False,) * len(behaviour.passed))
+
+    async def _run_source(self, project: ProjectProbe, source: str, probe: Probe) -> tuple[Behaviour, frozenset[str]]:
+        """``source`` (the whole module) observed on ``probe``, and the audit events its run saw: cached, joined
+        while it runs, or run once."""
+        key = self._key(project, source, probe)
+        cached = self._observed.get(key)
+        if cached is None:
+            running = self._inflight.get(key)
+            if running is None:
+                running = asyncio.ensure_future(self._observe(project, source, probe, key))
+                self._inflight[key] = running
+                running.add_done_callback(lambda _: self._inflight.pop(key, None))
+            cached = await asyncio.shield(running)
+        return cached, self._audits.get(key, frozenset())
 
     async def _observe(self, project: ProjectProbe, source: str, probe: Probe, key: str) -> Behaviour:
         n_calls = len(probe.examples) + len(probe.extra)

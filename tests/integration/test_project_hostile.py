@@ -16,6 +16,7 @@ import pytest
 
 from codeconductor.ensemble._targets import function_at
 from codeconductor.ensemble.consensus import decide
+from codeconductor.ensemble.consensus.behaviour import Behaviour
 from codeconductor.ensemble.context import build_context, parse_blocks
 from codeconductor.ensemble.project import project_for
 from codeconductor.ensemble.types import AnswerStatus, ModelAnswer, ModelInfo, ProviderKind, Request, TaskKind
@@ -166,6 +167,25 @@ def _decide(request: Request, texts: dict[str, str], executor: SandboxExecutor) 
     decision = asyncio.run(decide(request, answers, executor=executor))
     assert any("run in your project" in n for n in decision.notes), decision.notes
     return {member.split("@")[0]: cluster.rejected for cluster in decision.clusters for member in cluster.members}
+
+
+def test_a_candidate_observed_before_the_users_code_is_compared_with_it(calc: Path) -> None:
+    """The user's own run is made (or joined) before a candidate's events are judged: observed first and alone,
+    the candidate is named for its write, not for the process the user's test starts."""
+    require_sandbox()
+
+    async def observe_first() -> Behaviour:
+        fresh = SandboxExecutor()  # nothing of the user's code observed yet
+        try:
+            probe = await fresh.project_probe(_request(calc, "double"), None)
+            assert probe is not None
+            return await fresh.observe(DOUBLE_WRITES, probe)
+        finally:
+            fresh.close()
+
+    behaviour = asyncio.run(observe_first())
+    assert behaviour.hostile is not None
+    assert "write outside its scratch" in behaviour.hostile
 
 
 def test_a_candidate_is_named_for_what_its_run_adds(calc: Path, executor: SandboxExecutor) -> None:
