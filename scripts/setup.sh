@@ -56,7 +56,7 @@ $VPY -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || tr
 # The language layer's node tools (esbuild strips TypeScript types before node runs a candidate).
 if command -v npm >/dev/null && [[ -f tools/node/package.json ]]; then
   log "npm ci (tools/node: esbuild for TypeScript; jest and vitest for the JavaScript project tests)"
-  (cd tools/node && npm ci --no-audit --no-fund --loglevel=error) || log "tools/node: npm ci failed; TypeScript candidates will not run"
+  (cd tools/node && npm ci --no-audit --no-fund --loglevel=error 1>&2) || log "tools/node: npm ci failed; TypeScript candidates will not run"
 fi
 
 # Compile the WebAssembly sandbox's interpreter once (cached in the user's cache directory): the first request

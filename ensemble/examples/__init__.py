@@ -1,0 +1,1 @@
+"""The demo's bundled example (``codeconductor demo`` fixes ``average.py``); shipped, never imported."""
