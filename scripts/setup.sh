@@ -40,7 +40,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
 VPY=.venv/bin/python
-$VPY -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
+$VPY -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' >&2 || true
 
 # The native llama.cpp build crashes (AMX instructions) on the first token on some CPUs: build portably.
 export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
@@ -51,7 +51,7 @@ if ! $VPY -c 'import llama_cpp' 2>/dev/null; then
   log "building llama-cpp-python (about 7 minutes the first time; pip caches the wheel)"
 fi
 log "installing codeconductor[$extras]"
-$VPY -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
+$VPY -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
 
 # The language layer's node tools (esbuild strips TypeScript types before node runs a candidate).
 if command -v npm >/dev/null && [[ -f tools/node/package.json ]]; then
@@ -83,7 +83,7 @@ if [[ $dev == 1 ]]; then
     log "installing the LiteLLM proxy into .venv-litellm (requirements/litellm-proxy.txt, --require-hashes)"
     "$PYTHON" -m venv .venv-litellm
     .venv-litellm/bin/python -m pip install -q --require-hashes --no-deps -r requirements/litellm-proxy.txt 2>&1 \
-      | grep -v '^WARNING: Location' || true
+      | grep -v '^WARNING: Location' >&2 || true
   fi
   if [[ -x scripts/install_code_server.sh ]]; then
     log "installing code-server + Chromium for the VS Code end-to-end test"
